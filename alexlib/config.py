@@ -1,0 +1,206 @@
+"""One flat, typed run configuration: the notebook's parameters, the CLI's flags and the grid's keys.
+
+Every value is checked before any data loads; a bad one raises ``ConfigError`` naming the field,
+the value and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+NORMS = ("none", "bn", "ln", "gn", "lrn")
+DATASETS = ("cifar10", "fashion_mnist", "digits", "synthetic")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+class ConfigError(ValueError):
+    """A run parameter that cannot be used; the message names it and what is allowed."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # --- the study's variables (defaults: the report's protocol) ---
+    norm: str = "none"            # none | bn | ln | gn | lrn, one after each of the five conv stages
+    batch_size: int = 64          # images per SGD step; the last partial batch is kept
+    lr: float = 0.005             # SGD learning rate
+    momentum: float = 0.9         # SGD momentum
+    epochs: int = 10              # passes over the training split
+    seed: int = 0                 # weight init, shuffling and dropout
+    # --- data ---
+    dataset: str = "cifar10"      # cifar10 | fashion_mnist | digits | synthetic (tests/benchmarks only)
+    data_dir: str = "data"        # where datasets live (cifar10 reads <data_dir>/cifar-10-batches-py)
+    image_size: int = 224         # pixels per side after on-device bilinear resize; >= 63
+    train_size: int = 0           # stratified training subset; 0 = the whole split
+    test_size: int = 0            # stratified test subset; 0 = the whole split
+    # --- model ---
+    width: float = 1.0            # channel multiplier; 1.0 is the report's network
+    gn_groups: int = 4            # GroupNorm groups (the report: 4)
+    dropout: float = 0.5          # dropout probability before fc6 and fc7
+    # --- where and how ---
+    device: str = "auto"          # auto (CUDA when present) | cpu | cuda | cuda:N
+    precision: str = "auto"       # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    deterministic: bool = False   # PyTorch deterministic algorithms (slower on CUDA)
+    cuda_graph: bool = True       # capture the full-batch training step in one CUDA graph
+    eval_batch_size: int = 500    # images per evaluation batch
+    out_dir: str = ""             # where metrics.json and checkpoint.pt go; "" = runs/<run_id>
+    progress: bool = True         # per-epoch lines and a throttled in-epoch progress line
+    keep_checkpoint: bool = False  # keep checkpoint.pt after the run ends (full size: ~0.5 GB each)
+
+    def __post_init__(self):
+        for f in fields(self):
+            object.__setattr__(self, f.name, _check_type(f.name, getattr(self, f.name), f.type))
+        _check_values(self)
+
+    # ---- construction ----
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"a run configuration must be a mapping of parameters, got {type(d).__name__}")
+        unknown = sorted(set(d) - set(cls.field_names()))
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {', '.join(map(repr, unknown))}; "
+                              f"known parameters: {', '.join(cls.field_names())}")
+        return cls(**d)
+
+    @classmethod
+    def from_strings(cls, d: dict[str, str]) -> "RunConfig":
+        """From command-line text: each value is parsed as its field's type, then checked."""
+        types = {f.name: f.type for f in fields(cls)}
+        parsed = {}
+        for k, v in d.items():
+            if k not in types:
+                return cls.from_dict(d)  # raises the unknown-key error
+            parsed[k] = _parse_text(k, v, types[k])
+        return cls.from_dict(parsed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **kw) -> "RunConfig":
+        return dataclasses.replace(self, **kw)
+
+    # ---- derived ----
+    def run_id(self) -> str:
+        """A readable folder name from the fields that usually vary in a grid."""
+        parts = [self.dataset, self.norm, f"bs{self.batch_size}", f"lr{self.lr:g}", f"s{self.seed}"]
+        if self.image_size != 224:
+            parts.append(f"px{self.image_size}")
+        if self.width != 1.0:
+            parts.append(f"w{self.width:g}")
+        if self.epochs != 10:
+            parts.append(f"ep{self.epochs}")
+        return "-".join(parts)
+
+    def resolved_out_dir(self) -> str:
+        return self.out_dir or f"runs/{self.run_id()}"
+
+    def result_key(self) -> dict[str, Any]:
+        """The fields that change a run's numbers: a checkpoint resumes only under the same key."""
+        d = self.to_dict()
+        for k in ("out_dir", "data_dir", "progress", "eval_batch_size", "keep_checkpoint"):
+            d.pop(k)
+        return d
+
+
+# Per-field limits: (minimum, maximum) for numbers. Upper limits stop typos such as 1e9 epochs.
+_INT_LIMITS = {
+    "batch_size": (1, 65536), "epochs": (1, 10000), "seed": (0, 2**31 - 1),
+    "image_size": (63, 1024), "train_size": (0, 10_000_000), "test_size": (0, 10_000_000),
+    "gn_groups": (1, 1024), "eval_batch_size": (1, 65536),
+}
+MIN_IMAGE_SIZE = 63  # smallest input for which the third max-pool still sees a 3x3 window
+
+
+def _type_name(t) -> str:
+    return {int: "a whole number", float: "a number", bool: "true or false", str: "text"}.get(t, str(t))
+
+
+def _resolve(t):
+    return {"int": int, "float": float, "bool": bool, "str": str}.get(t, t) if isinstance(t, str) else t
+
+
+def _check_type(name: str, value: Any, t) -> Any:
+    t = _resolve(t)
+    bad = ConfigError(f"{name} must be {_type_name(t)}, got {value!r} ({type(value).__name__})")
+    if t is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if t is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        if value is None and name in ("train_size", "test_size"):
+            return 0
+        raise bad
+    if t is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        return value
+    if t is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise TypeError(f"unsupported field type {t!r}")
+
+
+def _check_values(c: RunConfig) -> None:
+    def need(ok: bool, name: str, why: str):
+        if not ok:
+            raise ConfigError(f"{name}={getattr(c, name)!r} is not allowed: {why}")
+
+    for name, (lo, hi) in _INT_LIMITS.items():
+        v = getattr(c, name)
+        need(lo <= v <= hi, name, f"must be between {lo} and {hi}")
+    need(c.norm in NORMS, "norm", f"choose one of {', '.join(NORMS)}")
+    need(c.dataset in DATASETS, "dataset", f"choose one of {', '.join(DATASETS)}")
+    need(c.precision in PRECISIONS, "precision", f"choose one of {', '.join(PRECISIONS)}")
+    need(0 < c.lr <= 1000, "lr", "must be greater than 0 and at most 1000")
+    need(0 <= c.momentum < 1, "momentum", "must be at least 0 and below 1")
+    need(0 <= c.dropout < 1, "dropout", "must be at least 0 and below 1")
+    need(0.05 <= c.width <= 4, "width", "must be between 0.05 and 4 (1.0 is the report's network)")
+    need(re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", c.device) is not None, "device",
+         "use auto, cpu, cuda or cuda:N")
+    need(c.data_dir.strip() != "", "data_dir", "must name a folder")
+    need("\x00" not in c.data_dir, "data_dir", "must not contain NUL characters")
+    need("\x00" not in c.out_dir, "out_dir", "must not contain NUL characters")
+    if c.norm == "gn":
+        from .model import stage_channels
+        chans = stage_channels(c.width)
+        need(all(ch % c.gn_groups == 0 for ch in chans), "gn_groups",
+             f"must divide every stage's channel count {chans} at width {c.width:g}")
+
+
+def _parse_text(name: str, text: str, t) -> Any:
+    t = _resolve(t)
+    if not isinstance(text, str):
+        return text
+    s = text.strip()
+    try:
+        if t is bool:
+            low = s.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if t is int:
+            return int(s)
+        if t is float:
+            return float(s)
+    except ValueError:
+        raise ConfigError(f"{name} must be {_type_name(t)}, got {text!r}") from None
+    return text

@@ -1,0 +1,109 @@
+"""Files that are never half-written (write to a temporary file, fsync, rename) and a folder lock."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+
+def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _jsonable(o: Any) -> Any:
+    """NaN and inf are not JSON: they become null (a diverged loss is recorded by status, not by NaN)."""
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    return o
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    text = json.dumps(_jsonable(obj), indent=1, allow_nan=False) + "\n"
+    _atomic(Path(path), lambda f: f.write(text), "w")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> None:
+    import torch
+    _atomic(Path(path), lambda f: torch.save(obj, f), "wb")
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` and prove a file can be written there; a clear error now, not after training."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
+        try:
+            os.write(fd, b"x" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as e:
+        why = {errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
+               errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded"}.get(e.errno, str(e))
+        raise PermissionError(f"cannot write to output folder {folder}: {why}") from e
+    return folder
+
+
+class FolderLock:
+    """An exclusive lock on a folder (flock on <folder>/.lock), released when the process dies."""
+
+    def __init__(self, folder: str | os.PathLike, what: str = "runner"):
+        self.path = Path(folder) / ".lock"
+        self.what = what
+        self._fd: int | None = None
+
+    def acquire(self, wait: bool = False) -> "FolderLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RuntimeError(f"{self.path.parent} is in use by {holder}; wait for it to finish "
+                               f"or use another output folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{self.what} pid {os.getpid()}".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()

@@ -1,0 +1,98 @@
+"""The report's AlexNet (Krizhevsky et al. 2012 layer sizes) with a choice of normalization layer.
+
+Differences from torchvision's ``alexnet`` (which follows the "one weird trick" paper, 64-192-384-256-256
+channels): this is the 2012 network's 96-256-384-384-256, with no adaptive pooling: fc6 sees the last
+feature map as it is (256x6x6 at 224 px), so smaller inputs make a smaller network, labeled by
+``image_size``. The 2012 paper's grouped convolutions (two GPUs) are not used, as in the report.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+BASE_CHANNELS = (96, 256, 384, 384, 256)
+BASE_HIDDEN = 4096
+
+
+def stage_channels(width: float = 1.0) -> tuple[int, ...]:
+    """Conv channels at a width multiplier; below 1.0 rounded to multiples of 8 so GroupNorm(4) fits."""
+    if width == 1.0:
+        return BASE_CHANNELS
+    return tuple(max(8, int(round(c * width / 8)) * 8) for c in BASE_CHANNELS)
+
+
+def hidden_units(width: float = 1.0) -> int:
+    return BASE_HIDDEN if width == 1.0 else max(16, int(round(BASE_HIDDEN * width / 8)) * 8)
+
+
+def _conv_out(n: int, k: int, s: int = 1, p: int = 0) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+def stage_sizes(image_size: int) -> tuple[int, ...]:
+    """Spatial side of each stage's output (where its norm sits): 27, 13, 13, 13, 6 at 224 px."""
+    c1 = _conv_out(image_size, 11, 4, 2)
+    s1 = _conv_out(c1, 3, 2)          # after pool1
+    s2 = _conv_out(s1, 3, 2)          # conv2 keeps the size (5x5, pad 2); pool2
+    s5 = _conv_out(s2, 3, 2)          # conv3-5 keep the size; pool5
+    if c1 < 3 or s1 < 3 or s2 < 3 or s5 < 1:
+        raise ValueError(f"image_size {image_size} is too small for AlexNet's pooling; use at least 63")
+    return (s1, s2, s2, s2, s5)
+
+
+def make_norm(kind: str, channels: int, side: int, gn_groups: int = 4) -> nn.Module:
+    """One normalization layer for a stage's output of shape (channels, side, side)."""
+    if kind == "none":
+        return nn.Identity()
+    if kind == "bn":   # Ioffe & Szegedy 2015: batch statistics per channel; depends on batch size
+        return nn.BatchNorm2d(channels)
+    if kind == "ln":   # Ba et al. 2016, as the report: per-sample over [C, H, W], one weight per element
+        return nn.LayerNorm([channels, side, side])
+    if kind == "gn":   # Wu & He 2018: per-sample over channel groups; independent of batch size
+        return nn.GroupNorm(gn_groups, channels)
+    if kind == "lrn":  # Krizhevsky et al. 2012: n=5, alpha=1e-4, beta=0.75, k=2; torch divides alpha by n
+        return nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0)
+    raise ValueError(f"unknown norm {kind!r}; choose one of none, bn, ln, gn, lrn")
+
+
+class AlexNet(nn.Module):
+    """AlexNet with one norm layer per conv stage: after the max-pool in stages 1, 2 and 5 and after
+    the ReLU in stages 3 and 4 (where the report's LayerNorm shapes put them). LRN sits in the same
+    places, not only after conv1-2 as in the 2012 paper, so the five variants differ in the norm alone.
+    """
+
+    def __init__(self, norm: str = "none", num_classes: int = 10, image_size: int = 224,
+                 width: float = 1.0, gn_groups: int = 4, dropout: float = 0.5, in_channels: int = 3):
+        super().__init__()
+        c1, c2, c3, c4, c5 = stage_channels(width)
+        n1, n2, n3, n4, n5 = (make_norm(norm, c, s, gn_groups)
+                              for c, s in zip((c1, c2, c3, c4, c5), stage_sizes(image_size)))
+        side = stage_sizes(image_size)[-1]
+        hidden = hidden_units(width)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 11, stride=4, padding=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2), n1,
+            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2), n2,
+            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(inplace=True), n3,
+            nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True), n4,
+            nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2), n5,
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(c5 * side * side, hidden), nn.ReLU(inplace=True),
+            nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)                 # (B, C5, S, S)
+        x = torch.flatten(x, 1)              # (B, C5*S*S)
+        return self.classifier(x)
+
+
+def norm_layers(model: AlexNet) -> list[nn.Module]:
+    """The five per-stage norm slots, in order (Identity for norm='none')."""
+    return [model.features[i] for i in (3, 7, 10, 13, 17)]
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
