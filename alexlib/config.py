@@ -166,7 +166,8 @@ def _check_values(c: RunConfig) -> None:
         v = getattr(c, name)
         need(lo <= v <= hi, name, f"must be between {lo} and {hi}")
     need(c.norm in NORMS, "norm", f"choose one of {', '.join(NORMS)}")
-    need(c.dataset in DATASETS, "dataset", f"choose one of {', '.join(DATASETS)}")
+    from .data import REGISTRY  # the built-in DATASETS plus any registered ones
+    need(c.dataset in REGISTRY, "dataset", f"choose one of {', '.join(REGISTRY)}")
     need(c.precision in PRECISIONS, "precision", f"choose one of {', '.join(PRECISIONS)}")
     need(0 < c.lr <= 1000, "lr", "must be greater than 0 and at most 1000")
     need(0 <= c.momentum < 1, "momentum", "must be at least 0 and below 1")

@@ -310,7 +310,7 @@ def train(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
         record.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=20))
         _write(out, record, t_start)
         raise
-    _write(out, record, t_start)
+    record = _write(out, record, t_start)
     if not cfg.keep_checkpoint:
         (out / CHECKPOINT).unlink(missing_ok=True)
     return record
@@ -375,13 +375,16 @@ def _save(out: Path, tr: Trainer, cfg: RunConfig, epoch: int, record: dict[str, 
         write_json(out / METRICS, record | {"updated_at": _now()})
 
 
-def _write(out: Path, record: dict[str, Any], t_start: float) -> None:
+def _write(out: Path, record: dict[str, Any], t_start: float) -> dict[str, Any]:
+    """The final record, written atomically; returned as JSON reads it back (NaN becomes None)."""
+    record = record | {"updated_at": _now(), "session_seconds": time.perf_counter() - t_start}
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / METRICS, record | {"updated_at": _now(),
-                                             "session_seconds": time.perf_counter() - t_start})
+        write_json(out / METRICS, record)
+        return read_json(out / METRICS)
     except OSError as e:
         print(f"warning: could not write {out / METRICS}: {e}", file=sys.stderr)
+        return record
 
 
 # ---------------------------------------------------------------------------------------------------

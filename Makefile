@@ -1,0 +1,33 @@
+# The project's commands. `make test` and `make report` set everything up on a fresh machine.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+# The grid `make report` runs: paper on a machine with CUDA, quick without (override: make report GRID=demo)
+GRID    ?= auto
+JOBS    ?= 1
+
+.PHONY: test report demo lab clean-venv
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . || \
+		$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (alexlib)" >/dev/null
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+report: $(STAMP)
+	$(BIN)/python -m alexlib.pipeline --grid $(GRID) --jobs $(JOBS)
+
+demo: $(STAMP)
+	$(BIN)/python -m alexlib.pipeline --grid demo --jobs $(JOBS)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean-venv:
+	rm -rf $(VENV)

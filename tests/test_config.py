@@ -1,0 +1,87 @@
+"""Bad input fails at once, before data or training, with a message naming the value and the choices."""
+import math
+import subprocess
+import sys
+
+import pytest
+
+from alexlib.config import ConfigError, RunConfig
+from alexlib.train import main, train
+
+from conftest import REPO
+
+
+def test_defaults_are_the_reports_protocol():
+    c = RunConfig()
+    assert (c.norm, c.batch_size, c.lr, c.momentum, c.epochs, c.dataset, c.image_size) == \
+        ("none", 64, 0.005, 0.9, 10, "cifar10", 224)
+    assert c.gn_groups == 4 and c.width == 1.0
+
+
+@pytest.mark.parametrize("kw, pattern", [
+    (dict(norm="in"), r"norm='in'.*none, bn, ln, gn, lrn"),
+    (dict(dataset="imagenet"), r"dataset='imagenet'.*cifar10, fashion_mnist, digits, synthetic"),
+    (dict(batch_size=0), r"batch_size=0.*between 1 and"),
+    (dict(batch_size=-8), r"batch_size=-8.*between 1 and"),
+    (dict(batch_size="abc"), r"batch_size must be a whole number, got 'abc'"),
+    (dict(batch_size=3.5), r"batch_size must be a whole number, got 3.5"),
+    (dict(batch_size=True), r"batch_size must be a whole number, got True"),
+    (dict(epochs=0), r"epochs=0.*between 1 and"),
+    (dict(epochs=10**9), r"epochs=1000000000.*between 1 and 10000"),
+    (dict(lr=0), r"lr=0.0.*greater than 0"),
+    (dict(lr=-0.1), r"lr=-0.1.*greater than 0"),
+    (dict(lr=math.nan), r"lr must be a finite number"),
+    (dict(lr=math.inf), r"lr must be a finite number"),
+    (dict(lr="fast"), r"lr must be a number, got 'fast'"),
+    (dict(momentum=1.0), r"momentum=1.0.*below 1"),
+    (dict(image_size=32), r"image_size=32.*between 63 and"),
+    (dict(train_size=-1), r"train_size=-1.*between 0 and"),
+    (dict(width=0), r"width=0.0.*between 0.05 and 4"),
+    (dict(device="gpu"), r"device='gpu'.*auto, cpu, cuda or cuda:N"),
+    (dict(precision="fp8"), r"precision='fp8'.*auto, fp32, bf16"),
+    (dict(norm="gn", gn_groups=5), r"gn_groups=5.*divide every stage's channel count"),
+    (dict(deterministic="yes"), r"deterministic must be true or false"),
+])
+def test_bad_values_are_rejected_with_a_clear_message(kw, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        RunConfig(**kw)
+
+
+def test_unknown_keys_are_rejected_with_the_known_ones_listed():
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) 'batchsize'.*known parameters: norm, batch_size"):
+        RunConfig.from_dict({"batchsize": 32})
+
+
+def test_text_values_are_parsed_as_their_fields_types():
+    c = RunConfig.from_strings({"batch_size": "32", "lr": "1e-3", "deterministic": "true", "norm": "gn"})
+    assert (c.batch_size, c.lr, c.deterministic, c.norm) == (32, 0.001, True, "gn")
+    with pytest.raises(ConfigError, match="batch_size must be a whole number, got '3x'"):
+        RunConfig.from_strings({"batch_size": "3x"})
+
+
+def test_none_sizes_mean_the_whole_split():
+    assert RunConfig(train_size=None).train_size == 0
+
+
+def test_bad_config_leaves_no_output(tmp_path):
+    with pytest.raises(ConfigError):
+        train({"norm": "xx", "out_dir": str(tmp_path / "never")})
+    assert not (tmp_path / "never").exists()
+
+
+def test_cli_reports_bad_values_without_a_traceback(capsys, tmp_path):
+    assert main(["--norm", "xx", "--out-dir", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "norm='xx'" in err and "Traceback" not in err
+    assert main(["--batch-size", "-3"]) == 2
+    assert "batch_size=-3" in capsys.readouterr().err
+
+
+def test_cli_as_a_module(tmp_path):
+    out = tmp_path / "cli run"
+    r = subprocess.run([sys.executable, "-m", "alexlib.train", "--dataset", "synthetic", "--image-size", "63",
+                        "--width", "0.125", "--epochs", "1", "--train-size", "64", "--test-size", "32",
+                        "--batch-size", "16", "--device", "cpu", "--out-dir", str(out)],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "epoch   1/1" in r.stdout and (out / "metrics.json").exists()

@@ -1,0 +1,102 @@
+"""Datasets: the CIFAR-10 reading path on test-written files, idx files, digits, subsets, the device batch."""
+import numpy as np
+import pytest
+import torch
+
+from alexlib import data as D
+
+from conftest import write_cifar_files, write_fashion_files
+
+
+def test_cifar_reader_reads_test_written_files(cifar_dir):
+    root, sums = cifar_dir
+    train, test = D.load_cifar10(root, checksums=sums)
+    assert train.x.shape == (200, 3, 32, 32) and train.x.dtype == torch.uint8
+    assert test.x.shape == (40, 3, 32, 32) and set(test.y.tolist()) <= set(range(10))
+    # pixels come back in CHW order exactly as written
+    ref, _ = D.make_synthetic(200, 40, seed=0)
+    assert torch.equal(train.x[:40], ref.x[:40]) and torch.equal(train.y, ref.y)
+
+
+def test_real_cifar_checksums_are_torchvisions():
+    sums = D.cifar10_checksums()
+    assert len(sums) == 7 and sums["test_batch"] == "40351d587109b95175f43aff81a1287e"
+
+
+def test_missing_cifar_offline_says_which_file_to_put_where(tmp_path):
+    with pytest.raises(D.DataError) as e:
+        D.load_cifar10(tmp_path / "nothing", download=False)
+    msg = str(e.value)
+    assert "cifar-10-python.tar.gz" in msg and str(tmp_path / "nothing") in msg and "c58f30108f718f92721af3b95e74349a" in msg
+
+
+def test_test_files_do_not_pass_as_real_cifar(cifar_dir):
+    root, _ = cifar_dir  # the real md5 sums reject them: fake files are never read as CIFAR-10
+    with pytest.raises(D.DataError, match="md5 mismatch"):
+        D.load_cifar10(root, download=False)
+
+
+def test_corrupted_cifar_file_is_named(cifar_dir):
+    root, sums = cifar_dir
+    p = root / D.CIFAR10_FOLDER / "data_batch_3"
+    p.write_bytes(p.read_bytes()[:1000])
+    with pytest.raises(D.DataError, match="data_batch_3.*md5 mismatch|md5 mismatch.*data_batch_3"):
+        D.load_cifar10(root, checksums=sums)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_fashion_mnist_idx_files(tmp_path, gz):
+    write_fashion_files(tmp_path / "fm", gz=gz)
+    train, test = D.load_fashion_mnist(tmp_path / "fm", download=False)
+    assert train.x.shape == (60, 1, 28, 28) and test.x.shape == (30, 1, 28, 28)
+    assert train.y.tolist()[:12] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+
+
+def test_truncated_idx_file_is_named(tmp_path):
+    write_fashion_files(tmp_path / "fm", gz=False)
+    p = tmp_path / "fm" / "train-images-idx3-ubyte"
+    p.write_bytes(p.read_bytes()[:-100])
+    with pytest.raises(D.DataError, match="train-images-idx3-ubyte is truncated"):
+        D.load_fashion_mnist(tmp_path / "fm", download=False)
+
+
+def test_digits_split_is_fixed_and_stratified():
+    a_train, a_test = D.load_digits_split()
+    b_train, _ = D.load_digits_split()
+    assert (len(a_train), len(a_test)) == (1257, 540)
+    assert torch.equal(a_train.x, b_train.x)
+    counts = torch.bincount(a_test.y, minlength=10)
+    assert counts.min() >= 52 and counts.max() <= 56
+    assert a_train.x.max() == 255
+
+
+def test_stratified_subset_keeps_class_proportions():
+    y = torch.tensor([0] * 700 + [1] * 200 + [2] * 100)
+    s = D.stratified_subset(D.Split(torch.zeros(1000, 1, 2, 2, dtype=torch.uint8), y), 100)
+    assert len(s) == 100 and torch.bincount(s.y).tolist() == [70, 20, 10]
+
+
+def test_labels_out_of_range_are_rejected():
+    D.register("bad_labels", lambda d, a, b: (D.Split(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.tensor([0, 1, 2, 12])),) * 2, 10, "test")
+    try:
+        with pytest.raises(D.DataError, match="labels must lie in 0..9, found 0..12"):
+            D.load_dataset("bad_labels")
+    finally:
+        D.REGISTRY.pop("bad_labels")
+
+
+def test_prepare_resizes_normalizes_and_repeats_grey():
+    x = torch.full((2, 1, 8, 8), 255, dtype=torch.uint8)
+    out = D.prepare(x, 63)
+    assert out.shape == (2, 3, 63, 63) and torch.allclose(out, torch.ones_like(out))
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    assert torch.equal(D.epoch_order(50, 1, 3), D.epoch_order(50, 1, 3))
+    assert not torch.equal(D.epoch_order(50, 1, 3), D.epoch_order(50, 1, 4))
+
+
+def test_last_partial_batch_is_kept():
+    s = D.Split(torch.zeros(50, 3, 4, 4, dtype=torch.uint8), torch.zeros(50, dtype=torch.long))
+    sizes = [len(y) for _, y in D.batches(s, 16)]
+    assert sizes == [16, 16, 16, 2]  # the report's 782 batches at 64 for 50,000 images

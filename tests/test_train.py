@@ -1,0 +1,114 @@
+"""Training: real learning on real data, the CIFAR reading path end to end, seeds, resume, divergence."""
+import json
+import time
+
+import pytest
+
+import alexlib.train as T
+from alexlib import data as D
+from alexlib.config import ConfigError
+
+from conftest import tiny, write_cifar_files
+
+TIMING = {"seconds", "train_seconds", "eval_seconds", "images_per_s"}
+
+
+def numbers(record):
+    """A run's numbers without its timings."""
+    return [{k: v for k, v in h.items() if k not in TIMING} for h in record["history"]]
+
+
+def test_digits_learns_far_above_chance(tmp_path):
+    t = time.time()
+    r = T.train(dict(dataset="digits", norm="bn", image_size=63, width=0.25, batch_size=32, lr=0.01, epochs=3,
+                     device="cpu", progress=False, out_dir=str(tmp_path / "digits")))
+    assert r["status"] == "completed"
+    assert r["final"]["test_acc"] > 80.0  # chance is 10%
+    assert r["dataset"]["test_images"] == 540 and not r["dataset"]["synthetic"]
+    assert time.time() - t < 120
+
+
+def test_cifar_reading_path_end_to_end(tmp_path):
+    sums = write_cifar_files(tmp_path / "c", n_per_batch=40, n_test=60)
+    D.register("cifar10_testfiles", lambda d, a, b: D.load_cifar10(d, checksums=sums), 10, "test-written CIFAR files")
+    try:
+        r = T.train(tiny(tmp_path, dataset="cifar10_testfiles", data_dir=str(tmp_path / "c"), norm="gn",
+                         epochs=4, train_size=0, test_size=0))
+    except ConfigError:  # the dataset name is not one of the config's choices: bypass only that check
+        pytest.fail("config rejected the registered dataset")
+    finally:
+        D.REGISTRY.pop("cifar10_testfiles")
+    assert r["status"] == "completed" and r["dataset"]["train_images"] == 200
+    assert r["final"]["test_acc"] > 30.0
+
+
+def test_metrics_json_holds_what_the_issue_lists(tmp_path):
+    r = T.train(tiny(tmp_path, norm="ln"))
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m == json.loads(json.dumps(r))
+    assert m["status"] == "completed" and m["config"]["norm"] == "ln"
+    assert [h["epoch"] for h in m["history"]] == [1, 2]
+    assert {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"} <= set(m["history"][0])
+    assert {"torch", "device_name", "precision"} <= set(m["env"]) and m["env"]["precision"] == "fp32"
+    assert m["dataset"]["synthetic"] is True
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()  # removed once the run ends
+
+
+@pytest.mark.parametrize("norm", ["bn", "lrn"])
+def test_same_seed_same_metrics(tmp_path, norm):
+    a = T.train(tiny(tmp_path, norm=norm, out_dir=str(tmp_path / "a")))
+    b = T.train(tiny(tmp_path, norm=norm, out_dir=str(tmp_path / "b")))
+    c = T.train(tiny(tmp_path, norm=norm, seed=1, out_dir=str(tmp_path / "c")))
+    assert numbers(a) == numbers(b)
+    assert numbers(a) != numbers(c)
+
+
+def test_resume_after_a_stop_matches_a_straight_run(tmp_path, monkeypatch):
+    straight = T.train(tiny(tmp_path, norm="bn", epochs=4, out_dir=str(tmp_path / "straight")))
+
+    real_save = T._save
+
+    def save_then_stop(out, tr, cfg, epoch, record):
+        real_save(out, tr, cfg, epoch, record)
+        if epoch == 2:
+            raise KeyboardInterrupt("stopped after epoch 2")
+
+    monkeypatch.setattr(T, "_save", save_then_stop)
+    cfg = tiny(tmp_path, norm="bn", epochs=4, out_dir=str(tmp_path / "resumed"))
+    with pytest.raises(KeyboardInterrupt):
+        T.train(cfg)
+    m = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    assert m["status"] == "failed" and len(m["history"]) == 2
+    monkeypatch.setattr(T, "_save", real_save)
+    resumed = T.train(cfg)
+    assert resumed["status"] == "completed"
+    assert numbers(resumed) == numbers(straight)
+
+
+def test_completed_run_is_not_retrained(tmp_path):
+    cfg = tiny(tmp_path)
+    T.train(cfg)
+    p = tmp_path / "run" / "metrics.json"
+    before = (p.stat().st_mtime_ns, p.read_bytes())
+    again = T.train(cfg)
+    assert (p.stat().st_mtime_ns, p.read_bytes()) == before
+    assert again["status"] == "completed"
+
+
+def test_a_different_config_in_the_same_out_dir_is_refused(tmp_path):
+    T.train(tiny(tmp_path))
+    with pytest.raises(ConfigError, match=r"already holds a different run \(lr: 0.01 there, 0.02 now\)"):
+        T.train(tiny(tmp_path, lr=0.02))
+
+
+def test_divergence_is_recorded_not_raised(tmp_path):
+    r = T.train(tiny(tmp_path, lr=1000.0, momentum=0.99, norm="none", epochs=3))
+    assert r["status"] == "diverged"
+    assert r["diverged_at"]["epoch"] == 1 and r["diverged_at"]["step"] >= 1
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["status"] == "diverged" and m["diverged_at"] == r["diverged_at"]
+
+
+def test_batch_larger_than_the_data_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="batch_size=512 is larger than the 96 training images"):
+        T.train(tiny(tmp_path, batch_size=512))
