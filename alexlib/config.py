@@ -32,9 +32,9 @@ class RunConfig:
     # --- data ---
     dataset: str = "cifar10"      # cifar10 | fashion_mnist | digits | synthetic (tests/benchmarks only)
     data_dir: str = "data"        # where datasets live (cifar10 reads <data_dir>/cifar-10-batches-py)
-    image_size: int = 224         # pixels per side after on-device bilinear resize; >= 63
-    train_size: int = 0           # stratified training subset; 0 = the whole split
-    test_size: int = 0            # stratified test subset; 0 = the whole split
+    image_size: int = 224         # pixels per side after on-device bilinear resize; at least 63
+    train_size: int = 0           # stratified training subset; 0 means the whole split
+    test_size: int = 0            # stratified test subset; 0 means the whole split
     # --- model ---
     width: float = 1.0            # channel multiplier; 1.0 is the report's network
     gn_groups: int = 4            # GroupNorm groups (the report: 4)
@@ -45,7 +45,7 @@ class RunConfig:
     deterministic: bool = False   # PyTorch deterministic algorithms (slower on CUDA)
     cuda_graph: bool = True       # capture the full-batch training step in one CUDA graph
     eval_batch_size: int = 500    # images per evaluation batch
-    out_dir: str = ""             # where metrics.json and checkpoint.pt go; "" = runs/<run_id>
+    out_dir: str = ""             # where metrics.json and checkpoint.pt go; empty: runs/<run_id>
     progress: bool = True         # per-epoch lines and a throttled in-epoch progress line
     keep_checkpoint: bool = False  # keep checkpoint.pt after the run ends (full size: ~0.5 GB each)
 
@@ -104,7 +104,8 @@ class RunConfig:
     def result_key(self) -> dict[str, Any]:
         """The fields that change a run's numbers: a checkpoint resumes only under the same key."""
         d = self.to_dict()
-        for k in ("out_dir", "data_dir", "progress", "eval_batch_size", "keep_checkpoint"):
+        # where files live, how much is printed, and which GPU ran it do not change the numbers
+        for k in ("out_dir", "data_dir", "progress", "eval_batch_size", "keep_checkpoint", "device"):
             d.pop(k)
         return d
 

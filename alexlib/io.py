@@ -103,7 +103,7 @@ class FolderLock:
             self._fd = None
 
     def __enter__(self):
-        return self.acquire()
+        return self if self._fd is not None else self.acquire()
 
     def __exit__(self, *exc):
         self.release()

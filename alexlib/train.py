@@ -57,10 +57,21 @@ def resolve_precision(cfg: RunConfig, dev: torch.device) -> str:
 
 def environment(dev: torch.device, precision: str, graphed: bool) -> dict[str, Any]:
     import torchvision
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine())
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()
     return {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version(),
             "device": str(dev), "device_name": name, "precision": precision, "cuda_graph": graphed,
             "cpu_threads": torch.get_num_threads(), "host": platform.node()}
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return f"CPU {line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
 def _now() -> str:

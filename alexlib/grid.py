@@ -1,0 +1,258 @@
+"""The grid runner: expands params/<grid>.yaml and executes notebooks/run.ipynb once per configuration
+with papermill, into <out>/<run-id>/run.ipynb with metrics.json beside it.
+
+Resumable (completed runs are skipped, interrupted ones resume from their checkpoint), keeps going past
+failed and diverged runs, locks the output folder, runs ``--jobs`` at once and pins runs to ``--gpus``.
+
+    python -m alexlib.grid params/paper.yaml --out runs/paper [--jobs N] [--gpus 0,1] [--dry-run]
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import ConfigError, RunConfig
+from .io import FolderLock, check_writable, write_json
+from .notebook import execute as run_notebook
+from .paths import RUN_NOTEBOOK, from_repo
+from .train import METRICS, _same_run, read_metrics
+
+GRID_KEYS = ("description", "base", "grids")
+KERNEL_START_TRIES = 3  # papermill kernel starts can race when several runs start at once
+
+
+class GridError(ValueError):
+    """A grid file that cannot be used; the message names the file, the key and what is allowed."""
+
+
+@dataclass
+class Plan:
+    name: str
+    description: str
+    runs: list[RunConfig]
+
+
+def load_grid(path: str | Path, out: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Plan:
+    """Read and check a grid file; every run's config is validated before anything runs."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GridError(f"grid file {where} does not exist (grids live in params/: "
+                        f"{', '.join(sorted(p.name for p in from_repo('params').glob('*.yaml')))})") from None
+    except UnicodeDecodeError as e:
+        raise GridError(f"{where} is not UTF-8 text ({e})") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise GridError(f"{where} is not valid YAML: {e}") from None
+    if doc is None:
+        raise GridError(f"{where} is empty; it needs 'base' and 'grids' (see params/paper.yaml)")
+    if not isinstance(doc, dict):
+        raise GridError(f"{where} must be a mapping with keys {', '.join(GRID_KEYS)}, got {type(doc).__name__}")
+    unknown = sorted(set(map(str, doc)) - set(GRID_KEYS))
+    if unknown:
+        raise GridError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(GRID_KEYS)}")
+    base = doc.get("base") or {}
+    grids = doc.get("grids")
+    if not isinstance(base, dict):
+        raise GridError(f"{where}: 'base' must be a mapping of run parameters")
+    if not grids or not isinstance(grids, list):
+        raise GridError(f"{where}: 'grids' must be a non-empty list of mappings (the grid is empty)")
+    fields = set(RunConfig.field_names())
+    runs: dict[str, RunConfig] = {}
+    for i, g in enumerate(grids):
+        if not isinstance(g, dict):
+            raise GridError(f"{where}: grids[{i}] must be a mapping of parameter: value or [values]")
+        label = f"{where}: grids[{i}]" + (f" ({g['name']})" if "name" in g else "")
+        axes = {k: v for k, v in g.items() if k != "name"}
+        bad = sorted(set(map(str, axes)) - fields) + sorted(set(map(str, base)) - fields)
+        if bad:
+            raise GridError(f"{label}: unknown parameter(s) {', '.join(bad)}; known: {', '.join(sorted(fields))}")
+        lists = {k: (v if isinstance(v, list) else [v]) for k, v in axes.items()}
+        empty = [k for k, v in lists.items() if not v]
+        if empty:
+            raise GridError(f"{label}: {', '.join(empty)} has an empty list (the grid is empty)")
+        for combo in itertools.product(*lists.values()):
+            values = {**base, **dict(zip(lists, combo)), **(overrides or {})}
+            try:
+                cfg = RunConfig.from_dict(values)
+            except ConfigError as e:
+                raise GridError(f"{label}: {e}") from None
+            if out is not None:
+                cfg = cfg.replace(out_dir=str(Path(out) / cfg.run_id()))
+            runs.setdefault(cfg.run_id(), cfg)  # a config shared by two grids runs once
+    return Plan(path.stem, str(doc.get("description") or ""), list(runs.values()))
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``--set key=value`` pairs, values parsed as YAML scalars (so 0.01 is a number)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise GridError(f"--set takes key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def status_of(cfg: RunConfig) -> str:
+    """done (completed or diverged, same config), resume (checkpoint there), or new."""
+    out = Path(cfg.out_dir)
+    m = read_metrics(out)
+    if m is not None and _same_run(m.get("config"), cfg)[0] and m.get("status") in ("completed", "diverged"):
+        return "done"
+    if (out / "checkpoint.pt").exists():
+        return "resume"
+    return "new"
+
+
+def _kernel_start_failure(e: BaseException) -> bool:
+    text = f"{type(e).__name__}: {e}"
+    return any(s in text for s in ("Kernel didn't respond", "Kernel died before replying", "kernel_info",
+                                   "TimeoutError", "ZMQ"))
+
+
+def execute(cfg: RunConfig, notebook: Path = RUN_NOTEBOOK, log=print) -> dict[str, Any]:
+    """Run the notebook for one config; returns its metrics record (``failed`` written here if the
+    notebook died before train() could record anything)."""
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    params = cfg.replace(progress=True).to_dict()
+    err: BaseException | None = None
+    for attempt in range(1, KERNEL_START_TRIES + 1):
+        try:
+            run_notebook(notebook, out / "run.ipynb", params)
+            err = None
+            break
+        except Exception as e:  # PapermillExecutionError, kernel death, start timeouts
+            err = e
+            if _kernel_start_failure(e) and attempt < KERNEL_START_TRIES:
+                log(f"  {cfg.run_id()}: kernel did not start ({type(e).__name__}); retry {attempt + 1}/{KERNEL_START_TRIES}")
+                time.sleep(2 * attempt)
+                continue
+            break
+    m = read_metrics(out)
+    if err is not None and (m is None or m.get("status") not in ("failed", "diverged")):
+        m = (m or {"run_id": cfg.run_id(), "config": cfg.to_dict(), "history": [], "final": None}) | {
+            "status": "failed", "error": _short_error(err)}
+        write_json(out / METRICS, m)
+    if m is None:
+        m = {"status": "failed", "error": "the notebook finished without writing metrics.json"}
+        write_json(out / METRICS, {"run_id": cfg.run_id(), "config": cfg.to_dict(), "history": [], "final": None} | m)
+    return m
+
+
+def _short_error(e: BaseException) -> str:
+    name = getattr(e, "ename", type(e).__name__)
+    value = getattr(e, "evalue", str(e))
+    return f"{name}: {value}"[:2000]
+
+
+def _fmt_time(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def run_grid(plan: Plan, out: Path, jobs: int = 1, gpus: list[int] | None = None, dry_run: bool = False,
+             notebook: Path = RUN_NOTEBOOK, wait: bool = False) -> dict[str, list[str]]:
+    """Run every configuration of ``plan`` not yet done; returns run ids by outcome."""
+    states = [(cfg, status_of(cfg)) for cfg in plan.runs]
+    todo = [c for c, s in states if s != "done"]
+    done_before = len(states) - len(todo)
+    print(f"grid {plan.name}: {len(states)} runs, {done_before} already done, {len(todo)} to run "
+          f"({sum(s == 'resume' for _, s in states)} resuming) -> {out}", flush=True)
+    if dry_run:
+        for cfg, s in states:
+            print(f"  {s:<7} {cfg.run_id()}")
+        return {"planned": [c.run_id() for c in todo]}
+
+    check_writable(out)
+    with FolderLock(out, "alexlib.grid").acquire(wait=wait):
+        write_json(out / "grid.json", {"grid": plan.name, "description": plan.description,
+                                       "runs": [c.to_dict() for c in plan.runs]})
+        if gpus:
+            todo = [c.replace(device=f"cuda:{gpus[i % len(gpus)]}") for i, c in enumerate(todo)]
+        outcome: dict[str, list[str]] = {"completed": [], "diverged": [], "failed": []}
+        lock = threading.Lock()
+        t0 = time.monotonic()
+
+        def one(cfg: RunConfig):
+            t = time.monotonic()
+            m = execute(cfg, notebook)
+            return cfg, m, time.monotonic() - t
+
+        finished = 0
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                futures = [pool.submit(one, c) for c in todo]
+                for fut in as_completed(futures):
+                    cfg, m, secs = fut.result()
+                    with lock:
+                        finished += 1
+                        status = m.get("status", "failed")
+                        outcome.setdefault(status, []).append(cfg.run_id())
+                        acc = (m.get("final") or {}).get("test_acc")
+                        elapsed = time.monotonic() - t0
+                        eta = elapsed / finished * (len(todo) - finished)
+                        what = f"test {acc:.2f}%" if acc is not None and status == "completed" else \
+                            (m.get("error", "")[:80] if status == "failed" else status)
+                        print(f"[{done_before + finished:>3}/{len(states)}] {status:<9} {cfg.run_id():<44} "
+                              f"{what:<14} {secs:6.0f} s | elapsed {_fmt_time(elapsed)}, "
+                              f"ETA {_fmt_time(eta)}", flush=True)
+        except KeyboardInterrupt:
+            print("\ninterrupted: finished runs are kept; rerun the same command to resume", flush=True)
+            raise
+    bad = outcome["failed"]
+    if outcome["diverged"]:
+        print(f"diverged ({len(outcome['diverged'])}): {', '.join(outcome['diverged'])}")
+    if bad:
+        print(f"FAILED ({len(bad)}): " + ", ".join(bad) + f"\n  see <run>/metrics.json 'error' and <run>/run.ipynb in {out}")
+    else:
+        print(f"grid {plan.name}: all {len(states)} runs done ({len(outcome['diverged'])} diverged)")
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m alexlib.grid", description=__doc__.splitlines()[0])
+    p.add_argument("grid", help="a grid file, e.g. params/paper.yaml")
+    p.add_argument("--out", help="output folder (default: runs/<grid name>)")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once (default 1)")
+    p.add_argument("--gpus", default="", help="comma-separated CUDA device indices to spread runs over")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
+    p.add_argument("--wait", action="store_true", help="wait for another runner on the folder instead of exiting")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter for every run (e.g. --set device=cpu)")
+    a = p.parse_args(argv)
+    try:
+        if a.jobs < 1:
+            raise GridError(f"--jobs must be at least 1, got {a.jobs}")
+        gpus = [int(g) for g in a.gpus.split(",") if g.strip()] if a.gpus else None
+        grid_path = from_repo(a.grid) if not Path(a.grid).exists() else Path(a.grid)
+        out = from_repo(a.out or f"runs/{Path(a.grid).stem}")
+        plan = load_grid(grid_path, out, parse_overrides(a.set))
+        outcome = run_grid(plan, out, a.jobs, gpus, a.dry_run, wait=a.wait)
+    except (GridError, ConfigError, RuntimeError, PermissionError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # e.g. --gpus not integers
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 1 if outcome.get("failed") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

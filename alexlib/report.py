@@ -1,0 +1,107 @@
+"""Export: executes notebooks/summary.ipynb over a runs folder and writes report.html and report.pdf
+(code hidden) beside results.csv and the figures.
+
+    python -m alexlib.report runs/paper --out reports/paper
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .notebook import execute
+from .paths import SUMMARY_NOTEBOOK, from_repo
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+LOCAL_MATHJAX = "/usr/share/javascript/mathjax/MathJax.js"  # Debian's libjs-mathjax, for offline HTML
+
+
+def find_browser() -> str | None:
+    env = os.environ.get("ALEXLIB_BROWSER")
+    if env:
+        return env
+    return next((p for p in map(shutil.which, BROWSERS) if p), None)
+
+
+def execute_summary(runs_dir: Path, out_dir: Path, reference: str = "params/reference.yaml") -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed = out_dir / "summary.ipynb"
+    execute(SUMMARY_NOTEBOOK, executed, {"runs_dir": str(runs_dir), "report_dir": str(out_dir), "reference": reference})
+    return executed
+
+
+def to_html(executed: Path, html: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    if Path(LOCAL_MATHJAX).exists():
+        exporter.mathjax_url = "file://" + LOCAL_MATHJAX
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    tmp = html.with_suffix(".html.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(html)
+    return html
+
+
+def to_pdf(html: Path, pdf: Path, browser: str) -> Path:
+    """Headless Chromium prints the HTML page; no network is used."""
+    tmp = pdf.with_suffix(".pdf.tmp")
+    with tempfile.TemporaryDirectory(prefix="alexlib-chromium-") as profile:
+        cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               "--no-first-run", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--disable-extensions", f"--user-data-dir={profile}",
+               "--no-pdf-header-footer", "--virtual-time-budget=10000", f"--print-to-pdf={tmp}", html.resolve().as_uri()]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    if r.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"{browser} could not print {html} to PDF (exit {r.returncode}): {r.stderr[-800:]}")
+    tmp.replace(pdf)
+    return pdf
+
+
+def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "params/reference.yaml",
+                 pdf: bool = True) -> dict[str, Path]:
+    runs_dir, out_dir = from_repo(runs_dir), from_repo(out_dir)
+    if not runs_dir.is_dir():
+        raise FileNotFoundError(f"runs folder {runs_dir} does not exist; run a grid into it first")
+    executed = execute_summary(runs_dir, out_dir, reference)
+    made = {"notebook": executed, "html": to_html(executed, out_dir / "report.html")}
+    if pdf:
+        browser = find_browser()
+        if browser is None:
+            print("PDF skipped: no Chromium found. Install one (Debian/Ubuntu: apt-get install chromium; "
+                  "macOS: install Google Chrome) or set ALEXLIB_BROWSER to a Chrome/Chromium binary, then rerun. "
+                  f"The HTML report is at {made['html']}.", file=sys.stderr)
+        else:
+            made["pdf"] = to_pdf(made["html"], out_dir / "report.pdf", browser)
+    return made
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m alexlib.report", description=__doc__.splitlines()[0])
+    p.add_argument("runs", help="a runs folder, e.g. runs/paper")
+    p.add_argument("--out", help="report folder (default: reports/<runs folder name>)")
+    p.add_argument("--reference", default="params/reference.yaml")
+    p.add_argument("--no-pdf", action="store_true", help="write HTML only")
+    a = p.parse_args(argv)
+    try:
+        made = build_report(a.runs, a.out or f"reports/{Path(a.runs).name}", a.reference, pdf=not a.no_pdf)
+    except (FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # papermill's execution error carries the notebook's traceback
+        print(f"error: the summary notebook failed: {getattr(e, 'ename', type(e).__name__)}: "
+              f"{getattr(e, 'evalue', e)}", file=sys.stderr)
+        return 1
+    for k, v in made.items():
+        print(f"{k}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The run notebook as users call it (papermill CLI, -f YAML, nbval) and the source notebooks' hygiene."""
+import json
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import fields
+
+import nbformat
+import pytest
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
+
+from alexlib.config import RunConfig
+from alexlib.paths import RUN_NOTEBOOK, SUMMARY_NOTEBOOK
+
+from conftest import REPO
+
+PAPERMILL = [sys.executable, "-m", "papermill"]
+SMALL = ["-p", "dataset", "synthetic", "-p", "image_size", "63", "-p", "width", "0.125", "-p", "epochs", "1",
+         "-p", "train_size", "64", "-p", "test_size", "32", "-p", "device", "cpu"]
+SMALL_DICT = dict(dataset="synthetic", image_size=63, width=0.125, epochs=1, train_size=64, test_size=32, device="cpu")
+
+
+def with_parameters(path, params):
+    """The notebook with papermill's injected-parameters cell, as papermill would run it."""
+    return parameterize_notebook(load_notebook_node(str(path)), params)
+
+
+def parameters_cell(nb):
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1
+    return cells[0]
+
+
+@pytest.mark.parametrize("path", [RUN_NOTEBOOK, SUMMARY_NOTEBOOK])
+def test_source_notebooks_are_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for c in nb.cells:
+        if c.cell_type == "code":
+            assert not c.outputs and c.execution_count is None
+
+
+def test_run_notebook_parameters_are_every_config_field_with_its_default():
+    nb = nbformat.read(RUN_NOTEBOOK, as_version=4)
+    ns = {}
+    exec(parameters_cell(nb).source, ns)
+    assert {k: ns[k] for k in RunConfig.field_names()} == {f.name: f.default for f in fields(RunConfig)}
+    # the first code cell after the parameters validates them
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "config_from_namespace" in code[code.index(parameters_cell(nb)) + 1].source
+
+
+def run_papermill(args, cwd=REPO):
+    return subprocess.run(PAPERMILL + args, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_papermill_command_line_as_users_type_it(tmp_path):
+    out = tmp_path / "out dir é"
+    r = run_papermill(["notebooks/run.ipynb", str(tmp_path / "out.ipynb"), "-p", "norm", "gn", "-p", "batch_size", "32",
+                       *SMALL, "-p", "out_dir", str(out)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["status"] == "completed"
+    assert (m["config"]["norm"], m["config"]["batch_size"], m["config"]["dataset"]) == ("gn", 32, "synthetic")
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    text = json.dumps([c.get("outputs", []) for c in executed.cells])
+    assert "final test accuracy" in text and "image/png" in text
+
+
+def test_papermill_with_a_yaml_file_and_relative_paths_from_elsewhere(tmp_path):
+    rel = f"runs/_pytest_{uuid.uuid4().hex[:8]}"
+    params = tmp_path / "one run.yaml"
+    params.write_text("\n".join(f"{k}: {v}" for k, v in {**SMALL_DICT, "norm": "bn", "batch_size": 16,
+                                                          "out_dir": rel}.items()))
+    try:  # started from another folder: relative out_dir still means <repo>/runs/...
+        r = run_papermill([str(RUN_NOTEBOOK), str(tmp_path / "o.ipynb"), "-f", str(params)], cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-2000:]
+        m = json.loads((REPO / rel / "metrics.json").read_text())
+        assert m["config"]["norm"] == "bn" and m["config"]["out_dir"] == str(REPO / rel)
+    finally:
+        shutil.rmtree(REPO / rel, ignore_errors=True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-p", "batch_size", "0"], "batch_size=0 is not allowed: must be between 1 and 65536"),
+    (["-p", "norm", "batchnorm"], "norm='batchnorm' is not allowed: choose one of none, bn, ln, gn, lrn"),
+    (["-p", "lr", "fast"], "lr must be a number, got 'fast'"),
+    (["-p", "batchsize", "32"], "unknown parameter(s) 'batchsize'; known parameters: norm, batch_size"),
+])
+def test_bad_papermill_values_fail_in_the_first_cell_and_write_nothing(tmp_path, args, message):
+    out = tmp_path / "never"
+    r = run_papermill(["notebooks/run.ipynb", str(tmp_path / "bad.ipynb"), *SMALL, "-p", "out_dir", str(out), *args])
+    assert r.returncode != 0
+    assert message in r.stderr + r.stdout
+    assert not out.exists()
+
+
+def nbval(path, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider", str(path)],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:]
+    return r.stdout
+
+
+def test_nbval_run_notebook_with_smoke_parameters(tmp_path):
+    nb = with_parameters(RUN_NOTEBOOK, {**SMALL_DICT, "norm": "lrn", "out_dir": str(tmp_path / "nbval run")})
+    path = tmp_path / "run_smoke.ipynb"
+    nbformat.write(nb, path)
+    assert "passed" in nbval(path, tmp_path)
+    assert json.loads((tmp_path / "nbval run" / "metrics.json").read_text())["status"] == "completed"

@@ -1,0 +1,127 @@
+"""The whole pipeline at smoke size: grid -> run notebooks -> summary -> HTML and PDF report."""
+import json
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pandas as pd
+import pytest
+
+from alexlib import grid as G
+from alexlib.io import FolderLock
+from alexlib.paths import SUMMARY_NOTEBOOK
+from alexlib.report import build_report, find_browser
+
+from conftest import REPO
+from test_notebooks import nbval, with_parameters
+
+SMOKE = REPO / "params" / "smoke.yaml"
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grid") / "smoke runs"
+    r = subprocess.run([sys.executable, "-m", "alexlib.grid", str(SMOKE), "--out", str(out), "--jobs", "2"],
+                       cwd=REPO, capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out, r.stdout
+
+
+def test_grid_runs_every_configuration_once(smoke_runs):
+    out, stdout = smoke_runs
+    plan = G.load_grid(SMOKE, out)
+    assert len(plan.runs) == 9  # 2 norms x 2 batch sizes x 2 seeds + 1 extra lr (lr 0.005 shared)
+    for cfg in plan.runs:
+        m = json.loads((out / cfg.run_id() / "metrics.json").read_text())
+        assert m["status"] == "completed" and m["config"]["out_dir"] == str(out / cfg.run_id())
+        assert (out / cfg.run_id() / "run.ipynb").exists()
+    assert "[  9/9]" in stdout and "ETA" in stdout and "WARNING" not in stdout
+    assert json.loads((out / "grid.json").read_text())["grid"] == "smoke"
+
+
+def test_second_grid_run_trains_nothing(smoke_runs):
+    out, _ = smoke_runs
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("metrics.json")}
+    r = subprocess.run([sys.executable, "-m", "alexlib.grid", str(SMOKE), "--out", str(out)],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0
+    assert "9 already done, 0 to run" in r.stdout
+    assert before == {p: p.stat().st_mtime_ns for p in out.rglob("metrics.json")}
+
+
+def test_report_html_pdf_and_figures(smoke_runs, tmp_path):
+    out, _ = smoke_runs
+    if find_browser() is None:
+        pytest.skip("no Chromium on this machine (.ci/run installs it)")
+    made = build_report(out, tmp_path / "report")
+    html = made["html"].read_text()
+    assert "Test accuracy by normalization and batch size" in html and "SYNTHETIC DATA" in html
+    assert "def " not in html and "import alexlib" not in html  # code cells hidden
+    text = subprocess.run(["pdftotext", "-layout", str(made["pdf"]), "-"], capture_output=True, text=True).stdout
+    cells = pd.read_csv(tmp_path / "report" / "cells.csv")
+    assert "Test accuracy by normalization and batch size" in text
+    assert "BatchNorm" in text and "report" in text
+    for mean in cells["mean"]:
+        assert f"{mean:.2f}" in text  # every cell's mean accuracy is in the PDF's table
+    bars = tmp_path / "report" / "accuracy_bars.png"
+    assert bars.stat().st_size > 10_000
+    results = pd.read_csv(tmp_path / "report" / "results.csv")
+    assert len(results) == 9 and set(results.status) == {"completed"}
+
+
+def test_nbval_summary_notebook_on_smoke_runs(smoke_runs, tmp_path):
+    out, _ = smoke_runs
+    nb = with_parameters(SUMMARY_NOTEBOOK, {"runs_dir": str(out), "report_dir": str(tmp_path / "nbval report")})
+    path = tmp_path / "summary_smoke.ipynb"
+    nbformat.write(nb, path)
+    assert "passed" in nbval(path, tmp_path)
+    assert (tmp_path / "nbval report" / "results.csv").exists()
+
+
+def test_a_second_runner_on_the_same_folder_is_refused(tmp_path):
+    out = tmp_path / "locked"
+    with FolderLock(out, "test holder"):
+        r = subprocess.run([sys.executable, "-m", "alexlib.grid", str(SMOKE), "--out", str(out)],
+                           cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    assert "is in use by test holder" in r.stderr
+    assert [p.name for p in out.iterdir()] == [".lock"]
+
+
+def test_dry_run_lists_runs_and_writes_nothing(tmp_path):
+    out = tmp_path / "dry"
+    r = subprocess.run([sys.executable, "-m", "alexlib.grid", str(SMOKE), "--out", str(out), "--dry-run"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.count("new ") == 9
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "is empty"),
+    ("base: {}\ngrids: []\n", "the grid is empty"),
+    ("grids:\n  - norm: []\n", "norm has an empty list"),
+    ("colour: red\ngrids:\n  - norm: bn\n", "unknown key(s) colour; allowed: description, base, grids"),
+    ("grids:\n  - norm: bn\n    batchsize: 8\n", "unknown parameter(s) batchsize"),
+    ("grids:\n  - norm: [bn, xx]\n", "norm='xx' is not allowed: choose one of none, bn, ln, gn, lrn"),
+    ("grids:\n  - batch_size: [8, -1]\n", "batch_size=-1 is not allowed"),
+    ("grids:\n  - lr: .nan\n", "lr must be a finite number"),
+    ("grids: [norm: bn\n", "is not valid YAML"),
+    ("- 1\n- 2\n", "must be a mapping"),
+])
+def test_bad_grid_files_fail_fast_with_clear_messages(tmp_path, text, message):
+    path = tmp_path / "bad grid.yaml"
+    path.write_text(text)
+    with pytest.raises(G.GridError) as e:
+        G.load_grid(path, tmp_path / "out")
+    assert message in str(e.value) and str(path) in str(e.value)
+    out = tmp_path / "out"
+    assert G.main([str(path), "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_non_utf8_grid_file(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("grids:\n  - norm: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(G.GridError, match="not UTF-8"):
+        G.load_grid(path)
