@@ -68,7 +68,8 @@ def check_writable(folder: str | os.PathLike) -> Path:
             os.unlink(probe)
     except OSError as e:
         why = {errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
-               errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded"}.get(e.errno, str(e))
+               errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+               errno.ENOTDIR: "a part of the path is a file, not a folder"}.get(e.errno, str(e))
         raise PermissionError(f"cannot write to output folder {folder}: {why}") from e
     return folder
 

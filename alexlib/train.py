@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from . import data as D
 from .config import ConfigError, RunConfig
-from .io import check_writable, read_json, save_torch, write_json
+from .io import FolderLock, check_writable, read_json, save_torch, write_json
 from .model import AlexNet, count_params
 
 METRICS = "metrics.json"
@@ -205,8 +205,16 @@ def _rng_state(dev: torch.device) -> dict[str, torch.Tensor]:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Weights only: a checkpoint file cannot run code when loaded."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Weights only: a checkpoint file cannot run code when loaded. A file that is not a plain
+    checkpoint (tampered, truncated, another program's) is refused with the fix."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise D.DataError(f"checkpoint {path} cannot be loaded safely ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:200]}); delete it to start the run over") from None
+    if not isinstance(ck, dict) or not {"config", "epoch", "model", "optimizer", "rng", "history"} <= set(ck):
+        raise D.DataError(f"checkpoint {path} is not an alexlib checkpoint; delete it to start the run over")
+    return ck
 
 
 def read_metrics(out_dir: Path) -> dict[str, Any] | None:
@@ -249,17 +257,28 @@ def train(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
     out = Path(cfg.resolved_out_dir())
     say = print if cfg.progress else (lambda *a, **k: None)
 
-    existing = read_metrics(out)
-    if existing is not None:
-        same, why = _same_run(existing.get("config"), cfg)
-        if not same:
-            raise ConfigError(f"out_dir {out} already holds a different run ({why}); "
-                              f"choose another out_dir or remove that folder")
-        if existing.get("status") in ("completed", "diverged"):
-            say(f"{out}: already {existing['status']}, not retrained")
-            return existing
     check_writable(out)
+    with FolderLock(out, f"alexlib.train {cfg.run_id()}").acquire():  # one process per run folder
+        _remove_stale_temporaries(out)
+        existing = read_metrics(out)
+        if existing is not None:
+            same, why = _same_run(existing.get("config"), cfg)
+            if not same:
+                raise ConfigError(f"out_dir {out} already holds a different run ({why}); "
+                                  f"choose another out_dir or remove that folder")
+            if existing.get("status") in ("completed", "diverged"):
+                say(f"{out}: already {existing['status']}, not retrained")
+                return existing
+        return _train_locked(cfg, dev, precision, out, say)
 
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Half-written temporaries left by a process killed mid-write (the real files are intact)."""
+    for p in out.glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+
+
+def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, say) -> dict[str, Any]:
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = not cfg.deterministic
         if cfg.deterministic:
@@ -297,7 +316,7 @@ def train(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
             start_epoch = int(ck["epoch"]) + 1
             say(f"resuming {out} after epoch {ck['epoch']}/{cfg.epochs}")
 
-        n_batches = math.ceil(len(ds.train) / cfg.batch_size)
+        n_batches = steps_per_epoch(len(ds.train), cfg)
         say(f"{cfg.run_id()}: {ds.source}, {len(ds.train)} train / {len(ds.test)} test images at "
             f"{cfg.image_size} px, {record['model']['params']:,} parameters, {n_batches} batches/epoch, "
             f"{dev} {precision}{' + CUDA graph' if graphed else ''}")
@@ -327,6 +346,16 @@ def train(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def steps_per_epoch(n: int, cfg: RunConfig) -> int:
+    """Batches per epoch, the last partial one kept (the report's 782 at 64) except a last batch of one
+    image under BatchNorm when the last stage is 1x1: batch statistics of a single value do not exist."""
+    from .model import stage_sizes
+    steps = math.ceil(n / cfg.batch_size)
+    if cfg.norm == "bn" and n % cfg.batch_size == 1 and stage_sizes(cfg.image_size)[-1] == 1:
+        steps -= 1
+    return steps
+
+
 def _train_epoch(tr: Trainer, cfg: RunConfig, epoch: int, n_batches: int) -> tuple[int | None, float]:
     """One pass over the shuffled training split: (the step by which the loss went non-finite, or None;
     seconds spent training)."""
@@ -336,6 +365,8 @@ def _train_epoch(tr: Trainer, cfg: RunConfig, epoch: int, n_batches: int) -> tup
     prog = Progress(cfg.progress, f"epoch {epoch}", n_batches)
     t0 = time.perf_counter()
     for i, (x_u8, y) in enumerate(D.batches(tr.ds.train, cfg.batch_size, order), start=1):
+        if i > n_batches:
+            break
         tr.step(x_u8, y)
         if i % check_every == 0 or i == n_batches:
             if not math.isfinite(tr.sums[0].item()):

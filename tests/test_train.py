@@ -112,3 +112,13 @@ def test_divergence_is_recorded_not_raised(tmp_path):
 def test_batch_larger_than_the_data_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="batch_size=512 is larger than the 96 training images"):
         T.train(tiny(tmp_path, batch_size=512))
+
+
+def test_batchnorm_skips_a_last_batch_of_one_image_at_1x1(tmp_path):
+    # 97 images at batch 16: the last batch holds one image, and at 63 px the last stage is 1x1
+    r = T.train(tiny(tmp_path, norm="bn", train_size=97, epochs=1))
+    assert r["status"] == "completed"
+    from alexlib.config import RunConfig
+    assert T.steps_per_epoch(97, RunConfig(norm="bn", batch_size=16, image_size=63)) == 6
+    assert T.steps_per_epoch(97, RunConfig(norm="gn", batch_size=16, image_size=63)) == 7
+    assert T.steps_per_epoch(50_000, RunConfig(norm="bn", batch_size=64)) == 782

@@ -1,0 +1,323 @@
+"""Training-speed benchmark: alexlib's loop side by side with a report-style loop, same device, same data.
+
+    python -m alexlib.bench [--device auto] [--norms none,bn,ln,gn,lrn] [--batch-sizes 8,16,32,64]
+                            [--image-size 224] [--steps 30] [--json bench.json] [--measure-grid 0.02]
+
+For each norm x batch size: images/s of
+  report  the report's loop: torchvision PIL transforms (Resize, ToTensor, Normalize) in a DataLoader with
+          worker processes, fp32, eager, the loss read back every step;
+  eager   alexlib's training step without a CUDA graph (uint8 data on the device, resize there;
+          bf16 autocast and channels_last on CUDA);
+  tuned   alexlib's step as train() runs it (on CUDA: the whole step in one CUDA graph; on the CPU the
+          same as eager);
+the ratio tuned/report, and the share of the arithmetic limit: training FLOPs per image (torch's
+FlopCounterMode) x images/s over the device's measured matrix-multiply rate. Synthetic CIFAR-shaped data
+(speed does not depend on pixel values); warm-up steps are not timed. It then estimates the wall time of
+params/paper.yaml (training plus per-epoch test evaluation), or measures it on a fraction of the data.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from . import data as D
+from .config import NORMS, RunConfig
+from .model import AlexNet
+from .train import Trainer, environment, resolve_device, resolve_precision
+
+CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def matmul_rate(dev: torch.device, precision: str) -> float:
+    """Measured dense matrix-multiply rate in FLOP/s (bf16 on CUDA, fp32 on the CPU)."""
+    n, reps = (8192, 20) if dev.type == "cuda" else (1024, 5)
+    dtype = torch.bfloat16 if (dev.type == "cuda" and precision == "bf16") else torch.float32
+    a = torch.randn(n, n, device=dev, dtype=dtype)
+    b = torch.randn(n, n, device=dev, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    _sync(dev)
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(dev)
+    return 2 * n ** 3 * reps / (time.perf_counter() - t)
+
+
+def train_flops_per_image(norm: str, image_size: int, width: float) -> float:
+    """Forward + backward FLOPs of one training step, per image (counted on the CPU at batch 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    model = AlexNet(norm, image_size=image_size, width=width)
+    x = torch.randn(2, 3, image_size, image_size)
+    y = torch.tensor([0, 1])
+    with FlopCounterMode(display=False) as fc:
+        F.cross_entropy(model(x), y).backward()
+    return fc.get_total_flops() / 2
+
+
+# --------------------------------------------------------------------------------------------------
+# The report-style loop
+# --------------------------------------------------------------------------------------------------
+class PILImages(torch.utils.data.Dataset):
+    """CIFAR-shaped uint8 images served as PIL images through torchvision transforms, as the report did."""
+
+    def __init__(self, x_hwc, y, image_size: int):
+        from torchvision import transforms
+        self.x, self.y = x_hwc, y
+        self.tf = transforms.Compose([transforms.Resize(image_size), transforms.ToTensor(),
+                                      transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        from PIL import Image
+        return self.tf(Image.fromarray(self.x[i])), int(self.y[i])
+
+
+def bench_report_style(norm: str, bs: int, split: D.Split, dev: torch.device, image_size: int, width: float,
+                       steps: int, warmup: int, workers: int) -> float:
+    x_hwc = split.x.permute(0, 2, 3, 1).contiguous().numpy()
+    loader = torch.utils.data.DataLoader(PILImages(x_hwc, split.y.numpy(), image_size), batch_size=bs, shuffle=True,
+                                         num_workers=workers, persistent_workers=workers > 0, drop_last=True)
+    torch.manual_seed(0)
+    model = AlexNet(norm, image_size=image_size, width=width).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9)
+    crit = torch.nn.CrossEntropyLoss()
+    done, t0, running = 0, None, 0.0
+    while done < warmup + steps:
+        for inputs, labels in loader:
+            if done == warmup:
+                _sync(dev)
+                t0 = time.perf_counter()
+            inputs, labels = inputs.to(dev), labels.to(dev)
+            opt.zero_grad()
+            loss = crit(model(inputs), labels)
+            loss.backward()
+            opt.step()
+            running += loss.item()  # the report's per-step read-back (a host sync every step)
+            done += 1
+            if done == warmup + steps:
+                break
+    _sync(dev)
+    return steps * bs / (time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------------------------------
+# alexlib's loop
+# --------------------------------------------------------------------------------------------------
+def bench_alexlib(norm: str, bs: int, ds: D.Dataset, dev: torch.device, image_size: int, width: float,
+                  steps: int, warmup: int, graph: bool) -> float:
+    cfg = RunConfig(norm=norm, batch_size=bs, image_size=image_size, width=width, dataset="synthetic",
+                    device=str(dev), cuda_graph=graph, progress=False)
+    tr = Trainer(cfg, ds, dev, resolve_precision(cfg, dev))
+    n = len(ds.train)
+    order = D.epoch_order(n, 0, 1).to(dev)
+    full = n // bs
+
+    def batch(i):
+        idx = order[(i % full) * bs:(i % full + 1) * bs]
+        return ds.train.x[idx], ds.train.y[idx]
+
+    for i in range(warmup):
+        tr.step(*batch(i))
+    _sync(dev)
+    t = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        tr.step(*batch(i))
+    _sync(dev)
+    secs = time.perf_counter() - t
+    if not math.isfinite(tr.sums[0].item()):
+        raise RuntimeError(f"non-finite loss while benchmarking {norm} at batch {bs}")
+    return steps * bs / secs
+
+
+def eval_rate(norm: str, ds: D.Dataset, dev: torch.device, image_size: int, width: float, batches: int = 4) -> float:
+    """Test-evaluation images/s as train() evaluates (eval mode, inference_mode, large batches)."""
+    cfg = RunConfig(norm=norm, image_size=image_size, width=width, dataset="synthetic", device=str(dev),
+                    progress=False, eval_batch_size=500 if dev.type == "cuda" else 64)
+    tr = Trainer(cfg, ds, dev, resolve_precision(cfg, dev))
+    sub = D.Split(ds.test.x[:cfg.eval_batch_size * batches], ds.test.y[:cfg.eval_batch_size * batches])
+    tr.evaluate(D.Split(sub.x[:cfg.eval_batch_size], sub.y[:cfg.eval_batch_size]))  # warm-up
+    _sync(dev)
+    t = time.perf_counter()
+    tr.evaluate(sub)
+    _sync(dev)
+    return len(sub) / (time.perf_counter() - t)
+
+
+# --------------------------------------------------------------------------------------------------
+# The paper grid's wall time
+# --------------------------------------------------------------------------------------------------
+def paper_grid_runs() -> list[RunConfig]:
+    from .grid import load_grid
+    from .paths import PARAMS
+    return load_grid(PARAMS / "paper.yaml").runs
+
+
+def estimate_grid(rows: list[dict[str, Any]], eval_rates: dict[str, float]) -> dict[str, Any]:
+    """Seconds for params/paper.yaml from the measured tuned rates (runs whose cell was not measured
+    are left out and counted)."""
+    rate = {(r["norm"], r["batch_size"]): r["tuned_img_s"] for r in rows}
+    total, counted, missing = 0.0, 0, 0
+    for cfg in paper_grid_runs():
+        key = (cfg.norm, cfg.batch_size)
+        if key not in rate or cfg.norm not in eval_rates:
+            missing += 1
+            continue
+        total += cfg.epochs * (CIFAR_TRAIN / rate[key] + CIFAR_TEST / eval_rates[cfg.norm])
+        counted += 1
+    return {"method": "estimate from measured step and evaluation rates", "runs_counted": counted,
+            "runs_not_measured": missing, "seconds": total}
+
+
+def measure_grid(fraction: float, norms: list[str], sizes: list[int], dev: torch.device, image_size: int,
+                 width: float) -> dict[str, Any]:
+    """Runs train() itself (data on the device, graphs, per-epoch evaluation, checkpoints) for two epochs
+    of each norm x batch size on ``fraction`` of CIFAR-10's sizes. The second epoch (steady state: no
+    graph capture, no cudnn autotuning) scaled by 1/fraction is a full epoch; the run's one-time setup
+    (model, data, first-epoch extra) is added once per run."""
+    import tempfile
+    from .train import train
+    cells = {}
+    with tempfile.TemporaryDirectory(prefix="alexlib-bench-") as tmp:
+        for norm in norms:
+            for bs in sizes:
+                cfg = RunConfig(norm=norm, batch_size=bs, dataset="synthetic", image_size=image_size, width=width,
+                                train_size=max(2 * bs, int(CIFAR_TRAIN * fraction)),
+                                test_size=max(1, int(CIFAR_TEST * fraction)),
+                                epochs=2, device=str(dev), out_dir=f"{tmp}/{norm}-{bs}", progress=False)
+                t = time.perf_counter()
+                rec = train(cfg)
+                total = time.perf_counter() - t
+                h1, h2 = rec["history"]
+                epoch = h2["seconds"] / fraction
+                setup = total - h1["seconds"] - h2["seconds"] + max(0.0, h1["seconds"] - h2["seconds"])
+                cells[(norm, bs)] = (epoch, setup)
+    total, counted, missing = 0.0, 0, 0
+    for cfg in paper_grid_runs():
+        if (cfg.norm, cfg.batch_size) in cells:
+            epoch, setup = cells[(cfg.norm, cfg.batch_size)]
+            total += cfg.epochs * epoch + setup
+            counted += 1
+        else:
+            missing += 1
+    return {"method": f"measured: train() on {fraction:g} of CIFAR-10's sizes, 2nd epoch scaled, plus setup",
+            "runs_counted": counted, "runs_not_measured": missing, "seconds": total,
+            "epoch_seconds": {f"{n}-{b}": e for (n, b), (e, _) in cells.items()},
+            "setup_seconds": {f"{n}-{b}": s for (n, b), (_, s) in cells.items()}}
+
+
+# --------------------------------------------------------------------------------------------------
+def run(args) -> dict[str, Any]:
+    cfg = RunConfig(device=args.device, image_size=args.image_size, width=args.width, dataset="synthetic")
+    dev = resolve_device(cfg)
+    precision = resolve_precision(cfg, dev)
+    norms = [n for n in args.norms.split(",") if n]
+    sizes = [int(b) for b in args.batch_sizes.split(",") if b]
+    bad = [n for n in norms if n not in NORMS]
+    if bad:
+        raise SystemExit(f"error: unknown norm(s) {bad}; choose from {', '.join(NORMS)}")
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    n_imgs = max(sizes) * (args.steps + args.warmup + 2)
+    train_split, test_split = D.make_synthetic(n_imgs, 2000 if dev.type == "cuda" else 256)
+    ds = D.Dataset("synthetic", D.Split(train_split.x.to(dev), train_split.y.to(dev)),
+                   D.Split(test_split.x.to(dev), test_split.y.to(dev)), 10, "synthetic (benchmark)")
+    rate = matmul_rate(dev, precision)
+    print(f"device {environment(dev, precision, dev.type == 'cuda')['device_name']}, torch {torch.__version__}, "
+          f"{precision}; matmul {rate / 1e12:.2f} TFLOP/s; {args.image_size} px, width {args.width:g}; "
+          f"{args.steps} timed steps after {args.warmup} warm-up", flush=True)
+    rows = []
+    for norm in norms:
+        flops = train_flops_per_image(norm, args.image_size, args.width)
+        for bs in sizes:
+            row = {"norm": norm, "batch_size": bs, "train_flops_per_image": flops}
+            if not args.skip_report:
+                row["report_img_s"] = bench_report_style(norm, bs, train_split, dev, args.image_size, args.width,
+                                                         args.steps, args.warmup, args.workers)
+            row["eager_img_s"] = bench_alexlib(norm, bs, ds, dev, args.image_size, args.width, args.steps,
+                                               args.warmup, graph=False)
+            row["tuned_img_s"] = (bench_alexlib(norm, bs, ds, dev, args.image_size, args.width, args.steps,
+                                                args.warmup, graph=True) if dev.type == "cuda" else row["eager_img_s"])
+            row["speedup_vs_report"] = row["tuned_img_s"] / row["report_img_s"] if "report_img_s" in row else None
+            row["share_of_matmul_limit"] = row["tuned_img_s"] * flops / rate
+            rows.append(row)
+            print(_fmt_row(row), flush=True)
+    evals = {n: eval_rate(n, ds, dev, args.image_size, args.width) for n in norms}
+    grid = estimate_grid(rows, evals) if args.image_size == 224 and args.width == 1.0 else None
+    measured = (measure_grid(args.measure_grid, norms, sizes, dev, args.image_size, args.width)
+                if args.measure_grid else None)
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "env": environment(dev, precision, dev.type == "cuda"), "matmul_flops_per_s": rate,
+            "image_size": args.image_size, "width": args.width, "steps": args.steps, "warmup": args.warmup,
+            "workers": args.workers, "rows": rows, "eval_img_s": evals, "paper_grid_estimate": grid,
+            "paper_grid_measured": measured, "command": " ".join(sys.argv)}
+
+
+HEADER = f"{'norm':<5} {'batch':>5} {'report img/s':>12} {'eager img/s':>11} {'tuned img/s':>11} {'x report':>8} {'% matmul':>8}"
+
+
+def _fmt_row(r: dict[str, Any]) -> str:
+    rep = f"{r['report_img_s']:12.1f}" if r.get("report_img_s") else f"{'-':>12}"
+    ratio = f"{r['speedup_vs_report']:8.2f}" if r.get("speedup_vs_report") else f"{'-':>8}"
+    return (f"{r['norm']:<5} {r['batch_size']:>5} {rep} {r['eager_img_s']:11.1f} {r['tuned_img_s']:11.1f} "
+            f"{ratio} {100 * r['share_of_matmul_limit']:7.1f}%")
+
+
+def print_table(res: dict[str, Any]) -> None:
+    print("\n" + HEADER)
+    for r in res["rows"]:
+        print(_fmt_row(r))
+    print("eval img/s: " + ", ".join(f"{k} {v:.0f}" for k, v in res["eval_img_s"].items()))
+    for key in ("paper_grid_estimate", "paper_grid_measured"):
+        g = res.get(key)
+        if g:
+            print(f"paper grid ({g['runs_counted']} runs counted, {g['runs_not_measured']} not measured): "
+                  f"{g['seconds'] / 60:.1f} min [{g['method']}]")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m alexlib.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--norms", default=",".join(NORMS))
+    p.add_argument("--batch-sizes", default="8,16,32,64")
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--steps", type=int, default=30, help="timed steps per measurement")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps first (graph capture included)")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="report-style DataLoader workers")
+    p.add_argument("--skip-report", action="store_true", help="do not run the report-style loop")
+    p.add_argument("--measure-grid", type=float, default=0.0, metavar="FRACTION",
+                   help="also time train() for one epoch per cell on this fraction of CIFAR-10's sizes")
+    p.add_argument("--json", help="write the results here")
+    a = p.parse_args(argv)
+    if a.steps < 1 or a.warmup < 0:
+        p.error("--steps must be at least 1 and --warmup at least 0")
+    res = run(a)
+    print_table(res)
+    if a.json:
+        from .io import write_json
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        write_json(a.json, res)
+        print(f"wrote {a.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
