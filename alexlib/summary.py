@@ -122,8 +122,8 @@ class Study:
         def vals(col, fmt=str):
             return ", ".join(fmt(v) for v in sorted(d[col].unique()))
         warn = "**SYNTHETIC DATA: NOT A RESULT.** " if d.synthetic.any() else ""
-        return (f"{warn}Data: {vals('dataset')} (train/test subset: {vals('train_size')}/{vals('test_size')}, "
-                f"0 = full); image {vals('image_size')} px; width {vals('width', lambda w: f'{w:g}')}"
+        sizes = f"{vals('train_size')}/{vals('test_size')}".replace("0/0", "full splits")
+        return (f"{warn}Data: {vals('dataset')} (train/test images: {sizes}); image {vals('image_size')} px; width {vals('width', lambda w: f'{w:g}')}"
                 f"{' (not the report network)' if (d.width != 1.0).any() else ''}; epochs {vals('epochs')}; "
                 f"seeds {_fmt_seeds(d.seed)}; device {vals('device_name')}; precision {vals('precision')}; "
                 f"torch {vals('torch')}.")
@@ -185,23 +185,23 @@ class Study:
             groups = {n: v for n, v in groups.items() if len(v)}
             means = {n: v.mean() for n, v in groups.items()}
             ranked = sorted(means, key=means.get, reverse=True)
-            multi = [v for v in groups.values() if len(v) >= 2]
-            row = {"batch size": bs, "norms": len(groups), "seeds per norm": "/".join(str(len(groups[n])) for n in ranked),
-                   "spread of norm means": max(means.values()) - min(means.values()) if means else math.nan,
-                   "seed sd (pooled)": _pooled_sd(list(groups.values()))}
-            if len(multi) >= 2 and len(multi) == len(groups) and any(np.var(v) > 0 for v in multi):
-                row["ANOVA p"] = stats.f_oneway(*groups.values()).pvalue
-                a, b = groups[ranked[0]], groups[ranked[1]]
-                row["best"] = f"{NORM_NAMES[ranked[0]]} {means[ranked[0]]:.2f}"
-                row["runner-up"] = f"{NORM_NAMES[ranked[1]]} {means[ranked[1]]:.2f}"
-                row["best vs runner-up p (Welch)"] = stats.ttest_ind(a, b, equal_var=False).pvalue
-                row["norms differ beyond seed noise?"] = "yes" if row["ANOVA p"] < ALPHA else "not shown"
-                row["best beats runner-up?"] = "yes" if row["best vs runner-up p (Welch)"] < ALPHA else "not shown"
+            seeds = sorted({len(v) for v in groups.values()})
+            row = {"batch": bs, "norms": len(groups), "seeds": "/".join(map(str, seeds)),
+                   "spread of means": _r(max(means.values()) - min(means.values())) if means else "",
+                   "seed sd": _r(_pooled_sd(list(groups.values())))}
+            testable = len(groups) >= 2 and min(seeds) >= 2 and any(np.var(v) > 0 for v in groups.values())
+            if testable:
+                anova = stats.f_oneway(*groups.values()).pvalue
+                welch = stats.ttest_ind(groups[ranked[0]], groups[ranked[1]], equal_var=False).pvalue
+                row.update({"ANOVA p": _p(anova), "best": f"{ranked[0]} {means[ranked[0]]:.2f}",
+                            "runner-up": f"{ranked[1]} {means[ranked[1]]:.2f}", "Welch p": _p(welch),
+                            "norms differ?": "yes" if anova < ALPHA else "not shown",
+                            "best beats runner-up?": "yes" if welch < ALPHA else "not shown"})
             else:
-                row["norms differ beyond seed noise?"] = "needs ≥2 seeds per norm"
+                row["norms differ?"] = "needs 2+ norms with 2+ seeds"
             rows.append(row)
         out = pd.DataFrame(rows)
-        return out.set_index("batch size").round(4) if not out.empty else out
+        return out.set_index("batch") if not out.empty else out
 
     def lr_table(self) -> pd.DataFrame:
         s = self.sweep()
@@ -241,7 +241,7 @@ class Study:
         d = self.main_grid().assign(norm_name=lambda x: x.norm.map(NORM_NAMES))
         order = [NORM_NAMES[n] for n in NORM_ORDER if n in set(d.norm)]
         sizes = sorted(d.batch_size.unique())
-        fig, ax = plt.subplots(figsize=(9, 4.6))
+        fig, ax = plt.subplots(figsize=(10, 4.6))
         if not d.empty:
             sns.barplot(data=d, x="batch_size", y="test_acc", hue="norm_name", hue_order=order, order=sizes,
                         errorbar="sd", capsize=0.1, ax=ax, palette="deep")
@@ -258,7 +258,7 @@ class Study:
                         ax.plot([x - width / 2.5, x + width / 2.5], [ref, ref], color="crimson", lw=2,
                                 label="report (1 run)" if first else None)
                         first = False
-            ax.legend(title="norm", loc="lower right", fontsize=8)
+            ax.legend(title="norm", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
         ax.set(xlabel="batch size", ylabel="test accuracy %",
                title="Test accuracy after the last epoch (bars: mean ± sd over seeds; dots: runs)")
         fig.text(0.01, 0.005, self.short_label(d), fontsize=7, color="crimson" if self.is_synthetic() else "gray")
@@ -324,6 +324,14 @@ class Study:
             "status": self.runs.status.value_counts().to_dict(), "unreadable": self.problems})
         paths.append(self.report_dir / "summary.json")
         return paths
+
+
+def _p(p: float) -> str:
+    return "n/a" if not np.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _r(x: float) -> str:
+    return "" if not np.isfinite(x) else f"{x:.2f}"
 
 
 def _pooled_sd(groups: list[np.ndarray]) -> float:
