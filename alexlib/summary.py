@@ -261,10 +261,7 @@ class Study:
             ax.legend(title="norm", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
         ax.set(xlabel="batch size", ylabel="test accuracy %",
                title="Test accuracy after the last epoch (bars: mean ± sd over seeds; dots: runs)")
-        fig.text(0.01, 0.005, self.short_label(d), fontsize=7, color="crimson" if self.is_synthetic() else "gray")
-        fig.tight_layout(rect=(0, 0.03, 1, 1))
-        self.figures["accuracy_bars"] = fig
-        return fig
+        return self._finish(fig, "accuracy_bars", d)
 
     def learning_curves(self):
         import matplotlib.pyplot as plt
@@ -281,10 +278,7 @@ class Study:
             ax.set(title=f"batch {bs}", xlabel="epoch")
         axes[0][0].set_ylabel("test accuracy %")
         axes[0][-1].legend(fontsize=8)
-        fig.text(0.01, 0.005, self.short_label(d), fontsize=7, color="crimson" if self.is_synthetic() else "gray")
-        fig.tight_layout(rect=(0, 0.04, 1, 1))
-        self.figures["learning_curves"] = fig
-        return fig
+        return self._finish(fig, "learning_curves", d)
 
     def lr_chart(self):
         import matplotlib.pyplot as plt
@@ -298,9 +292,13 @@ class Study:
         ax.plot([r[0] for r in ref], [r[1] for r in ref], "s--", color="crimson", label="report (1 run)")
         ax.set(xscale="log", xlabel="learning rate", ylabel="test accuracy %", title="lr sweep: none, batch 64")
         ax.legend(fontsize=8)
-        fig.text(0.01, 0.005, self.short_label(s), fontsize=6, color="crimson" if self.is_synthetic() else "gray")
+        return self._finish(fig, "lr_sweep", s)
+
+    def _finish(self, fig, name: str, d: pd.DataFrame):
+        """Every figure carries the label of the runs behind it (red when any is synthetic)."""
+        fig.text(0.01, 0.005, self.short_label(d), fontsize=6, color="crimson" if self.is_synthetic() else "gray")
         fig.tight_layout(rect=(0, 0.05, 1, 1))
-        self.figures["lr_sweep"] = fig
+        self.figures[name] = fig
         return fig
 
     # ---- output ----

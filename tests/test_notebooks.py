@@ -87,6 +87,10 @@ def test_papermill_with_a_yaml_file_and_relative_paths_from_elsewhere(tmp_path):
     (["-p", "norm", "batchnorm"], "norm='batchnorm' is not allowed: choose one of none, bn, ln, gn, lrn"),
     (["-p", "lr", "fast"], "lr must be a number, got 'fast'"),
     (["-p", "batchsize", "32"], "unknown parameter(s) 'batchsize'; known parameters: norm, batch_size"),
+    (["-p", "lr", "nan"], "lr must be a finite number"),
+    (["-p", "epochs", "1e9"], "epochs=1000000000 is not allowed"),
+    (["-p", "image_size", "32"], "image_size=32 is not allowed: must be between 63 and 1024"),
+    (["-p", "dataset", "imagenet"], "dataset='imagenet' is not allowed"),
 ])
 def test_bad_papermill_values_fail_in_the_first_cell_and_write_nothing(tmp_path, args, message):
     out = tmp_path / "never"

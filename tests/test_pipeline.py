@@ -52,8 +52,8 @@ def test_second_grid_run_trains_nothing(smoke_runs):
 
 def test_report_html_pdf_and_figures(smoke_runs, tmp_path):
     out, _ = smoke_runs
-    if find_browser() is None:
-        pytest.skip("no Chromium on this machine (.ci/run installs it)")
+    if find_browser() is None or shutil.which("pdftotext") is None:
+        pytest.skip("no Chromium or pdftotext on this machine (.ci/run installs both)")
     made = build_report(out, tmp_path / "report")
     html = made["html"].read_text()
     assert "Test accuracy by normalization and batch size" in html and "SYNTHETIC DATA" in html
