@@ -128,6 +128,9 @@ def load_cifar10(root: str | os.PathLike, checksums: dict[str, str] | None = Non
         def _load_meta(self):
             self.classes = []
 
+        def _check_integrity(self):  # verify_cifar10 just checked every md5; do not hash twice
+            return True
+
     out = []
     for train in (True, False):
         try:

@@ -135,6 +135,18 @@ class Study:
                 f"width {'/'.join(f'{w:g}' for w in sorted(d.width.unique()))}, seeds {_fmt_seeds(d.seed)}, "
                 f"{'/'.join(sorted(d.device_name.unique()))}, {'/'.join(sorted(d.precision.unique()))}")
 
+    def comparison_note(self) -> str:
+        """Whether the report's column is a like-for-like comparison (CIFAR-10, 224 px, width 1,
+        10 epochs, full splits) or only a reference."""
+        d = self.main_grid()
+        same = (not d.empty and set(d.dataset) == {"cifar10"} and set(d.image_size) == {224}
+                and set(d.width) == {1.0} and set(d.epochs) == {10} and set(d.train_size) <= {0, None}
+                and set(d.test_size) <= {0, None})
+        if same:
+            return "The runs follow the report's protocol: the report's column is a like-for-like comparison."
+        return ("**Not comparable to the report's numbers:** these runs differ from the report's protocol "
+                "(CIFAR-10, full splits, 224 px, width 1, 10 epochs); its column is shown for reference only.")
+
     def header_markdown(self) -> str:
         n = self.runs.status.value_counts().to_dict()
         counts = ", ".join(f"{v} {k}" for k, v in sorted(n.items()))
