@@ -265,6 +265,13 @@ def register(name: str, loader: Loader, num_classes: int, description: str) -> N
     REGISTRY[name] = (loader, num_classes, description)
 
 
+def check_available(name: str, data_dir: str | os.PathLike) -> None:
+    """Read (or download) a file-based dataset once, so a grid whose data is missing stops before its
+    first run instead of failing the same way in every run. Raises DataError with the fix."""
+    if name in ("cifar10", "fashion_mnist"):
+        REGISTRY[name][0](str(data_dir), 0, 0)
+
+
 def stratified_subset(split: Split, n: int, seed: int = SUBSET_SEED) -> Split:
     """n images with the class proportions of the whole split, fixed by ``seed``."""
     if n <= 0 or n >= len(split):

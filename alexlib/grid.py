@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, RunConfig
+from .data import DataError, check_available
 from .io import FolderLock, check_writable, write_json
 from .notebook import execute as run_notebook
 from .paths import RUN_NOTEBOOK, from_repo
@@ -179,6 +180,8 @@ def run_grid(plan: Plan, out: Path, jobs: int = 1, gpus: list[int] | None = None
         return {"planned": [c.run_id() for c in todo]}
 
     check_writable(out)
+    for dataset, data_dir in sorted({(c.dataset, c.data_dir) for c in todo}):
+        check_available(dataset, from_repo(data_dir))  # missing data stops the grid here, not in every run
     with FolderLock(out, "alexlib.grid").acquire(wait=wait):
         write_json(out / "grid.json", {"grid": plan.name, "description": plan.description,
                                        "runs": [c.to_dict() for c in plan.runs]})
@@ -243,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         out = from_repo(a.out or f"runs/{Path(a.grid).stem}")
         plan = load_grid(grid_path, out, parse_overrides(a.set))
         outcome = run_grid(plan, out, a.jobs, gpus, a.dry_run, wait=a.wait)
-    except (GridError, ConfigError, RuntimeError, PermissionError) as e:
+    except (GridError, ConfigError, DataError, RuntimeError, PermissionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except ValueError as e:  # e.g. --gpus not integers

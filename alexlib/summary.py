@@ -289,7 +289,8 @@ class Study:
                     ax.plot(range(1, n + 1), m, "o-", ms=3, label=NORM_NAMES[norm])
             ax.set(title=f"batch {bs}", xlabel="epoch")
         axes[0][0].set_ylabel("test accuracy %")
-        axes[0][-1].legend(fontsize=8)
+        if axes[0][-1].get_legend_handles_labels()[0]:
+            axes[0][-1].legend(fontsize=8)
         return self._finish(fig, "learning_curves", d)
 
     def lr_chart(self):

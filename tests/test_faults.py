@@ -383,3 +383,17 @@ def test_the_summary_reports_malformed_metrics_instead_of_crashing(tmp_path, con
     assert len(problems) == 1 and problems[0]["file"].endswith("bad/metrics.json")
     study = Study.load(str(tmp_path / "runs"), "params/reference.yaml", str(tmp_path / "rep"))
     assert "unreadable" in set(study.problems_table().status)
+
+
+def test_a_grid_whose_data_is_missing_stops_before_its_first_run(tmp_path, monkeypatch, capsys):
+    def offline(*a, **k):
+        raise OSError("no network in this test")
+    monkeypatch.setattr("torchvision.datasets.CIFAR10.download", offline)
+    grid_file = tmp_path / "cifar.yaml"
+    grid_file.write_text(yaml.safe_dump({"base": {"dataset": "cifar10", "data_dir": str(tmp_path / "no data"),
+                                                  "image_size": 63, "device": "cpu"},
+                                         "grids": [{"norm": ["bn", "gn"]}]}))
+    out = tmp_path / "runs"
+    assert G.main([str(grid_file), "--out", str(out)]) == 2
+    assert "cifar-10-python.tar.gz" in capsys.readouterr().err
+    assert not list(out.glob("*/metrics.json"))  # no run started
