@@ -125,3 +125,17 @@ def test_non_utf8_grid_file(tmp_path):
     path.write_bytes("grids:\n  - norm: caf\xe9\n".encode("latin-1"))
     with pytest.raises(G.GridError, match="not UTF-8"):
         G.load_grid(path)
+
+
+def test_gpus_are_assigned_round_robin(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_execute(cfg, notebook=None, log=print):  # records where each run would go
+        seen.append(cfg.device)
+        return {"status": "completed", "final": {"test_acc": 50.0}}
+
+    monkeypatch.setattr(G, "execute", fake_execute)
+    plan = G.load_grid(SMOKE, tmp_path / "g")
+    outcome = G.run_grid(plan, tmp_path / "g", jobs=1, gpus=[0, 3])
+    assert seen == ["cuda:0", "cuda:3"] * 4 + ["cuda:0"]
+    assert len(outcome["completed"]) == 9
