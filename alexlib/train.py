@@ -13,7 +13,9 @@ import contextlib
 import math
 import os
 import platform
+import copy
 import sys
+import threading
 import time
 import traceback
 from dataclasses import fields
@@ -240,6 +242,45 @@ def _same_run(record_cfg: dict[str, Any] | None, cfg: RunConfig) -> tuple[bool, 
     return not diff, "; ".join(diff)
 
 
+class BackgroundWriter:
+    """Writes an epoch's checkpoint and metrics in a thread while the next epoch trains (a full-size
+    checkpoint is ~0.47 GB). One write at a time, in order; ``wait`` re-raises a failed write."""
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, fn) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="alexlib-writer", daemon=False)
+        self._thread.start()
+
+    def _run(self, fn) -> None:
+        try:
+            fn()
+        except BaseException as e:  # handed to the training thread by wait()
+            self._error = e
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            e, self._error = self._error, None
+            raise e
+
+
+def _to_cpu(obj: Any) -> Any:
+    """A snapshot on the host: tensors copied (training goes on changing them in place)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
 # ---------------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------------
@@ -290,6 +331,7 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
         "env": environment(dev, precision, graphed), "started_at": _now(),
     }
     t_start = time.perf_counter()
+    writer = BackgroundWriter()
     try:
         ds = D.load_dataset(cfg.dataset, cfg.data_dir, cfg.train_size, cfg.test_size, dev)
         if cfg.batch_size > len(ds.train):
@@ -332,11 +374,16 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
             say(_epoch_line(h, cfg.epochs))
             record["status"] = "completed" if epoch == cfg.epochs else "running"
             record["final"] = _final(record["history"]) if epoch == cfg.epochs else None
-            _save(out, tr, cfg, epoch, record)
+            _save(out, tr, cfg, epoch, record, writer)
+        writer.wait()
         if record["status"] == "running":  # resumed from a checkpoint of the last epoch
             record["status"] = "completed"
         record["final"] = record["final"] or _final(record["history"])
     except BaseException as e:
+        try:
+            writer.wait()  # the last epoch's files first, so the failed record is written after them
+        except BaseException:
+            pass
         record.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=20))
         _write(out, record, t_start)
         raise
@@ -406,15 +453,24 @@ def _epoch_line(h: dict[str, Any], epochs: int) -> str:
             f"{h['images_per_s']:8.0f} img/s")
 
 
-def _save(out: Path, tr: Trainer, cfg: RunConfig, epoch: int, record: dict[str, Any]) -> None:
-    """Checkpoint first, then metrics: metrics never claim an epoch the checkpoint lacks."""
+def _save(out: Path, tr: Trainer, cfg: RunConfig, epoch: int, record: dict[str, Any],
+          writer: BackgroundWriter) -> None:
+    """Snapshot now, write in the background: checkpoint first, then metrics, so metrics never claim
+    an epoch the checkpoint lacks. A process killed mid-write leaves the previous files intact."""
+    ckpt = None
     if epoch < cfg.epochs or cfg.keep_checkpoint:
-        save_torch(out / CHECKPOINT, {
-            "config": cfg.to_dict(), "epoch": epoch, "model": tr.model.state_dict(),
-            "optimizer": tr.opt.state_dict(), "rng": _rng_state(tr.dev), "history": record["history"],
-            "started_at": record["started_at"]})
-    if epoch < cfg.epochs:
-        write_json(out / METRICS, record | {"updated_at": _now()})
+        ckpt = _to_cpu({"config": cfg.to_dict(), "epoch": epoch, "model": tr.model.state_dict(),
+                        "optimizer": tr.opt.state_dict(), "rng": _rng_state(tr.dev),
+                        "history": record["history"], "started_at": record["started_at"]})
+    metrics = copy.deepcopy(record) | {"updated_at": _now()} if epoch < cfg.epochs else None
+
+    def write():
+        if ckpt is not None:
+            save_torch(out / CHECKPOINT, ckpt)
+        if metrics is not None:
+            write_json(out / METRICS, metrics)
+
+    writer.submit(write)
 
 
 def _write(out: Path, record: dict[str, Any], t_start: float) -> dict[str, Any]:

@@ -66,8 +66,8 @@ def test_resume_after_a_stop_matches_a_straight_run(tmp_path, monkeypatch):
 
     real_save = T._save
 
-    def save_then_stop(out, tr, cfg, epoch, record):
-        real_save(out, tr, cfg, epoch, record)
+    def save_then_stop(out, tr, cfg, epoch, record, writer):
+        real_save(out, tr, cfg, epoch, record, writer)
         if epoch == 2:
             raise KeyboardInterrupt("stopped after epoch 2")
 
@@ -120,3 +120,16 @@ def test_batchnorm_skips_a_last_batch_of_one_image_at_1x1(tmp_path):
     assert T.steps_per_epoch(97, RunConfig(norm="bn", batch_size=16, image_size=63)) == 6
     assert T.steps_per_epoch(97, RunConfig(norm="gn", batch_size=16, image_size=63)) == 7
     assert T.steps_per_epoch(50_000, RunConfig(norm="bn", batch_size=64)) == 782
+
+
+def test_a_failed_background_write_fails_the_run_loudly(tmp_path, monkeypatch):
+    import errno
+
+    def disk_full(path, obj):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(T, "save_torch", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        T.train(tiny(tmp_path, epochs=3))
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["status"] == "failed" and "No space left" in m["error"]
