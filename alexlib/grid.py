@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
+import os
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -145,6 +144,8 @@ def execute(cfg: RunConfig, notebook: Path = RUN_NOTEBOOK, log=print) -> dict[st
                 continue
             break
     m = read_metrics(out)
+    if err is not None and "is in use by" in _short_error(err):  # another process owns this run: leave its files
+        return {"status": "failed", "error": _short_error(err)}
     if err is not None and (m is None or m.get("status") not in ("failed", "diverged")):
         m = (m or {"run_id": cfg.run_id(), "config": cfg.to_dict(), "history": [], "final": None}) | {
             "status": "failed", "error": _short_error(err)}
@@ -188,7 +189,6 @@ def run_grid(plan: Plan, out: Path, jobs: int = 1, gpus: list[int] | None = None
         if gpus:
             todo = [c.replace(device=f"cuda:{gpus[i % len(gpus)]}") for i, c in enumerate(todo)]
         outcome: dict[str, list[str]] = {"completed": [], "diverged": [], "failed": []}
-        lock = threading.Lock()
         t0 = time.monotonic()
 
         def one(cfg: RunConfig):
@@ -197,26 +197,27 @@ def run_grid(plan: Plan, out: Path, jobs: int = 1, gpus: list[int] | None = None
             return cfg, m, time.monotonic() - t
 
         finished = 0
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
         try:
-            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                futures = [pool.submit(one, c) for c in todo]
-                for fut in as_completed(futures):
-                    cfg, m, secs = fut.result()
-                    with lock:
-                        finished += 1
-                        status = m.get("status", "failed")
-                        outcome.setdefault(status, []).append(cfg.run_id())
-                        acc = (m.get("final") or {}).get("test_acc")
-                        elapsed = time.monotonic() - t0
-                        eta = elapsed / finished * (len(todo) - finished)
-                        what = f"test {acc:.2f}%" if acc is not None and status == "completed" else \
-                            (m.get("error", "")[:80] if status == "failed" else status)
-                        print(f"[{done_before + finished:>3}/{len(states)}] {status:<9} {cfg.run_id():<44} "
-                              f"{what:<14} {secs:6.0f} s | elapsed {_fmt_time(elapsed)}, "
-                              f"ETA {_fmt_time(eta)}", flush=True)
+            futures = [pool.submit(one, c) for c in todo]
+            for fut in as_completed(futures):
+                cfg, m, secs = fut.result()
+                finished += 1
+                status = m.get("status", "failed")
+                outcome.setdefault(status, []).append(cfg.run_id())
+                acc = (m.get("final") or {}).get("test_acc")
+                elapsed = time.monotonic() - t0
+                eta = elapsed / finished * (len(todo) - finished)
+                what = f"test {acc:.2f}%" if acc is not None and status == "completed" else \
+                    (m.get("error", "")[:80] if status == "failed" else status)
+                print(f"[{done_before + finished:>3}/{len(states)}] {status:<9} {cfg.run_id():<44} "
+                      f"{what:<14} {secs:6.0f} s | elapsed {_fmt_time(elapsed)}, ETA {_fmt_time(eta)}", flush=True)
         except KeyboardInterrupt:
-            print("\ninterrupted: finished runs are kept; rerun the same command to resume", flush=True)
+            pool.shutdown(wait=False, cancel_futures=True)
+            print("\ninterrupted: finished runs are kept, interrupted ones resume from their last epoch; "
+                  "rerun the same command", flush=True)
             raise
+        pool.shutdown()
     bad = outcome["failed"]
     if outcome["diverged"]:
         print(f"diverged ({len(outcome['diverged'])}): {', '.join(outcome['diverged'])}")
@@ -253,7 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
+        # do not wait for the notebooks in flight: their kernels exit with this process, and every file
+        # they write is atomic, so the next run resumes from the last finished epoch
+        sys.stdout.flush()
+        os._exit(130)
     return 1 if outcome.get("failed") else 0
 
 

@@ -397,3 +397,23 @@ def test_a_grid_whose_data_is_missing_stops_before_its_first_run(tmp_path, monke
     assert G.main([str(grid_file), "--out", str(out)]) == 2
     assert "cifar-10-python.tar.gz" in capsys.readouterr().err
     assert not list(out.glob("*/metrics.json"))  # no run started
+
+
+def test_ctrl_c_stops_the_grid_at_once_and_a_rerun_resumes(tmp_path):
+    grid_file = tmp_path / "slow.yaml"
+    grid_file.write_text(yaml.safe_dump(SLOW_GRID))
+    out = tmp_path / "runs"
+    middle = G.load_grid(grid_file, out).runs[1]
+    proc = subprocess.Popen(grid_cmd(grid_file, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    ckpt = Path(middle.out_dir) / "checkpoint.pt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    t = time.time()
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.time() - t < 30
+    assert "interrupted: finished runs are kept" in stdout
+    r = subprocess.run(grid_cmd(grid_file, out), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "(1 resuming)" in r.stdout
