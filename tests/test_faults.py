@@ -43,22 +43,29 @@ def grid_cmd(grid_file, out, *extra):
     return [sys.executable, "-m", "alexlib.grid", str(grid_file), "--out", str(out), *extra]
 
 
-# --------------------------------------------------------------------------------------------------
-# 1. kill -9 mid-grid, and mid-write
-# --------------------------------------------------------------------------------------------------
-def test_kill_9_mid_grid_then_rerun_resumes_and_matches_an_uninterrupted_grid(tmp_path):
+def start_slow_grid(tmp_path, **popen):
+    """The slow grid in a subprocess, returned once its middle run has written its first checkpoint."""
     grid_file = tmp_path / "slow.yaml"
     grid_file.write_text(yaml.safe_dump(SLOW_GRID))
     out = tmp_path / "runs"
     plan = G.load_grid(grid_file, out)
-    first, middle, last = plan.runs
     proc = subprocess.Popen(grid_cmd(grid_file, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    ckpt = Path(middle.out_dir) / "checkpoint.pt"
+                            **popen)
+    ckpt = Path(plan.runs[1].out_dir) / "checkpoint.pt"
     deadline = time.time() + 300
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert ckpt.exists(), "the middle run never reached its first checkpoint"
+    return proc, grid_file, out, plan
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. kill -9 mid-grid, and mid-write
+# --------------------------------------------------------------------------------------------------
+def test_kill_9_mid_grid_then_rerun_resumes_and_matches_an_uninterrupted_grid(tmp_path):
+    proc, grid_file, out, plan = start_slow_grid(tmp_path, start_new_session=True)
+    first, middle, last = plan.runs
+    ckpt = Path(middle.out_dir) / "checkpoint.pt"
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel, mid-run
     proc.wait()
     first_metrics = Path(first.out_dir) / "metrics.json"
@@ -400,16 +407,7 @@ def test_a_grid_whose_data_is_missing_stops_before_its_first_run(tmp_path, monke
 
 
 def test_ctrl_c_stops_the_grid_at_once_and_a_rerun_resumes(tmp_path):
-    grid_file = tmp_path / "slow.yaml"
-    grid_file.write_text(yaml.safe_dump(SLOW_GRID))
-    out = tmp_path / "runs"
-    middle = G.load_grid(grid_file, out).runs[1]
-    proc = subprocess.Popen(grid_cmd(grid_file, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    ckpt = Path(middle.out_dir) / "checkpoint.pt"
-    deadline = time.time() + 300
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    proc, grid_file, out, _ = start_slow_grid(tmp_path, text=True)
     t = time.time()
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=60)
