@@ -277,6 +277,7 @@ class Study:
 
     def learning_curves(self):
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
         d = self.main_grid()
         sizes = sorted(d.batch_size.unique()) or [0]
         fig, axes = plt.subplots(1, len(sizes), figsize=(3.2 * len(sizes) + 1, 3.4), sharey=True, squeeze=False)
@@ -288,6 +289,7 @@ class Study:
                     m = np.mean([c[:n] for c in curves], axis=0)
                     ax.plot(range(1, n + 1), m, "o-", ms=3, label=NORM_NAMES[norm])
             ax.set(title=f"batch {bs}", xlabel="epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[0][0].set_ylabel("test accuracy %")
         if axes[0][-1].get_legend_handles_labels()[0]:
             axes[0][-1].legend(fontsize=8)
