@@ -73,12 +73,8 @@ class RunConfig:
     def from_strings(cls, d: dict[str, str]) -> "RunConfig":
         """From command-line text: each value is parsed as its field's type, then checked."""
         types = {f.name: f.type for f in fields(cls)}
-        parsed = {}
-        for k, v in d.items():
-            if k not in types:
-                return cls.from_dict(d)  # raises the unknown-key error
-            parsed[k] = _parse_text(k, v, types[k])
-        return cls.from_dict(parsed)
+        # unknown keys pass through untouched, so from_dict reports them with the known ones listed
+        return cls.from_dict({k: _parse_text(k, v, types[k]) if k in types else v for k, v in d.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

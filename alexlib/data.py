@@ -191,18 +191,19 @@ def _idx_path(d: Path, stem: str) -> Path | None:
 def load_fashion_mnist(data_dir: str | os.PathLike, download: bool = True) -> tuple[Split, Split]:
     data_dir = Path(data_dir)
     d = _find_fashion_dir(data_dir)
+    why = "download not tried"
     if d is None and download:
         try:
             from torchvision.datasets import FashionMNIST
             FashionMNIST(str(data_dir), train=True, download=True)
             FashionMNIST(str(data_dir), train=False, download=True)
-        except Exception:
-            pass
+        except Exception as e:  # no network, disk full: reported below with the fix
+            why = f"download failed: {type(e).__name__}: {e}"
         d = _find_fashion_dir(data_dir)
     if d is None:
         raise DataError(
-            f"Fashion-MNIST not found in {data_dir}, {data_dir}/FashionMNIST/raw or {DEBIAN_FASHION_DIR}, "
-            f"and could not be downloaded. Put the four files {', '.join(FASHION_FILES.values())} "
+            f"Fashion-MNIST not found in {data_dir}, {data_dir}/FashionMNIST/raw or {DEBIAN_FASHION_DIR} "
+            f"({why}). Put the four files {', '.join(FASHION_FILES.values())} "
             f"(gzipped or not) into {data_dir}/, or on Debian: apt-get install dataset-fashion-mnist")
     arr = {k: read_idx(_idx_path(d, stem)) for k, stem in FASHION_FILES.items()}
     splits = []

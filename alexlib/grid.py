@@ -25,7 +25,7 @@ from .data import DataError, check_available
 from .io import FolderLock, check_writable, write_json
 from .notebook import execute as run_notebook
 from .paths import RUN_NOTEBOOK, from_repo
-from .train import METRICS, _same_run, read_metrics
+from .train import METRICS, same_run, read_metrics
 
 GRID_KEYS = ("description", "base", "grids")
 KERNEL_START_TRIES = 3  # papermill kernel starts can race when several runs start at once
@@ -111,7 +111,7 @@ def status_of(cfg: RunConfig) -> str:
     """done (completed or diverged, same config), resume (checkpoint there), or new."""
     out = Path(cfg.out_dir)
     m = read_metrics(out)
-    if m is not None and _same_run(m.get("config"), cfg)[0] and m.get("status") in ("completed", "diverged"):
+    if m is not None and same_run(m.get("config"), cfg)[0] and m.get("status") in ("completed", "diverged"):
         return "done"
     if (out / "checkpoint.pt").exists():
         return "resume"

@@ -230,7 +230,8 @@ def read_metrics(out_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def _same_run(record_cfg: dict[str, Any] | None, cfg: RunConfig) -> tuple[bool, str]:
+def same_run(record_cfg: dict[str, Any] | None, cfg: RunConfig) -> tuple[bool, str]:
+    """Whether a saved config describes the same run as ``cfg`` (same result_key), and if not, how not."""
     if not isinstance(record_cfg, dict):
         return False, "no readable config"
     try:
@@ -303,7 +304,7 @@ def train(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
         _remove_stale_temporaries(out)
         existing = read_metrics(out)
         if existing is not None:
-            same, why = _same_run(existing.get("config"), cfg)
+            same, why = same_run(existing.get("config"), cfg)
             if not same:
                 raise ConfigError(f"out_dir {out} already holds a different run ({why}); "
                                   f"choose another out_dir or remove that folder")
@@ -345,7 +346,7 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
         ckpt_path = out / CHECKPOINT
         if ckpt_path.exists():
             ck = load_checkpoint(ckpt_path)
-            same, why = _same_run(ck.get("config"), cfg)
+            same, why = same_run(ck.get("config"), cfg)
             if not same:
                 raise ConfigError(f"{ckpt_path} belongs to a different run ({why})")
             tr.model.load_state_dict(ck["model"])
