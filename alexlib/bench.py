@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from . import data as D
 from .config import NORMS, RunConfig
 from .model import AlexNet
-from .train import Trainer, environment, resolve_device, resolve_precision
+from .train import Speed, Trainer, environment, resolve_device, resolve_precision
 
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 
@@ -125,7 +125,7 @@ def bench_alexlib(norm: str, bs: int, ds: D.Dataset, dev: torch.device, image_si
                   steps: int, warmup: int, graph: bool) -> float:
     cfg = RunConfig(norm=norm, batch_size=bs, image_size=image_size, width=width, dataset="synthetic",
                     device=str(dev), cuda_graph=graph, progress=False)
-    tr = Trainer(cfg, ds, dev, resolve_precision(cfg, dev))
+    tr = Trainer(cfg, ds, dev, resolve_precision(cfg, dev), Speed.for_device(dev, cfg))
     n = len(ds.train)
     order = D.epoch_order(n, 0, 1).to(dev)
     full = n // bs
@@ -151,7 +151,7 @@ def eval_rate(norm: str, ds: D.Dataset, dev: torch.device, image_size: int, widt
     """Test-evaluation images/s as train() evaluates (eval mode, inference_mode, large batches)."""
     cfg = RunConfig(norm=norm, image_size=image_size, width=width, dataset="synthetic", device=str(dev),
                     progress=False, eval_batch_size=500 if dev.type == "cuda" else 64)
-    tr = Trainer(cfg, ds, dev, resolve_precision(cfg, dev))
+    tr = Trainer(cfg, ds, dev, resolve_precision(cfg, dev), Speed.for_device(dev, cfg))
     sub = D.Split(ds.test.x[:cfg.eval_batch_size * batches], ds.test.y[:cfg.eval_batch_size * batches])
     tr.evaluate(D.Split(sub.x[:cfg.eval_batch_size], sub.y[:cfg.eval_batch_size]))  # warm-up
     _sync(dev)
@@ -240,7 +240,7 @@ def run(args) -> dict[str, Any]:
     ds = D.Dataset("synthetic", D.Split(train_split.x.to(dev), train_split.y.to(dev)),
                    D.Split(test_split.x.to(dev), test_split.y.to(dev)), 10, "synthetic (benchmark)")
     rate = matmul_rate(dev, precision)
-    print(f"device {environment(dev, precision, dev.type == 'cuda')['device_name']}, torch {torch.__version__}, "
+    print(f"device {environment(dev, precision, RunConfig())['device_name']}, torch {torch.__version__}, "
           f"{precision}; matmul {rate / 1e12:.2f} TFLOP/s; {args.image_size} px, width {args.width:g}; "
           f"{args.steps} timed steps after {args.warmup} warm-up", flush=True)
     rows = []
@@ -264,7 +264,7 @@ def run(args) -> dict[str, Any]:
     measured = (measure_grid(args.measure_grid, norms, sizes, dev, args.image_size, args.width)
                 if args.measure_grid else None)
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "env": environment(dev, precision, dev.type == "cuda"), "matmul_flops_per_s": rate,
+            "env": environment(dev, precision, RunConfig()), "matmul_flops_per_s": rate,
             "image_size": args.image_size, "width": args.width, "steps": args.steps, "warmup": args.warmup,
             "workers": args.workers, "rows": rows, "eval_img_s": evals, "paper_grid_estimate": grid,
             "paper_grid_measured": measured, "command": " ".join(sys.argv)}

@@ -6,6 +6,8 @@ the value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass, field, fields
@@ -14,6 +16,12 @@ from typing import Any
 NORMS = ("none", "bn", "ln", "gn", "lrn")
 DATASETS = ("cifar10", "fashion_mnist", "digits", "synthetic")
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+# Fields that say where a run's files live, which device of a kind ran it, or how fast it runs, but not
+# what it measures: they are left out of the result key.
+PLACE_ONLY = ("out_dir", "data_dir", "device")
+SPEED_ONLY = ("cuda_graph", "deterministic", "eval_batch_size", "progress", "keep_checkpoint")
 
 
 class ConfigError(ValueError):
@@ -84,7 +92,8 @@ class RunConfig:
 
     # ---- derived ----
     def run_id(self) -> str:
-        """A readable folder name from the fields that usually vary in a grid."""
+        """A folder name: the fields that usually vary in a grid, readable, then a short hash of the whole
+        result key, so two configurations that differ anywhere (momentum, subset size...) never share one."""
         parts = [self.dataset, self.norm, f"bs{self.batch_size}", f"lr{self.lr:g}", f"s{self.seed}"]
         if self.image_size != 224:
             parts.append(f"px{self.image_size}")
@@ -92,17 +101,25 @@ class RunConfig:
             parts.append(f"w{self.width:g}")
         if self.epochs != 10:
             parts.append(f"ep{self.epochs}")
-        return "-".join(parts)
+        return "-".join(parts) + "-" + self.key_hash()
+
+    def key_hash(self) -> str:
+        """8 hex digits of the result key (the same on every machine and Python version)."""
+        text = json.dumps(self.result_key(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
 
     def resolved_out_dir(self) -> str:
         return self.out_dir or f"runs/{self.run_id()}"
 
-    def result_key(self) -> dict[str, Any]:
-        """The fields that change a run's numbers: a checkpoint resumes only under the same key."""
+    def result_key(self, precision: str | None = None) -> dict[str, Any]:
+        """The fields that change what a run measures: a run resumes, or counts as done, only under the
+        same key. ``precision``: what ``auto`` resolved to on the machine (bf16 on CUDA, fp32 on the CPU),
+        so a bf16 run is never resumed as an fp32 one."""
         d = self.to_dict()
-        # where files live, how much is printed, and which GPU ran it do not change the numbers
-        for k in ("out_dir", "data_dir", "progress", "eval_batch_size", "keep_checkpoint", "device"):
+        for k in PLACE_ONLY + SPEED_ONLY:
             d.pop(k)
+        if precision is not None:
+            d["precision"] = precision
         return d
 
 
@@ -112,7 +129,6 @@ _INT_LIMITS = {
     "image_size": (63, 1024), "train_size": (0, 10_000_000), "test_size": (0, 10_000_000),
     "gn_groups": (1, 1024), "eval_batch_size": (1, 65536),
 }
-MIN_IMAGE_SIZE = 63  # smallest input for which the third max-pool still sees a 3x3 window
 
 
 def _type_name(t) -> str:

@@ -44,10 +44,6 @@ class Dataset:
     num_classes: int
     source: str  # where the data came from, for the record
 
-    @property
-    def channels(self) -> int:
-        return self.train.x.shape[1]
-
 
 # ---------------------------------------------------------------------------------------------------
 # CIFAR-10: torchvision's reader and its md5 sums, with the sums injectable so the tests can run the

@@ -25,7 +25,8 @@ from .data import DataError, check_available
 from .io import FolderLock, check_writable, write_json
 from .notebook import execute as run_notebook
 from .paths import RUN_NOTEBOOK, from_repo
-from .train import METRICS, same_run, read_metrics
+from .store import CHECKPOINT, METRICS, read_metrics, same_run
+from .train import resolved_precision_here
 
 GRID_KEYS = ("description", "base", "grids")
 KERNEL_START_TRIES = 3  # papermill kernel starts can race when several runs start at once
@@ -92,7 +93,7 @@ def load_grid(path: str | Path, out: str | Path | None = None, overrides: dict[s
                 raise GridError(f"{label}: {e}") from None
             if out is not None:
                 cfg = cfg.replace(out_dir=str(Path(out) / cfg.run_id()))
-            runs.setdefault(cfg.run_id(), cfg)  # a config shared by two grids runs once
+            runs.setdefault(cfg.run_id(), cfg)  # a config shared by two grids runs once (the id names its key)
     return Plan(path.stem, str(doc.get("description") or ""), list(runs.values()))
 
 
@@ -111,9 +112,10 @@ def status_of(cfg: RunConfig) -> str:
     """done (completed or diverged, same config), resume (checkpoint there), or new."""
     out = Path(cfg.out_dir)
     m = read_metrics(out)
-    if m is not None and same_run(m.get("config"), cfg)[0] and m.get("status") in ("completed", "diverged"):
+    if (m is not None and m.get("status") in ("completed", "diverged")
+            and same_run(m, cfg, resolved_precision_here(cfg))[0]):
         return "done"
-    if (out / "checkpoint.pt").exists():
+    if (out / CHECKPOINT).exists():
         return "resume"
     return "new"
 
@@ -144,6 +146,10 @@ def execute(cfg: RunConfig, notebook: Path = RUN_NOTEBOOK, log=print) -> dict[st
                 continue
             break
     m = read_metrics(out)
+    if m is not None and not same_run(m, cfg, resolved_precision_here(cfg))[0]:
+        # the folder holds another run's record (another config, or this one run elsewhere at another
+        # precision): never overwrite it; this run's failure is reported, not written there
+        return {"status": "failed", "error": _short_error(err) if err else f"{out} holds another run's record"}
     if err is not None and "is in use by" in _short_error(err):  # another process owns this run: leave its files
         return {"status": "failed", "error": _short_error(err)}
     if err is not None and (m is None or m.get("status") not in ("failed", "diverged")):

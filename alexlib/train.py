@@ -2,7 +2,8 @@
 
 Fast on CUDA: data on the GPU as uint8, resize/normalize per batch there, bf16 autocast, channels_last,
 the whole full-batch training step (forward, backward, SGD, loss/accuracy sums) captured in one CUDA
-graph, and no host synchronization per step. On the CPU the same code runs eagerly in fp32.
+graph, and no host synchronization per step. On the CPU the same code runs eagerly in fp32; the graph
+path runs there too, through a stand-in (alexlib.graphs), in the tests.
 
 Command line: ``python -m alexlib.train --norm gn --batch-size 32 [--epochs 2 ...]``.
 """
@@ -13,32 +14,32 @@ import contextlib
 import math
 import os
 import platform
-import copy
 import sys
-import threading
 import time
 import traceback
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
 from . import data as D
 from .config import ConfigError, RunConfig
-from .io import FolderLock, check_writable, read_json, save_torch, write_json
-from .model import AlexNet, count_params
+from .graphs import CudaStepGraph, StepGraph
+from .io import FolderLock, check_writable, read_json, write_json
+from .model import AlexNet, count_params, stage_sizes
+from .store import (CHECKPOINT, METRICS, EpochWriter, load_checkpoint, read_metrics, restore_rng, rng_state,
+                    same_run, save_epoch)
 
-METRICS = "metrics.json"
-CHECKPOINT = "checkpoint.pt"
-GRAPH_WARMUP_STEPS = 3      # eager steps on a side stream before capture (PyTorch's recipe)
+GRAPH_WARMUP_STEPS = 3      # eager steps before capture (PyTorch's recipe: optimizer state, cuDNN choices)
 CUDA_CHECK_EVERY = 200      # steps between non-finite checks on CUDA (each check is one host sync)
+CUBLAS_DETERMINISTIC = ":4096:8"
 
 
 # ---------------------------------------------------------------------------------------------------
-# Setup helpers
+# Where and how a run runs
 # ---------------------------------------------------------------------------------------------------
 def resolve_device(cfg: RunConfig) -> torch.device:
     if cfg.device == "auto":
@@ -57,12 +58,60 @@ def resolve_precision(cfg: RunConfig, dev: torch.device) -> str:
     return "bf16" if dev.type == "cuda" else "fp32"
 
 
-def environment(dev: torch.device, precision: str, graphed: bool) -> dict[str, Any]:
+def resolved_precision_here(cfg: RunConfig) -> str | None:
+    """What ``cfg.precision`` means on this machine, or None when its device is not here."""
+    try:
+        return resolve_precision(cfg, resolve_device(cfg))
+    except ConfigError:
+        return None
+
+
+@dataclass(frozen=True)
+class Speed:
+    """How the steps run on the device. Changes speed, never what a run measures."""
+    channels_last: bool                           # NHWC activations (tensor cores prefer them)
+    graph: Callable[[], StepGraph] | None = None  # makes the full-batch step's graph; None: all eager
+
+    @classmethod
+    def for_device(cls, dev: torch.device, cfg: RunConfig) -> "Speed":
+        cuda = dev.type == "cuda"
+        return cls(channels_last=cuda, graph=(lambda: CudaStepGraph(dev)) if cuda and cfg.cuda_graph else None)
+
+
+@contextlib.contextmanager
+def run_context(cfg: RunConfig, dev: torch.device):
+    """The process-wide switches a run needs, set for the run and restored after it: the current CUDA
+    device (graphs capture on the current device's streams), deterministic algorithms, cuDNN autotuning."""
+    cudnn = torch.backends.cudnn
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             cudnn.benchmark, cudnn.deterministic)
+    try:
+        if cfg.deterministic and dev.type == "cuda":
+            # cuBLAS reads this once, when CUDA starts in the process: too late afterwards
+            if os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in (CUBLAS_DETERMINISTIC, ":16:8"):
+                if torch.cuda.is_initialized():
+                    raise ConfigError(
+                        "deterministic=True on CUDA needs CUBLAS_WORKSPACE_CONFIG=:4096:8 before CUDA starts in "
+                        "this process, and CUDA has already started; run it in a new process (the grid and the "
+                        "notebook do), or export CUBLAS_WORKSPACE_CONFIG=:4096:8 first")
+                os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_DETERMINISTIC
+        torch.use_deterministic_algorithms(cfg.deterministic)
+        cudnn.deterministic = cfg.deterministic
+        cudnn.benchmark = dev.type == "cuda" and not cfg.deterministic
+        with torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext():
+            yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        cudnn.benchmark, cudnn.deterministic = saved[2], saved[3]
+
+
+def environment(dev: torch.device, precision: str, cfg: RunConfig) -> dict[str, Any]:
     import torchvision
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()
     return {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version(),
-            "device": str(dev), "device_name": name, "precision": precision, "cuda_graph": graphed,
-            "cpu_threads": torch.get_num_threads(), "host": platform.node()}
+            "device": str(dev), "device_name": name, "precision": precision,
+            "cuda_graph": False,  # true once a graph has been captured and its first replay checked
+            "deterministic": cfg.deterministic, "cpu_threads": torch.get_num_threads(), "host": platform.node()}
 
 
 def cpu_name() -> str:
@@ -80,41 +129,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class Progress:
-    """A throttled in-epoch progress line: in place on a terminal, a short line every 30 s elsewhere
-    (so an executed notebook or its HTML is not flooded)."""
-
-    def __init__(self, enabled: bool, label: str, total: int):
-        self.enabled, self.label, self.total = enabled, label, total
-        self.tty = sys.stdout.isatty()
-        self.every = 1.0 if self.tty else 30.0
-        self.t0 = self.last = time.monotonic()
-
-    def tick(self, done: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self.last < self.every:
-            return
-        self.last = now
-        msg = f"  {self.label}: batch {done}/{self.total}, {now - self.t0:.0f} s"
-        print(("\r" + msg) if self.tty else msg, end="" if self.tty else "\n", flush=True)
-
-    def close(self) -> None:
-        if self.enabled and self.tty and self.last != self.t0:
-            print("\r" + " " * 60 + "\r", end="", flush=True)
-
-
 # ---------------------------------------------------------------------------------------------------
 # Steps and evaluation
 # ---------------------------------------------------------------------------------------------------
-class Trainer:
-    """Holds the model, optimizer and running sums; ``step`` runs one batch eagerly or by graph replay."""
+class GraphCheckError(RuntimeError):
+    """A captured step whose replay did not train (the counters did not move)."""
 
-    def __init__(self, cfg: RunConfig, ds: D.Dataset, dev: torch.device, precision: str):
+
+class Trainer:
+    """Holds the model, optimizer and running sums; ``step`` trains on one batch, eagerly or by replaying
+    the captured full-batch step. Both run ``train_step``, so they compute the same thing."""
+
+    def __init__(self, cfg: RunConfig, ds: D.Dataset, dev: torch.device, precision: str, speed: Speed):
         self.cfg, self.ds, self.dev = cfg, ds, dev
         self.cuda = dev.type == "cuda"
-        self.channels_last = self.cuda
+        self.channels_last = speed.channels_last
         self.amp_dtype = torch.bfloat16 if precision == "bf16" else None
         torch.manual_seed(cfg.seed)
         self.model = AlexNet(cfg.norm, ds.num_classes, cfg.image_size, cfg.width, cfg.gn_groups, cfg.dropout)
@@ -123,9 +152,11 @@ class Trainer:
                                    foreach=self.cuda or None)
         # running sums for the epoch, on the device: [loss * n, correct, n]
         self.sums = torch.zeros(3, dtype=torch.float64, device=dev)
-        self.use_graph = self.cuda and cfg.cuda_graph
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.eager_steps = 0
+        self.make_graph = speed.graph
+        self.graph: StepGraph | None = None
+        self.graph_note = "" if speed.graph else "off"   # "", "captured", or why the steps run eagerly
+        self.warmup_left = GRAPH_WARMUP_STEPS
+        self.replays = 0
 
     def autocast(self):
         if self.amp_dtype is None:
@@ -133,7 +164,11 @@ class Trainer:
         # the autocast weight cache must be off under CUDA graph capture
         return torch.autocast(self.dev.type, dtype=self.amp_dtype, cache_enabled=False)
 
-    def _forward_backward(self, x_u8: torch.Tensor, y: torch.Tensor) -> None:
+    def train_step(self, x_u8: torch.Tensor, y: torch.Tensor) -> None:
+        """Zero the gradients in place, forward, backward, SGD step, add loss/correct/count to the sums.
+        In place, not set to None: a captured graph keeps writing the same gradient tensors, so after an
+        eager step the model's .grad is still the graph's, never a stale second copy."""
+        self.opt.zero_grad(set_to_none=False)
         x = D.prepare(x_u8, self.cfg.image_size, self.channels_last)
         with self.autocast():
             out = self.model(x)
@@ -146,36 +181,51 @@ class Trainer:
             self.sums[1] += (out.argmax(1) == y).sum()
             self.sums[2] += n
 
-    def eager_step(self, x_u8, y) -> None:
-        self.opt.zero_grad(set_to_none=True)
-        self._forward_backward(x_u8, y)
-
     def step(self, x_u8: torch.Tensor, y: torch.Tensor) -> None:
         full = y.shape[0] == self.cfg.batch_size
-        if not (self.use_graph and full):
-            return self.eager_step(x_u8, y)       # CPU, graphs off, or the partial last batch
-        if self.graph is None and self.eager_steps < GRAPH_WARMUP_STEPS:
-            s = torch.cuda.Stream(self.dev)
-            s.wait_stream(torch.cuda.current_stream(self.dev))
-            with torch.cuda.stream(s):
-                self.eager_step(x_u8, y)
-            torch.cuda.current_stream(self.dev).wait_stream(s)
-            self.eager_steps += 1
-            return
+        if self.make_graph is None or not full or self.graph_note not in ("", "captured"):
+            return self.train_step(x_u8, y)       # CPU, graphs off or failed, or the partial last batch
         if self.graph is None:
-            self._capture(x_u8, y)
+            if self.warmup_left > 0:
+                self.warmup_left -= 1
+                g = self._graph_object()
+                return g.warmup(lambda: self.train_step(x_u8, y))
+            if not self._capture(x_u8, y):
+                return self.train_step(x_u8, y)   # capture failed: this batch, and all after it, eager
         self.static_x.copy_(x_u8, non_blocking=True)
         self.static_y.copy_(y, non_blocking=True)
-        self.graph.replay()
+        if self.replays == 0:
+            return self._first_replay()
+        self.replays += 1
+        self.graph.replay()   # a failing replay is not retried: the run fails, a rerun resumes
 
-    def _capture(self, x_u8, y) -> None:
-        self.static_x = torch.empty_like(x_u8)
-        self.static_y = torch.empty_like(y)
-        self.opt.zero_grad(set_to_none=True)
-        torch.cuda.synchronize(self.dev)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self._forward_backward(self.static_x, self.static_y)
+    def _graph_object(self) -> StepGraph:
+        if getattr(self, "_g", None) is None:
+            self._g = self.make_graph()
+        return self._g
+
+    def _capture(self, x_u8: torch.Tensor, y: torch.Tensor) -> bool:
+        self.static_x, self.static_y = x_u8.clone(), y.clone()
+        g = self._graph_object()
+        try:
+            g.capture(lambda: self.train_step(self.static_x, self.static_y))
+        except Exception as e:  # noqa: BLE001 (any capture error: fall back to eager steps, say why)
+            self.graph_note = f"capture failed, eager steps ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
+            if self.cuda:
+                torch.cuda.synchronize(self.dev)
+            return False
+        self.graph, self.graph_note = g, "captured"
+        return True
+
+    def _first_replay(self) -> None:
+        """Replay once and check that it trained: the on-device image count grew by one batch."""
+        before = self.sums[2].item()
+        self.graph.replay()
+        self.replays = 1
+        grew = self.sums[2].item() - before
+        if grew != self.cfg.batch_size:
+            raise GraphCheckError(f"the first replay of the captured training step counted {grew:g} images, "
+                                  f"not {self.cfg.batch_size}: the graph did not train; rerun with cuda_graph=false")
 
     def reset_sums(self) -> None:
         self.sums.zero_()
@@ -197,101 +247,16 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Checkpoints and the metrics record
-# ---------------------------------------------------------------------------------------------------
-def _rng_state(dev: torch.device) -> dict[str, torch.Tensor]:
-    st = {"cpu": torch.get_rng_state()}
-    if dev.type == "cuda":
-        st["cuda"] = torch.cuda.get_rng_state(dev)
-    return st
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Weights only: a checkpoint file cannot run code when loaded. A file that is not a plain
-    checkpoint (tampered, truncated, another program's) is refused with the fix."""
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise D.DataError(f"checkpoint {path} cannot be loaded safely ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:200]}); delete it to start the run over") from None
-    if not isinstance(ck, dict) or not {"config", "epoch", "model", "optimizer", "rng", "history"} <= set(ck):
-        raise D.DataError(f"checkpoint {path} is not an alexlib checkpoint; delete it to start the run over")
-    return ck
-
-
-def read_metrics(out_dir: Path) -> dict[str, Any] | None:
-    p = out_dir / METRICS
-    if not p.exists():
-        return None
-    try:
-        m = read_json(p)
-        return m if isinstance(m, dict) else None
-    except (ValueError, UnicodeDecodeError, OSError):
-        return None
-
-
-def same_run(record_cfg: dict[str, Any] | None, cfg: RunConfig) -> tuple[bool, str]:
-    """Whether a saved config describes the same run as ``cfg`` (same result_key), and if not, how not."""
-    if not isinstance(record_cfg, dict):
-        return False, "no readable config"
-    try:
-        old = RunConfig.from_dict(record_cfg).result_key()
-    except (ConfigError, TypeError) as e:
-        return False, f"unreadable config ({e})"
-    new = cfg.result_key()
-    diff = [f"{k}: {old[k]!r} there, {new[k]!r} now" for k in new if old.get(k) != new[k]]
-    return not diff, "; ".join(diff)
-
-
-class BackgroundWriter:
-    """Writes an epoch's checkpoint and metrics in a thread while the next epoch trains (a full-size
-    checkpoint is ~0.47 GB). One write at a time, in order; ``wait`` re-raises a failed write."""
-
-    def __init__(self):
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-
-    def submit(self, fn) -> None:
-        self.wait()
-        self._thread = threading.Thread(target=self._run, args=(fn,), name="alexlib-writer", daemon=False)
-        self._thread.start()
-
-    def _run(self, fn) -> None:
-        try:
-            fn()
-        except BaseException as e:  # handed to the training thread by wait()
-            self._error = e
-
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            e, self._error = self._error, None
-            raise e
-
-
-def _to_cpu(obj: Any) -> Any:
-    """A snapshot on the host: tensors copied (training goes on changing them in place)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return copy.deepcopy(obj)
-
-
-# ---------------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------------
-def train(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
+def train(cfg: RunConfig | dict[str, Any], *, speed: Speed | None = None) -> dict[str, Any]:
     """Train one configuration to the end (or resume it) and return its metrics record.
 
     A completed or diverged run in ``out_dir`` with the same config is returned as it is; a checkpoint
     with the same config is resumed after its last finished epoch; a different config there is an error.
     Non-finite loss ends the run as ``diverged`` (returned, not raised); any other error is recorded as
-    ``failed`` in metrics.json and raised.
+    ``failed`` in metrics.json and raised. ``speed`` overrides how steps run (tests use it to run the
+    graph path on the CPU); by default it follows the device.
     """
     cfg = cfg if isinstance(cfg, RunConfig) else RunConfig.from_dict(cfg)
     dev = resolve_device(cfg)
@@ -304,14 +269,15 @@ def train(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
         _remove_stale_temporaries(out)
         existing = read_metrics(out)
         if existing is not None:
-            same, why = same_run(existing.get("config"), cfg)
+            same, why = same_run(existing, cfg, precision)
             if not same:
                 raise ConfigError(f"out_dir {out} already holds a different run ({why}); "
                                   f"choose another out_dir or remove that folder")
             if existing.get("status") in ("completed", "diverged"):
                 say(f"{out}: already {existing['status']}, not retrained")
                 return existing
-        return _train_locked(cfg, dev, precision, out, say)
+        with run_context(cfg, dev):
+            return _train_locked(cfg, dev, precision, out, speed or Speed.for_device(dev, cfg), say)
 
 
 def _remove_stale_temporaries(out: Path) -> None:
@@ -320,51 +286,32 @@ def _remove_stale_temporaries(out: Path) -> None:
         p.unlink(missing_ok=True)
 
 
-def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, say) -> dict[str, Any]:
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = not cfg.deterministic
-        if cfg.deterministic:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.use_deterministic_algorithms(True)
-    graphed = dev.type == "cuda" and cfg.cuda_graph
+def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, speed: Speed,
+                  say) -> dict[str, Any]:
     record: dict[str, Any] = {
         "run_id": cfg.run_id(), "config": cfg.to_dict(), "status": "running", "history": [], "final": None,
-        "env": environment(dev, precision, graphed), "started_at": _now(),
+        "env": environment(dev, precision, cfg), "started_at": _now(),
     }
     t_start = time.perf_counter()
-    writer = BackgroundWriter()
+    writer = EpochWriter()
     try:
         ds = D.load_dataset(cfg.dataset, cfg.data_dir, cfg.train_size, cfg.test_size, dev)
         if cfg.batch_size > len(ds.train):
             raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(ds.train)} training images")
-        tr = Trainer(cfg, ds, dev, precision)
+        tr = Trainer(cfg, ds, dev, precision, speed)
         record["dataset"] = {"name": ds.name, "description": ds.source,
                              "train_images": len(ds.train), "test_images": len(ds.test),
                              "synthetic": ds.name == "synthetic"}
         record["model"] = {"params": count_params(tr.model), "image_size": cfg.image_size, "width": cfg.width}
-        start_epoch = 1
-        ckpt_path = out / CHECKPOINT
-        if ckpt_path.exists():
-            ck = load_checkpoint(ckpt_path)
-            same, why = same_run(ck.get("config"), cfg)
-            if not same:
-                raise ConfigError(f"{ckpt_path} belongs to a different run ({why})")
-            tr.model.load_state_dict(ck["model"])
-            tr.opt.load_state_dict(ck["optimizer"])
-            torch.set_rng_state(ck["rng"]["cpu"])
-            if dev.type == "cuda" and "cuda" in ck["rng"]:
-                torch.cuda.set_rng_state(ck["rng"]["cuda"], dev)
-            record["history"] = list(ck["history"])
-            record["started_at"] = ck.get("started_at", record["started_at"])
-            start_epoch = int(ck["epoch"]) + 1
-            say(f"resuming {out} after epoch {ck['epoch']}/{cfg.epochs}")
+        start_epoch = _resume(tr, out / CHECKPOINT, cfg, precision, record, say)
 
         n_batches = steps_per_epoch(len(ds.train), cfg)
         say(f"{cfg.run_id()}: {ds.source}, {len(ds.train)} train / {len(ds.test)} test images at "
             f"{cfg.image_size} px, {record['model']['params']:,} parameters, {n_batches} batches/epoch, "
-            f"{dev} {precision}{' + CUDA graph' if graphed else ''}")
+            f"{dev} {precision}{' + CUDA graph' if speed.graph else ''}")
         for epoch in range(start_epoch, cfg.epochs + 1):
             diverged, train_seconds = _train_epoch(tr, cfg, epoch, n_batches)
+            _note_graph(tr, record, say)
             if diverged is not None:
                 record.update(status="diverged", diverged_at={"epoch": epoch, "step": diverged},
                               final=_final(record["history"]))
@@ -372,17 +319,23 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
                 break
             h = _finish_epoch(tr, epoch, train_seconds)
             record["history"].append(h)
-            say(_epoch_line(h, cfg.epochs))
-            record["status"] = "completed" if epoch == cfg.epochs else "running"
-            record["final"] = _final(record["history"]) if epoch == cfg.epochs else None
-            _save(out, tr, cfg, epoch, record, writer)
-        writer.wait()
+            say(_epoch_line(h, cfg.epochs, tr.graph_note))
+            last = epoch == cfg.epochs
+            record["status"] = "completed" if last else "running"
+            record["final"] = _final(record["history"]) if last else None
+            ckpt = None
+            if not last or cfg.keep_checkpoint:
+                ckpt = {"config": cfg.to_dict(), "precision": precision, "epoch": epoch,
+                        "model": tr.model.state_dict(), "optimizer": tr.opt.state_dict(), "rng": rng_state(dev),
+                        "history": record["history"], "started_at": record["started_at"]}
+            save_epoch(writer, out, ckpt, None if last else record | {"updated_at": _now()})
+        writer.close()
         if record["status"] == "running":  # resumed from a checkpoint of the last epoch
             record["status"] = "completed"
         record["final"] = record["final"] or _final(record["history"])
     except BaseException as e:
         try:
-            writer.wait()  # the last epoch's files first, so the failed record is written after them
+            writer.close()  # the last epoch's files first, so the failed record is written after them
         except BaseException:
             pass
         record.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=20))
@@ -394,14 +347,50 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
     return record
 
 
+def _resume(tr: Trainer, ckpt_path: Path, cfg: RunConfig, precision: str, record: dict[str, Any], say) -> int:
+    """Load the checkpoint if there is one; returns the first epoch still to train."""
+    if not ckpt_path.exists():
+        return 1
+    ck = load_checkpoint(ckpt_path)
+    same, why = same_run(ck, cfg, precision)
+    if not same:
+        raise ConfigError(f"{ckpt_path} belongs to a different run ({why})")
+    tr.model.load_state_dict(ck["model"])
+    tr.opt.load_state_dict(ck["optimizer"])
+    restore_rng(ck["rng"], tr.dev)
+    record["history"] = list(ck["history"])
+    record["started_at"] = ck.get("started_at", record["started_at"])
+    say(f"resuming {ckpt_path.parent} after epoch {ck['epoch']}/{cfg.epochs}")
+    return int(ck["epoch"]) + 1
+
+
+def _note_graph(tr: Trainer, record: dict[str, Any], say) -> None:
+    env = record["env"]
+    captured = tr.graph_note == "captured"
+    if captured and not env["cuda_graph"]:
+        env["cuda_graph"] = True
+    elif tr.graph_note.startswith("capture failed") and "cuda_graph_note" not in env:
+        env["cuda_graph_note"] = tr.graph_note
+        say(f"CUDA graph: {tr.graph_note}")
+
+
 def steps_per_epoch(n: int, cfg: RunConfig) -> int:
     """Batches per epoch, the last partial one kept (the report's 782 at 64) except a last batch of one
     image under BatchNorm when the last stage is 1x1: batch statistics of a single value do not exist."""
-    from .model import stage_sizes
     steps = math.ceil(n / cfg.batch_size)
     if cfg.norm == "bn" and n % cfg.batch_size == 1 and stage_sizes(cfg.image_size)[-1] == 1:
         steps -= 1
     return steps
+
+
+def _progress(enabled: bool, label: str, total: int):
+    """tqdm, throttled: in place on a terminal, a line every 30 s elsewhere (an executed notebook or its
+    HTML is not flooded), gone when the epoch ends (the epoch's own line follows)."""
+    from tqdm import tqdm
+    tty = sys.stdout.isatty()
+    return tqdm(total=total, desc=f"  {label}", unit="batch", file=sys.stdout, disable=not enabled, leave=False,
+                mininterval=1.0 if tty else 30.0, maxinterval=1e9 if not tty else 10.0,
+                dynamic_ncols=tty, ascii=not tty, delay=0 if tty else 30.0)
 
 
 def _train_epoch(tr: Trainer, cfg: RunConfig, epoch: int, n_batches: int) -> tuple[int | None, float]:
@@ -410,18 +399,16 @@ def _train_epoch(tr: Trainer, cfg: RunConfig, epoch: int, n_batches: int) -> tup
     tr.reset_sums()
     order = D.epoch_order(len(tr.ds.train), cfg.seed, epoch).to(tr.dev)
     check_every = CUDA_CHECK_EVERY if tr.cuda else 1
-    prog = Progress(cfg.progress, f"epoch {epoch}", n_batches)
     t0 = time.perf_counter()
-    for i, (x_u8, y) in enumerate(D.batches(tr.ds.train, cfg.batch_size, order), start=1):
-        if i > n_batches:
-            break
-        tr.step(x_u8, y)
-        if i % check_every == 0 or i == n_batches:
-            if not math.isfinite(tr.sums[0].item()):
-                prog.close()
-                return i, time.perf_counter() - t0
-        prog.tick(i)
-    prog.close()
+    with _progress(cfg.progress, f"epoch {epoch}", n_batches) as bar:
+        for i, (x_u8, y) in enumerate(D.batches(tr.ds.train, cfg.batch_size, order), start=1):
+            if i > n_batches:
+                break
+            tr.step(x_u8, y)
+            if i % check_every == 0 or i == n_batches:
+                if not math.isfinite(tr.sums[0].item()):
+                    return i, time.perf_counter() - t0
+            bar.update()
     if tr.cuda:
         torch.cuda.synchronize(tr.dev)
     return None, time.perf_counter() - t0
@@ -448,30 +435,11 @@ def _final(history: list[dict[str, Any]]) -> dict[str, Any] | None:
         "seconds": sum(h["seconds"] for h in history)}
 
 
-def _epoch_line(h: dict[str, Any], epochs: int) -> str:
+def _epoch_line(h: dict[str, Any], epochs: int, graph_note: str = "") -> str:
+    eager = " | eager steps: graph capture failed" if graph_note.startswith("capture failed") else ""
     return (f"epoch {h['epoch']:>3}/{epochs:<3} train loss {h['train_loss']:7.4f} acc {h['train_acc']:6.2f} | "
             f"test loss {h['test_loss']:7.4f} acc {h['test_acc']:6.2f} | {h['seconds']:7.1f} s "
-            f"{h['images_per_s']:8.0f} img/s")
-
-
-def _save(out: Path, tr: Trainer, cfg: RunConfig, epoch: int, record: dict[str, Any],
-          writer: BackgroundWriter) -> None:
-    """Snapshot now, write in the background: checkpoint first, then metrics, so metrics never claim
-    an epoch the checkpoint lacks. A process killed mid-write leaves the previous files intact."""
-    ckpt = None
-    if epoch < cfg.epochs or cfg.keep_checkpoint:
-        ckpt = _to_cpu({"config": cfg.to_dict(), "epoch": epoch, "model": tr.model.state_dict(),
-                        "optimizer": tr.opt.state_dict(), "rng": _rng_state(tr.dev),
-                        "history": record["history"], "started_at": record["started_at"]})
-    metrics = copy.deepcopy(record) | {"updated_at": _now()} if epoch < cfg.epochs else None
-
-    def write():
-        if ckpt is not None:
-            save_torch(out / CHECKPOINT, ckpt)
-        if metrics is not None:
-            write_json(out / METRICS, metrics)
-
-    writer.submit(write)
+            f"{h['images_per_s']:8.0f} img/s{eager}")
 
 
 def _write(out: Path, record: dict[str, Any], t_start: float) -> dict[str, Any]:

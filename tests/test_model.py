@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from alexlib.model import AlexNet, count_params, make_norm, norm_layers, stage_sizes
+from alexlib.model import (NORM_SLOTS, AlexNet, LocalResponseNorm, count_params, lrn_layers, make_norm, norm_layers,
+                           stage_sizes)
 
 REPORT_CHANNELS = [96, 256, 384, 384, 256]
 REPORT_LN_SHAPES = [(96, 27, 27), (256, 13, 13), (384, 13, 13), (384, 13, 13), (256, 6, 6)]
@@ -37,17 +38,31 @@ def test_norm_layers_are_the_reports_torch_layers(models_224):
     gn = norm_layers(models_224["gn"])
     assert all(type(l) is nn.GroupNorm and l.num_groups == 4 for l in gn)
     assert [l.num_channels for l in gn] == REPORT_CHANNELS
-    assert all(type(l) is nn.Identity for l in norm_layers(models_224["none"]))
-    assert all(type(l) is nn.LocalResponseNorm and l.size == 5 for l in norm_layers(models_224["lrn"]))
+    assert all(type(l) is nn.Identity for l in norm_layers(models_224["none"]) + lrn_layers(models_224["none"]))
+    assert all(type(l) is nn.Identity for l in norm_layers(models_224["lrn"]))
+    assert all(type(l) is LocalResponseNorm and l.size == 5 for l in lrn_layers(models_224["lrn"]))
+    for n in ("bn", "ln", "gn"):
+        assert all(type(l) is nn.Identity for l in lrn_layers(models_224[n]))
+
+
+def test_lrn_sits_where_the_2012_paper_puts_it(models_224):
+    # "Response-normalization layers follow the first and second convolutional layers. Max-pooling
+    # layers ... follow both response-normalization layers" (Krizhevsky et al. 2012, 3.5)
+    kinds = [type(m).__name__ for m in models_224["lrn"].features]
+    assert kinds.count("LocalResponseNorm") == 2
+    for i in (i for i, k in enumerate(kinds) if k == "LocalResponseNorm"):
+        assert kinds[i - 1] == "ReLU" and kinds[i - 2] == "Conv2d" and kinds[i + 1] == "MaxPool2d"
+    assert [i for i, k in enumerate(kinds) if k == "Conv2d"].index(kinds.index("LocalResponseNorm") - 2) == 0
 
 
 def test_norms_sit_after_pool_in_stages_1_2_5_and_after_relu_in_3_4(models_224):
     f = models_224["bn"].features
     kinds = [type(m).__name__ for m in f]
-    for i in (3, 7, 17):
-        assert kinds[i - 1] == "MaxPool2d" and kinds[i] == "BatchNorm2d"
-    for i in (10, 13):
-        assert kinds[i - 1] == "ReLU" and kinds[i] == "BatchNorm2d"
+    assert [i for i, k in enumerate(kinds) if k == "BatchNorm2d"] == list(NORM_SLOTS)
+    for i in (NORM_SLOTS[0], NORM_SLOTS[1], NORM_SLOTS[4]):
+        assert kinds[i - 1] == "MaxPool2d"
+    for i in (NORM_SLOTS[2], NORM_SLOTS[3]):
+        assert kinds[i - 1] == "ReLU"
 
 
 def test_each_stage_feeds_its_norm_the_shape_the_report_gives(models_224):
@@ -90,7 +105,36 @@ def test_lrn_matches_the_2012_paper_formula():
     sq = x.pow(2)
     win = torch.stack([sq[:, max(0, c - 2):c + 3].sum(1) for c in range(12)], dim=1)
     ref = x / (2 + 1e-4 * win).pow(0.75)
-    torch.testing.assert_close(make_norm("lrn", 12, 4)(x), ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(LocalResponseNorm()(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_lrn_equals_torchs_layer_forward_and_backward():
+    x = (torch.randn(3, 16, 6, 6) * 20).requires_grad_()
+    ours, theirs = LocalResponseNorm(), nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)  # torch: alpha/n
+    a, b = ours(x), theirs(x)
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(a)
+    (ga,), (gb,) = torch.autograd.grad(a, x, g), torch.autograd.grad(b, x, g)
+    torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-5)
+
+
+def test_lrn_computes_in_fp32_under_bf16_autocast():
+    x = (torch.rand(2, 16, 5, 5) * 30).to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = LocalResponseNorm()(x)
+    ref = LocalResponseNorm()(x.float())   # the formula in fp32 on the same bf16 inputs
+    assert y.dtype == torch.bfloat16
+    assert torch.equal(y, ref.to(torch.bfloat16))  # only the result is rounded, once
+
+
+def test_lrn_runs_under_deterministic_algorithms():
+    torch.use_deterministic_algorithms(True)
+    try:
+        x = torch.randn(2, 8, 4, 4, requires_grad=True)
+        LocalResponseNorm()(x).sum().backward()
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert torch.isfinite(x.grad).all()
 
 
 def test_width_shrinks_and_keeps_groupnorm_divisible():
