@@ -48,9 +48,10 @@ def history_table(record: dict[str, Any]):
 
 def plot_curves(record: dict[str, Any]):
     """Loss and accuracy per epoch, train (running, dropout on) and test (full split, eval mode)."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot's: shown once, where the notebook displays it
     df = history_table(record)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))
+    a, b = fig.subplots(1, 2)
     if not df.empty:
         a.plot(df.index, df.train_loss, "o-", label="train (running mean)")
         a.plot(df.index, df.test_loss, "s-", label="test")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from matplotlib.figure import Figure  # not pyplot's figures: each is shown once, where a notebook displays it
 
 from .io import write_json
 from .paths import from_repo
@@ -248,12 +249,12 @@ class Study:
 
     # ---- figures ----
     def bar_chart(self):
-        import matplotlib.pyplot as plt
         import seaborn as sns
         d = self.main_grid().assign(norm_name=lambda x: x.norm.map(NORM_NAMES))
         order = [NORM_NAMES[n] for n in NORM_ORDER if n in set(d.norm)]
         sizes = sorted(d.batch_size.unique())
-        fig, ax = plt.subplots(figsize=(10, 4.6))
+        fig = Figure(figsize=(10, 4.6))
+        ax = fig.subplots()
         if not d.empty:
             sns.barplot(data=d, x="batch_size", y="test_acc", hue="norm_name", hue_order=order, order=sizes,
                         errorbar="sd", capsize=0.1, ax=ax, palette="deep")
@@ -276,11 +277,11 @@ class Study:
         return self._finish(fig, "accuracy_bars", d)
 
     def learning_curves(self):
-        import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
         d = self.main_grid()
         sizes = sorted(d.batch_size.unique()) or [0]
-        fig, axes = plt.subplots(1, len(sizes), figsize=(3.2 * len(sizes) + 1, 3.4), sharey=True, squeeze=False)
+        fig = Figure(figsize=(3.2 * len(sizes) + 1, 3.4))
+        axes = fig.subplots(1, len(sizes), sharey=True, squeeze=False)
         for ax, bs in zip(axes[0], sizes):
             for norm in [n for n in NORM_ORDER if n in set(d.norm)]:
                 curves = [c for c in d[(d.batch_size == bs) & (d.norm == norm)].curve if c]
@@ -296,10 +297,10 @@ class Study:
         return self._finish(fig, "learning_curves", d)
 
     def lr_chart(self):
-        import matplotlib.pyplot as plt
         s = self.sweep()
         s = s[s.status == "completed"]
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        fig = Figure(figsize=(5.5, 3.6))
+        ax = fig.subplots()
         if not s.empty:
             g = s.groupby("lr").test_acc.agg(["mean", "std"]).reset_index()
             ax.errorbar(g.lr, g["mean"], yerr=g["std"].fillna(0), fmt="o-", capsize=3, label="ours (mean ± sd)")

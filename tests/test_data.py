@@ -85,10 +85,23 @@ def test_labels_out_of_range_are_rejected():
         D.REGISTRY.pop("bad_labels")
 
 
-def test_prepare_resizes_normalizes_and_repeats_grey():
-    x = torch.full((2, 1, 8, 8), 255, dtype=torch.uint8)
+def test_prepare_maps_pixels_to_minus_one_one_and_repeats_grey():
+    x = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16)     # every pixel value once
+    out = D.prepare(x, 16)                                               # no resize at the same size
+    assert out.shape == (1, 3, 16, 16)
+    expected = torch.arange(256, dtype=torch.float32).reshape(16, 16) / 127.5 - 1.0   # 0 -> -1, 255 -> 1
+    for c in range(3):
+        torch.testing.assert_close(out[0, c], expected, rtol=0, atol=1e-6)
+    assert out[0, 0, 0, 0] == -1.0 and out[0, 0, 15, 15] == 1.0
+
+
+def test_prepare_resizes_bilinearly_then_normalizes():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8, generator=g)
     out = D.prepare(x, 63)
-    assert out.shape == (2, 3, 63, 63) and torch.allclose(out, torch.ones_like(out))
+    ref = torch.nn.functional.interpolate(x.float() / 255, size=(63, 63), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(out, ref * 2 - 1, rtol=0, atol=1e-5)
+    assert D.prepare(x, 63, channels_last=True).is_contiguous(memory_format=torch.channels_last)
 
 
 def test_epoch_order_depends_only_on_seed_and_epoch():
