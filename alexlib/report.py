@@ -27,21 +27,27 @@ def find_browser() -> str | None:
     return next((p for p in map(shutil.which, BROWSERS) if p), None)
 
 
-def execute_summary(runs_dir: Path, out_dir: Path, reference: str = "params/reference.yaml") -> Path:
+TITLE = "AlexNet × normalization × batch size: results"
+
+
+def execute_summary(runs_dir: Path, out_dir: Path, reference: str = "params/reference.yaml", select: str = "") -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / "summary.ipynb"
-    execute(SUMMARY_NOTEBOOK, executed, {"runs_dir": str(runs_dir), "report_dir": str(out_dir), "reference": reference})
+    execute(SUMMARY_NOTEBOOK, executed, {"runs_dir": str(runs_dir), "report_dir": str(out_dir), "reference": reference,
+                                         "select": select})
     return executed
 
 
-def to_html(executed: Path, html: Path) -> Path:
+def to_html(executed: Path, html: Path, title: str = TITLE) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     if Path(LOCAL_MATHJAX).exists():
         exporter.mathjax_url = "file://" + LOCAL_MATHJAX
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    nb = nbformat.read(executed, as_version=4)
+    nb.metadata["title"] = title  # the page's <title>, and so the PDF's title
+    body, _ = exporter.from_notebook_node(nb)
     tmp = html.with_suffix(".html.tmp")
     tmp.write_text(body, encoding="utf-8")
     tmp.replace(html)
@@ -65,12 +71,13 @@ def to_pdf(html: Path, pdf: Path, browser: str) -> Path:
 
 
 def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "params/reference.yaml",
-                 pdf: bool = True) -> dict[str, Path]:
+                 pdf: bool = True, select: str = "") -> dict[str, Path]:
     runs_dir, out_dir = from_repo(runs_dir), from_repo(out_dir)
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"runs folder {runs_dir} does not exist; run a grid into it first")
-    executed = execute_summary(runs_dir, out_dir, reference)
-    made = {"notebook": executed, "html": to_html(executed, out_dir / "report.html")}
+    executed = execute_summary(runs_dir, out_dir, reference, select)
+    title = f"{TITLE} ({runs_dir.name})"
+    made = {"notebook": executed, "html": to_html(executed, out_dir / "report.html", title)}
     if pdf:
         browser = find_browser()
         if browser is None:
@@ -88,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="report folder (default: reports/<runs folder name>)")
     p.add_argument("--reference", default="params/reference.yaml")
     p.add_argument("--no-pdf", action="store_true", help="write HTML only")
+    p.add_argument("--select", default="", help="when the folder holds several protocols: e.g. 'dataset=digits'")
     a = p.parse_args(argv)
     try:
-        made = build_report(a.runs, a.out or f"reports/{Path(a.runs).name}", a.reference, pdf=not a.no_pdf)
+        made = build_report(a.runs, a.out or f"reports/{Path(a.runs).name}", a.reference, pdf=not a.no_pdf,
+                            select=a.select)
     except (FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

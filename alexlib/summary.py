@@ -1,7 +1,8 @@
 """Reads every run's metrics.json into one table and makes the report's tables and figures.
 
-Only reads: nothing here trains. Runs on synthetic data, diverged and failed runs and unreadable files
-are all kept in view and labeled, never averaged into the results.
+Only reads: nothing here trains. Each distinct run counts once (a copied run folder does not count
+twice); the cells hold runs of one protocol only; diverged and failed seeds are counted in every cell,
+never dropped; runs on synthetic data and unreadable files are kept in view and labeled.
 """
 from __future__ import annotations
 
@@ -16,49 +17,78 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure  # not pyplot's figures: each is shown once, where a notebook displays it
 
+from .config import ConfigError, RunConfig
 from .io import write_json
 from .paths import from_repo
+from .stats import compare_norms
 
 NORM_ORDER = ["none", "bn", "ln", "gn", "lrn"]
 NORM_NAMES = {"none": "none", "bn": "BatchNorm", "ln": "LayerNorm", "gn": "GroupNorm", "lrn": "LRN"}
-REFERENCE_LR, REFERENCE_MOMENTUM = 0.005, 0.9
-ALPHA = 0.05
+REFERENCE_LR = 0.005
+# What the runs of one cell must share besides norm, batch size and seed. lr is the study's other axis
+# (the sweep); everything here changes what a number means.
+PROTOCOL = ("dataset", "image_size", "width", "epochs", "train_size", "test_size", "precision", "momentum",
+            "dropout", "gn_groups")
+# The report's protocol, for the like-for-like comparison with its numbers
+REPORT_PROTOCOL = {"dataset": "cifar10", "image_size": 224, "width": 1.0, "epochs": 10, "train_size": 0,
+                   "test_size": 0, "momentum": 0.9, "dropout": 0.5, "gn_groups": 4}
+STATUS_RANK = {"completed": 0, "diverged": 1, "failed": 2, "running": 3}
 
 
-def load_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, str]]]:
-    """One row per metrics.json below ``runs_dir``, and a list of files that could not be used."""
+class ProtocolError(ValueError):
+    """Runs of more than one protocol in one folder: averaging them would mix different experiments."""
+
+
+def load_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, str]], int]:
+    """One row per distinct run below ``runs_dir`` (by result key: a copied run folder counts once), the
+    files that could not be used, and how many duplicate folders were set aside."""
+    runs_dir = Path(runs_dir)
     rows, problems = [], []
-    for p in sorted(Path(runs_dir).rglob("metrics.json")):
+    for p in sorted(runs_dir.rglob("metrics.json")):
         try:
             m = json.loads(p.read_text(encoding="utf-8"))
-            rows.append(_row(m, p))
+            rows.append(_row(m, p, runs_dir))
         except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
-            problems.append({"file": str(p), "problem": f"unreadable metrics.json ({type(e).__name__}: {e})"})
+            problems.append({"file": str(p.relative_to(runs_dir)),
+                             "problem": f"unreadable metrics.json ({type(e).__name__}: {e})"})
     df = pd.DataFrame(rows)
-    return df, problems
+    if df.empty:
+        return df, problems, 0
+    # the most finished record of each key, then the latest
+    df = df.assign(_rank=df.status.map(STATUS_RANK)).sort_values(["_rank", "updated_at"], ascending=[True, False])
+    unique = df.drop_duplicates("key").drop(columns="_rank").sort_values("path").reset_index(drop=True)
+    return unique, problems, len(df) - len(unique)
 
 
-def _row(m: dict[str, Any], path: Path) -> dict[str, Any]:
+def _row(m: dict[str, Any], path: Path, runs_dir: Path) -> dict[str, Any]:
     c, env, final = m["config"], m.get("env") or {}, m.get("final") or {}
     status = m["status"]
-    if status not in ("completed", "diverged", "failed", "running"):
+    if status not in STATUS_RANK:
         raise ValueError(f"unknown status {status!r}")
+    try:
+        cfg = RunConfig.from_dict(c)
+    except ConfigError as e:
+        raise ValueError(f"config not readable: {e}") from None
+    precision = env.get("precision") or cfg.precision
     done = status == "completed"
     hist = m.get("history") or []
+    ds = m.get("dataset") or {}
     return {
-        "run_id": m.get("run_id", path.parent.name), "path": str(path.parent), "status": status,
-        "norm": c["norm"], "batch_size": int(c["batch_size"]), "lr": float(c["lr"]),
-        "momentum": float(c["momentum"]), "seed": int(c["seed"]), "epochs": int(c["epochs"]),
-        "dataset": c["dataset"], "image_size": int(c["image_size"]), "width": float(c["width"]),
-        "train_size": c.get("train_size"), "test_size": c.get("test_size"),
-        "synthetic": bool((m.get("dataset") or {}).get("synthetic", c["dataset"] == "synthetic")),
+        "run_id": m.get("run_id", path.parent.name), "path": str(path.parent.relative_to(runs_dir)),
+        "status": status, "key": json.dumps(cfg.result_key(precision), sort_keys=True),
+        "norm": cfg.norm, "batch_size": cfg.batch_size, "lr": cfg.lr, "momentum": cfg.momentum, "seed": cfg.seed,
+        "epochs": cfg.epochs, "dataset": cfg.dataset, "image_size": cfg.image_size, "width": cfg.width,
+        "train_size": cfg.train_size, "test_size": cfg.test_size, "dropout": cfg.dropout,
+        "gn_groups": cfg.gn_groups, "precision": precision,
+        "train_images": ds.get("train_images"), "test_images": ds.get("test_images"),
+        "synthetic": bool(ds.get("synthetic", cfg.dataset == "synthetic")),
         "test_acc": float(final["test_acc"]) if done and final.get("test_acc") is not None else math.nan,
         "best_test_acc": float(final.get("best_test_acc", math.nan)) if done else math.nan,
         "epochs_done": len(hist),
         "train_seconds": float(sum(h.get("train_seconds", 0.0) for h in hist)),
         "images_per_s": float(np.mean([h["images_per_s"] for h in hist])) if hist else math.nan,
-        "device_name": env.get("device_name", "?"), "precision": env.get("precision", "?"),
-        "torch": env.get("torch", "?"),
+        "device_name": env.get("device_name", "?"), "torch": env.get("torch", "?"),
+        "cpu_threads": env.get("cpu_threads"), "updated_at": m.get("updated_at", ""),
         "diverged_at": json.dumps(m.get("diverged_at")) if m.get("diverged_at") else "",
         "error": (m.get("error") or "")[:300],
         "curve": [h.get("test_acc") for h in hist],
@@ -72,11 +102,30 @@ def load_reference(path: str | Path) -> dict[str, Any]:
     return {"table": table, "sweep": sweep, "source": ref.get("source", "")}
 
 
+def parse_select(text: str) -> dict[str, Any]:
+    """``"dataset=digits, epochs=4"`` -> {"dataset": "digits", "epochs": 4}; keys must be protocol fields."""
+    out = {}
+    for item in (t.strip() for t in (text or "").split(",")):
+        if not item:
+            continue
+        if "=" not in item:
+            raise ProtocolError(f"select takes field=value pairs separated by commas, got {item!r}")
+        k, v = (s.strip() for s in item.split("=", 1))
+        if k not in PROTOCOL + ("lr", "norm", "batch_size", "seed"):
+            raise ProtocolError(f"select: unknown field {k!r}; use one of {', '.join(PROTOCOL)}")
+        out[k] = yaml.safe_load(v)
+    return out
+
+
 def _fmt_seeds(seeds) -> str:
     s = sorted(set(int(x) for x in seeds))
     if len(s) > 2 and s == list(range(s[0], s[-1] + 1)):
         return f"{s[0]}–{s[-1]}"
     return ", ".join(map(str, s))
+
+
+def _fmt_protocol(p: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in p.items())
 
 
 @dataclass
@@ -85,136 +134,148 @@ class Study:
     reference: dict[str, Any]
     report_dir: Path
     problems: list[dict[str, str]] = field(default_factory=list)
+    duplicates: int = 0
     figures: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, runs_dir: str, reference: str, report_dir: str) -> "Study":
+    def load(cls, runs_dir: str, reference: str, report_dir: str, select: str = "") -> "Study":
         runs_dir, report_dir = from_repo(runs_dir), from_repo(report_dir)
         if not runs_dir.is_dir():
             raise FileNotFoundError(f"runs folder {runs_dir} does not exist; run a grid first "
                                     f"(python -m alexlib.grid params/<grid>.yaml --out {runs_dir})")
-        df, problems = load_runs(runs_dir)
+        df, problems, dups = load_runs(runs_dir)
         if df.empty:
             raise FileNotFoundError(f"no metrics.json under {runs_dir}" +
                                     (f" that could be read ({len(problems)} unreadable)" if problems else ""))
-        return cls(df, load_reference(from_repo(reference)), report_dir, problems)
+        for k, v in parse_select(select).items():
+            df = df[np.isclose(df[k], v)] if isinstance(v, (int, float)) and not isinstance(v, bool) else df[df[k] == v]
+        if df.empty:
+            raise ProtocolError(f"no run under {runs_dir} matches select={select!r}")
+        _check_one_protocol(df, runs_dir)
+        return cls(df.reset_index(drop=True), load_reference(from_repo(reference)), report_dir, problems, dups)
 
     # ---- subsets and labels ----
     @property
     def done(self) -> pd.DataFrame:
         return self.runs[self.runs.status == "completed"]
 
-    def main_grid(self) -> pd.DataFrame:
-        """Completed runs at the report's lr and momentum: the norm x batch-size question."""
-        d = self.done
-        return d[np.isclose(d.lr, REFERENCE_LR) & np.isclose(d.momentum, REFERENCE_MOMENTUM)]
+    def main_grid(self, completed: bool = True) -> pd.DataFrame:
+        """Runs at the report's lr: the norm x batch-size question (completed only, or every status)."""
+        d = self.done if completed else self.runs
+        return d[np.isclose(d.lr, REFERENCE_LR)]
 
     def sweep(self) -> pd.DataFrame:
         d = self.runs
-        return d[(d.norm == "none") & (d.batch_size == 64) & np.isclose(d.momentum, REFERENCE_MOMENTUM)]
+        return d[(d.norm == "none") & (d.batch_size == 64)]
 
     def is_synthetic(self) -> bool:
         return bool(self.runs.synthetic.any())
+
+    def protocol(self) -> dict[str, Any]:
+        return {k: self.runs[k].iloc[0] for k in PROTOCOL}
+
+    def comparable(self) -> bool:
+        """Whether the runs follow the report's protocol, so its numbers are a like-for-like comparison."""
+        p = self.protocol()
+        return all(p[k] == v for k, v in REPORT_PROTOCOL.items())
 
     def label(self, df: pd.DataFrame | None = None) -> str:
         """Data, image size, width, epochs, seeds, device and precision of the runs behind a table or figure."""
         d = self.runs if df is None or df.empty else df
 
         def vals(col, fmt=str):
-            return ", ".join(fmt(v) for v in sorted(d[col].unique()))
+            return ", ".join(fmt(v) for v in sorted(d[col].dropna().unique())) or "?"
         warn = "**SYNTHETIC DATA: NOT A RESULT.** " if d.synthetic.any() else ""
-        sizes = f"{vals('train_size')}/{vals('test_size')}".replace("0/0", "full splits")
-        return (f"{warn}Data: {vals('dataset')} (train/test images: {sizes}); image {vals('image_size')} px; width {vals('width', lambda w: f'{w:g}')}"
-                f"{' (not the report network)' if (d.width != 1.0).any() else ''}; epochs {vals('epochs')}; "
-                f"seeds {_fmt_seeds(d.seed)}; device {vals('device_name')}; precision {vals('precision')}; "
+        return (f"{warn}Data: {vals('dataset')} ({_images(d)}); image {vals('image_size')} px; width "
+                f"{vals('width', lambda w: f'{w:g}')}{' (not the report network)' if (d.width != 1.0).any() else ''}; "
+                f"epochs {vals('epochs')}; seeds {_fmt_seeds(d.seed)}; device {vals('device_name')}; "
+                f"precision {vals('precision')}; CPU threads {vals('cpu_threads', lambda t: f'{t:g}')}; "
                 f"torch {vals('torch')}.")
 
     def short_label(self, df: pd.DataFrame | None = None) -> str:
         d = self.runs if df is None or df.empty else df
         synth = "SYNTHETIC: NOT A RESULT | " if d.synthetic.any() else ""
-        return (f"{synth}{'/'.join(sorted(d.dataset.unique()))}, {'/'.join(map(str, sorted(d.image_size.unique())))} px, "
-                f"width {'/'.join(f'{w:g}' for w in sorted(d.width.unique()))}, seeds {_fmt_seeds(d.seed)}, "
+        return (f"{synth}{'/'.join(sorted(d.dataset.unique()))} ({_images(d)}), "
+                f"{'/'.join(map(str, sorted(d.image_size.unique())))} px, "
+                f"width {'/'.join(f'{w:g}' for w in sorted(d.width.unique()))}, epochs "
+                f"{'/'.join(map(str, sorted(d.epochs.unique())))}, seeds {_fmt_seeds(d.seed)}, "
                 f"{'/'.join(sorted(d.device_name.unique()))}, {'/'.join(sorted(d.precision.unique()))}")
 
     def comparison_note(self) -> str:
-        """Whether the report's column is a like-for-like comparison (CIFAR-10, 224 px, width 1,
-        10 epochs, full splits) or only a reference."""
-        d = self.main_grid()
-        same = (not d.empty and set(d.dataset) == {"cifar10"} and set(d.image_size) == {224}
-                and set(d.width) == {1.0} and set(d.epochs) == {10} and set(d.train_size) <= {0, None}
-                and set(d.test_size) <= {0, None})
-        if same:
+        if self.comparable():
             return "The runs follow the report's protocol: the report's column is a like-for-like comparison."
-        return ("**Not comparable to the report's numbers:** these runs differ from the report's protocol "
-                "(CIFAR-10, full splits, 224 px, width 1, 10 epochs); its column is shown for reference only.")
+        differs = {k: self.protocol()[k] for k, v in REPORT_PROTOCOL.items() if self.protocol()[k] != v}
+        return ("**Not comparable to the report's numbers:** these runs differ from its protocol "
+                f"({_fmt_protocol(differs)}); its column is shown for reference only, without differences, "
+                "and the figures do not draw it.")
 
     def header_markdown(self) -> str:
         n = self.runs.status.value_counts().to_dict()
         counts = ", ".join(f"{v} {k}" for k, v in sorted(n.items()))
         lines = [f"**{len(self.runs)} runs** ({counts}).", "", self.label()]
+        if self.duplicates:
+            lines += ["", f"{self.duplicates} run folder(s) held a run already counted (same configuration, "
+                          "e.g. a copied folder): each run is counted once."]
         if self.problems:
             lines += ["", f"**{len(self.problems)} metrics file(s) could not be read**: see the last section."]
         return "\n".join(lines)
 
     # ---- tables ----
     def cells(self) -> pd.DataFrame:
-        g = self.main_grid().groupby(["norm", "batch_size"]).test_acc
-        cells = g.agg(mean="mean", std="std", n="count").reset_index()
-        cells["report"] = [self.reference["table"].get((r.norm, r.batch_size), math.nan)
-                           for r in cells.itertuples()]
-        cells["diff"] = cells["mean"] - cells["report"]
+        """One row per norm x batch size at the report's lr: mean and sd over completed seeds, and how
+        many seeds completed, diverged, failed or are still running."""
+        d = self.main_grid(completed=False)
+        rows = []
+        for (norm, bs), g in d.groupby(["norm", "batch_size"]):
+            acc = g[g.status == "completed"].test_acc
+            count = g.status.value_counts()
+            rows.append({"norm": norm, "batch_size": int(bs), "mean": acc.mean(), "std": acc.std(),
+                         "n_completed": int(count.get("completed", 0)), "n_diverged": int(count.get("diverged", 0)),
+                         "n_failed": int(count.get("failed", 0)), "n_running": int(count.get("running", 0))})
+        cells = pd.DataFrame(rows, columns=["norm", "batch_size", "mean", "std", "n_completed", "n_diverged",
+                                            "n_failed", "n_running"])
+        cells["report"] = [self.reference["table"].get((r.norm, r.batch_size), math.nan) for r in cells.itertuples()]
+        cells["diff"] = cells["mean"] - cells["report"] if self.comparable() else math.nan
         cells["norm"] = pd.Categorical(cells.norm, [n for n in NORM_ORDER if n in set(cells.norm)])
-        return cells.sort_values(["norm", "batch_size"])
+        return cells.sort_values(["norm", "batch_size"]).reset_index(drop=True)
 
     def accuracy_table(self) -> pd.DataFrame:
         c = self.cells()
         if c.empty:
-            return pd.DataFrame({"note": ["no completed runs at lr 0.005, momentum 0.9"]})
-        def fmt(r):
-            sd = "" if math.isnan(r["std"]) else f" ± {r['std']:.2f}"
-            return f"{r['mean']:.2f}{sd} (n={int(r['n'])})"
-        c = c.assign(ours=c.apply(fmt, axis=1),
+            return pd.DataFrame({"note": [f"no runs at lr {REFERENCE_LR}"]})
+        comparable = self.comparable()
+        c = c.assign(ours=c.apply(_fmt_cell, axis=1),
                      report_s=c.report.map(lambda v: "" if math.isnan(v) else f"{v:.2f}"),
                      diff_s=c["diff"].map(lambda v: "" if math.isnan(v) else f"{v:+.2f}"))
-        wide = c.pivot(index="norm", columns="batch_size", values=["ours", "report_s", "diff_s"])
-        wide = wide.rename(columns={"ours": "ours: mean ± sd (n)", "report_s": "report", "diff_s": "diff"}, level=0)
+        values = ["ours", "report_s"] + (["diff_s"] if comparable else [])
+        wide = c.pivot(index="norm", columns="batch_size", values=values)
+        names = {"ours": "ours: mean ± sd (n)", "report_s": "report" if comparable else "report (other protocol)",
+                 "diff_s": "diff"}
+        wide = wide.rename(columns=names, level=0)
         wide = wide.swaplevel(0, 1, axis=1).sort_index(axis=1, level=0, sort_remaining=False)
         wide.index = [NORM_NAMES.get(n, n) for n in wide.index]
         wide.columns.names = ["batch size", ""]
         return wide
 
-    def significance_table(self) -> pd.DataFrame:
-        import warnings
-        from scipy import stats
+    def comparisons(self):
         d = self.main_grid()
-        with warnings.catch_warnings():  # identical seeds (e.g. all at chance) make the tests degenerate
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return self._significance(d, stats)
+        groups: dict[int, dict[str, dict[int, float]]] = {}
+        for r in d.itertuples():
+            groups.setdefault(int(r.batch_size), {}).setdefault(r.norm, {})[int(r.seed)] = float(r.test_acc)
+        return compare_norms(groups)
 
-    def _significance(self, d: pd.DataFrame, stats) -> pd.DataFrame:
-        rows = []
-        for bs, g in d.groupby("batch_size"):
-            groups = {n: x.test_acc.dropna().to_numpy() for n, x in g.groupby("norm")}
-            groups = {n: v for n, v in groups.items() if len(v)}
-            means = {n: v.mean() for n, v in groups.items()}
-            ranked = sorted(means, key=means.get, reverse=True)
-            seeds = sorted({len(v) for v in groups.values()})
-            row = {"batch": bs, "norms": len(groups), "seeds": "/".join(map(str, seeds)),
-                   "spread of means": _r(max(means.values()) - min(means.values())) if means else "",
-                   "seed sd": _r(_pooled_sd(list(groups.values())))}
-            testable = len(groups) >= 2 and min(seeds) >= 2 and any(np.var(v) > 0 for v in groups.values())
-            if testable:
-                anova = stats.f_oneway(*groups.values()).pvalue
-                welch = stats.ttest_ind(groups[ranked[0]], groups[ranked[1]], equal_var=False).pvalue
-                row.update({"ANOVA p": _p(anova), "best": f"{ranked[0]} {means[ranked[0]]:.2f}",
-                            "runner-up": f"{ranked[1]} {means[ranked[1]]:.2f}", "Welch p": _p(welch),
-                            "norms differ?": "yes" if anova < ALPHA else "not shown",
-                            "best beats runner-up?": "yes" if welch < ALPHA else "not shown"})
-            else:
-                row["norms differ?"] = "needs 2+ norms with 2+ seeds"
-            rows.append(row)
-        out = pd.DataFrame(rows)
-        return out.set_index("batch") if not out.empty else out
+    def significance_table(self) -> pd.DataFrame:
+        """Every pair of norms at every batch size: the difference in mean test accuracy (points) with its
+        95 % confidence interval, and whether it is shown at family-wise alpha 0.05."""
+        rows = [{"batch": c.batch_size, "difference": f"{NORM_NAMES[c.a]} − {NORM_NAMES[c.b]}",
+                 "points": f"{c.diff:+.2f}",
+                 "95 % CI": "" if math.isnan(c.ci_low) else f"[{c.ci_low:+.2f}, {c.ci_high:+.2f}]",
+                 "p (adj.)": _p(c.p), "shown?": {True: "yes", False: "not shown", None: "no spread"}[c.shown],
+                 "seeds": c.n, "method": c.method}
+                for c in self.comparisons()]
+        if not rows:
+            return pd.DataFrame({"note": ["needs 2+ norms with 2+ completed seeds at a batch size"]})
+        return pd.DataFrame(rows).set_index(["batch", "difference"])
 
     def lr_table(self) -> pd.DataFrame:
         s = self.sweep()
@@ -223,11 +284,15 @@ class Study:
         rows = []
         for lr, g in s.groupby("lr"):
             ok = g[g.status == "completed"].test_acc
-            rows.append({"lr": lr, "mean": ok.mean(), "sd": ok.std(), "n": int(ok.count()),
-                         "not completed": int((g.status != "completed").sum()),
+            rows.append({"lr": lr, "mean": ok.mean(), "sd": ok.std(), "n_completed": int(ok.count()),
+                         "n_diverged": int((g.status == "diverged").sum()),
+                         "n_failed": int((g.status == "failed").sum()),
                          "report": self.reference["sweep"].get(lr, math.nan)})
         t = pd.DataFrame(rows).set_index("lr")
-        t["diff"] = t["mean"] - t["report"]
+        if self.comparable():
+            t["diff"] = t["mean"] - t["report"]
+        else:
+            t = t.rename(columns={"report": "report (other protocol)"})
         return t.round(2)
 
     def time_table(self) -> pd.DataFrame:
@@ -251,30 +316,42 @@ class Study:
     def bar_chart(self):
         import seaborn as sns
         d = self.main_grid().assign(norm_name=lambda x: x.norm.map(NORM_NAMES))
-        order = [NORM_NAMES[n] for n in NORM_ORDER if n in set(d.norm)]
-        sizes = sorted(d.batch_size.unique())
+        cells = self.cells()
+        order = [NORM_NAMES[n] for n in NORM_ORDER if n in set(cells.norm)]
+        sizes = sorted(cells.batch_size.unique())
         fig = Figure(figsize=(10, 4.6))
         ax = fig.subplots()
-        if not d.empty:
-            sns.barplot(data=d, x="batch_size", y="test_acc", hue="norm_name", hue_order=order, order=sizes,
-                        errorbar="sd", capsize=0.1, ax=ax, palette="deep")
+        if not cells.empty:
+            if not d.empty:
+                sns.barplot(data=d, x="batch_size", y="test_acc", hue="norm_name", hue_order=order, order=sizes,
+                            errorbar="sd", capsize=0.1, ax=ax, palette="deep")
             width = 0.8 / max(1, len(order))
-            first = True
+            first_ref, first_lost = True, True
             for i, bs in enumerate(sizes):
                 for j, name in enumerate(order):
                     norm = [k for k, v in NORM_NAMES.items() if v == name][0]
                     x = i - 0.4 + width * (j + 0.5)
                     pts = d[(d.batch_size == bs) & (d.norm == norm)].test_acc
                     ax.scatter([x] * len(pts), pts, s=9, color="black", zorder=3)
+                    cell = cells[(cells.batch_size == bs) & (cells.norm == norm)]
+                    lost = int(cell.n_diverged.sum() + cell.n_failed.sum())
+                    if lost:  # seeds that did not finish: marked where the bar is (or would be)
+                        y = (pts.mean() if len(pts) else 0) + 1.5
+                        ax.text(x, y, f"{lost}✕", ha="center", va="bottom", fontsize=7, color="crimson", zorder=4,
+                                label=None)
+                        if first_lost:
+                            ax.plot([], [], "x", color="crimson", label="n✕: seeds diverged/failed")
+                            first_lost = False
                     ref = self.reference["table"].get((norm, int(bs)))
-                    if ref is not None:
+                    if ref is not None and self.comparable():
                         ax.plot([x - width / 2.5, x + width / 2.5], [ref, ref], color="crimson", lw=2,
-                                label="report (1 run)" if first else None)
-                        first = False
+                                label="report (1 run)" if first_ref else None)
+                        first_ref = False
+            ax.set_xticks(range(len(sizes)), [str(s) for s in sizes])
             ax.legend(title="norm", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-        ax.set(xlabel="batch size", ylabel="test accuracy %",
-               title="Test accuracy after the last epoch (bars: mean ± sd over seeds; dots: runs)")
-        return self._finish(fig, "accuracy_bars", d)
+        ax.set(xlabel="batch size", ylabel="test accuracy %", ylim=(0, 100),
+               title="Test accuracy after the last epoch (bars: mean ± sd over completed seeds; dots: runs)")
+        return self._finish(fig, "accuracy_bars", self.main_grid(completed=False))
 
     def learning_curves(self):
         from matplotlib.ticker import MaxNLocator
@@ -304,10 +381,12 @@ class Study:
         if not s.empty:
             g = s.groupby("lr").test_acc.agg(["mean", "std"]).reset_index()
             ax.errorbar(g.lr, g["mean"], yerr=g["std"].fillna(0), fmt="o-", capsize=3, label="ours (mean ± sd)")
-        ref = sorted(self.reference["sweep"].items())
-        ax.plot([r[0] for r in ref], [r[1] for r in ref], "s--", color="crimson", label="report (1 run)")
+        if self.comparable():
+            ref = sorted(self.reference["sweep"].items())
+            ax.plot([r[0] for r in ref], [r[1] for r in ref], "s--", color="crimson", label="report (1 run)")
         ax.set(xscale="log", xlabel="learning rate", ylabel="test accuracy %", title="lr sweep: none, batch 64")
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
         return self._finish(fig, "lr_sweep", s)
 
     def _finish(self, fig, name: str, d: pd.DataFrame):
@@ -322,7 +401,7 @@ class Study:
         """results.csv (one row per run), cells.csv, the figures as PNG, and a small JSON index."""
         self.report_dir.mkdir(parents=True, exist_ok=True)
         paths = []
-        runs = self.runs.drop(columns=["curve"])
+        runs = self.runs.drop(columns=["curve", "key"])
         for name, df in (("results.csv", runs), ("cells.csv", self.cells())):
             p = self.report_dir / name
             tmp = p.with_suffix(".csv.tmp")
@@ -335,21 +414,44 @@ class Study:
             paths.append(p)
         write_json(self.report_dir / "summary.json", {
             "label": self.label(), "synthetic": self.is_synthetic(), "runs": len(self.runs),
-            "status": self.runs.status.value_counts().to_dict(), "unreadable": self.problems})
+            "protocol": {k: (v.item() if hasattr(v, "item") else v) for k, v in self.protocol().items()},
+            "comparable_to_report": self.comparable(), "duplicate_folders": self.duplicates,
+            "status": self.runs.status.value_counts().to_dict(), "unreadable": self.problems,
+            "comparisons": [vars(c) | {"shown": c.shown} for c in self.comparisons()]})
         paths.append(self.report_dir / "summary.json")
         return paths
 
 
+def _check_one_protocol(df: pd.DataFrame, runs_dir: Path) -> None:
+    found = df.groupby(list(PROTOCOL), dropna=False).size().reset_index(name="runs")
+    if len(found) == 1:
+        return
+    varying = [k for k in PROTOCOL if found[k].nunique(dropna=False) > 1]
+    listing = "; ".join(f"{r.runs} runs with " + ", ".join(f"{k}={getattr(r, k)}" for k in varying)
+                        for r in found.itertuples())
+    raise ProtocolError(
+        f"{runs_dir} holds runs of {len(found)} protocols, which differ in {', '.join(varying)} ({listing}). "
+        f"Their numbers are not comparable, so they are not averaged together: choose one with the summary's "
+        f"select parameter (e.g. select='{varying[0]}={found[varying[0]].iloc[0]}'), or keep each grid in its own "
+        f"runs folder.")
+
+
+def _images(d: pd.DataFrame) -> str:
+    def n(col):
+        v = sorted({int(x) for x in d[col].dropna()})
+        return "/".join(f"{x:,}" for x in v) or "?"
+    return f"{n('train_images')} train / {n('test_images')} test images"
+
+
+def _fmt_cell(r) -> str:
+    lost = [f"{int(r[k])} {w}" for k, w in (("n_diverged", "diverged"), ("n_failed", "failed"),
+                                             ("n_running", "running")) if r[k]]
+    tail = ("; " + ", ".join(lost)) if lost else ""
+    if r["n_completed"] == 0:
+        return f"— (n=0{tail})"
+    sd = "" if math.isnan(r["std"]) else f" ± {r['std']:.2f}"
+    return f"{r['mean']:.2f}{sd} (n={int(r['n_completed'])}{tail})"
+
+
 def _p(p: float) -> str:
     return "n/a" if not np.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
-
-
-def _r(x: float) -> str:
-    return "" if not np.isfinite(x) else f"{x:.2f}"
-
-
-def _pooled_sd(groups: list[np.ndarray]) -> float:
-    dof = sum(len(g) - 1 for g in groups if len(g) > 1)
-    if dof == 0:
-        return math.nan
-    return float(math.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups if len(g) > 1) / dof))

@@ -1,0 +1,108 @@
+"""Which differences between norms are larger than seed-to-seed noise: every pair of norms at every
+batch size, with the family-wise error held at alpha across all of them, and each difference given
+with its 95 % confidence interval.
+
+- Seeds shared by both norms of a pair (the grid runs every norm with the same seeds, and a seed fixes
+  the initialization draw, the data order and dropout for all of them alike): a paired t-test on the
+  per-seed differences, p-values adjusted by Holm over the whole family (all pairs, all batch sizes).
+- Otherwise: Tukey's HSD across the norms of each batch size (it accounts for picking pairs among
+  all), its p-values and intervals Bonferroni-adjusted over the batch sizes.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+ALPHA = 0.05
+
+
+@dataclass
+class Comparison:
+    batch_size: int
+    a: str                 # the norm with the higher mean
+    b: str
+    method: str            # "paired t (n seeds), Holm" or "Tukey HSD, Bonferroni over k batch sizes"
+    n: int                 # seeds behind the comparison (pairs, or the smaller group)
+    diff: float            # mean accuracy of a minus b, points
+    ci_low: float
+    ci_high: float
+    p: float               # adjusted for the whole family; nan when it cannot be tested
+
+    @property
+    def shown(self) -> bool | None:
+        return None if math.isnan(self.p) else bool(self.p < ALPHA)
+
+
+def holm(p: list[float]) -> list[float]:
+    """Holm's step-down adjustment (nan entries stay nan and do not count)."""
+    idx = [i for i, v in enumerate(p) if not math.isnan(v)]
+    m = len(idx)
+    out = [math.nan] * len(p)
+    running = 0.0
+    for rank, i in enumerate(sorted(idx, key=lambda i: p[i])):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def _paired(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean of x - y, its 95 % CI and the two-sided paired t-test p (nan when the differences do not vary)."""
+    d = x - y
+    n = len(d)
+    mean = float(d.mean())
+    sd = float(d.std(ddof=1))
+    if sd == 0.0:
+        return mean, mean, mean, (1.0 if mean == 0.0 else math.nan)
+    half = stats.t.ppf(1 - ALPHA / 2, n - 1) * sd / math.sqrt(n)
+    p = float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+    return mean, mean - half, mean + half, p
+
+
+def compare_norms(groups: dict[int, dict[str, dict[int, float]]]) -> list[Comparison]:
+    """``groups``: batch size -> norm -> seed -> test accuracy (completed runs only). Every pair of norms
+    with at least two runs each, at every batch size; decisions at family-wise ``ALPHA``."""
+    paired: list[Comparison] = []
+    unpaired: dict[int, list[str]] = {}   # batch sizes whose seeds are not shared -> their norms
+    for bs, by_norm in sorted(groups.items()):
+        norms = sorted(n for n, seeds in by_norm.items() if len(seeds) >= 2)
+        pairs = list(itertools.combinations(norms, 2))
+        shared = {pair: sorted(set(by_norm[pair[0]]) & set(by_norm[pair[1]])) for pair in pairs}
+        if not pairs:
+            continue
+        if not all(len(s) >= 2 for s in shared.values()):
+            unpaired[bs] = norms
+            continue
+        for (u, v), s in shared.items():
+            x = np.array([by_norm[u][k] for k in s])
+            y = np.array([by_norm[v][k] for k in s])
+            a, b, x, y = (u, v, x, y) if x.mean() >= y.mean() else (v, u, y, x)
+            diff, lo, hi, p = _paired(x, y)
+            paired.append(Comparison(bs, a, b, f"paired t ({len(s)} seeds), Holm", len(s), diff, lo, hi, p))
+    for c, p in zip(paired, holm([c.p for c in paired])):
+        c.p = p
+    return sorted(paired + _tukey(groups, unpaired), key=lambda c: (c.batch_size, -c.diff))
+
+
+def _tukey(groups: dict[int, dict[str, dict[int, float]]], unpaired: dict[int, list[str]]) -> list[Comparison]:
+    """Tukey's HSD within each batch size, Bonferroni over the batch sizes it is used for."""
+    k = len(unpaired)
+    out = []
+    for bs, norms in unpaired.items():
+        samples = [np.array(list(groups[bs][n].values())) for n in norms]
+        with warnings.catch_warnings():  # groups without spread make the test degenerate: nan
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = stats.tukey_hsd(*samples)
+            ci = res.confidence_interval(confidence_level=1 - ALPHA / k)
+        method = "Tukey HSD" + (f", Bonferroni over {k} batch sizes" if k > 1 else "")
+        for i, j in itertools.combinations(range(len(norms)), 2):
+            a, b = (i, j) if samples[i].mean() >= samples[j].mean() else (j, i)
+            p = float(res.pvalue[a, b])
+            out.append(Comparison(bs, norms[a], norms[b], method, min(len(samples[a]), len(samples[b])),
+                                  float(samples[a].mean() - samples[b].mean()), float(ci.low[a, b]),
+                                  float(ci.high[a, b]), min(1.0, p * k) if not math.isnan(p) else math.nan))
+    return out
