@@ -89,6 +89,30 @@ def verify_cifar10(root: str | os.PathLike, checksums: dict[str, str]) -> None:
                 root, name, "a file is corrupted or truncated (md5 mismatch); replace it"))
 
 
+def write_cifar10_format(root: str | os.PathLike, train: Split, test: Split) -> dict[str, str]:
+    """Write images in the CIFAR-10 python format (five pickled training batches, a test batch and
+    batches.meta under <root>/cifar-10-batches-py; 3072 bytes per image, CHW) and return each file's md5,
+    the checksums ``load_cifar10`` is then given. For tests and the GPU check: never passes as CIFAR-10."""
+    folder = Path(root) / CIFAR10_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def dump(name: str, split: Split, lo: int, hi: int) -> None:
+        entry = {"batch_label": name, "labels": split.y[lo:hi].tolist(),
+                 "data": split.x[lo:hi].reshape(hi - lo, 3072).numpy(),
+                 "filenames": [f"{name}_{i}.png" for i in range(lo, hi)]}
+        with open(folder / name, "wb") as f:
+            pickle.dump(entry, f, protocol=2)
+
+    per = len(train) // 5
+    for b in range(5):
+        dump(f"data_batch_{b + 1}", train, b * per, (b + 1) * per if b < 4 else len(train))
+    dump("test_batch", test, 0, len(test))
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}, f, protocol=2)
+    names = [f"data_batch_{b + 1}" for b in range(5)] + ["test_batch", "batches.meta"]
+    return {n: _md5(folder / n) for n in names}
+
+
 def _try_download_cifar10(root: Path) -> str | None:
     """Download through torchvision (with its checksum); returns the error text when offline."""
     from torchvision.datasets import CIFAR10

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
-import pickle
 import struct
 from pathlib import Path
 
@@ -27,26 +25,10 @@ def tiny(tmp_path: Path, **kw) -> dict:
 
 
 def write_cifar_files(root: Path, n_per_batch: int = 40, n_test: int = 40, seed: int = 0) -> dict[str, str]:
-    """Small files in the CIFAR-10 python format (pickled dicts, 3072 bytes per image in CHW order),
-    holding learnable images; returns their md5 sums, the checksums the loader is given for them."""
-    folder = root / D.CIFAR10_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
+    """Small files in the CIFAR-10 python format holding learnable images; returns their md5 sums,
+    the checksums the loader is given for them."""
     train, test = D.make_synthetic(5 * n_per_batch, n_test, seed=seed)
-
-    def dump(name: str, split: D.Split, lo: int, hi: int):
-        entry = {"batch_label": name, "labels": split.y[lo:hi].tolist(),
-                 "data": split.x[lo:hi].reshape(hi - lo, 3072).numpy(),
-                 "filenames": [f"{name}_{i}.png" for i in range(lo, hi)]}
-        with open(folder / name, "wb") as f:
-            pickle.dump(entry, f, protocol=2)
-
-    for b in range(5):
-        dump(f"data_batch_{b + 1}", train, b * n_per_batch, (b + 1) * n_per_batch)
-    dump("test_batch", test, 0, n_test)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}, f, protocol=2)
-    names = [f"data_batch_{b + 1}" for b in range(5)] + ["test_batch", "batches.meta"]
-    return {n: hashlib.md5((folder / n).read_bytes()).hexdigest() for n in names}
+    return D.write_cifar10_format(root, train, test)
 
 
 def write_idx(path: Path, arr: np.ndarray, gz: bool = True) -> None:

@@ -352,7 +352,7 @@ def test_a_diverging_and_a_raising_run_do_not_stop_the_grid(tmp_path):
     grid = {"base": dict(dataset="synthetic", image_size=63, width=0.125, train_size=64, test_size=32,
                          device="cpu", epochs=2, seed=0),
             "grids": [{"name": "ok", "norm": "bn", "batch_size": 16},
-                      {"name": "diverges", "norm": "none", "batch_size": 16, "lr": 1000.0, "momentum": 0.99},
+                      {"name": "diverges", "norm": "none", "batch_size": 16, "lr": 1000.0},
                       {"name": "raises", "norm": "gn", "batch_size": 128},   # larger than the 64 images
                       {"name": "ok too", "norm": "gn", "batch_size": 32}]}
     grid_file = tmp_path / "mixed.yaml"
@@ -479,7 +479,7 @@ def test_the_summary_reports_malformed_metrics_instead_of_crashing(tmp_path, con
     bad = tmp_path / "runs" / "bad"
     bad.mkdir()
     (bad / "metrics.json").write_bytes(content)
-    df, problems = load_runs(tmp_path / "runs")
+    df, problems, _ = load_runs(tmp_path / "runs")
     assert len(df) == 1 and df.iloc[0].status == good["status"]
     assert len(problems) == 1 and problems[0]["file"].endswith("bad/metrics.json")
     study = Study.load(str(tmp_path / "runs"), "params/reference.yaml", str(tmp_path / "rep"))

@@ -64,6 +64,9 @@ def test_report_html_pdf_and_figures(smoke_runs, tmp_path):
     assert "BatchNorm" in text and "report" in text
     for mean in cells["mean"]:
         assert f"{mean:.2f}" in text  # every cell's mean accuracy is in the PDF's table
+    assert "wrote" not in text and str(out) not in text and str(tmp_path) not in text  # no machine paths
+    info = subprocess.run(["pdfinfo", str(made["pdf"])], capture_output=True, text=True).stdout
+    assert "AlexNet × normalization × batch size" in info  # the PDF's title, not "Notebook"
     bars = tmp_path / "report" / "accuracy_bars.png"
     assert bars.stat().st_size > 10_000
     results = pd.read_csv(tmp_path / "report" / "results.csv")
