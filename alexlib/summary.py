@@ -24,6 +24,7 @@ from .stats import compare_norms
 
 NORM_ORDER = ["none", "bn", "ln", "gn", "lrn"]
 NORM_NAMES = {"none": "none", "bn": "BatchNorm", "ln": "LayerNorm", "gn": "GroupNorm", "lrn": "LRN"}
+SHORT_NAMES = {"none": "none", "bn": "BN", "ln": "LN", "gn": "GN", "lrn": "LRN"}
 REFERENCE_LR = 0.005
 # What the runs of one cell must share besides norm, batch size and seed. lr is the study's other axis
 # (the sweep); everything here changes what a number means.
@@ -266,16 +267,28 @@ class Study:
 
     def significance_table(self) -> pd.DataFrame:
         """Every pair of norms at every batch size: the difference in mean test accuracy (points) with its
-        95 % confidence interval, and whether it is shown at family-wise alpha 0.05."""
-        rows = [{"batch": c.batch_size, "difference": f"{NORM_NAMES[c.a]} − {NORM_NAMES[c.b]}",
-                 "points": f"{c.diff:+.2f}",
-                 "95 % CI": "" if math.isnan(c.ci_low) else f"[{c.ci_low:+.2f}, {c.ci_high:+.2f}]",
-                 "p (adj.)": _p(c.p), "shown?": {True: "yes", False: "not shown", None: "no spread"}[c.shown],
-                 "seeds": c.n, "method": c.method}
-                for c in self.comparisons()]
-        if not rows:
+        95 % confidence interval, and whether it is shown at family-wise alpha 0.05. Narrow enough for the
+        PDF's page: short norm names, the method in ``significance_note`` when it is one for all rows."""
+        comps = self.comparisons()
+        if not comps:
             return pd.DataFrame({"note": ["needs 2+ norms with 2+ completed seeds at a batch size"]})
-        return pd.DataFrame(rows).set_index(["batch", "difference"])
+        nb = "\u00a0"  # keeps "[a, b]" on one line
+        rows = [{"batch": c.batch_size, "difference": f"{SHORT_NAMES[c.a]}{nb}−{nb}{SHORT_NAMES[c.b]}",
+                 "points": f"{c.diff:+.2f}",
+                 "95 % CI": "" if math.isnan(c.ci_low) else f"[{c.ci_low:+.1f},{nb}{c.ci_high:+.1f}]",
+                 "p (adj.)": _p(c.p), "shown?": {True: "yes", False: "not shown", None: "no spread"}[c.shown],
+                 "seeds": c.n, "method": c.method} for c in comps]
+        t = pd.DataFrame(rows).set_index(["batch", "difference"])
+        return t.drop(columns="method") if t.method.nunique() == 1 else t
+
+    def significance_note(self) -> str:
+        comps = self.comparisons()
+        methods = sorted({c.method for c in comps})
+        if not comps:
+            return ""
+        where = f"{len(comps)} comparisons"
+        return (f"Method: {'; '.join(methods)}, over {where}. Norms: "
+                + ", ".join(f"{SHORT_NAMES[n]} = {NORM_NAMES[n]}" for n in NORM_ORDER if n != "none") + ".")
 
     def lr_table(self) -> pd.DataFrame:
         s = self.sweep()
