@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 # The grid `make report` runs: paper on a machine with CUDA, quick without (override: make report GRID=demo)
 GRID    ?= auto
-JOBS    ?= 1
+JOBS    ?= auto
 
 .PHONY: test report demo lab clean-venv
 

@@ -2,6 +2,7 @@
 
     python -m alexlib.bench [--device auto] [--norms none,bn,ln,gn,lrn] [--batch-sizes 8,16,32,64]
                             [--image-size 224] [--steps 30] [--json bench.json] [--measure-grid 0.02]
+    python -m alexlib.bench --grid-settings params/demo.yaml --settings 1x2,2x1 [--set epochs=1]
 
 For each norm x batch size: images/s of
   report  the report's loop: torchvision PIL transforms (Resize, ToTensor, Normalize) in a DataLoader with
@@ -270,6 +271,61 @@ def run(args) -> dict[str, Any]:
             "paper_grid_measured": measured, "command": " ".join(sys.argv)}
 
 
+# --------------------------------------------------------------------------------------------------
+# A whole grid under several parallel settings (runs at once x CPU threads each)
+# --------------------------------------------------------------------------------------------------
+def parse_settings(text: str) -> list[tuple[int, int]]:
+    """"1x2,2x1" -> [(1, 2), (2, 1)]: runs at once x CPU threads per run."""
+    out = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        try:
+            jobs, threads = (int(v) for v in item.lower().split("x"))
+        except ValueError:
+            raise SystemExit(f"error: --settings takes JOBSxTHREADS pairs such as 1x2,2x1; got {item!r}") from None
+        if jobs < 1 or threads < 1:
+            raise SystemExit(f"error: --settings: jobs and threads must be at least 1, got {item!r}")
+        out.append((jobs, threads))
+    return out
+
+
+def measure_grid_settings(grid: str, settings: list[tuple[int, int]], overrides: list[str]) -> dict[str, Any]:
+    """Runs the grid once per setting, each into a fresh folder, one after another (never two at once),
+    and times it; also says whether the settings gave the same final accuracies."""
+    import subprocess
+    import tempfile
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="alexlib-grid-bench-") as tmp:
+        for jobs, threads in settings:
+            out = Path(tmp) / f"{jobs}x{threads}"
+            cmd = [sys.executable, "-m", "alexlib.grid", grid, "--out", str(out), "--jobs", str(jobs),
+                   "--threads", str(threads)] + [a for o in overrides for a in ("--set", o)]
+            t = time.perf_counter()
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            secs = time.perf_counter() - t
+            if r.returncode != 0:
+                raise SystemExit(f"error: the grid failed under {jobs}x{threads}:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+            accs = {}
+            for m in out.rglob("metrics.json"):
+                rec = json.loads(m.read_text())
+                accs[m.parent.name] = (rec.get("final") or {}).get("test_acc")
+            rows.append({"jobs": jobs, "threads": threads, "seconds": secs, "runs": len(accs), "acc": accs})
+            print(f"  {jobs} at once x {threads} thread(s): {secs:6.1f} s for {len(accs)} runs", flush=True)
+    base = rows[0]
+    for r in rows:
+        r["x_first"] = r["seconds"] / base["seconds"]
+        r["same_accuracies_as_first"] = sum(r["acc"][k] == base["acc"].get(k) for k in r["acc"])
+    return {"grid": grid, "overrides": overrides, "cores": os.cpu_count(), "rows": rows,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def print_grid_settings(res: dict[str, Any]) -> None:
+    print(f"\n{res['grid']} {' '.join(res['overrides'])} on {res['cores']} cores")
+    print(f"{'runs x threads':>14} {'wall s':>8} {'x first':>8} {'same final acc as first':>24}")
+    for r in res["rows"]:
+        print(f"{r['jobs']:>9} x {r['threads']:<2} {r['seconds']:8.1f} {r['x_first']:8.2f} "
+              f"{r['same_accuracies_as_first']:>14} of {r['runs']}")
+
+
 HEADER = f"{'norm':<5} {'batch':>5} {'report img/s':>12} {'eager img/s':>11} {'tuned img/s':>11} {'x report':>8} {'% matmul':>8}"
 
 
@@ -305,12 +361,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-report", action="store_true", help="do not run the report-style loop")
     p.add_argument("--measure-grid", type=float, default=0.0, metavar="FRACTION",
                    help="also time train() for one epoch per cell on this fraction of CIFAR-10's sizes")
+    p.add_argument("--grid-settings", metavar="GRID_YAML",
+                   help="instead: time this whole grid once per --settings, side by side")
+    p.add_argument("--settings", default="1x2,2x1", help="with --grid-settings: JOBSxTHREADS pairs (default 1x2,2x1)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --grid-settings: override a parameter of every run (e.g. epochs=1)")
     p.add_argument("--json", help="write the results here")
     a = p.parse_args(argv)
     if a.steps < 1 or a.warmup < 0:
         p.error("--steps must be at least 1 and --warmup at least 0")
-    res = run(a)
-    print_table(res)
+    if a.grid_settings:
+        res = measure_grid_settings(a.grid_settings, parse_settings(a.settings), a.set)
+        print_grid_settings(res)
+    else:
+        res = run(a)
+        print_table(res)
     if a.json:
         from .io import write_json
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)

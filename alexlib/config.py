@@ -21,7 +21,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # Fields that say where a run's files live, which device of a kind ran it, or how fast it runs, but not
 # what it measures: they are left out of the result key.
 PLACE_ONLY = ("out_dir", "data_dir", "device")
-SPEED_ONLY = ("cuda_graph", "deterministic", "eval_batch_size", "progress", "keep_checkpoint")
+SPEED_ONLY = ("cuda_graph", "deterministic", "eval_batch_size", "progress", "keep_checkpoint", "threads")
 
 
 class ConfigError(ValueError):
@@ -53,6 +53,7 @@ class RunConfig:
     deterministic: bool = False   # PyTorch deterministic algorithms (slower on CUDA)
     cuda_graph: bool = True       # capture the full-batch training step in one CUDA graph
     eval_batch_size: int = 500    # images per evaluation batch
+    threads: int = 0              # CPU threads for the run's math; 0: torch's default (every core)
     out_dir: str = ""             # where metrics.json and checkpoint.pt go; empty: runs/<run_id>
     progress: bool = True         # per-epoch lines and a throttled in-epoch progress line
     keep_checkpoint: bool = False  # keep checkpoint.pt after the run ends (full size: ~0.5 GB each)
@@ -127,7 +128,7 @@ class RunConfig:
 _INT_LIMITS = {
     "batch_size": (1, 65536), "epochs": (1, 10000), "seed": (0, 2**31 - 1),
     "image_size": (63, 1024), "train_size": (0, 10_000_000), "test_size": (0, 10_000_000),
-    "gn_groups": (1, 1024), "eval_batch_size": (1, 65536),
+    "gn_groups": (1, 1024), "eval_batch_size": (1, 65536), "threads": (0, 4096),
 }
 
 

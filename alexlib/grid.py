@@ -4,7 +4,12 @@ with papermill, into <out>/<run-id>/run.ipynb with metrics.json beside it.
 Resumable (completed runs are skipped, interrupted ones resume from their checkpoint), keeps going past
 failed and diverged runs, locks the output folder, runs ``--jobs`` at once and pins runs to ``--gpus``.
 
-    python -m alexlib.grid params/paper.yaml --out runs/paper [--jobs N] [--gpus 0,1] [--dry-run]
+    python -m alexlib.grid params/paper.yaml --out runs/paper [--jobs auto|N] [--threads N] [--gpus 0,1] [--dry-run]
+
+On a CPU, runs at once share the cores: each gets cores // jobs threads (set before its kernel starts
+torch), so --jobs N speeds a grid up instead of oversubscribing the CPU. ``--jobs auto`` (the default)
+runs as many at once as there are cores, one thread each, on a CPU (measured fastest for the CPU grids:
+docs/PERFORMANCE.md), and one run per GPU on CUDA.
 """
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ from .store import CHECKPOINT, METRICS, read_metrics, same_run
 from .train import resolved_precision_here
 
 GRID_KEYS = ("description", "base", "grids")
-KERNEL_START_TRIES = 3  # papermill kernel starts can race when several runs start at once
+KERNEL_START_TRIES = 3
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # read once, when a kernel's torch starts  # papermill kernel starts can race when several runs start at once
 
 
 class GridError(ValueError):
@@ -173,14 +179,40 @@ def _fmt_time(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def run_grid(plan: Plan, out: Path, jobs: int = 1, gpus: list[int] | None = None, dry_run: bool = False,
-             notebook: Path = RUN_NOTEBOOK, wait: bool = False) -> dict[str, list[str]]:
+def cpu_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _on_cuda(cfg: RunConfig) -> bool:
+    import torch
+    return cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
+
+
+def parallelism(jobs: int | str, todo: list[RunConfig], gpus: list[int] | None = None,
+                threads: int = 0, cores: int | None = None) -> tuple[int, int, str]:
+    """(runs at once, CPU threads per run, a line saying why)."""
+    cores = cores or cpu_cores()
+    cuda = any(_on_cuda(c) for c in todo)
+    if jobs == "auto":
+        jobs = (len(gpus) if gpus else 1) if cuda else max(1, min(cores, len(todo)))
+        why = "--jobs auto: " + ("one run per GPU" if cuda else "one run per core (fastest measured on the CPU)")
+    else:
+        why = f"--jobs {jobs}"
+    per_run = threads or max(1, cores // jobs)
+    return jobs, per_run, f"{why}: {jobs} run(s) at once, {per_run} CPU thread(s) each ({cores} cores)"
+
+
+def run_grid(plan: Plan, out: Path, jobs: int | str = 1, gpus: list[int] | None = None, dry_run: bool = False,
+             notebook: Path = RUN_NOTEBOOK, wait: bool = False, threads: int = 0) -> dict[str, list[str]]:
     """Run every configuration of ``plan`` not yet done; returns run ids by outcome."""
     states = [(cfg, status_of(cfg)) for cfg in plan.runs]
     todo = [c for c, s in states if s != "done"]
     done_before = len(states) - len(todo)
     print(f"grid {plan.name}: {len(states)} runs, {done_before} already done, {len(todo)} to run "
           f"({sum(s == 'resume' for _, s in states)} resuming) -> {out}", flush=True)
+    jobs, per_run, why = parallelism(jobs, todo, gpus, threads)
+    if todo:
+        print(why, flush=True)
     if dry_run:
         for cfg, s in states:
             print(f"  {s:<7} {cfg.run_id()}")
@@ -194,6 +226,11 @@ def run_grid(plan: Plan, out: Path, jobs: int = 1, gpus: list[int] | None = None
                                        "runs": [c.to_dict() for c in plan.runs]})
         if gpus:
             todo = [c.replace(device=f"cuda:{gpus[i % len(gpus)]}") for i, c in enumerate(todo)]
+        # each run's share of the cores: in its config (torch.set_num_threads in train) and in the
+        # kernel's environment, so OpenMP starts with that many threads, not one per core
+        todo = [c if c.threads else c.replace(threads=per_run) for c in todo]
+        saved_env = {v: os.environ.get(v) for v in THREAD_VARS}
+        os.environ.update({v: str(per_run) for v in THREAD_VARS})
         outcome: dict[str, list[str]] = {"completed": [], "diverged": [], "failed": []}
         t0 = time.monotonic()
 
@@ -223,6 +260,12 @@ def run_grid(plan: Plan, out: Path, jobs: int = 1, gpus: list[int] | None = None
             print("\ninterrupted: finished runs are kept, interrupted ones resume from their last epoch; "
                   "rerun the same command", flush=True)
             raise
+        finally:
+            for v, old in saved_env.items():
+                if old is None:
+                    os.environ.pop(v, None)
+                else:
+                    os.environ[v] = old
         pool.shutdown()
     bad = outcome["failed"]
     if outcome["diverged"]:
@@ -234,11 +277,24 @@ def run_grid(plan: Plan, out: Path, jobs: int = 1, gpus: list[int] | None = None
     return outcome
 
 
+def _positive_int(flag: str, text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise GridError(f"{flag} takes auto or a whole number of at least 1, got {text!r}")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m alexlib.grid", description=__doc__.splitlines()[0])
     p.add_argument("grid", help="a grid file, e.g. params/paper.yaml")
     p.add_argument("--out", help="output folder (default: runs/<grid name>)")
-    p.add_argument("--jobs", type=int, default=1, help="runs at once (default 1)")
+    p.add_argument("--jobs", default="auto", help="runs at once: auto (default: one per core on a CPU, one per "
+                                                  "GPU on CUDA) or a number")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads per run (default: the cores divided among the runs at once)")
     p.add_argument("--gpus", default="", help="comma-separated CUDA device indices to spread runs over")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
     p.add_argument("--wait", action="store_true", help="wait for another runner on the folder instead of exiting")
@@ -246,13 +302,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="override a parameter for every run (e.g. --set device=cpu)")
     a = p.parse_args(argv)
     try:
-        if a.jobs < 1:
-            raise GridError(f"--jobs must be at least 1, got {a.jobs}")
+        jobs = a.jobs if a.jobs == "auto" else _positive_int("--jobs", a.jobs)
+        if a.threads < 0:
+            raise GridError(f"--threads must be at least 0 (0: divide the cores), got {a.threads}")
         gpus = [int(g) for g in a.gpus.split(",") if g.strip()] if a.gpus else None
         grid_path = from_repo(a.grid) if not Path(a.grid).exists() else Path(a.grid)
         out = from_repo(a.out or f"runs/{Path(a.grid).stem}")
         plan = load_grid(grid_path, out, parse_overrides(a.set))
-        outcome = run_grid(plan, out, a.jobs, gpus, a.dry_run, wait=a.wait)
+        outcome = run_grid(plan, out, jobs, gpus, a.dry_run, wait=a.wait, threads=a.threads)
     except (GridError, ConfigError, DataError, RuntimeError, PermissionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

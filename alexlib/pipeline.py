@@ -1,6 +1,6 @@
 """The whole pipeline for `make report` / `make demo`: grid -> runs/<grid> -> summary -> reports/<grid>.
 
-    python -m alexlib.pipeline --grid auto|paper|quick|demo|path/to/grid.yaml [--jobs N]
+    python -m alexlib.pipeline --grid auto|paper|quick|demo|path/to/grid.yaml [--jobs auto|N]
 
 ``auto`` picks paper on a machine with CUDA and quick without, and says which it chose and why.
 """
@@ -33,7 +33,7 @@ def choose_grid(name: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m alexlib.pipeline", description=__doc__.splitlines()[0])
     p.add_argument("--grid", default="auto")
-    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--jobs", default="auto", help="runs at once: auto or a number (see alexlib.grid)")
     p.add_argument("--gpus", default="")
     a = p.parse_args(argv)
     grid_file = choose_grid(a.grid)

@@ -230,11 +230,17 @@ class Study:
         for (norm, bs), g in d.groupby(["norm", "batch_size"]):
             acc = g[g.status == "completed"].test_acc
             count = g.status.value_counts()
+            threads = sorted({int(t) for t in g.cpu_threads.dropna()})
             rows.append({"norm": norm, "batch_size": int(bs), "mean": acc.mean(), "std": acc.std(),
                          "n_completed": int(count.get("completed", 0)), "n_diverged": int(count.get("diverged", 0)),
-                         "n_failed": int(count.get("failed", 0)), "n_running": int(count.get("running", 0))})
+                         "n_failed": int(count.get("failed", 0)), "n_running": int(count.get("running", 0)),
+                         # seeds of one cell run on other devices or thread counts are not bit-comparable
+                         "mixed": "; ".join(m for m in (
+                             f"threads {'/'.join(map(str, threads))}" if len(threads) > 1 else "",
+                             f"devices {' / '.join(sorted(set(g.device_name)))}" if g.device_name.nunique() > 1 else "")
+                             if m)})
         cells = pd.DataFrame(rows, columns=["norm", "batch_size", "mean", "std", "n_completed", "n_diverged",
-                                            "n_failed", "n_running"])
+                                            "n_failed", "n_running", "mixed"])
         cells["report"] = [self.reference["table"].get((r.norm, r.batch_size), math.nan) for r in cells.itertuples()]
         cells["diff"] = cells["mean"] - cells["report"] if self.comparable() else math.nan
         cells["norm"] = pd.Categorical(cells.norm, [n for n in NORM_ORDER if n in set(cells.norm)])
@@ -460,6 +466,8 @@ def _fmt_cell(r) -> str:
     lost = [f"{int(r[k])} {w}" for k, w in (("n_diverged", "diverged"), ("n_failed", "failed"),
                                              ("n_running", "running")) if r[k]]
     tail = ("; " + ", ".join(lost)) if lost else ""
+    if r.get("mixed"):
+        tail += f"; mixed {r['mixed']}"
     if r["n_completed"] == 0:
         return f"— (n=0{tail})"
     sd = "" if math.isnan(r["std"]) else f" ± {r['std']:.2f}"

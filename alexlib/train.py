@@ -81,10 +81,11 @@ class Speed:
 @contextlib.contextmanager
 def run_context(cfg: RunConfig, dev: torch.device):
     """The process-wide switches a run needs, set for the run and restored after it: the current CUDA
-    device (graphs capture on the current device's streams), deterministic algorithms, cuDNN autotuning."""
+    device (graphs capture on the current device's streams), deterministic algorithms, cuDNN autotuning,
+    the CPU thread count."""
     cudnn = torch.backends.cudnn
     saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-             cudnn.benchmark, cudnn.deterministic)
+             cudnn.benchmark, cudnn.deterministic, torch.get_num_threads())
     try:
         if cfg.deterministic and dev.type == "cuda":
             # cuBLAS reads this once, when CUDA starts in the process: too late afterwards
@@ -95,6 +96,8 @@ def run_context(cfg: RunConfig, dev: torch.device):
                         "this process, and CUDA has already started; run it in a new process (the grid and the "
                         "notebook do), or export CUBLAS_WORKSPACE_CONFIG=:4096:8 first")
                 os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_DETERMINISTIC
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         torch.use_deterministic_algorithms(cfg.deterministic)
         cudnn.deterministic = cfg.deterministic
         cudnn.benchmark = dev.type == "cuda" and not cfg.deterministic
@@ -103,6 +106,8 @@ def run_context(cfg: RunConfig, dev: torch.device):
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
         cudnn.benchmark, cudnn.deterministic = saved[2], saved[3]
+        if torch.get_num_threads() != saved[4]:
+            torch.set_num_threads(saved[4])
 
 
 def environment(dev: torch.device, precision: str, cfg: RunConfig) -> dict[str, Any]:

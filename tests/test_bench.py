@@ -48,3 +48,27 @@ def test_gpucheck_runs_end_to_end_on_the_cpu(tmp_path, capsys):
     assert graph_check["problems"] == ["graphed run did not use its graph (no graph)"]
     assert det == {"check": "deterministic LRN", "ok": True, "problems": []}
     assert "FAIL graph vs eager, bn: loss eager" in capsys.readouterr().out
+
+
+def test_grid_settings_are_timed_side_by_side(tmp_path, capsys):
+    """The --jobs x --threads comparison is one command; the smallest grid, two settings (no timing asserts)."""
+    import yaml
+    grid = tmp_path / "two.yaml"
+    grid.write_text(yaml.safe_dump({"base": {"dataset": "synthetic", "image_size": 63, "width": 0.125, "train_size": 64,
+                                             "test_size": 32, "epochs": 1, "device": "cpu"},
+                                    "grids": [{"norm": ["bn", "gn"]}]}))
+    out = tmp_path / "g.json"
+    assert main(["--grid-settings", str(grid), "--settings", "1x1,2x1", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [(r["jobs"], r["threads"], r["runs"]) for r in res["rows"]] == [(1, 1, 2), (2, 1, 2)]
+    assert res["rows"][1]["same_accuracies_as_first"] == 2   # same seed, same thread count: same numbers
+    assert "runs x threads" in capsys.readouterr().out
+
+
+def test_bad_grid_settings_are_refused():
+    import pytest
+    from alexlib.bench import parse_settings
+    assert parse_settings("1x2, 2x1") == [(1, 2), (2, 1)]
+    for bad in ("2", "0x1", "ax2"):
+        with pytest.raises(SystemExit, match="--settings"):
+            parse_settings(bad)

@@ -88,7 +88,9 @@ def kill_tree(proc: subprocess.Popen) -> None:
 
 
 def grid_cmd(grid_file, out, *extra):
-    return [sys.executable, "-m", "alexlib.grid", str(grid_file), "--out", str(out), *extra]
+    """One run at a time unless told otherwise, so the tests know which run is in flight."""
+    jobs = [] if "--jobs" in extra else ["--jobs", "1"]
+    return [sys.executable, "-m", "alexlib.grid", str(grid_file), "--out", str(out), *jobs, *extra]
 
 
 def start_slow_grid(tmp_path, **popen):

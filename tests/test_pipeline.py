@@ -35,8 +35,11 @@ def test_grid_runs_every_configuration_once(smoke_runs):
     for cfg in plan.runs:
         m = json.loads((out / cfg.run_id() / "metrics.json").read_text())
         assert m["status"] == "completed" and m["config"]["out_dir"] == str(out / cfg.run_id())
+        # --jobs 2 on a CPU: each run gets its share of the cores, and says so
+        assert m["config"]["threads"] == m["env"]["cpu_threads"] == max(1, G.cpu_cores() // 2)
         assert (out / cfg.run_id() / "run.ipynb").exists()
     assert "[  9/9]" in stdout and "ETA" in stdout and "WARNING" not in stdout
+    assert f"--jobs 2: 2 run(s) at once, {max(1, G.cpu_cores() // 2)} CPU thread(s) each" in stdout
     assert json.loads((out / "grid.json").read_text())["grid"] == "smoke"
 
 
@@ -133,6 +136,32 @@ def test_non_utf8_grid_file(tmp_path):
     path.write_bytes("grids:\n  - norm: caf\xe9\n".encode("latin-1"))
     with pytest.raises(G.GridError, match="not UTF-8"):
         G.load_grid(path)
+
+
+@pytest.mark.parametrize("jobs, cores, runs, expect", [
+    ("auto", 2, 20, (2, 1)), ("auto", 16, 3, (3, 5)), (1, 2, 20, (1, 2)), (2, 2, 20, (2, 1)), (4, 2, 20, (4, 1)),
+    ("auto", 8, 0, (1, 8)),
+])
+def test_cpu_runs_share_the_cores(jobs, cores, runs, expect):
+    from alexlib.config import RunConfig
+    todo = [RunConfig(device="cpu", seed=i) for i in range(runs)]
+    got = G.parallelism(jobs, todo, cores=cores)
+    assert got[:2] == expect and f"{expect[0]} run(s) at once, {expect[1]} CPU thread(s) each" in got[2]
+    assert G.parallelism(jobs, todo, threads=3, cores=cores)[1] == 3  # --threads wins
+
+
+def test_jobs_auto_on_cuda_is_one_run_per_gpu():
+    from alexlib.config import RunConfig
+    todo = [RunConfig(device="cuda:0")] * 8
+    assert G.parallelism("auto", todo, gpus=[0, 1, 2], cores=16)[:2] == (3, 5)
+    assert G.parallelism("auto", todo, cores=16)[:2] == (1, 16)
+
+
+@pytest.mark.parametrize("flag", [["--jobs", "0"], ["--jobs", "many"], ["--threads", "-1"]])
+def test_bad_jobs_or_threads_are_refused(tmp_path, flag, capsys):
+    assert G.main([str(SMOKE), "--out", str(tmp_path / "x"), *flag]) == 2
+    assert flag[0] in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_gpus_are_assigned_round_robin(tmp_path, monkeypatch):

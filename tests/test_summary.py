@@ -21,7 +21,7 @@ REF = str(REPO / "params" / "reference.yaml")
 
 
 def fake_run(root: Path, status="completed", acc=50.0, train_images=5000, test_images=2000, precision="fp32",
-             **cfg) -> Path:
+             cpu_threads=2, device_name="CPU test", **cfg) -> Path:
     """A metrics.json as train() writes it, without training (for the summary's bookkeeping)."""
     c = RunConfig.from_dict({"dataset": "digits", "image_size": 63, "width": 0.25, "epochs": 2, **cfg})
     folder = root / c.run_id()
@@ -33,7 +33,7 @@ def fake_run(root: Path, status="completed", acc=50.0, train_images=5000, test_i
     m = {"run_id": c.run_id(), "config": c.to_dict(), "status": status, "history": hist,
          "final": ({"epoch": c.epochs, "test_acc": acc, "test_loss": 1.0, "train_acc": acc, "train_loss": 1.0,
                     "best_test_acc": acc, "train_seconds": 2.0, "seconds": 2.2} if status == "completed" else None),
-         "env": {"device_name": "CPU test", "precision": precision, "torch": "x", "cpu_threads": 2},
+         "env": {"device_name": device_name, "precision": precision, "torch": "x", "cpu_threads": cpu_threads},
          "dataset": {"train_images": train_images, "test_images": test_images, "synthetic": False},
          "updated_at": "2026-11-28T00:00:00+00:00"}
     if status == "diverged":
@@ -173,6 +173,19 @@ def test_diverged_and_failed_seeds_are_counted_in_every_cell_view(tmp_path):
     fig = s.bar_chart()
     marks = sorted(t.get_text() for t in fig.axes[0].texts)
     assert marks == ["2✕", "3✕"]
+
+
+def test_cells_whose_seeds_ran_with_other_thread_counts_or_devices_say_so(tmp_path):
+    fake_run(tmp_path / "runs", norm="bn", seed=0, acc=80.0, cpu_threads=1)
+    fake_run(tmp_path / "runs", norm="bn", seed=1, acc=82.0, cpu_threads=2)
+    fake_run(tmp_path / "runs", norm="gn", seed=0, acc=70.0, device_name="CPU a")
+    fake_run(tmp_path / "runs", norm="gn", seed=1, acc=72.0, device_name="CPU b")
+    fake_run(tmp_path / "runs", norm="ln", seed=0, acc=75.0)
+    s = study(tmp_path)
+    cells = s.cells().set_index("norm")
+    assert cells.loc["bn", "mixed"] == "threads 1/2" and cells.loc["gn", "mixed"] == "devices CPU a / CPU b"
+    assert cells.loc["ln", "mixed"] == ""
+    assert s.accuracy_table().loc["BatchNorm", (64, "ours: mean ± sd (n)")] == "81.00 ± 1.41 (n=2; mixed threads 1/2)"
 
 
 # --------------------------------------------------------------------------------------------------

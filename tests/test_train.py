@@ -70,6 +70,15 @@ def test_same_seed_same_metrics(tmp_path, norm):
     assert numbers(a) != numbers(c)
 
 
+def test_same_seed_and_thread_count_give_identical_numbers(tmp_path):
+    a = T.train(tiny(tmp_path, norm="gn", threads=1, out_dir=str(tmp_path / "a")))
+    b = T.train(tiny(tmp_path, norm="gn", threads=1, out_dir=str(tmp_path / "b")))
+    assert a["env"]["cpu_threads"] == b["env"]["cpu_threads"] == 1
+    assert numbers(a) == numbers(b)
+    import torch
+    assert torch.get_num_threads() == min(2, __import__("os").cpu_count() or 1)  # restored after the run
+
+
 def test_resume_after_a_stop_matches_a_straight_run(tmp_path, monkeypatch):
     straight = T.train(tiny(tmp_path, norm="bn", epochs=4, out_dir=str(tmp_path / "straight")))
 
