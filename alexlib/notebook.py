@@ -8,7 +8,10 @@ from .config import ConfigError, RunConfig
 from .paths import REPO, from_repo
 
 
-KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]  # keeps the kernel's TCP warning out of every run's output
+# Keeps the kernel's own log out of every run's output: its TCP warning, and the "KeyboardInterrupt caught
+# in kernel" that jupyter_client's shutdown (an interrupt, then a shutdown request) sometimes provokes when
+# runs end at once. Errors in a cell still reach papermill and the notebook; a dead kernel still raises.
+KERNEL_QUIET = ["--IPKernelApp.log_level=CRITICAL"]
 KERNEL_START_TIMEOUT = 120  # seconds; parallel kernel starts on a busy machine can be slow
 
 

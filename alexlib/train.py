@@ -158,7 +158,8 @@ class Trainer:
         # running sums for the epoch, on the device: [loss * n, correct, n]
         self.sums = torch.zeros(3, dtype=torch.float64, device=dev)
         self.make_graph = speed.graph
-        self.graph: StepGraph | None = None
+        self._graph_obj: StepGraph | None = None   # made at the first warm-up step
+        self.graph: StepGraph | None = None        # the same object, once a capture succeeded
         self.graph_note = "" if speed.graph else "off"   # "", "captured", or why the steps run eagerly
         self.warmup_left = GRAPH_WARMUP_STEPS
         self.replays = 0
@@ -205,9 +206,9 @@ class Trainer:
         self.graph.replay()   # a failing replay is not retried: the run fails, a rerun resumes
 
     def _graph_object(self) -> StepGraph:
-        if getattr(self, "_g", None) is None:
-            self._g = self.make_graph()
-        return self._g
+        if self._graph_obj is None:
+            self._graph_obj = self.make_graph()
+        return self._graph_obj
 
     def _capture(self, x_u8: torch.Tensor, y: torch.Tensor) -> bool:
         self.static_x, self.static_y = x_u8.clone(), y.clone()
