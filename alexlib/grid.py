@@ -34,8 +34,8 @@ from .store import CHECKPOINT, METRICS, read_metrics, same_run
 from .train import resolved_precision_here
 
 GRID_KEYS = ("description", "base", "grids")
-KERNEL_START_TRIES = 3
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # read once, when a kernel's torch starts  # papermill kernel starts can race when several runs start at once
+KERNEL_START_TRIES = 3  # papermill kernel starts can race when several runs start at once
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # read once, when a kernel's torch starts
 
 
 class GridError(ValueError):
