@@ -17,6 +17,7 @@ checked (env.cuda_graph), and both must learn (first-epoch loss above the last).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -79,24 +80,32 @@ def _checks(norms: list[str], epochs: int, image_size: int, train_size: int, bat
     for norm in norms:
         runs = {}
         for graphed in (False, True):
-            runs[graphed] = train({**base, "norm": norm, "cuda_graph": graphed,
-                                   "out_dir": str(work / f"{norm}-{'graph' if graphed else 'eager'}")})
+            runs[graphed] = _train({**base, "norm": norm, "cuda_graph": graphed,
+                                    "out_dir": str(work / f"{norm}-{'graph' if graphed else 'eager'}")})
         problems = agree(runs[False], runs[True])
         e, g = runs[False], runs[True]
         checks.append({"check": f"graph vs eager, {norm}", "ok": not problems, "problems": problems,
                        "eager_loss": [h["train_loss"] for h in e["history"]],
                        "graph_loss": [h["train_loss"] for h in g["history"]],
                        "eager_acc": (e.get("final") or {}).get("test_acc"), "graph_acc": (g.get("final") or {}).get("test_acc"),
-                       "eager_img_s": [h["images_per_s"] for h in e["history"]],
-                       "graph_img_s": [h["images_per_s"] for h in g["history"]]})
+                       "eager_img_s": [h["images_per_s"] for h in e["history"]] or [0.0],
+                       "graph_img_s": [h["images_per_s"] for h in g["history"]] or [0.0]})
         print(_line(checks[-1]), flush=True)
-    det = train({**base, "norm": "lrn", "epochs": 1, "deterministic": True, "out_dir": str(work / "lrn-deterministic")})
+    det = _train({**base, "norm": "lrn", "epochs": 1, "deterministic": True, "out_dir": str(work / "lrn-deterministic")})
     checks.append({"check": "deterministic LRN", "ok": det["status"] == "completed",
                    "problems": [] if det["status"] == "completed" else [str(det.get("error"))]})
     print(_line(checks[-1]), flush=True)
-    env = det["env"]
+    env = det.get("env") or {"torch": torch.__version__}
     return {"env": env, "epochs": epochs, "image_size": image_size, "train_size": train_size,
             "batch_size": batch_size, "checks": checks, "pass": all(c["ok"] for c in checks)}
+
+
+def _train(cfg: dict[str, Any]) -> dict[str, Any]:
+    """train(), with a run that raises reported as a failed record (the check goes on to its verdict)."""
+    try:
+        return train(cfg)
+    except Exception as e:  # noqa: BLE001 (every failure is a finding of the check)
+        return {"status": "failed", "error": f"{type(e).__name__}: {e}", "history": [], "final": None, "env": {}}
 
 
 def _line(c: dict[str, Any]) -> str:
@@ -121,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.device.startswith("cuda") and not torch.cuda.is_available():
         print("FAIL: no CUDA device here; this check is for a GPU machine", file=sys.stderr)
         return 2
+    # the deterministic run needs cuBLAS's fixed workspace, which is read when CUDA starts: set it first
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     with tempfile.TemporaryDirectory(prefix="alexlib-gpucheck-") as tmp:
         res = run(a.norms.split(","), a.epochs, a.image_size, a.train_size, a.batch_size, a.device, Path(tmp))
     if a.json:

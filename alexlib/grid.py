@@ -158,13 +158,19 @@ def execute(cfg: RunConfig, notebook: Path = RUN_NOTEBOOK, log=print) -> dict[st
         return {"status": "failed", "error": _short_error(err) if err else f"{out} holds another run's record"}
     if err is not None and "is in use by" in _short_error(err):  # another process owns this run: leave its files
         return {"status": "failed", "error": _short_error(err)}
-    if err is not None and (m is None or m.get("status") not in ("failed", "diverged")):
-        m = (m or {"run_id": cfg.run_id(), "config": cfg.to_dict(), "history": [], "final": None}) | {
-            "status": "failed", "error": _short_error(err)}
+    if err is not None and m is not None and m.get("status") in ("completed", "diverged"):
+        # train() finished and recorded its result; a later cell (table, plot) failed: keep the result
+        log(f"  {cfg.run_id()}: {m['status']}, but the notebook failed after training: {_short_error(err)[:300]}")
+        return m
+    # a record of our own, for a failure train() could not record (the kernel did not start or died)
+    own = {"run_id": cfg.run_id(), "config": cfg.to_dict(), "history": [], "final": None,
+           "env": {"precision": resolved_precision_here(cfg)}}
+    if err is not None and (m is None or m.get("status") != "failed"):
+        m = (m or own) | {"status": "failed", "error": _short_error(err)}
         write_json(out / METRICS, m)
     if m is None:
-        m = {"status": "failed", "error": "the notebook finished without writing metrics.json"}
-        write_json(out / METRICS, {"run_id": cfg.run_id(), "config": cfg.to_dict(), "history": [], "final": None} | m)
+        m = own | {"status": "failed", "error": "the notebook finished without writing metrics.json"}
+        write_json(out / METRICS, m)
     return m
 
 

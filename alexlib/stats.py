@@ -2,11 +2,14 @@
 batch size, with the family-wise error held at alpha across all of them, and each difference given
 with its 95 % confidence interval.
 
-- Seeds shared by both norms of a pair (the grid runs every norm with the same seeds, and a seed fixes
-  the initialization draw, the data order and dropout for all of them alike): a paired t-test on the
-  per-seed differences, p-values adjusted by Holm over the whole family (all pairs, all batch sizes).
-- Otherwise: Tukey's HSD across the norms of each batch size (it accounts for picking pairs among
-  all), its p-values and intervals Bonferroni-adjusted over the batch sizes.
+Within a batch size:
+- seeds shared by both norms of every pair (the grid runs every norm with the same seeds, and a seed
+  fixes the initialization draw, the data order and dropout for all of them alike): paired t-tests on
+  the per-seed differences, Holm-adjusted over the pairs; the 95 % interval of each is its own;
+- otherwise: Tukey's HSD across the norms (it accounts for picking pairs among all), with its
+  simultaneous 95 % intervals.
+Across batch sizes: Bonferroni, every p multiplied by the number of batch sizes tested, so the whole
+table holds alpha whichever method each batch size needed.
 """
 from __future__ import annotations
 
@@ -66,43 +69,49 @@ def _paired(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
 def compare_norms(groups: dict[int, dict[str, dict[int, float]]]) -> list[Comparison]:
     """``groups``: batch size -> norm -> seed -> test accuracy (completed runs only). Every pair of norms
     with at least two runs each, at every batch size; decisions at family-wise ``ALPHA``."""
-    paired: list[Comparison] = []
-    unpaired: dict[int, list[str]] = {}   # batch sizes whose seeds are not shared -> their norms
-    for bs, by_norm in sorted(groups.items()):
-        norms = sorted(n for n, seeds in by_norm.items() if len(seeds) >= 2)
+    tested = {bs: sorted(n for n, seeds in by_norm.items() if len(seeds) >= 2) for bs, by_norm in groups.items()}
+    tested = {bs: norms for bs, norms in sorted(tested.items()) if len(norms) >= 2}
+    k = len(tested)
+    out: list[Comparison] = []
+    for bs, norms in tested.items():
+        by_norm = groups[bs]
         pairs = list(itertools.combinations(norms, 2))
         shared = {pair: sorted(set(by_norm[pair[0]]) & set(by_norm[pair[1]])) for pair in pairs}
-        if not pairs:
-            continue
-        if not all(len(s) >= 2 for s in shared.values()):
-            unpaired[bs] = norms
-            continue
-        for (u, v), s in shared.items():
-            x = np.array([by_norm[u][k] for k in s])
-            y = np.array([by_norm[v][k] for k in s])
-            a, b, x, y = (u, v, x, y) if x.mean() >= y.mean() else (v, u, y, x)
-            diff, lo, hi, p = _paired(x, y)
-            paired.append(Comparison(bs, a, b, f"paired t ({len(s)} seeds), Holm", len(s), diff, lo, hi, p))
-    for c, p in zip(paired, holm([c.p for c in paired])):
+        found = (_paired_batch(bs, by_norm, shared) if all(len(s) >= 2 for s in shared.values())
+                 else _tukey_batch(bs, by_norm, norms))
+        for c in found:  # Bonferroni over the batch sizes
+            c.p = min(1.0, c.p * k) if not math.isnan(c.p) else math.nan
+            if k > 1:
+                c.method += f", Bonferroni over {k} batch sizes"
+        out += found
+    return sorted(out, key=lambda c: (c.batch_size, -c.diff))
+
+
+def _paired_batch(bs: int, by_norm: dict[str, dict[int, float]],
+                  shared: dict[tuple[str, str], list[int]]) -> list[Comparison]:
+    found = []
+    for (u, v), s in shared.items():
+        x = np.array([by_norm[u][k] for k in s])
+        y = np.array([by_norm[v][k] for k in s])
+        a, b, x, y = (u, v, x, y) if x.mean() >= y.mean() else (v, u, y, x)
+        diff, lo, hi, p = _paired(x, y)
+        found.append(Comparison(bs, a, b, f"paired t ({len(s)} seeds), Holm over {len(shared)} pair{'s' if len(shared) > 1 else ''}", len(s),
+                                diff, float(lo), float(hi), p))
+    for c, p in zip(found, holm([c.p for c in found])):
         c.p = p
-    return sorted(paired + _tukey(groups, unpaired), key=lambda c: (c.batch_size, -c.diff))
+    return found
 
 
-def _tukey(groups: dict[int, dict[str, dict[int, float]]], unpaired: dict[int, list[str]]) -> list[Comparison]:
-    """Tukey's HSD within each batch size, Bonferroni over the batch sizes it is used for."""
-    k = len(unpaired)
-    out = []
-    for bs, norms in unpaired.items():
-        samples = [np.array(list(groups[bs][n].values())) for n in norms]
-        with warnings.catch_warnings():  # groups without spread make the test degenerate: nan
-            warnings.simplefilter("ignore", RuntimeWarning)
-            res = stats.tukey_hsd(*samples)
-            ci = res.confidence_interval(confidence_level=1 - ALPHA / k)
-        method = "Tukey HSD" + (f", Bonferroni over {k} batch sizes" if k > 1 else "")
-        for i, j in itertools.combinations(range(len(norms)), 2):
-            a, b = (i, j) if samples[i].mean() >= samples[j].mean() else (j, i)
-            p = float(res.pvalue[a, b])
-            out.append(Comparison(bs, norms[a], norms[b], method, min(len(samples[a]), len(samples[b])),
-                                  float(samples[a].mean() - samples[b].mean()), float(ci.low[a, b]),
-                                  float(ci.high[a, b]), min(1.0, p * k) if not math.isnan(p) else math.nan))
-    return out
+def _tukey_batch(bs: int, by_norm: dict[str, dict[int, float]], norms: list[str]) -> list[Comparison]:
+    samples = [np.array(list(by_norm[n].values())) for n in norms]
+    with warnings.catch_warnings():  # groups without spread make the test degenerate: nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.tukey_hsd(*samples)
+        ci = res.confidence_interval(confidence_level=1 - ALPHA)
+    found = []
+    for i, j in itertools.combinations(range(len(norms)), 2):
+        a, b = (i, j) if samples[i].mean() >= samples[j].mean() else (j, i)
+        found.append(Comparison(bs, norms[a], norms[b], "Tukey HSD", min(len(samples[a]), len(samples[b])),
+                                float(samples[a].mean() - samples[b].mean()), float(ci.low[a, b]),
+                                float(ci.high[a, b]), float(res.pvalue[a, b])))
+    return found

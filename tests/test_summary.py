@@ -86,6 +86,36 @@ def test_a_failing_notebook_never_overwrites_another_runs_record(tmp_path, monke
     assert (other / "metrics.json").read_bytes() == before
 
 
+def test_a_notebook_that_fails_after_training_keeps_its_completed_record(tmp_path, monkeypatch):
+    folder = fake_run(tmp_path / "runs", norm="bn", seed=0)
+    before = (folder / "metrics.json").read_bytes()
+    cfg = RunConfig.from_dict(json.loads(before)["config"]).replace(out_dir=str(folder))
+
+    def plot_fails(*a, **k):
+        raise RuntimeError("a plot cell failed")
+
+    monkeypatch.setattr(G, "run_notebook", plot_fails)
+    said = []
+    m = G.execute(cfg, log=said.append)
+    assert m["status"] == "completed" and (folder / "metrics.json").read_bytes() == before
+    assert "completed, but the notebook failed after training" in said[0]
+
+
+def test_a_failure_the_grid_records_keeps_the_runs_protocol(tmp_path, monkeypatch):
+    for seed in (0, 1):
+        fake_run(tmp_path / "runs", norm="bn", seed=seed)
+    cfg = RunConfig(dataset="digits", image_size=63, width=0.25, epochs=2, norm="bn", seed=2)
+    cfg = cfg.replace(out_dir=str(tmp_path / "runs" / cfg.run_id()))
+
+    def kernel_died(*a, **k):
+        raise RuntimeError("DeadKernelError: Kernel died")
+
+    monkeypatch.setattr(G, "run_notebook", kernel_died)
+    assert G.execute(cfg)["status"] == "failed"
+    cells = study(tmp_path).cells()   # one protocol: the failure carries the precision it would have run at
+    assert cells[["n_completed", "n_failed"]].values.tolist() == [[2, 1]]
+
+
 def test_resume_is_keyed_on_the_resolved_precision_and_not_on_speed_switches():
     from alexlib.store import same_run
     cfg = RunConfig(norm="gn")  # precision auto
@@ -245,6 +275,19 @@ def test_identical_norms_are_called_different_at_about_the_nominal_rate(shared):
     # family-wise error at alpha 0.05 over 12 comparisons; the old uncorrected best-vs-runner-up
     # procedure, with its ANOVA, called far more often
     assert any_call / studies < 0.09
+
+
+def test_a_table_mixing_paired_and_tukey_batch_sizes_holds_alpha_as_a_whole():
+    rng = np.random.default_rng(4)
+    studies, calls = 100, 0
+    for _ in range(studies):
+        paired = simulate(rng, {}, sizes=(8,))
+        unpaired = simulate(rng, {}, sizes=(64,), shared=False)
+        comps = ST.compare_norms({**paired, **unpaired})
+        assert {c.method.split(",")[0].split(" (")[0] for c in comps} == {"paired t", "Tukey HSD"}
+        assert all(c.method.endswith("Bonferroni over 2 batch sizes") for c in comps)
+        calls += any(c.shown for c in comps)
+    assert calls / studies < 0.09
 
 
 def test_norms_far_apart_are_called_different():
