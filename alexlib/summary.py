@@ -6,6 +6,7 @@ never dropped; runs on synthetic data and unreadable files are kept in view and 
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -264,12 +265,17 @@ class Study:
         wide.columns.names = ["batch size", ""]
         return wide
 
-    def comparisons(self):
+    @functools.cached_property
+    def _comparisons(self):
+        """Computed once: the table, its note and summary.json all read it (Tukey's intervals are slow)."""
         d = self.main_grid()
         groups: dict[int, dict[str, dict[int, float]]] = {}
         for r in d.itertuples():
             groups.setdefault(int(r.batch_size), {}).setdefault(r.norm, {})[int(r.seed)] = float(r.test_acc)
         return compare_norms(groups)
+
+    def comparisons(self):
+        return self._comparisons
 
     def significance_table(self) -> pd.DataFrame:
         """Every pair of norms at every batch size: the difference in mean test accuracy (points) with its
