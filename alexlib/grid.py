@@ -83,16 +83,23 @@ def load_grid(path: str | Path, out: str | Path | None = None, overrides: dict[s
         if not isinstance(g, dict):
             raise GridError(f"{where}: grids[{i}] must be a mapping of parameter: value or [values]")
         label = f"{where}: grids[{i}]" + (f" ({g['name']})" if "name" in g else "")
-        axes = {k: v for k, v in g.items() if k != "name"}
-        bad = sorted(set(map(str, axes)) - fields) + sorted(set(map(str, base)) - fields)
+        axes = {k: v for k, v in g.items() if k not in ("name", "zip")}
+        paired = _zip_axes(g.get("zip"), label) if "zip" in g else {}
+        both = sorted(set(axes) & set(paired))
+        if both:
+            raise GridError(f"{label}: {', '.join(both)} is both an axis and in zip; give it in one place")
+        bad = sorted(set(map(str, axes)) - fields) + sorted(set(map(str, paired)) - fields) + \
+            sorted(set(map(str, base)) - fields)
         if bad:
             raise GridError(f"{label}: unknown parameter(s) {', '.join(bad)}; known: {', '.join(sorted(fields))}")
         lists = {k: (v if isinstance(v, list) else [v]) for k, v in axes.items()}
         empty = [k for k, v in lists.items() if not v]
         if empty:
             raise GridError(f"{label}: {', '.join(empty)} has an empty list (the grid is empty)")
-        for combo in itertools.product(*lists.values()):
-            values = {**base, **dict(zip(lists, combo)), **(overrides or {})}
+        # the zip block is one more axis whose values are tuples: its lists are read element by element
+        zipped = [dict(zip(paired, vals)) for vals in zip(*paired.values())] if paired else [{}]
+        for combo in itertools.product(*lists.values(), zipped):
+            values = {**base, **dict(zip(lists, combo[:-1])), **combo[-1], **(overrides or {})}
             try:
                 cfg = RunConfig.from_dict(values)
             except ConfigError as e:
@@ -101,6 +108,27 @@ def load_grid(path: str | Path, out: str | Path | None = None, overrides: dict[s
                 cfg = cfg.replace(out_dir=str(Path(out) / cfg.run_id()))
             runs.setdefault(cfg.run_id(), cfg)  # a config shared by two grids runs once (the id names its key)
     return Plan(path.stem, str(doc.get("description") or ""), list(runs.values()))
+
+
+def _zip_axes(block: Any, label: str) -> dict[str, list]:
+    """A grid's ``zip:`` block: parameters whose lists vary together, element by element, instead of being
+    crossed (``batch_size: [8, 64]`` with ``epochs: [1, 8]`` gives two runs, not four)."""
+    if not isinstance(block, dict) or not block:
+        raise GridError(f"{label}: zip must be a mapping of two or more parameters to lists of equal length, "
+                        f"e.g. zip: {{batch_size: [8, 64], epochs: [1, 8]}}")
+    scalars = [str(k) for k, v in block.items() if not isinstance(v, list)]
+    if scalars:
+        raise GridError(f"{label}: zip: {', '.join(scalars)} must be a list (a single value belongs outside zip)")
+    if len(block) < 2:
+        raise GridError(f"{label}: zip pairs two or more parameters; with only {next(iter(block))}, "
+                        f"give it as an ordinary axis")
+    lengths = {str(k): len(v) for k, v in block.items()}
+    if len(set(lengths.values())) != 1:
+        raise GridError(f"{label}: zip lists must have equal lengths (they are read element by element), got "
+                        + ", ".join(f"{k} {n}" for k, n in lengths.items()))
+    if not next(iter(lengths.values())):
+        raise GridError(f"{label}: zip lists are empty (the grid is empty)")
+    return {str(k): v for k, v in block.items()}
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
