@@ -27,10 +27,21 @@ NORM_ORDER = ["none", "bn", "ln", "gn", "lrn"]
 NORM_NAMES = {"none": "none", "bn": "BatchNorm", "ln": "LayerNorm", "gn": "GroupNorm", "lrn": "LRN"}
 SHORT_NAMES = {"none": "none", "bn": "BN", "ln": "LN", "gn": "GN", "lrn": "LRN"}
 REFERENCE_LR = 0.005
-# What the runs of one cell must share besides norm, batch size and seed. lr is the study's other axis
-# (the sweep); everything here changes what a number means.
-PROTOCOL = ("dataset", "image_size", "width", "epochs", "train_size", "test_size", "precision", "momentum",
+# The report chose lr 0.005 at batch 64 (its sweep), so the arms that take the step count (or the lr) out of
+# the batch-size comparison are anchored there: batch 64 at the fixed design's epochs and lr is in all three.
+ANCHOR_BATCH = 64
+# What every run of a study must share. lr and epochs are not here: they are the study's designs (the lr
+# sweep, equal steps, linear lr scaling), told apart by how they vary with the batch size (designs()).
+PROTOCOL = ("dataset", "image_size", "width", "train_size", "test_size", "precision", "momentum",
             "dropout", "gn_groups")
+DESIGNS = {  # design -> (short name, what varies with the batch size)
+    "fixed": ("fixed epochs and lr", "the report's design: epochs and lr the same at every batch size, so a "
+                                     "small batch takes more SGD steps"),
+    "equal_steps": ("equal steps", f"every batch size takes the SGD steps batch {ANCHOR_BATCH} takes: epochs "
+                                   f"proportional to the batch size, lr fixed"),
+    "lr_scaled": ("linear lr scaling", f"lr = {REFERENCE_LR:g} x batch / {ANCHOR_BATCH} (Goyal et al. 2017), "
+                                       "epochs fixed"),
+}
 # The report's protocol, for the like-for-like comparison with its numbers
 REPORT_PROTOCOL = {"dataset": "cifar10", "image_size": 224, "width": 1.0, "epochs": 10, "train_size": 0,
                    "test_size": 0, "momentum": 0.9, "dropout": 0.5, "gn_groups": 4}
@@ -113,7 +124,7 @@ def parse_select(text: str) -> dict[str, Any]:
         if "=" not in item:
             raise ProtocolError(f"select takes field=value pairs separated by commas, got {item!r}")
         k, v = (s.strip() for s in item.split("=", 1))
-        if k not in PROTOCOL + ("lr", "norm", "batch_size", "seed"):
+        if k not in PROTOCOL + ("epochs", "lr", "norm", "batch_size", "seed"):
             raise ProtocolError(f"select: unknown field {k!r}; use one of {', '.join(PROTOCOL)}")
         out[k] = yaml.safe_load(v)
     return out
@@ -138,6 +149,7 @@ class Study:
     problems: list[dict[str, str]] = field(default_factory=list)
     duplicates: int = 0
     figures: dict[str, Any] = field(default_factory=dict)
+    fixed_epochs: int = 0   # the epochs of the report's design (fixed epochs and lr) in these runs
 
     @classmethod
     def load(cls, runs_dir: str, reference: str, report_dir: str, select: str = "") -> "Study":
@@ -154,7 +166,8 @@ class Study:
         if df.empty:
             raise ProtocolError(f"no run under {runs_dir} matches select={select!r}")
         _check_one_protocol(df, runs_dir)
-        return cls(df.reset_index(drop=True), load_reference(from_repo(reference)), report_dir, problems, dups)
+        df, fixed_epochs = assign_designs(df.reset_index(drop=True), runs_dir)
+        return cls(df, load_reference(from_repo(reference)), report_dir, problems, dups, fixed_epochs=fixed_epochs)
 
     # ---- subsets and labels ----
     @property
@@ -162,19 +175,35 @@ class Study:
         return self.runs[self.runs.status == "completed"]
 
     def main_grid(self, completed: bool = True) -> pd.DataFrame:
-        """Runs at the report's lr: the norm x batch-size question (completed only, or every status)."""
+        """The report's design (the report's lr, the same epochs at every batch size): the norm x batch-size
+        question (completed runs only, or every status)."""
         d = self.done if completed else self.runs
-        return d[np.isclose(d.lr, REFERENCE_LR)]
+        return d[d.design == "fixed"]
 
     def sweep(self) -> pd.DataFrame:
         d = self.runs
-        return d[(d.norm == "none") & (d.batch_size == 64)]
+        return d[(d.norm == "none") & (d.batch_size == ANCHOR_BATCH) & (d.epochs == self.fixed_epochs)
+                 & d.design.isin(["fixed", "lr_sweep"])]
+
+    def arm(self, design: str, completed: bool = False) -> pd.DataFrame:
+        """The runs of one design, with the batch-64 runs it shares with the fixed design."""
+        d = self.done if completed else self.runs
+        if design == "fixed":
+            return d[d.design == "fixed"]
+        own = d[d.design == design]
+        anchor = d[(d.design == "fixed") & (d.batch_size == ANCHOR_BATCH)]
+        if design == "equal_steps" and (own.batch_size == ANCHOR_BATCH).any():
+            anchor = anchor.iloc[0:0]  # the family has its own batch-64 runs (other epochs than fixed's)
+        return pd.concat([own, anchor]) if not own.empty else own
+
+    def designs(self) -> list[str]:
+        return [k for k in DESIGNS if not self.arm(k).empty]
 
     def is_synthetic(self) -> bool:
         return bool(self.runs.synthetic.any())
 
     def protocol(self) -> dict[str, Any]:
-        return {k: self.runs[k].iloc[0] for k in PROTOCOL}
+        return {k: self.runs[k].iloc[0] for k in PROTOCOL} | {"epochs": self.fixed_epochs}
 
     def comparable(self) -> bool:
         """Whether the runs follow the report's protocol, so its numbers are a like-for-like comparison."""
@@ -320,11 +349,114 @@ class Study:
             t = t.rename(columns={"report": "report (other protocol)"})
         return t.round(2)
 
+    # ---- batch size vs step count ----
+    def design_cells(self) -> pd.DataFrame:
+        """Mean ± sd (n) per norm, design and batch size, with each design's SGD steps and lr per run."""
+        rows = []
+        for design in self.designs():
+            d = self.arm(design)
+            for (norm, bs), g in d.groupby(["norm", "batch_size"]):
+                acc = g[g.status == "completed"].test_acc
+                count = g.status.value_counts()
+                r = g.iloc[0]
+                steps = int(r.epochs) * math.ceil(r.train_images / bs) if r.train_images == r.train_images else None
+                rows.append({"design": design, "norm": norm, "batch_size": int(bs), "epochs": int(r.epochs),
+                             "lr": float(r.lr), "steps": steps, "mean": acc.mean(), "std": acc.std(),
+                             "n_completed": int(count.get("completed", 0)),
+                             "n_diverged": int(count.get("diverged", 0)), "n_failed": int(count.get("failed", 0)),
+                             "n_running": int(count.get("running", 0)), "mixed": ""})
+        return pd.DataFrame(rows, columns=["design", "norm", "batch_size", "epochs", "lr", "steps", "mean", "std",
+                                           "n_completed", "n_diverged", "n_failed", "n_running", "mixed"])
+
+    def designs_table(self) -> pd.DataFrame:
+        """Norms down, design x batch size across: the three designs side by side."""
+        c = self.design_cells()
+        if len(self.designs()) < 2:
+            return pd.DataFrame({"note": ["only the report's design (fixed epochs and lr) in these runs: add the "
+                                          "equal_steps / lr_scaled arms (params/fashion.yaml, params/paper_steps.yaml)"]})
+        c = c.assign(cell=c.apply(_fmt_cell, axis=1),
+                     design_name=c.design.map(lambda k: DESIGNS[k][0]),
+                     col=c.apply(lambda r: f"{r.batch_size} ({r.epochs} ep, lr {r.lr:g})", axis=1))
+        order = [DESIGNS[k][0] for k in self.designs()]
+        wide = c.pivot_table(index="norm", columns=["design_name", "col"], values="cell", aggfunc="first")
+        cols = sorted(wide.columns, key=lambda k: (order.index(k[0]), int(k[1].split(" ")[0])))
+        wide = wide[cols].fillna("")
+        wide.index = [NORM_NAMES.get(n, n) for n in sorted(wide.index, key=NORM_ORDER.index)]
+        wide.columns.names = ["design", "batch size"]
+        return wide
+
+    def designs_note(self) -> str:
+        c = self.design_cells()
+        lines = []
+        for k in self.designs():
+            d = c[c.design == k]
+            steps = ", ".join(f"batch {r.batch_size}: {r.steps:,} steps" for r in
+                              d.drop_duplicates("batch_size").sort_values("batch_size").itertuples() if r.steps)
+            lines.append(f"- **{DESIGNS[k][0]}**: {DESIGNS[k][1]} ({steps}).")
+        return "\n".join(lines)
+
+    @functools.cached_property
+    def _batch_effects(self):
+        from .claims import batch_effects
+        return batch_effects(self)
+
+    def batch_effect_table(self) -> pd.DataFrame:
+        rows = self._batch_effects
+        if not rows:
+            return pd.DataFrame({"note": ["needs a design with batch 64 and a smaller batch size"]})
+        t = pd.DataFrame([{
+            "norm": NORM_NAMES[r["norm"]], "design": r["design_name"],
+            f"batch {r['large']} − batch {r['small']}": "" if math.isnan(r["effect"]) else f"{r['effect']:+.2f}",
+            "95 % CI": "" if math.isnan(r["ci_low"]) else f"[{r['ci_low']:+.1f},\u00a0{r['ci_high']:+.1f}]",
+            "p (Holm)": _p(r["p"]), "shown?": {True: "yes", False: "not shown", None: "n/a"}[r["shown"]],
+            "vs the report's design": r["verdict"]} for r in rows])
+        t = t.groupby(["norm", "design"], sort=False).first()
+        return t
+
+    def batch_effect_note(self) -> str:
+        return ("Batch-size effect = mean test accuracy at batch 64 minus at the design's smallest batch size "
+                "(points; positive: the larger batch is better), Welch's t-test with its 95 % interval, Holm-adjusted "
+                "over the table. *survives*: shown in the report's design and, with the same sign, when steps (or "
+                "lr) are equalized; *reverses*: shown with the opposite sign; *not shown when equalized*: the "
+                "report's-design effect may be the step count (with few seeds, not shown is not the same as absent).")
+
+    # ---- the report's claims ----
+    @functools.cached_property
+    def _claims(self):
+        from .claims import report_claims
+        return report_claims(self)
+
+    def claims(self):
+        return self._claims
+
+    def claims_table(self) -> pd.DataFrame:
+        rows = [{"#": c.id, "the report says": c.claim, "tested here": c.statement, "verdict": c.verdict,
+                 "evidence (points, 95 % CI, adjusted p)": "; ".join(c.evidence)} for c in self.claims()]
+        return pd.DataFrame(rows).set_index("#")
+
+    def claims_note(self) -> str:
+        from .claims import STABLE_POINTS, judged_on, report_self_check
+        lines = [f"Judged on: {judged_on(self)}.", "",
+                 "Verdicts: *supported* (every part shown in the claimed direction at α = 0.05), *not supported* "
+                 "(a part shown in the opposite direction), *inconclusive* (no part contradicts it, some part is "
+                 "not shown at this many seeds), *not testable with these runs* (a cell it needs is missing). "
+                 f"\"Stable across batch sizes\" is read as: no batch size more than {STABLE_POINTS:g} points below "
+                 "the norm's best (the 95 % interval of each drop under the margin).", "",
+                 "What the report's own numbers say about themselves:"]
+        lines += [f"- {t}" for t in report_self_check(self.reference)]
+        sd = self.cells()
+        sd = sd[(sd.norm == "none") & (sd.batch_size == 64)]
+        if not sd.empty and not math.isnan(sd["std"].iloc[0]):
+            lines.append(f"- Here the seed-to-seed sd of that cell is {sd['std'].iloc[0]:.2f} points "
+                         f"(n={int(sd.n_completed.iloc[0])}, {self.short_label()}).")
+        return "\n".join(lines)
+
     def time_table(self) -> pd.DataFrame:
         d = self.runs[self.runs.epochs_done > 0]
-        t = d.groupby(["norm", "batch_size"]).agg(runs=("run_id", "count"), train_s_mean=("train_seconds", "mean"),
-                                                  img_per_s=("images_per_s", "mean"))
-        t.loc[("all", "all"), :] = [len(d), d.train_seconds.sum(), d.images_per_s.mean()]
+        d = d.assign(design=d.design.map(lambda k: DESIGNS[k][0] if k in DESIGNS else k.replace("_", " ")))
+        t = d.groupby(["design", "norm", "batch_size"]).agg(
+            runs=("run_id", "count"), train_s_mean=("train_seconds", "mean"), img_per_s=("images_per_s", "mean"))
+        t.loc[("all", "all", "all"), :] = [len(d), d.train_seconds.sum(), d.images_per_s.mean()]
         t = t.rename(columns={"train_s_mean": "train s per run (mean; total on the 'all' row)",
                               "img_per_s": "train img/s"})
         return t.round(1)
@@ -427,7 +559,7 @@ class Study:
         self.report_dir.mkdir(parents=True, exist_ok=True)
         paths = []
         runs = self.runs.drop(columns=["curve", "key"])
-        for name, df in (("results.csv", runs), ("cells.csv", self.cells())):
+        for name, df in (("results.csv", runs), ("cells.csv", self.cells()), ("designs.csv", self.design_cells())):
             p = self.report_dir / name
             tmp = p.with_suffix(".csv.tmp")
             df.to_csv(tmp, index=False)
@@ -442,9 +574,52 @@ class Study:
             "protocol": {k: (v.item() if hasattr(v, "item") else v) for k, v in self.protocol().items()},
             "comparable_to_report": self.comparable(), "duplicate_folders": self.duplicates,
             "status": self.runs.status.value_counts().to_dict(), "unreadable": self.problems,
-            "comparisons": [vars(c) | {"shown": c.shown} for c in self.comparisons()]})
+            "comparisons": [vars(c) | {"shown": c.shown} for c in self.comparisons()],
+            "designs": {k: DESIGNS[k][1] for k in self.designs()}, "fixed_epochs": self.fixed_epochs,
+            "batch_effects": self._batch_effects,
+            "claims": [c.as_dict() for c in self.claims()]})
         paths.append(self.report_dir / "summary.json")
         return paths
+
+
+def assign_designs(df: pd.DataFrame, runs_dir: Path | str = "") -> tuple[pd.DataFrame, int]:
+    """Label each run with the design it belongs to, from how its epochs and lr relate to its batch size:
+
+    - ``fixed``: lr 0.005 and the fixed epochs E, which are the epochs at lr 0.005 that the most batch
+      sizes share (the report's design);
+    - ``equal_steps``: lr 0.005 and epochs = c x batch / 64 for one c other than E's family: every batch size
+      takes the steps batch 64 takes in c epochs (c = E shares fixed's batch-64 runs);
+    - ``lr_scaled``: E epochs and lr = 0.005 x batch / 64 at a batch size other than 64;
+    - ``lr_sweep``: E epochs, batch 64, another lr; ``other``: none of these (kept in view, not in tables).
+    Runs at lr 0.005 with epochs fitting neither the fixed design nor one equal-steps family are two
+    protocols: ``ProtocolError``."""
+    df = df.copy()
+    if df.empty:
+        return df.assign(design=pd.Series(dtype=str)), 0
+    at_lr = np.isclose(df.lr, REFERENCE_LR)
+    base = df[at_lr] if at_lr.any() else df
+    by_epochs = base.groupby("epochs").agg(sizes=("batch_size", "nunique"), runs=("run_id", "count"))
+    fixed = int(max(by_epochs.index, key=lambda e: (by_epochs.sizes[e], by_epochs.runs[e], e)))
+    steps_c = df.epochs * ANCHOR_BATCH / df.batch_size  # the epochs batch 64 would take for the same steps
+    design = np.where(at_lr & (df.epochs == fixed), "fixed", "other").astype(object)
+    family = at_lr & (df.epochs != fixed)
+    if family.any():
+        cs = sorted(set(np.round(steps_c[family], 9)))
+        sizes = set(df.batch_size[family]) | ({ANCHOR_BATCH} if cs == [fixed] else set())
+        if len(cs) > 1 or len(sizes) < 2:
+            listing = "; ".join(f"{int(r.runs)} runs with epochs={e}" for e, r in by_epochs.iterrows())
+            raise ProtocolError(
+                f"{runs_dir} holds runs of {len(by_epochs)} protocols, which differ in epochs ({listing}) at lr "
+                f"{REFERENCE_LR:g} in a way that is neither one fixed number of epochs nor one equal-steps arm "
+                f"(epochs proportional to the batch size). Their numbers are not comparable, so they are not "
+                f"averaged together: choose one with the summary's select parameter (e.g. "
+                f"select='epochs={int(by_epochs.index[0])}'), or keep each grid in its own runs folder.")
+        design[family.to_numpy()] = "equal_steps"
+    other_lr = ~at_lr & (df.epochs == fixed)
+    scaled = other_lr & np.isclose(df.lr * ANCHOR_BATCH / df.batch_size, REFERENCE_LR) & (df.batch_size != ANCHOR_BATCH)
+    design[scaled.to_numpy()] = "lr_scaled"
+    design[(other_lr & (df.batch_size == ANCHOR_BATCH)).to_numpy()] = "lr_sweep"
+    return df.assign(design=design), fixed
 
 
 def _check_one_protocol(df: pd.DataFrame, runs_dir: Path) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import struct
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from alexlib import data as D
+from alexlib.config import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -53,3 +55,29 @@ def cifar_dir(tmp_path):
     root = tmp_path / "cifar"
     sums = write_cifar_files(root)
     return root, sums
+
+
+def fake_run(root: Path, status="completed", acc=50.0, train_images=5000, test_images=2000, precision="fp32",
+             cpu_threads=2, device_name="CPU test", first_acc=None, **cfg) -> Path:
+    """A metrics.json as train() writes it, without training (for the summary's bookkeeping)."""
+    c = RunConfig.from_dict({"dataset": "digits", "image_size": 63, "width": 0.25, "epochs": 2, **cfg})
+    folder = root / c.run_id()
+    folder.mkdir(parents=True, exist_ok=True)
+    hist = [{"epoch": e, "train_loss": 1.0, "train_acc": acc, "test_loss": 1.0, "test_acc": acc, "seconds": 1.0,
+             "train_seconds": 1.0, "eval_seconds": 0.1, "images_per_s": 100.0} for e in range(1, c.epochs + 1)]
+    if first_acc is not None:
+        hist[0]["test_acc"] = first_acc
+    if status != "completed":
+        hist = hist[:1]
+    m = {"run_id": c.run_id(), "config": c.to_dict(), "status": status, "history": hist,
+         "final": ({"epoch": c.epochs, "test_acc": acc, "test_loss": 1.0, "train_acc": acc, "train_loss": 1.0,
+                    "best_test_acc": acc, "train_seconds": 2.0, "seconds": 2.2} if status == "completed" else None),
+         "env": {"device_name": device_name, "precision": precision, "torch": "x", "cpu_threads": cpu_threads},
+         "dataset": {"train_images": train_images, "test_images": test_images, "synthetic": False},
+         "updated_at": "2026-11-28T00:00:00+00:00"}
+    if status == "diverged":
+        m["diverged_at"] = {"epoch": 2, "step": 7}
+    if status == "failed":
+        m["error"] = "RuntimeError: test"
+    (folder / "metrics.json").write_text(json.dumps(m))
+    return folder

@@ -15,33 +15,9 @@ from alexlib import stats as ST
 from alexlib.config import RunConfig
 from alexlib.summary import ProtocolError, Study, load_runs
 
-from conftest import REPO
+from conftest import REPO, fake_run
 
 REF = str(REPO / "params" / "reference.yaml")
-
-
-def fake_run(root: Path, status="completed", acc=50.0, train_images=5000, test_images=2000, precision="fp32",
-             cpu_threads=2, device_name="CPU test", **cfg) -> Path:
-    """A metrics.json as train() writes it, without training (for the summary's bookkeeping)."""
-    c = RunConfig.from_dict({"dataset": "digits", "image_size": 63, "width": 0.25, "epochs": 2, **cfg})
-    folder = root / c.run_id()
-    folder.mkdir(parents=True, exist_ok=True)
-    hist = [{"epoch": e, "train_loss": 1.0, "train_acc": acc, "test_loss": 1.0, "test_acc": acc, "seconds": 1.0,
-             "train_seconds": 1.0, "eval_seconds": 0.1, "images_per_s": 100.0} for e in range(1, c.epochs + 1)]
-    if status != "completed":
-        hist = hist[:1]
-    m = {"run_id": c.run_id(), "config": c.to_dict(), "status": status, "history": hist,
-         "final": ({"epoch": c.epochs, "test_acc": acc, "test_loss": 1.0, "train_acc": acc, "train_loss": 1.0,
-                    "best_test_acc": acc, "train_seconds": 2.0, "seconds": 2.2} if status == "completed" else None),
-         "env": {"device_name": device_name, "precision": precision, "torch": "x", "cpu_threads": cpu_threads},
-         "dataset": {"train_images": train_images, "test_images": test_images, "synthetic": False},
-         "updated_at": "2026-11-28T00:00:00+00:00"}
-    if status == "diverged":
-        m["diverged_at"] = {"epoch": 2, "step": 7}
-    if status == "failed":
-        m["error"] = "RuntimeError: test"
-    (folder / "metrics.json").write_text(json.dumps(m))
-    return folder
 
 
 def study(tmp_path, select=""):
