@@ -74,7 +74,9 @@ def _cifar_missing_message(root: Path, missing: str, why: str) -> str:
             f"On a machine with network access it downloads itself into data_dir; offline, copy "
             f"{CIFAR10_ARCHIVE[0]} (md5 {CIFAR10_ARCHIVE[1]}, from https://www.cs.toronto.edu/~kriz/cifar.html) "
             f"into {root}/ and extract it there (tar xzf), so that {root / CIFAR10_FOLDER}/ holds "
-            f"data_batch_1..5, test_batch and batches.meta.")
+            f"data_batch_1..5, test_batch and batches.meta. Real images without CIFAR-10: the Fashion-MNIST "
+            f"grid (make report GRID=fashion; Debian: apt-get install dataset-fashion-mnist) or scikit-learn's "
+            f"digits (make demo).")
 
 
 def verify_cifar10(root: str | os.PathLike, checksums: dict[str, str]) -> None:

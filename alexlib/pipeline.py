@@ -1,8 +1,11 @@
 """The whole pipeline for `make report` / `make demo`: grid -> runs/<grid> -> summary -> reports/<grid>.
 
-    python -m alexlib.pipeline --grid auto|paper|quick|demo|path/to/grid.yaml [--jobs auto|N]
+    python -m alexlib.pipeline --grid auto|paper|quick|fashion|demo|path/to/grid.yaml [--jobs auto|N]
 
-``auto`` picks paper on a machine with CUDA and quick without, and says which it chose and why.
+``auto`` runs the study (paper) on a machine with CUDA, and without one the best real-data CPU grid this
+machine can feed: quick on CIFAR-10 when CIFAR-10 is there or downloads, else the Fashion-MNIST grid when
+its files are there or download, else the digits demo (embedded in scikit-learn, no files). It says which
+and why before it starts, and the report's first lines say it too.
 """
 from __future__ import annotations
 
@@ -10,24 +13,53 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from . import grid as G
+from .data import DataError, check_available
 from .paths import PARAMS, from_repo
 from .report import build_report
 
+# Without CUDA, in order of preference: (grid, the dataset it needs)
+CPU_GRIDS = (("quick", "cifar10"), ("fashion", "fashion_mnist"), ("demo", None))
+DATASET_NAMES = {"cifar10": "CIFAR-10", "fashion_mnist": "Fashion-MNIST"}
 
-def choose_grid(name: str) -> Path:
+
+def _have_cuda() -> str | None:
+    import torch
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def choose_grid(name: str, cuda: Callable[[], str | None] = _have_cuda,
+                available: Callable[[str, Path], None] = check_available) -> tuple[Path, str]:
+    """(the grid file, why it was chosen). ``cuda`` and ``available`` are seams for the tests."""
+    why = ""
     if name == "auto":
-        import torch
-        if torch.cuda.is_available():
-            name = "paper"
-            print(f"GRID=auto: CUDA device found ({torch.cuda.get_device_name(0)}): running the paper grid")
+        gpu = cuda()
+        if gpu:
+            name, why = "paper", (f"GRID=auto: CUDA device found ({gpu}): running the paper grid (CIFAR-10, 224 px). "
+                                  "Set GRID=paper|quick|fashion|demo to choose.")
         else:
-            name = "quick"
-            print("GRID=auto: no CUDA device: running the quick CPU grid (set GRID=paper to force the full study, "
-                  "GRID=demo for the offline digits demo)")
+            missing = []
+            for grid, dataset in CPU_GRIDS:
+                if dataset is None:
+                    name = grid
+                    break
+                try:
+                    available(dataset, from_repo("data"))
+                    name = grid
+                    break
+                except DataError as e:
+                    # the reason without the machine's paths: it goes into the report
+                    missing.append(f"{DATASET_NAMES[dataset]} is not in data/ and could not be downloaded")
+                    print(f"  {dataset}: {str(e).splitlines()[0][:300]}", flush=True)
+            chose = {"quick": "the quick CPU grid on CIFAR-10", "fashion": "the Fashion-MNIST CPU grid",
+                     "demo": "the digits demo (scikit-learn's embedded digits)"}[name]
+            why = (f"GRID=auto: no CUDA device: running {chose}"
+                   + (f", because {'; '.join(missing)}" if missing else "")
+                   + ". Set GRID=paper|quick|fashion|demo to choose.")
     p = PARAMS / f"{name}.yaml"
-    return p if p.exists() else from_repo(name)
+    return (p if p.exists() else from_repo(name)), why
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", default="auto", help="runs at once: auto or a number (see alexlib.grid)")
     p.add_argument("--gpus", default="")
     a = p.parse_args(argv)
-    grid_file = choose_grid(a.grid)
+    grid_file, why = choose_grid(a.grid)
+    if why:
+        print(why, flush=True)
     name = grid_file.stem
     runs, reports = from_repo(f"runs/{name}"), from_repo(f"reports/{name}")
     t0 = time.monotonic()
@@ -45,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     if code == 2:
         return code  # bad grid or locked folder: nothing ran
     try:
-        made = build_report(runs, reports)
+        made = build_report(runs, reports, note=why.replace("GRID=auto: ", "Grid chosen by `make report` "
+                                                                       "(GRID=auto): ", 1) if why else "")
     except Exception as e:
         print(f"error: the report could not be built: {getattr(e, 'ename', type(e).__name__)}: "
               f"{getattr(e, 'evalue', e)}", file=sys.stderr)

@@ -30,11 +30,12 @@ def find_browser() -> str | None:
 TITLE = "AlexNet × normalization × batch size: results"
 
 
-def execute_summary(runs_dir: Path, out_dir: Path, reference: str = "params/reference.yaml", select: str = "") -> Path:
+def execute_summary(runs_dir: Path, out_dir: Path, reference: str = "params/reference.yaml", select: str = "",
+                    note: str = "") -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / "summary.ipynb"
     execute(SUMMARY_NOTEBOOK, executed, {"runs_dir": str(runs_dir), "report_dir": str(out_dir), "reference": reference,
-                                         "select": select})
+                                         "select": select, "note": note})
     return executed
 
 
@@ -71,11 +72,13 @@ def to_pdf(html: Path, pdf: Path, browser: str) -> Path:
 
 
 def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "params/reference.yaml",
-                 pdf: bool = True, select: str = "") -> dict[str, Path]:
+                 pdf: bool = True, select: str = "", note: str = "") -> dict[str, Path]:
+    """The summary notebook over ``runs_dir``, executed into ``out_dir``, then HTML and PDF. ``note``: a line
+    the report opens with (the pipeline says there which grid it chose and why)."""
     runs_dir, out_dir = from_repo(runs_dir), from_repo(out_dir)
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"runs folder {runs_dir} does not exist; run a grid into it first")
-    executed = execute_summary(runs_dir, out_dir, reference, select)
+    executed = execute_summary(runs_dir, out_dir, reference, select, note)
     title = f"{TITLE} ({runs_dir.name})"
     made = {"notebook": executed, "html": to_html(executed, out_dir / "report.html", title)}
     if pdf:

@@ -434,6 +434,14 @@ class Study:
                  "evidence (points, 95 % CI, adjusted p)": "; ".join(c.evidence)} for c in self.claims()]
         return pd.DataFrame(rows).set_index("#")
 
+    def claims_markdown(self) -> str:
+        """One block per claim: what the report says, what is tested, the verdict, the numbers behind it."""
+        out = []
+        for c in self.claims():
+            out += [f"**{c.id}. {c.claim}**  ", f"Tested: {c.statement}  ", f"Verdict: **{c.verdict}** ({c.test}).", ""]
+            out += [f"- {e}" for e in c.evidence] + [""]
+        return "\n".join(out)
+
     def claims_note(self) -> str:
         from .claims import STABLE_POINTS, judged_on, report_self_check
         lines = [f"Judged on: {judged_on(self)}.", "",

@@ -163,8 +163,8 @@ def test_an_effect_that_reverses_when_steps_are_equal(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # the report's claims, on constructed runs with known verdicts
 # --------------------------------------------------------------------------------------------------
-def report_like(tmp_path, none=(39.0, 77.0, 80.0, 80.5), bn=(81.5, 81.8, 82.0, 84.5), ln=(74.3, 78.0, 81.0, 87.0),
-                gn=(79.0, 81.3, 82.2, 82.4), first=None, sweep=(62.4, 80.9, 77.0)):
+def report_like(tmp_path, none=(39.0, 75.0, 77.0, 78.0), bn=(81.5, 81.8, 82.0, 84.5), ln=(79.5, 78.0, 81.0, 87.0),
+                gn=(78.0, 79.5, 80.0, 80.3), first=None, sweep=(62.4, 78.0, 75.0)):
     """The report's claims as a pattern with 3 seeds per cell (sd ~0.55), with gaps the seeds can show."""
     for norm, accs in (("none", none), ("bn", bn), ("ln", ln), ("gn", gn)):
         for bs, acc in zip((8, 16, 32, 64), accs):
@@ -188,11 +188,13 @@ def test_every_claim_is_supported_where_the_runs_follow_the_report(tmp_path):
 
 
 def test_claims_contradicted_by_the_runs_are_not_supported(tmp_path):
-    # no norm better at batch 8; BN best at 8 and far from stable; LN above BN at 8; lr 0.01 best
+    # no norm better at batch 8; BN best at 8 and far from stable; LN above BN at 8; GN above both at 8 (as in
+    # the report's own table); lr 0.01 best
     report_like(tmp_path, none=(82.0, 80.0, 79.0, 78.0), bn=(85.0, 80.0, 75.0, 70.0), ln=(88.0, 85.0, 80.0, 65.0),
-                first={"none": 60.0, "bn": 50.0, "ln": 50.0, "gn": 50.0}, sweep=(62.0, 78.0, 85.0))
+                gn=(90.0, 89.0, 89.5, 89.0), first={"none": 60.0, "bn": 50.0, "ln": 50.0, "gn": 50.0},
+                sweep=(62.0, 78.0, 85.0))
     got = verdicts(study(tmp_path))
-    assert got["1"] == got["2"] == got["3"] == got["4"] == got["6"] == "not supported"
+    assert got == {k: "not supported" for k in "123456"}
 
 
 def test_claims_the_seeds_cannot_decide_are_inconclusive(tmp_path):
@@ -222,7 +224,7 @@ def test_claims_reach_summary_json_and_the_report_checks_its_own_numbers(tmp_pat
     assert [c["id"] for c in out["claims"]] == list("123456")
     assert all(c["verdict"].split(" at ")[0] in C.VERDICTS for c in out["claims"])
     note = s.claims_note()
-    assert "GN (78.55 %) is higher than its BN (77.49) and LN (77.31)" in note
+    assert "GN (78.55 %) is higher than its BN (77.49) and LN (77.31), while its text says GN is slightly below" in note
     assert "80.49 % in its table and 80.91 % in its lr sweep: 0.42 points apart" in note
     assert "sd of that cell is" in note
 

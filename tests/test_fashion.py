@@ -1,0 +1,106 @@
+"""Real images on any machine: which grid `make report` picks without CUDA, and a slice of the Fashion-MNIST
+grid (all three designs) through the whole pipeline on Debian's real Fashion-MNIST files."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alexlib import pipeline as P
+from alexlib.data import DEBIAN_FASHION_DIR, DataError
+from alexlib.report import build_report, find_browser
+
+from conftest import REPO
+
+
+# --------------------------------------------------------------------------------------------------
+# make report's choice of grid
+# --------------------------------------------------------------------------------------------------
+def have(*datasets):
+    def available(name, data_dir):
+        if name not in datasets:
+            raise DataError(f"{name} is not usable: not found, and download failed (/some/machine/path)")
+    return available
+
+
+@pytest.mark.parametrize("cuda, datasets, grid, because", [
+    ("H100", (), "paper", "CUDA device found (H100)"),
+    (None, ("cifar10", "fashion_mnist"), "quick", "quick CPU grid on CIFAR-10. Set"),
+    (None, ("fashion_mnist",), "fashion", "Fashion-MNIST CPU grid, because CIFAR-10 is not in data/"),
+    (None, (), "demo", "digits demo (scikit-learn's embedded digits), because CIFAR-10 is not in data/ and could "
+                       "not be downloaded; Fashion-MNIST is not in data/"),
+])
+def test_auto_picks_the_best_grid_this_machine_can_feed(cuda, datasets, grid, because, capsys):
+    path, why = P.choose_grid("auto", cuda=lambda: cuda, available=have(*datasets))
+    assert path == REPO / "params" / f"{grid}.yaml" and path.exists()
+    assert because in why and why.startswith("GRID=auto") and "GRID=paper|quick|fashion|demo" in why
+    assert "/some/machine/path" not in why  # the reason goes into the report: no machine paths
+
+
+def test_a_named_grid_is_taken_as_it_is():
+    path, why = P.choose_grid("paper", cuda=lambda: None, available=have())
+    assert path.name == "paper.yaml" and why == ""  # the paper grid stays strict: CIFAR-10 or an error
+
+
+def test_the_missing_cifar_message_names_the_alternatives(tmp_path):
+    from alexlib.data import check_available
+    with pytest.raises(DataError) as e:
+        check_available("cifar10", tmp_path)
+    assert "GRID=fashion" in str(e.value) and "make demo" in str(e.value)
+
+
+# --------------------------------------------------------------------------------------------------
+# a slice of params/fashion.yaml on the real files
+# --------------------------------------------------------------------------------------------------
+def fashion_files() -> bool:
+    return (Path(DEBIAN_FASHION_DIR) / "train-images-idx3-ubyte.gz").exists()
+
+
+@pytest.fixture(scope="module")
+def fashion_slice(tmp_path_factory):
+    if not fashion_files():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must have Debian's dataset-fashion-mnist ({DEBIAN_FASHION_DIR}); .ci/run installs it")
+        pytest.skip(f"no Fashion-MNIST files in {DEBIAN_FASHION_DIR} (apt-get install dataset-fashion-mnist)")
+    doc = yaml.safe_load((REPO / "params" / "fashion.yaml").read_text())
+    doc["base"].update(train_size=640, test_size=200, data_dir=str(tmp_path_factory.mktemp("empty data")))
+    for g in doc["grids"]:  # every design, at two norms, two seeds, batch 8 and 64
+        g["norm"], g["seed"] = (["none", "bn"], [0, 1]) if g["name"] != "lr_sweep" else ("none", [0, 1])
+        if "batch_size" in g and isinstance(g["batch_size"], list):
+            g["batch_size"] = [8, 64]
+    root = tmp_path_factory.mktemp("fashion")
+    grid = root / "fashion_slice.yaml"
+    grid.write_text(yaml.safe_dump(doc, sort_keys=False))
+    out = root / "runs"
+    r = subprocess.run([sys.executable, "-m", "alexlib.grid", str(grid), "--out", str(out), "--jobs", "2"],
+                       cwd=REPO, capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out, root
+
+
+def test_the_fashion_slice_trains_on_the_real_files(fashion_slice):
+    out, _ = fashion_slice
+    records = [json.loads(p.read_text()) for p in out.glob("*/metrics.json")]
+    assert len(records) == 8 + 4 + 4 + 4  # fixed 2x2x2, equal steps 2x2, lr scaled 2x2, sweep 2 lrs x 2 seeds
+    for m in records:
+        assert m["status"] == "completed", m.get("error")
+        assert m["dataset"]["description"].startswith("Fashion-MNIST") and not m["dataset"]["synthetic"]
+        assert m["dataset"]["train_images"] == 640
+
+
+def test_the_fashion_slice_report_shows_the_designs_and_the_claims(fashion_slice):
+    out, root = fashion_slice
+    made = build_report(out, root / "report", pdf=find_browser() is not None)
+    html = made["html"].read_text()
+    for section in ("Batch size or step count?", "The report's claims, one by one", "equal steps",
+                    "linear lr scaling", "tests the claim's direction, not its number"):
+        assert section in html, section
+    assert "SYNTHETIC" not in html and str(root) not in html
+    summary = json.loads((root / "report" / "summary.json").read_text())
+    assert [c["id"] for c in summary["claims"]] == list("123456")
+    assert set(summary["designs"]) == {"fixed", "equal_steps", "lr_scaled"} and summary["fixed_epochs"] == 8
+    effects = {(e["norm"], e["design"]) for e in summary["batch_effects"]}
+    assert effects == {(n, d) for n in ("none", "bn") for d in ("fixed", "equal_steps", "lr_scaled")}
