@@ -244,6 +244,10 @@ class Study:
         n = self.runs.status.value_counts().to_dict()
         counts = ", ".join(f"{v} {k}" for k, v in sorted(n.items()))
         lines = [f"**{len(self.runs)} runs** ({counts}).", "", self.label()]
+        other = int((self.runs.design == "other").sum())
+        if other:
+            lines += ["", f"{other} run(s) fit none of the designs (the report's, equal steps, linear lr scaling, the lr "
+                          "sweep at batch 64): they are in results.csv and the time table, not in the accuracy tables."]
         if self.duplicates:
             lines += ["", f"{self.duplicates} run folder(s) held a run already counted (same configuration, "
                           "e.g. a copied folder): each run is counted once."]
@@ -381,7 +385,8 @@ class Study:
         wide = c.pivot_table(index="norm", columns=["design_name", "col"], values="cell", aggfunc="first")
         cols = sorted(wide.columns, key=lambda k: (order.index(k[0]), int(k[1].split(" ")[0])))
         wide = wide[cols].fillna("")
-        wide.index = [NORM_NAMES.get(n, n) for n in sorted(wide.index, key=NORM_ORDER.index)]
+        wide = wide.reindex(sorted(wide.index, key=NORM_ORDER.index))
+        wide.index = [NORM_NAMES.get(n, n) for n in wide.index]
         wide.columns.names = ["design", "batch size"]
         return wide
 
@@ -401,7 +406,7 @@ class Study:
         return batch_effects(self)
 
     def batch_effect_table(self) -> pd.DataFrame:
-        rows = self._batch_effects
+        rows = sorted(self._batch_effects, key=lambda r: (NORM_ORDER.index(r["norm"]), list(DESIGNS).index(r["design"])))
         if not rows:
             return pd.DataFrame({"note": ["needs a design with batch 64 and a smaller batch size"]})
         t = pd.DataFrame([{
@@ -517,6 +522,30 @@ class Study:
         ax.set(xlabel="batch size", ylabel="test accuracy %", ylim=(0, 100),
                title="Test accuracy after the last epoch (bars: mean ± sd over completed seeds; dots: runs)")
         return self._finish(fig, "accuracy_bars", self.main_grid(completed=False))
+
+    def designs_chart(self):
+        """One panel per design: test accuracy per norm at each of its batch sizes (mean ± sd, dots: runs)."""
+        import seaborn as sns
+        designs = self.designs()
+        fig = Figure(figsize=(3.6 * max(1, len(designs)) + 1.2, 3.6))
+        axes = fig.subplots(1, max(1, len(designs)), sharey=True, squeeze=False)[0]
+        shown = pd.DataFrame()
+        for ax, design in zip(axes, designs):
+            d = self.arm(design, completed=True).assign(norm_name=lambda x: x.norm.map(SHORT_NAMES))
+            shown = pd.concat([shown, self.arm(design)])
+            order = [SHORT_NAMES[n] for n in NORM_ORDER if n in set(d.norm)]
+            sizes = sorted(d.batch_size.unique())
+            if not d.empty:
+                sns.barplot(data=d, x="norm_name", y="test_acc", hue="batch_size", order=order, hue_order=sizes,
+                            errorbar="sd", capsize=0.1, ax=ax, palette="crest")
+                sns.stripplot(data=d, x="norm_name", y="test_acc", hue="batch_size", order=order, hue_order=sizes,
+                              dodge=True, palette="dark:black", size=2.5, ax=ax, legend=False)
+                if design == designs[-1]:
+                    ax.legend(title="batch size", fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+                else:
+                    ax.get_legend().remove()
+            ax.set(title=DESIGNS[design][0], xlabel="", ylabel="test accuracy %", ylim=(0, 100))
+        return self._finish(fig, "designs", shown)
 
     def learning_curves(self):
         from matplotlib.ticker import MaxNLocator
