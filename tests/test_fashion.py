@@ -99,6 +99,7 @@ def test_the_fashion_slice_report_shows_the_designs_and_the_claims(fashion_slice
                     "linear lr scaling", "tests the claim's direction, not its number"):
         assert section in html, section
     assert "SYNTHETIC" not in html and str(root) not in html
+    assert "Warning" not in html and "site-packages" not in html  # no stray library output in the report
     summary = json.loads((root / "report" / "summary.json").read_text())
     assert [c["id"] for c in summary["claims"]] == list("123456")
     assert set(summary["designs"]) == {"fixed", "equal_steps", "lr_scaled"} and summary["fixed_epochs"] == 8
