@@ -140,7 +140,7 @@ def _survives(r: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     if r["shown"] is None:
         return "not testable"
     if not fixed["shown"]:
-        return ("an effect appears" if r["shown"] else "no effect in either design (at these seeds)")
+        return ("an effect appears" if r["shown"] else "not shown in either design")
     same = np.sign(r["effect"]) == np.sign(fixed["effect"])
     if r["shown"]:
         return "survives" if same else "reverses"
