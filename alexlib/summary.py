@@ -194,6 +194,7 @@ class Study:
         anchor = d[(d.design == "fixed") & (d.batch_size == ANCHOR_BATCH)]
         if design == "equal_steps" and (own.batch_size == ANCHOR_BATCH).any():
             anchor = anchor.iloc[0:0]  # the family has its own batch-64 runs (other epochs than fixed's)
+        anchor = anchor[anchor.norm.isin(set(self.runs[self.runs.design == design].norm))]  # norms the arm ran
         return pd.concat([own, anchor]) if not own.empty else own
 
     def designs(self) -> list[str]:

@@ -88,6 +88,7 @@ def arms(tmp_path, none8=(30.0, 60.0, 58.0), bn8=(80.0, 80.0, 79.0), none64=60.0
         cell(tmp_path, norm, 8, at8[0], epochs=8)
         cell(tmp_path, norm, 8, at8[1], epochs=1)
         cell(tmp_path, norm, 8, at8[2], epochs=8, lr=0.000625)
+    cell(tmp_path, "lrn", 64, 20.0, epochs=8)   # in the fixed design only: not drawn into the arms
     fake_run(tmp_path / "runs", norm="none", batch_size=64, lr=0.01, epochs=8, acc=55.0)  # the sweep
     fake_run(tmp_path / "runs", norm="bn", batch_size=16, lr=0.02, epochs=8, acc=55.0)    # fits no design
 
@@ -103,9 +104,9 @@ def test_runs_are_told_apart_by_how_epochs_and_lr_follow_the_batch_size(tmp_path
     # each arm holds its own batch-8 runs and the batch-64 runs it shares with the fixed design
     for design, epochs8, lr8 in (("equal_steps", 1, 0.005), ("lr_scaled", 8, 0.000625)):
         a = s.arm(design)
-        assert set(a.batch_size) == {8, 64} and len(a) == 12
+        assert set(a.batch_size) == {8, 64} and len(a) == 12 and "lrn" not in set(a.norm)
         assert set(a[a.batch_size == 8].epochs) == {epochs8} and set(a[a.batch_size == 8].lr) == {lr8}
-    assert len(s.main_grid()) == 12 and set(s.main_grid().epochs) == {8}
+    assert len(s.main_grid()) == 15 and set(s.main_grid().epochs) == {8}
     cells = s.design_cells()
     steps = {(r.design, r.batch_size): r.steps for r in cells.itertuples()}
     assert (steps[("fixed", 8)], steps[("equal_steps", 8)], steps[("fixed", 64)]) == (5000, 625, 632)  # 5,000 images
