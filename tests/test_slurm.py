@@ -229,16 +229,22 @@ def test_no_wait_then_again_neither_duplicates_nor_loses_runs(slurm, tmp_path):
     assert first.returncode == 0, first.stderr
     assert "submitted 3 run(s) as job array" in first.stdout and "squeue -j" in first.stdout
     ledger = json.loads((out / S.LEDGER).read_text())
+    (lost, job), *kept = sorted(ledger.items())
+    subprocess.run(["scancel", job["job_id"]], check=True)  # ends while no grid watches
+    _wait_for("the cancellation", lambda: S.job_states([job["job_id"]]).get(job["job_id"], {}).get("State") == "CANCELLED")
     again = grid(g, "--out", out, "--executor", "slurm", "--no-wait")
-    assert again.returncode == 0 and "submitted" not in again.stdout, again.stdout
-    done = len(records(out))  # some may have finished meanwhile; none is submitted again
-    assert f"{done} already done, {3 - done} queued or running on SLURM, 0 to submit" in again.stdout
+    assert again.returncode == 0, again.stdout + again.stderr
+    done = sum(m["status"] == "completed" for m in records(out).values())  # some may have finished meanwhile
+    assert f"{done} already done, {2 - done} queued or running on SLURM, 1 to submit" in again.stdout
+    assert "submitted 1 run(s)" in again.stdout  # only the cancelled one, again
+    now = json.loads((out / S.LEDGER).read_text())
+    assert {r: now[r] for r, _ in kept} == dict(kept) and now[lost]["job_id"] != job["job_id"]
     last = grid(g, "--out", out, "--executor", "slurm")  # waits for the queued ones
     assert last.returncode == 0, last.stdout + last.stderr
-    assert json.loads((out / S.LEDGER).read_text()) == ledger
+    assert json.loads((out / S.LEDGER).read_text()) == now
     recs = records(out)
     assert len(recs) == 3 and {m["status"] for m in recs.values()} == {"completed"}
-    assert {r: m["env"]["slurm"]["job_id"] for r, m in recs.items()} == {r: j["job_id"] for r, j in ledger.items()}
+    assert {r: m["env"]["slurm"]["job_id"] for r, m in recs.items()} == {r: j["job_id"] for r, j in now.items()}
 
 
 def test_preempted_run_is_requeued_and_matches_an_uninterrupted_one(slurm, tmp_path):
