@@ -211,8 +211,8 @@ class NotebookRun(submitit.helpers.Checkpointable):
 # The submitting side
 # ---------------------------------------------------------------------------------------------------
 def job_states(job_ids: list[str]) -> dict[str, dict[str, str]]:
-    """sacct's current state of each job id (``123_4`` for array tasks): {State, NodeList, ExitCode}. Asked
-    afresh every call (not submitit's cached state); an id SLURM does not know yet is absent."""
+    """The current state of each job id (``123_4`` for array tasks): {State, NodeList, ExitCode}, from sacct,
+    else squeue (not in accounting yet). Asked afresh every call, not submitit's cached state."""
     mains = sorted({j.split("_")[0] for j in job_ids})
     if not mains:
         return {}
@@ -225,7 +225,26 @@ def job_states(job_ids: list[str]) -> dict[str, dict[str, str]]:
     info = submitit.slurm.slurm.SlurmInfoWatcher().read_info(r.stdout)
     for v in info.values():
         v["State"] = (v.get("State") or "UNKNOWN").split()[0]  # "CANCELLED by 0" -> CANCELLED
-    return {j: info[j] for j in job_ids if j in info}
+    missing = [j for j in job_ids if j not in info]
+    for main in sorted({j.split("_")[0] for j in missing}):  # not in accounting yet, or never: ask the controller
+        q = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%N", "-j", main],
+                           capture_output=True, text=True, timeout=120)
+        unknown = q.returncode != 0 and "Invalid job id" in q.stderr  # the controller has forgotten it
+        queued = {}
+        for line in q.stdout.splitlines() if q.returncode == 0 else []:
+            jid, state, node = (line.split("|") + ["", ""])[:3]
+            queued[jid.strip()] = {"State": state.strip(), "NodeList": node.strip(), "ExitCode": ""}
+        for j in (j for j in missing if j.split("_")[0] == main):
+            if j in queued:
+                info[j] = queued[j]
+            elif unknown or q.returncode == 0:
+                # an array task cancelled while pending leaves no accounting record, and the controller
+                # forgets it at once: known to neither, it was removed before it started
+                info[j] = {"State": "CANCELLED", "NodeList": "", "ExitCode": "",
+                           "Note": "while pending; SLURM kept no accounting record of it"}
+            else:  # the controller did not answer: ask again at the next poll
+                info[j] = {"State": "UNKNOWN", "NodeList": "", "ExitCode": ""}
+    return {j: info[j] for j in job_ids}
 
 
 def record_failure(cfg: RunConfig, job_id: str, state: dict[str, str], error: str = "") -> dict[str, Any] | None:
@@ -246,6 +265,7 @@ def record_failure(cfg: RunConfig, job_id: str, state: dict[str, str], error: st
              "error": f"SLURM job {job_id} ended {state['State']}"
                       + (f" on {slurm['node']}" if slurm["node"] and slurm["node"] != "None assigned" else "")
                       + (f" (exit code {slurm['exit_code']})" if slurm["exit_code"] else "")
+                      + (f" ({state['Note']})" if state.get("Note") else "")
                       + (f": {error}" if error else "")}
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / METRICS, m)
