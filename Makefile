@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 GRID    ?= auto
 JOBS    ?= auto
 
-.PHONY: test report demo lab clean-venv
+.PHONY: test report demo lab clean-venv slurm-up slurm-down
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,14 @@ demo: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+# A single-node SLURM on this machine (Debian packages, as root) for the cluster tests and for trying
+# `--executor slurm`; state, logs and pid files in /tmp/alexlib-slurm. `make test` never starts it.
+slurm-up:
+	bash cluster/slurm-up.sh
+
+slurm-down:
+	bash cluster/slurm-down.sh
 
 clean-venv:
 	rm -rf $(VENV)

@@ -33,7 +33,7 @@ from .paths import RUN_NOTEBOOK, from_repo
 from .store import CHECKPOINT, METRICS, read_metrics, same_run
 from .train import resolved_precision_here
 
-GRID_KEYS = ("description", "base", "grids")
+GRID_KEYS = ("description", "base", "grids", "executor")  # executor: read by alexlib.slurm
 KERNEL_START_TRIES = 3  # papermill kernel starts can race when several runs start at once
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # read once, when a kernel's torch starts
 
@@ -334,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wait", action="store_true", help="wait for another runner on the folder instead of exiting")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter for every run (e.g. --set device=cpu)")
+    p.add_argument("--executor", choices=("local", "slurm"), default=None,
+                   help="local: this machine (default); slurm: one SLURM array task per run (alexlib/slurm.py)")
+    p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="a SLURM setting (partition, gpus, cpus, mem_gb, time, parallel, account, qos, sbatch, "
+                        "requeues); wins over the grid file's executor: block")
+    p.add_argument("--no-wait", action="store_true", help="with --executor slurm: submit, print the job id, exit")
     a = p.parse_args(argv)
     try:
         jobs = a.jobs if a.jobs == "auto" else _positive_int("--jobs", a.jobs)
@@ -343,7 +349,16 @@ def main(argv: list[str] | None = None) -> int:
         grid_path = from_repo(a.grid) if not Path(a.grid).exists() else Path(a.grid)
         out = from_repo(a.out or f"runs/{Path(a.grid).stem}")
         plan = load_grid(grid_path, out, parse_overrides(a.set))
-        outcome = run_grid(plan, out, jobs, gpus, a.dry_run, wait=a.wait, threads=a.threads)
+        from . import slurm  # above this module: the cluster path, only when asked for
+        block = slurm.executor_block(grid_path)
+        executor = a.executor or block.get("type", "local")
+        if executor == "local" and (a.slurm or a.no_wait):
+            raise GridError("--slurm and --no-wait need --executor slurm (or type: slurm in the grid's executor block)")
+        if executor == "local":
+            outcome = run_grid(plan, out, jobs, gpus, a.dry_run, wait=a.wait, threads=a.threads)
+        else:
+            outcome = slurm.run_on_cluster(plan, out, slurm.parse_options(block, a.slurm), executor,
+                                           wait=not a.no_wait, dry_run=a.dry_run)
     except (GridError, ConfigError, DataError, RuntimeError, PermissionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

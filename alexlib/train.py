@@ -116,7 +116,22 @@ def environment(dev: torch.device, precision: str, cfg: RunConfig) -> dict[str, 
     return {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version(),
             "device": str(dev), "device_name": name, "precision": precision,
             "cuda_graph": False,  # true once a graph has been captured and its first replay checked
-            "deterministic": cfg.deterministic, "cpu_threads": torch.get_num_threads(), "host": platform.node()}
+            "deterministic": cfg.deterministic, "cpu_threads": torch.get_num_threads(), "host": platform.node(),
+            **({"slurm": slurm} if (slurm := slurm_job()) else {})}
+
+
+def slurm_job() -> dict[str, str]:
+    """The SLURM job this process runs in ({} outside SLURM), so a record says where it ran. ``job_id`` is
+    what squeue and sacct show (``<array job>_<index>`` for an array task)."""
+    e = os.environ
+    if "SLURM_JOB_ID" not in e:
+        return {}
+    array = "SLURM_ARRAY_TASK_ID" in e and "SLURM_ARRAY_JOB_ID" in e
+    info = {"job_id": f"{e['SLURM_ARRAY_JOB_ID']}_{e['SLURM_ARRAY_TASK_ID']}" if array else e["SLURM_JOB_ID"],
+            "slurm_job_id": e["SLURM_JOB_ID"], "array_index": e.get("SLURM_ARRAY_TASK_ID"),
+            "node": e.get("SLURMD_NODENAME"), "partition": e.get("SLURM_JOB_PARTITION"),
+            "restarts": e.get("SLURM_RESTART_COUNT", "0"), "cuda_visible_devices": e.get("CUDA_VISIBLE_DEVICES")}
+    return {k: v for k, v in info.items() if v is not None}
 
 
 def cpu_name() -> str:
