@@ -421,8 +421,8 @@ class Study:
 
     def batch_effect_note(self) -> str:
         return ("Batch-size effect = mean test accuracy at batch 64 minus at the design's smallest batch size "
-                "(points; positive: the larger batch is better), Welch's t-test with its 95 % interval, Holm-adjusted "
-                "over the table. *survives*: shown in the report's design and, with the same sign, when steps (or "
+                "(points; positive: the larger batch is better), Welch's t-test, its p Holm-adjusted over the table (the 95 % "
+                "interval is each test's own, unadjusted; decisions follow the adjusted p). *survives*: shown in the report's design and, with the same sign, when steps (or "
                 "lr) are equalized; *reverses*: shown with the opposite sign; *not shown when equalized*: the "
                 "report's-design effect may be the step count (with few seeds, not shown is not the same as absent).")
 

@@ -250,7 +250,9 @@ def test_no_wait_then_again_neither_duplicates_nor_loses_runs(slurm, tmp_path):
 def test_preempted_run_is_requeued_and_matches_an_uninterrupted_one(slurm, tmp_path):
     parts = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True).stdout.split()
     _need(None if "high" in parts else "no 'high' partition to preempt from (make slurm-up makes one)")
-    base = dict(norm="bn", train_size=512, test_size=64, batch_size=32, epochs=4)
+    # long enough after the first epoch (about 15 s on 2 idle cores) that the run cannot finish within the
+    # partition's 5 s GraceTime: a run that did would be recorded completed before its requeue (seen in CI)
+    base = dict(norm="bn", train_size=2048, test_size=64, batch_size=32, epochs=12)
     out = tmp_path / "runs"
     g = grid_file(tmp_path, **base)
     r = grid(g, "--out", out, "--executor", "slurm", "--no-wait")
