@@ -4,7 +4,8 @@ resumable training loop. Pipeline: params/*.yaml -> alexlib.grid -> notebooks/ru
 
 Train one configuration with ``from alexlib.train import train; train({"norm": "gn", "batch_size": 32})``.
 """
-from .config import DATASETS, NORMS, ConfigError, RunConfig
+from .config import ConfigError, RunConfig
+from .vocab import DATASETS, NORMS
 from .model import AlexNet
 
 __all__ = ["AlexNet", "ConfigError", "DATASETS", "NORMS", "RunConfig"]

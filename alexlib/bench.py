@@ -32,9 +32,11 @@ import torch
 import torch.nn.functional as F
 
 from . import data as D
-from .config import NORMS, RunConfig
+from .config import RunConfig
+from .vocab import NORMS
 from .model import AlexNet
-from .train import Speed, Trainer, environment, resolve_device, resolve_precision
+from .device import environment, resolve_device, resolve_precision
+from .train import Speed, Trainer
 
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 

@@ -10,12 +10,12 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
-NORMS = ("none", "bn", "ln", "gn", "lrn")
-DATASETS = ("cifar10", "fashion_mnist", "digits", "synthetic")
-PRECISIONS = ("auto", "fp32", "bf16")
+from .data import REGISTRY  # the built-in DATASETS plus any registered ones (tests, the GPU check)
+from .model import stage_channels
+from .vocab import NORMS, PRECISIONS
 
 
 # Fields that say where a run's files live, which device of a kind ran it, or how fast it runs, but not
@@ -180,7 +180,6 @@ def _check_values(c: RunConfig) -> None:
         v = getattr(c, name)
         need(lo <= v <= hi, name, f"must be between {lo} and {hi}")
     need(c.norm in NORMS, "norm", f"choose one of {', '.join(NORMS)}")
-    from .data import REGISTRY  # the built-in DATASETS plus any registered ones
     need(c.dataset in REGISTRY, "dataset", f"choose one of {', '.join(REGISTRY)}")
     need(c.precision in PRECISIONS, "precision", f"choose one of {', '.join(PRECISIONS)}")
     need(0 < c.lr <= 1000, "lr", "must be greater than 0 and at most 1000")
@@ -193,7 +192,6 @@ def _check_values(c: RunConfig) -> None:
     need("\x00" not in c.data_dir, "data_dir", "must not contain NUL characters")
     need("\x00" not in c.out_dir, "out_dir", "must not contain NUL characters")
     if c.norm == "gn":
-        from .model import stage_channels
         chans = stage_channels(c.width)
         need(all(ch % c.gn_groups == 0 for ch in chans), "gn_groups",
              f"must divide every stage's channel count {chans} at width {c.width:g}")

@@ -26,9 +26,9 @@ from typing import Any
 import torch
 
 from . import data as D
-from .config import NORMS
 from .io import write_json
 from .train import train
+from .vocab import NORMS
 
 LOSS_RTOL = 0.05      # per-epoch training loss, graphed vs eager
 ACC_POINTS = 5.0      # final test accuracy, graphed vs eager

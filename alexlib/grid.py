@@ -30,8 +30,8 @@ from .data import DataError, check_available
 from .io import FolderLock, check_writable, write_json
 from .notebook import execute as run_notebook
 from .paths import RUN_NOTEBOOK, from_repo
-from .store import CHECKPOINT, METRICS, read_metrics, same_run
-from .train import resolved_precision_here
+from .device import resolved_precision_here
+from .records import CHECKPOINT, METRICS, read_metrics, same_run
 
 GRID_KEYS = ("description", "base", "grids", "executor")  # executor: read by alexlib.slurm
 KERNEL_START_TRIES = 3  # papermill kernel starts can race when several runs start at once

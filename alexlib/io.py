@@ -7,6 +7,7 @@ import json
 import math
 import os
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -108,3 +109,8 @@ class FolderLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def utc_now() -> str:
+    """The time a record is written, in UTC to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .vocab import NORMS
+
 BASE_CHANNELS = (96, 256, 384, 384, 256)
 BASE_HIDDEN = 4096
 
@@ -73,7 +75,7 @@ def make_norm(kind: str, channels: int, side: int, gn_groups: int = 4) -> nn.Mod
         return nn.LayerNorm([channels, side, side])
     if kind == "gn":   # Wu & He 2018: per-sample over channel groups; independent of batch size
         return nn.GroupNorm(gn_groups, channels)
-    raise ValueError(f"unknown norm {kind!r}; choose one of none, bn, ln, gn, lrn")
+    raise ValueError(f"unknown norm {kind!r}; choose one of {', '.join(NORMS)}")
 
 
 class AlexNet(nn.Module):

@@ -32,7 +32,7 @@ from .data import check_available
 from .grid import GridError, Plan, execute, status_of
 from .io import FolderLock, check_writable, read_json, write_json
 from .paths import RUN_NOTEBOOK, from_repo
-from .store import METRICS, read_metrics, same_run
+from .records import METRICS, read_metrics, same_run
 
 EXECUTORS = ("local", "slurm")
 LEDGER = "slurm.json"  # <out>/slurm.json: run id -> the SLURM job that runs it

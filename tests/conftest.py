@@ -5,6 +5,8 @@ import gzip
 import json
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +83,33 @@ def fake_run(root: Path, status="completed", acc=50.0, train_images=5000, test_i
         m["error"] = "RuntimeError: test"
     (folder / "metrics.json").write_text(json.dumps(m))
     return folder
+
+
+TIMING = {"seconds", "train_seconds", "eval_seconds", "images_per_s"}
+
+
+def numbers(record):
+    """A run's numbers without its timings."""
+    return [{k: v for k, v in h.items() if k not in TIMING} for h in record["history"]]
+
+
+def stop_after_epoch(monkeypatch, n):
+    """Make train() stop (as Ctrl-C would) right after epoch n's files are handed to the writer."""
+    import alexlib.train as T
+    real = T.save_epoch
+
+    def save_then_stop(writer, out, ckpt, metrics):
+        real(writer, out, ckpt, metrics)
+        if ckpt is not None and ckpt["epoch"] == n:
+            raise KeyboardInterrupt(f"stopped after epoch {n}")
+
+    monkeypatch.setattr(T, "save_epoch", save_then_stop)
+
+
+def nbval(path, tmp_path, sanitize=None):
+    """nbval in its strict mode: re-executes every cell and compares each output with the one stored."""
+    extra = ["--nbval-sanitize-with", str(sanitize)] if sanitize else []
+    r = subprocess.run([sys.executable, "-m", "pytest", "--nbval", *extra, "-q", "-p", "no:cacheprovider", str(path)],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:]
+    return r.stdout

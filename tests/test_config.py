@@ -85,3 +85,12 @@ def test_cli_as_a_module(tmp_path):
                        cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "epoch   1/1" in r.stdout and (out / "metrics.json").exists()
+
+
+def test_speed_and_place_switches_do_not_change_the_run_id():
+    a = RunConfig(norm="bn")
+    for change in ({"cuda_graph": False}, {"deterministic": True}, {"eval_batch_size": 100}, {"progress": False},
+                   {"out_dir": "x"}, {"data_dir": "y"}, {"device": "cpu"}, {"keep_checkpoint": True}):
+        assert a.replace(**change).run_id() == a.run_id(), change
+    for change in ({"momentum": 0.0}, {"precision": "fp32"}, {"gn_groups": 8}, {"test_size": 10}):
+        assert a.replace(**change).run_id() != a.run_id(), change

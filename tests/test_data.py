@@ -1,11 +1,10 @@
 """Datasets: the CIFAR-10 reading path on test-written files, idx files, digits, subsets, the device batch."""
-import numpy as np
 import pytest
 import torch
 
 from alexlib import data as D
 
-from conftest import write_cifar_files, write_fashion_files
+from conftest import write_fashion_files
 
 
 def test_cifar_reader_reads_test_written_files(cifar_dir):

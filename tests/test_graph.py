@@ -1,19 +1,16 @@
 """The CUDA-graph path of the training loop, run on the CPU through the stand-in graph: warm-up steps,
 one capture, replays, the eager partial last batch, the next epoch's replays, resume, a failed capture,
-a failed replay, a replay that trains nothing; and the process-wide switches a run sets and restores."""
-import contextlib
+a failed replay, a replay that trains nothing; deterministic mode set for a run and restored."""
 import json
-import os
 
 import pytest
 import torch
 
 import alexlib.train as T
-from alexlib.config import ConfigError, RunConfig
+from alexlib.config import RunConfig
 from alexlib.graphs import RecordedStepGraph
 
-from conftest import tiny
-from test_train import numbers, stop_after_epoch
+from conftest import numbers, stop_after_epoch, tiny
 
 # 100 images at batch 16: six full batches (replays) and a partial one of 4 (eager) per epoch
 GRAPHED = dict(train_size=100, epochs=3)
@@ -145,41 +142,3 @@ def test_deterministic_is_applied_during_the_run_and_restored_after(tmp_path, mo
     seen.clear()
     T.train(tiny(tmp_path, out_dir=str(tmp_path / "next"), epochs=1))   # the next run in this process
     assert set(seen) == {(False, False)}
-
-
-def test_a_cuda_run_makes_its_device_current(monkeypatch):
-    entered = []
-
-    class FakeDevice:
-        def __init__(self, dev):
-            self.dev = dev
-
-        def __enter__(self):
-            entered.append(str(self.dev))
-
-        def __exit__(self, *exc):
-            entered.append("exit")
-
-    monkeypatch.setattr(torch.cuda, "device", FakeDevice)
-    with T.run_context(RunConfig(), torch.device("cuda:1")):
-        assert entered == ["cuda:1"]
-    assert entered == ["cuda:1", "exit"]
-
-
-def test_deterministic_cuda_after_cuda_started_without_cublas_setting_is_refused(monkeypatch):
-    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
-    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
-    with pytest.raises(ConfigError, match="CUBLAS_WORKSPACE_CONFIG=:4096:8"):
-        with T.run_context(RunConfig(deterministic=True), torch.device("cuda:0")):
-            pass
-    assert not torch.are_deterministic_algorithms_enabled()
-
-
-def test_deterministic_cuda_sets_cublas_before_cuda_starts(monkeypatch):
-    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
-    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
-    monkeypatch.setattr(torch.cuda, "device", lambda dev: contextlib.nullcontext())
-    with T.run_context(RunConfig(deterministic=True), torch.device("cuda:0")):
-        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
-        assert torch.are_deterministic_algorithms_enabled()
-    assert not torch.are_deterministic_algorithms_enabled()

@@ -12,7 +12,7 @@ import pytest
 from alexlib.config import RunConfig
 from alexlib.paths import RUN_NOTEBOOK, SUMMARY_NOTEBOOK
 
-from conftest import REPO
+from conftest import REPO, nbval
 
 PAPERMILL = [sys.executable, "-m", "papermill"]
 SMALL = ["-p", "dataset", "synthetic", "-p", "image_size", "63", "-p", "width", "0.125", "-p", "epochs", "1",
@@ -91,15 +91,6 @@ def test_bad_papermill_values_fail_in_the_first_cell_and_write_nothing(tmp_path,
     assert r.returncode != 0
     assert message in r.stderr + r.stdout
     assert not out.exists()
-
-
-def nbval(path, tmp_path, sanitize=None):
-    """nbval in its strict mode: re-executes every cell and compares each output with the one stored."""
-    extra = ["--nbval-sanitize-with", str(sanitize)] if sanitize else []
-    r = subprocess.run([sys.executable, "-m", "pytest", "--nbval", *extra, "-q", "-p", "no:cacheprovider", str(path)],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:]
-    return r.stdout
 
 
 def test_nbval_run_notebook_reproduces_its_outputs(tmp_path):

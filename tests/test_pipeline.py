@@ -13,8 +13,7 @@ from alexlib.io import FolderLock
 from alexlib.paths import SUMMARY_NOTEBOOK
 from alexlib.report import build_report, find_browser
 
-from conftest import REPO
-from test_notebooks import nbval
+from conftest import REPO, nbval
 
 SMOKE = REPO / "params" / "smoke.yaml"
 

@@ -1,18 +1,9 @@
 """Numbers a reader can cite: each run counted once, cells of one protocol, lost seeds counted, labels
-that say what the runs were, the report's values only where comparable, and statistics whose error
-rates are what they claim (checked on constructed data with known answers)."""
-import json
-import math
+that say what the runs were, the report's values only where comparable."""
 import shutil
-from pathlib import Path
 
-import numpy as np
 import pytest
-import yaml
 
-from alexlib import grid as G
-from alexlib import stats as ST
-from alexlib.config import RunConfig
 from alexlib.summary import ProtocolError, Study, load_runs
 
 from conftest import REPO, fake_run
@@ -22,101 +13,6 @@ REF = str(REPO / "params" / "reference.yaml")
 
 def study(tmp_path, select=""):
     return Study.load(str(tmp_path / "runs"), REF, str(tmp_path / "rep"), select)
-
-
-# --------------------------------------------------------------------------------------------------
-# run identity
-# --------------------------------------------------------------------------------------------------
-def test_a_grid_sweeping_momentum_runs_every_value(tmp_path):
-    path = tmp_path / "g.yaml"
-    path.write_text(yaml.safe_dump({"base": {"dataset": "synthetic", "image_size": 63},
-                                    "grids": [{"momentum": [0.9, 0.0], "train_size": [100, 200], "dropout": [0.5, 0.0]}]}))
-    plan = G.load_grid(path, tmp_path / "out")
-    assert len(plan.runs) == 8
-    assert len({c.out_dir for c in plan.runs}) == 8
-    assert len({c.run_id() for c in plan.runs}) == 8
-    assert plan.runs[0].run_id().startswith("synthetic-none-bs64-lr0.005-s0-px63-")
-
-
-def test_speed_and_place_switches_do_not_change_the_run_id():
-    a = RunConfig(norm="bn")
-    for change in ({"cuda_graph": False}, {"deterministic": True}, {"eval_batch_size": 100}, {"progress": False},
-                   {"out_dir": "x"}, {"data_dir": "y"}, {"device": "cpu"}, {"keep_checkpoint": True}):
-        assert a.replace(**change).run_id() == a.run_id(), change
-    for change in ({"momentum": 0.0}, {"precision": "fp32"}, {"gn_groups": 8}, {"test_size": 10}):
-        assert a.replace(**change).run_id() != a.run_id(), change
-
-
-def test_a_failing_notebook_never_overwrites_another_runs_record(tmp_path, monkeypatch):
-    other = fake_run(tmp_path / "runs", norm="bn", batch_size=8, seed=0)
-    before = (other / "metrics.json").read_bytes()
-    cfg = RunConfig(dataset="digits", image_size=63, width=0.25, epochs=2, norm="bn", batch_size=8,
-                    momentum=0.0, out_dir=str(other))  # another config pointed at that folder
-
-    def fails(*a, **k):
-        raise RuntimeError("out_dir already holds a different run (momentum: 0.9 there, 0.0 now)")
-
-    monkeypatch.setattr(G, "run_notebook", fails)
-    m = G.execute(cfg)
-    assert m["status"] == "failed" and "different run" in m["error"]
-    assert (other / "metrics.json").read_bytes() == before
-
-
-def test_a_notebook_that_fails_after_training_keeps_its_completed_record(tmp_path, monkeypatch):
-    folder = fake_run(tmp_path / "runs", norm="bn", seed=0)
-    before = (folder / "metrics.json").read_bytes()
-    cfg = RunConfig.from_dict(json.loads(before)["config"]).replace(out_dir=str(folder))
-
-    def plot_fails(*a, **k):
-        raise RuntimeError("a plot cell failed")
-
-    monkeypatch.setattr(G, "run_notebook", plot_fails)
-    said = []
-    m = G.execute(cfg, log=said.append)
-    assert m["status"] == "completed" and (folder / "metrics.json").read_bytes() == before
-    assert "completed, but the notebook failed after training" in said[0]
-
-
-def test_a_failure_the_grid_records_keeps_the_runs_protocol(tmp_path, monkeypatch):
-    for seed in (0, 1):
-        fake_run(tmp_path / "runs", norm="bn", seed=seed)
-    cfg = RunConfig(dataset="digits", image_size=63, width=0.25, epochs=2, norm="bn", seed=2)
-    cfg = cfg.replace(out_dir=str(tmp_path / "runs" / cfg.run_id()))
-
-    def kernel_died(*a, **k):
-        raise RuntimeError("DeadKernelError: Kernel died")
-
-    monkeypatch.setattr(G, "run_notebook", kernel_died)
-    assert G.execute(cfg)["status"] == "failed"
-    cells = study(tmp_path).cells()   # one protocol: the failure carries the precision it would have run at
-    assert cells[["n_completed", "n_failed"]].values.tolist() == [[2, 1]]
-
-
-def test_resume_is_keyed_on_the_resolved_precision_and_not_on_speed_switches():
-    from alexlib.store import same_run
-    cfg = RunConfig(norm="gn")  # precision auto
-    gpu_record = {"config": cfg.to_dict(), "env": {"precision": "bf16"}}
-    same, why = same_run(gpu_record, cfg, "fp32")     # the same config, now on a CPU
-    assert not same and "precision: 'bf16' there, 'fp32' now" in why
-    assert same_run(gpu_record, cfg, "bf16")[0]
-    ckpt = {"config": cfg.replace(cuda_graph=False, deterministic=True).to_dict(), "precision": "bf16"}
-    assert same_run(ckpt, cfg, "bf16")[0]             # graphs and determinism change speed, not the run
-
-
-def test_a_bf16_checkpoint_is_not_resumed_as_fp32(tmp_path):
-    import torch
-    import alexlib.train as T
-    from conftest import tiny
-    cfg = RunConfig.from_dict(tiny(tmp_path, epochs=2))
-    T.train(cfg.replace(keep_checkpoint=True, precision="bf16", out_dir=str(tmp_path / "bf16")))
-    ck = torch.load(tmp_path / "bf16" / "checkpoint.pt", weights_only=True)
-    ck["config"]["precision"] = "auto"   # as a GPU run with precision auto writes it
-    ck["epoch"] = 1
-    run = Path(cfg.out_dir)
-    run.mkdir(parents=True)
-    torch.save(ck, run / "checkpoint.pt")
-    with pytest.raises(Exception, match="precision: 'bf16' there, 'fp32' now"):
-        T.train(cfg.replace(precision="auto"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -226,68 +122,5 @@ def test_the_reports_values_are_drawn_only_where_the_protocol_is_the_reports(tmp
     assert "diff" in s.accuracy_table().columns.get_level_values(1)
 
 
-# --------------------------------------------------------------------------------------------------
-# statistics on constructed data with known answers
-# --------------------------------------------------------------------------------------------------
-NORMS4 = ["none", "bn", "ln", "gn"]
 
 
-def simulate(rng, effect: dict[str, float], seeds=3, sizes=(8, 64), seed_sd=2.0, noise_sd=1.0, shared=True):
-    """batch -> norm -> seed -> accuracy: a per-seed effect shared by every norm (as a seed fixes init,
-    order and dropout for all of them), the norm's effect, and noise."""
-    out = {}
-    for bs in sizes:
-        seed_effect = rng.normal(0, seed_sd, seeds)
-        out[bs] = {n: {(s if shared else 10 * i + s): 70 + effect.get(n, 0.0) + seed_effect[s] + rng.normal(0, noise_sd)
-                       for s in range(seeds)} for i, n in enumerate(NORMS4)}
-    return out
-
-
-@pytest.mark.parametrize("shared", [True, False])
-def test_identical_norms_are_called_different_at_about_the_nominal_rate(shared):
-    rng = np.random.default_rng(1)
-    studies = 400 if shared else 150  # Tukey's studentized-range integrals take ~0.2 s a batch size
-    any_call = sum(any(c.shown for c in ST.compare_norms(simulate(rng, {}, shared=shared))) for _ in range(studies))
-    # family-wise error at alpha 0.05 over 12 comparisons; the old uncorrected best-vs-runner-up
-    # procedure, with its ANOVA, called far more often
-    assert any_call / studies < 0.09
-
-
-def test_a_table_mixing_paired_and_tukey_batch_sizes_holds_alpha_as_a_whole():
-    rng = np.random.default_rng(4)
-    studies, calls = 100, 0
-    for _ in range(studies):
-        paired = simulate(rng, {}, sizes=(8,))
-        unpaired = simulate(rng, {}, sizes=(64,), shared=False)
-        comps = ST.compare_norms({**paired, **unpaired})
-        assert {c.method.split(",")[0].split(" (")[0] for c in comps} == {"paired t", "Tukey HSD"}
-        assert all(c.method.endswith("Bonferroni over 2 batch sizes") for c in comps)
-        calls += any(c.shown for c in comps)
-    assert calls / studies < 0.09
-
-
-def test_norms_far_apart_are_called_different():
-    rng = np.random.default_rng(2)
-    comps = ST.compare_norms(simulate(rng, {"bn": 15.0, "ln": 15.0, "gn": 30.0}))
-    shown = {(c.batch_size, c.a, c.b): c.shown for c in comps}
-    assert shown[(8, "gn", "none")] and shown[(64, "bn", "none")] and shown[(8, "gn", "bn")]
-    assert shown[(8, "bn", "ln")] is False or shown[(8, "ln", "bn")] is False
-    c = next(c for c in comps if (c.batch_size, c.a, c.b) == (8, "gn", "none"))
-    assert c.ci_low < 30.0 < c.ci_high and c.ci_low > 0
-
-
-def test_pairing_by_seed_is_used_when_seeds_are_shared():
-    rng = np.random.default_rng(3)
-    # a large seed effect hides a small consistent difference from an unpaired test, not from a paired one
-    data = simulate(rng, {"bn": 2.0}, seeds=5, sizes=(8,), seed_sd=10.0, noise_sd=0.2)
-    comps = {(c.a, c.b): c for c in ST.compare_norms(data)}
-    assert comps[("bn", "none")].method.startswith("paired t (5 seeds)")
-    assert comps[("bn", "none")].shown
-    unpaired = {n: {10 * i + s: v for s, v in seeds.items()} for i, (n, seeds) in enumerate(data[8].items())}
-    uc = {(c.a, c.b): c for c in ST.compare_norms({8: unpaired})}
-    assert uc[("bn", "none")].method == "Tukey HSD" and not uc[("bn", "none")].shown
-
-
-def test_holm_adjustment():
-    r = ST.holm([0.01, 0.04, math.nan, 0.03])
-    assert math.isnan(r[2]) and np.allclose([r[0], r[1], r[3]], [0.03, 0.06, 0.06])

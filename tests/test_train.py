@@ -1,33 +1,14 @@
 """Training: real learning on real data, the CIFAR reading path end to end, seeds, resume, divergence."""
 import json
+from pathlib import Path
 
 import pytest
 
 import alexlib.train as T
 from alexlib import data as D
-from alexlib.config import ConfigError
+from alexlib.config import ConfigError, RunConfig
 
-from conftest import tiny, write_cifar_files
-
-TIMING = {"seconds", "train_seconds", "eval_seconds", "images_per_s"}
-
-
-def numbers(record):
-    """A run's numbers without its timings."""
-    return [{k: v for k, v in h.items() if k not in TIMING} for h in record["history"]]
-
-
-def stop_after_epoch(monkeypatch, n):
-    """Make train() stop (as Ctrl-C would) right after epoch n's files are handed to the writer."""
-    real = T.save_epoch
-
-    def save_then_stop(writer, out, ckpt, metrics):
-        real(writer, out, ckpt, metrics)
-        if ckpt is not None and ckpt["epoch"] == n:
-            raise KeyboardInterrupt(f"stopped after epoch {n}")
-
-    monkeypatch.setattr(T, "save_epoch", save_then_stop)
-
+from conftest import numbers, stop_after_epoch, tiny, write_cifar_files
 
 def test_digits_learns_far_above_chance(tmp_path):
     r = T.train(dict(dataset="digits", norm="bn", image_size=63, width=0.25, batch_size=32, lr=0.01, epochs=3,
@@ -139,8 +120,22 @@ def test_a_failed_background_write_fails_the_run_loudly(tmp_path, monkeypatch):
     def disk_full(path, obj):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("alexlib.store.save_torch", disk_full)
+    monkeypatch.setattr("alexlib.checkpoint.save_torch", disk_full)
     with pytest.raises(OSError, match="No space left"):
         T.train(tiny(tmp_path, epochs=3))
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["status"] == "failed" and "No space left" in m["error"]
+
+
+def test_a_bf16_checkpoint_is_not_resumed_as_fp32(tmp_path):
+    import torch
+    cfg = RunConfig.from_dict(tiny(tmp_path, epochs=2))
+    T.train(cfg.replace(keep_checkpoint=True, precision="bf16", out_dir=str(tmp_path / "bf16")))
+    ck = torch.load(tmp_path / "bf16" / "checkpoint.pt", weights_only=True)
+    ck["config"]["precision"] = "auto"   # as a GPU run with precision auto writes it
+    ck["epoch"] = 1
+    run = Path(cfg.out_dir)
+    run.mkdir(parents=True)
+    torch.save(ck, run / "checkpoint.pt")
+    with pytest.raises(Exception, match="precision: 'bf16' there, 'fp32' now"):
+        T.train(cfg.replace(precision="auto"))

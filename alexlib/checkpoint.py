@@ -1,5 +1,5 @@
-"""A run's folder: metrics.json (the record) and checkpoint.pt (the state to resume from), each written
-whole or not at all, the checkpoint in the background while the next epoch trains.
+"""A run's checkpoint (checkpoint.pt): the state to resume from, loaded safely, and each epoch's files
+written whole or not at all, in the background while the next epoch trains.
 """
 from __future__ import annotations
 
@@ -10,43 +10,11 @@ from typing import Any, Callable
 
 import torch
 
-from .config import ConfigError, RunConfig
 from .data import DataError
-from .io import read_json, save_torch, write_json
+from .io import save_torch, write_json
+from .records import CHECKPOINT, METRICS
 
-METRICS = "metrics.json"
-CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_KEYS = {"config", "epoch", "model", "optimizer", "rng", "history"}
-
-
-def read_metrics(out_dir: Path) -> dict[str, Any] | None:
-    """The run's record, or None when there is none or it cannot be read."""
-    p = Path(out_dir) / METRICS
-    if not p.exists():
-        return None
-    try:
-        m = read_json(p)
-        return m if isinstance(m, dict) else None
-    except (ValueError, UnicodeDecodeError, OSError):
-        return None
-
-
-def same_run(saved: dict[str, Any] | None, cfg: RunConfig, precision: str | None = None) -> tuple[bool, str]:
-    """Whether a saved record or checkpoint describes the same run as ``cfg`` (same result key), and if
-    not, how not. ``precision`` is what ``cfg.precision`` resolves to here (auto -> bf16 or fp32); the
-    saved side's resolved precision is the one it ran with."""
-    record_cfg = saved.get("config") if isinstance(saved, dict) else None
-    if not isinstance(record_cfg, dict):
-        return False, "no readable config"
-    try:
-        old_cfg = RunConfig.from_dict(record_cfg)
-    except (ConfigError, TypeError) as e:
-        return False, f"unreadable config ({e})"
-    ran_with = saved.get("precision") or (saved.get("env") or {}).get("precision")
-    old = old_cfg.result_key(ran_with if precision is not None else None)
-    new = cfg.result_key(precision if ran_with is not None else None)
-    diff = [f"{k}: {old.get(k)!r} there, {new[k]!r} now" for k in new if old.get(k) != new[k]]
-    return not diff, "; ".join(diff)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

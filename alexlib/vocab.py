@@ -1,0 +1,57 @@
+"""The study's vocabulary: the names every other module shares, written once. Imports nothing from alexlib.
+
+Norms and their labels, the datasets and precisions a run may name, the report's protocol, the designs
+that separate batch size from step count, the statuses a run record can have, and how p values and
+durations are printed.
+"""
+from __future__ import annotations
+
+import math
+
+# ---- the study's variables ----
+NORMS = ("none", "bn", "ln", "gn", "lrn")          # also the order of every table and figure
+NORMED = ("bn", "ln", "gn")                        # the report's three normalization layers
+NORM_NAMES = {"none": "none", "bn": "BatchNorm", "ln": "LayerNorm", "gn": "GroupNorm", "lrn": "LRN"}
+SHORT_NAMES = {"none": "none", "bn": "BN", "ln": "LN", "gn": "GN", "lrn": "LRN"}
+DATASETS = ("cifar10", "fashion_mnist", "digits", "synthetic")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+# ---- the report's protocol and the designs ----
+REFERENCE_LR = 0.005
+# The report chose lr 0.005 at batch 64 (its sweep), so the arms that take the step count (or the lr) out of
+# the batch-size comparison are anchored there: batch 64 at the fixed design's epochs and lr is in all three.
+ANCHOR_BATCH = 64
+# What every run of a study must share. lr and epochs are not here: they are the study's designs (the lr
+# sweep, equal steps, linear lr scaling), told apart by how they vary with the batch size.
+PROTOCOL = ("dataset", "image_size", "width", "train_size", "test_size", "precision", "momentum",
+            "dropout", "gn_groups")
+DESIGNS = {  # design -> (short name, what varies with the batch size)
+    "fixed": ("fixed epochs and lr", "the report's design: epochs and lr the same at every batch size, so a "
+                                     "small batch takes more SGD steps"),
+    "equal_steps": ("equal steps", f"every batch size takes the SGD steps batch {ANCHOR_BATCH} takes: epochs "
+                                   f"proportional to the batch size, lr fixed"),
+    "lr_scaled": ("linear lr scaling", f"lr = {REFERENCE_LR:g} x batch / {ANCHOR_BATCH} (Goyal et al. 2017), "
+                                       "epochs fixed"),
+}
+# The report's protocol, for the like-for-like comparison with its numbers
+REPORT_PROTOCOL = {"dataset": "cifar10", "image_size": 224, "width": 1.0, "epochs": 10, "train_size": 0,
+                   "test_size": 0, "momentum": 0.9, "dropout": 0.5, "gn_groups": 4}
+
+# ---- run records ----
+# A record's status, most finished first (a run counted twice keeps its most finished record)
+STATUS_RANK = {"completed": 0, "diverged": 1, "failed": 2, "running": 3}
+FINISHED = ("completed", "diverged")               # a rerun returns these as they are
+
+# ---- decisions ----
+ALPHA = 0.05                                       # family-wise error rate of every table and claim
+
+
+def fmt_p(p: float) -> str:
+    """A p value as the report prints it."""
+    return "n/a" if not math.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def fmt_time(s: float) -> str:
+    """Seconds as 1h02m or 3m05s."""
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
