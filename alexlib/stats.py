@@ -1,49 +1,288 @@
-"""Which differences between norms are larger than seed-to-seed noise: every pair of norms at every
-batch size, with the family-wise error held at alpha across all of them, and each difference given
-with its 95 % confidence interval.
+"""Which differences are larger than seed-to-seed noise, at the power the seeds have: the tests behind the
+significance table, the batch-size effects and the report's claims, and how many seeds a question needs.
 
-Within a batch size:
-- seeds shared by both norms of every pair (the grid runs every norm with the same seeds, and a seed
-  fixes the initialization draw, the data order and dropout for all of them alike): paired t-tests on
-  the per-seed differences, Holm-adjusted over the pairs; the 95 % interval of each is its own;
-- otherwise: Tukey's HSD across the norms (it accounts for picking pairs among all), with its
-  simultaneous 95 % intervals.
-Across batch sizes: Bonferroni, every p multiplied by the number of batch sizes tested, so the whole
-table holds alpha whichever method each batch size needed.
+Pure functions over plain lists and dicts of accuracies (points, %). The method, in short (docs/STATISTICS.md
+says it in full, with why):
+- accuracies are first rounded to the test set's resolution (100 / test images), so equal counts of correct
+  images are equal numbers and a tie is a tie, not float noise;
+- two norms at one batch size: the per-seed paired differences (a seed fixes the initialization draw, data
+  order and dropout for every norm alike); the pair's variance is pooled over the batch sizes when the
+  batch sizes agree on it (Brown-Forsythe test), which turns df 2 at 3 seeds into df 8 at four batch sizes;
+  a pair without two shared seeds at a batch size falls back to Welch's test, for that pair only;
+- differences that do not vary at all have no t statistic: their p is the exact sign-flip (or permutation)
+  p, so n identical seeds can never give a p below 2^(1-n);
+- a table of many rows is decided by Holm over all its rows, and each row's interval is drawn at the level
+  its decision used, so an interval excludes 0 exactly when the row is shown;
+- an aggregate ("X above none over the batch sizes") is the mean over batch sizes of the cell differences,
+  with the pooled variance, and checked by an exact sign-flip test over every (seed, batch size) unit: its
+  p is the larger of the two;
+- "stable" is an equivalence statement: every pair of batch sizes within a margin fixed in advance, by
+  two one-sided tests (the 90 % interval inside the margin).
 """
 from __future__ import annotations
 
 import itertools
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
-ALPHA = 0.05
+from .vocab import ALPHA
+
+POWER = 0.8                 # the power "the smallest difference these seeds could show" is stated at
+HOMOGENEITY_ALPHA = 0.05    # batch sizes whose spreads differ at this level are not pooled
+EXACT_UNITS = 16            # sign flips enumerated exactly up to 2^16 patterns, else sampled
+SAMPLED_FLIPS = 20_000
+MAX_SEEDS = 1000            # "would need more than this" above it
 
 
+# ---------------------------------------------------------------------------------------------------
+# Resolution
+# ---------------------------------------------------------------------------------------------------
+def resolution(test_images: int | None) -> float:
+    """Points one test image is worth (0 when unknown: no rounding)."""
+    return 100.0 / test_images if test_images else 0.0
+
+
+def rounded(values, res: float) -> np.ndarray:
+    """Accuracies rounded to the test set's resolution, so equal image counts are equal floats."""
+    v = np.asarray(values, dtype=float)
+    return np.round(v / res) * res if res else v
+
+
+def _no_spread(v: np.ndarray, res: float) -> bool:
+    """Every value the same, up to a hundredth of an image (or of float rounding when res is 0)."""
+    tol = (res or 1e-9) * 1e-2
+    return len(v) > 0 and float(np.ptp(v)) <= tol
+
+
+# ---------------------------------------------------------------------------------------------------
+# One estimate
+# ---------------------------------------------------------------------------------------------------
 @dataclass
-class Comparison:
-    batch_size: int
-    a: str                 # the norm with the higher mean
-    b: str
-    method: str            # "paired t (n seeds), Holm" or "Tukey HSD, Bonferroni over k batch sizes"
-    n: int                 # seeds behind the comparison (pairs, or the smaller group)
-    diff: float            # mean accuracy of a minus b, points
-    ci_low: float
-    ci_high: float
-    p: float               # adjusted for the whole family; nan when it cannot be tested
+class Estimate:
+    """A difference in points with its standard error and test. ``p`` is two-sided and unadjusted; a
+    table's adjustment sets ``p_adj`` and ``level`` (the confidence level of ``low``/``high``)."""
+    diff: float
+    se: float
+    df: float
+    p: float
+    n: int                       # units behind it: seeds (paired), or the smaller group
+    sd: float                    # the sd of one unit (of a paired difference, or of one run)
+    method: str
+    p_adj: float = math.nan
+    level: float = 1 - ALPHA
+    low: float = math.nan
+    high: float = math.nan
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if math.isnan(self.p_adj):
+            self.p_adj = self.p
+        self.set_level(self.level)
+
+    def set_level(self, level: float) -> None:
+        self.level = level
+        if self.se > 0 and np.isfinite(self.df) and self.df > 0:
+            half = float(stats.t.ppf(1 - (1 - level) / 2, self.df)) * self.se
+            self.low, self.high = self.diff - half, self.diff + half
+        else:
+            self.low = self.high = math.nan
 
     @property
-    def shown(self) -> bool | None:
-        return None if math.isnan(self.p) else bool(self.p < ALPHA)
+    def testable(self) -> bool:
+        return np.isfinite(self.p)
+
+    def shown(self, alpha: float = ALPHA) -> bool | None:
+        return None if not self.testable else bool(self.p_adj < alpha)
 
 
+def untestable(diff: float = math.nan, n: int = 0, why: str = "fewer than 2 completed seeds on a side") -> Estimate:
+    return Estimate(diff, math.nan, math.nan, math.nan, n, math.nan, why)
+
+
+def _t(diff: float, se: float, df: float) -> float:
+    return float(2 * stats.t.sf(abs(diff) / se, df))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Exact tests for the cases a t statistic cannot take
+# ---------------------------------------------------------------------------------------------------
+def _patterns(n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    if n <= EXACT_UNITS:
+        return np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+    rng = rng or np.random.default_rng(0)
+    return np.vstack([np.ones(n), rng.choice((1.0, -1.0), size=(SAMPLED_FLIPS - 1, n))])
+
+
+def sign_flip_p(d, weights=None) -> float:
+    """Two-sided p of the (weighted) mean of paired differences under random sign flips: exact up to
+    2^16 patterns. n units that all agree give 2^(1-n), never less."""
+    d = np.asarray(d, float)
+    if len(d) == 0:
+        return math.nan
+    w = np.ones(len(d)) if weights is None else np.asarray(weights, float)
+    stat = abs(float(np.dot(w, d)))
+    if stat == 0:
+        return 1.0
+    flips = _patterns(len(d)) @ (w * d)
+    return float(np.mean(np.abs(flips) >= stat * (1 - 1e-9)))
+
+
+def permutation_p(a, b) -> float:
+    """Two-sided exact p of mean(a) - mean(b) over every relabelling (groups of a few seeds)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    pooled = np.concatenate([a, b])
+    stat = abs(a.mean() - b.mean())
+    if stat == 0:
+        return 1.0
+    hits = total = 0
+    for idx in itertools.combinations(range(len(pooled)), len(a)):
+        mask = np.zeros(len(pooled), bool)
+        mask[list(idx)] = True
+        hits += abs(pooled[mask].mean() - pooled[~mask].mean()) >= stat * (1 - 1e-9)
+        total += 1
+    return hits / total
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pooling
+# ---------------------------------------------------------------------------------------------------
+def homogeneous(groups: list[np.ndarray]) -> bool:
+    """Whether groups of 2+ values agree on their spread (Brown-Forsythe, i.e. Levene about the median).
+    Groups without spread are left to the test: they cannot tell."""
+    usable = [g for g in groups if len(g) >= 2]
+    if len(usable) < 2:
+        return True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = stats.levene(*usable, center="median").pvalue
+    return not (np.isfinite(p) and p < HOMOGENEITY_ALPHA)
+
+
+def pooled_var(groups: list[np.ndarray]) -> tuple[float, float]:
+    """(variance, df) pooled over groups of 2+ values."""
+    usable = [g for g in groups if len(g) >= 2]
+    df = sum(len(g) - 1 for g in usable)
+    if df == 0:
+        return math.nan, 0.0
+    return float(sum((len(g) - 1) * g.var(ddof=1) for g in usable) / df), float(df)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Paired comparisons of two norms, over batch sizes
+# ---------------------------------------------------------------------------------------------------
+def paired_by_batch(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]], res: float = 0.0,
+                    pool: bool = True) -> dict[int, Estimate]:
+    """``a``, ``b``: batch size -> seed -> accuracy of two norms. Per batch size: mean of a - b with its test,
+    on the shared seeds, the pair's variance pooled over batch sizes when they agree on it; Welch's test
+    for a batch size without two shared seeds."""
+    diffs, unpaired = {}, {}
+    for bs in sorted(set(a) & set(b)):
+        shared = sorted(set(a[bs]) & set(b[bs]))
+        if len(shared) >= 2:
+            diffs[bs] = rounded([a[bs][s] for s in shared], res) - rounded([b[bs][s] for s in shared], res)
+        else:
+            unpaired[bs] = (list(a[bs].values()), list(b[bs].values()))
+    out = {bs: welch(x, y, res) for bs, (x, y) in unpaired.items()}
+    groups = list(diffs.values())
+    pooled = pool and len(groups) > 1 and homogeneous(groups)
+    var, df = pooled_var(groups) if pooled else (math.nan, 0.0)
+    if not any(not _no_spread(d, res) for d in groups):
+        var = 0.0   # float remainders of equal differences are not a spread
+    for bs, d in diffs.items():
+        n = len(d)
+        mean = float(d.mean())
+        if pooled and var > 0:
+            se, dof, how = math.sqrt(var / n), df, f"paired t ({n} seeds), variance pooled over {len(groups)} batch sizes"
+        else:
+            v = float(d.var(ddof=1))
+            se, dof, how = math.sqrt(v / n), n - 1.0, f"paired t ({n} seeds)"
+        if se == 0 or (_no_spread(d, res) and not (pooled and var > 0)):
+            out[bs] = Estimate(mean, 0.0, dof, sign_flip_p(d), n, 0.0,
+                               f"exact sign flip ({n} seeds, every seed the same difference)")
+            continue
+        out[bs] = Estimate(mean, se, dof, _t(mean, se, dof), n, math.sqrt(se ** 2 * n), how)
+    return dict(sorted(out.items()))
+
+
+def welch(a, b, res: float = 0.0) -> Estimate:
+    """mean(a) - mean(b), unpaired, Welch's test; groups without spread: the exact permutation p."""
+    a, b = rounded(a, res), rounded(b, res)
+    if len(a) < 2 or len(b) < 2:
+        return untestable(float(a.mean() - b.mean()) if len(a) and len(b) else math.nan, min(len(a), len(b)))
+    diff = float(a.mean() - b.mean())
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    n = min(len(a), len(b))
+    if _no_spread(a, res) and _no_spread(b, res):
+        return Estimate(diff, 0.0, math.nan, permutation_p(a, b), n, 0.0,
+                        "exact permutation (no spread within either group)")
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / ((va ** 2 / (len(a) - 1) if va else 0) + (vb ** 2 / (len(b) - 1) if vb else 0))
+    return Estimate(diff, se, df, _t(diff, se, df), n, math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2), "Welch t")
+
+
+def contrast(cells: dict, hi, lo, res: float = 0.0) -> Estimate:
+    """Two cells of one norm (batch sizes, or learning rates): mean(hi) - mean(lo), unpaired, with the
+    variance pooled over every cell given when they agree on it (else Welch on the two)."""
+    a, b = rounded(cells.get(hi, []), res), rounded(cells.get(lo, []), res)
+    if len(a) < 2 or len(b) < 2:
+        return untestable(float(a.mean() - b.mean()) if len(a) and len(b) else math.nan, min(len(a), len(b)))
+    groups = [rounded(v, res) for v in cells.values() if len(v) >= 2]
+    if len(groups) > 2 and homogeneous(groups):
+        var, df = pooled_var(groups)
+        if var > 0:
+            diff = float(a.mean() - b.mean())
+            se = math.sqrt(var * (1 / len(a) + 1 / len(b)))
+            return Estimate(diff, se, df, _t(diff, se, df), min(len(a), len(b)), math.sqrt(var),
+                            f"t, variance pooled over {len(groups)} cells")
+    return welch(a, b)
+
+
+def blocked_mean(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]], res: float = 0.0) -> Estimate:
+    """a - b averaged over the batch sizes both ran (each batch size weighs the same), on shared seeds, with
+    the pair's pooled variance; checked by an exact sign-flip test over every (seed, batch size) unit, and
+    the larger p kept. Batch sizes without two shared seeds are left out and said."""
+    diffs = {}
+    for bs in sorted(set(a) & set(b)):
+        shared = sorted(set(a[bs]) & set(b[bs]))
+        if len(shared) >= 2:
+            diffs[bs] = rounded([a[bs][s] for s in shared], res) - rounded([b[bs][s] for s in shared], res)
+    if not diffs:
+        return untestable()
+    k = len(diffs)
+    groups = list(diffs.values())
+    mean = float(np.mean([d.mean() for d in groups]))
+    if not any(not _no_spread(d, res) for d in groups):
+        se, df, how = 0.0, math.nan, f"mean over {k} batch sizes"
+    elif homogeneous(groups):
+        var, df = pooled_var(groups)
+        se = math.sqrt(var * sum(1 / len(d) for d in groups)) / k
+        how = f"mean over {k} batch sizes, pooled variance"
+    else:  # each batch size's own variance, Welch-Satterthwaite df
+        parts = [d.var(ddof=1) / len(d) / k ** 2 for d in groups]
+        se = math.sqrt(sum(parts))
+        df = sum(parts) ** 2 / sum(p ** 2 / (len(d) - 1) for p, d in zip(parts, groups)) if se > 0 else math.nan
+        how = f"mean over {k} batch sizes, each its own variance"
+    units = np.concatenate(groups)
+    weights = np.concatenate([np.full(len(d), 1 / (k * len(d))) for d in groups])
+    flip = sign_flip_p(units, weights)
+    n = int(min(len(d) for d in groups))
+    if not se > 0:
+        return Estimate(mean, 0.0, df, flip, n, 0.0, how + "; exact sign flip (no spread)")
+    p = max(_t(mean, se, df), flip)
+    return Estimate(mean, se, df, p, n, se * k / math.sqrt(sum(1 / len(d) for d in groups)),
+                    how + f"; checked by an exact sign flip over {len(units)} units (larger p kept)")
+
+
+# ---------------------------------------------------------------------------------------------------
+# A family of tests: Holm, with intervals at each decision's level
+# ---------------------------------------------------------------------------------------------------
 def holm(p: list[float]) -> list[float]:
-    """Holm's step-down adjustment (nan entries stay nan and do not count)."""
-    idx = [i for i, v in enumerate(p) if not math.isnan(v)]
+    """Holm's step-down adjusted p (nan entries stay nan; they are not tests and do not count)."""
+    idx = [i for i, v in enumerate(p) if np.isfinite(v)]
     m = len(idx)
     out = [math.nan] * len(p)
     running = 0.0
@@ -53,65 +292,119 @@ def holm(p: list[float]) -> list[float]:
     return out
 
 
-def _paired(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean of x - y, its 95 % CI and the two-sided paired t-test p (nan when the differences do not vary)."""
-    d = x - y
-    n = len(d)
-    mean = float(d.mean())
-    sd = float(d.std(ddof=1))
-    if sd == 0.0:
-        return mean, mean, mean, (1.0 if mean == 0.0 else math.nan)
-    half = stats.t.ppf(1 - ALPHA / 2, n - 1) * sd / math.sqrt(n)
-    p = float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
-    return mean, mean - half, mean + half, p
+def holm_family(estimates: list[Estimate], alpha: float = ALPHA) -> list[Estimate]:
+    """Adjust a family by Holm and draw each interval at the level its decision used: the k-th smallest p
+    is tested at alpha / (m - k + 1) while the steps go on, and every row after the first that is not shown
+    at the level of that step, so an interval excludes 0 exactly when its row is shown."""
+    tested = [e for e in estimates if e.testable]
+    m = len(tested)
+    adjusted = holm([e.p for e in tested])
+    stopped_at = None
+    for rank, e in enumerate(sorted(tested, key=lambda e: e.p)):
+        if stopped_at is None and e.p >= alpha / (m - rank):
+            stopped_at = rank
+        step = rank if stopped_at is None else stopped_at
+        e.set_level(1 - alpha / (m - step))
+    for e, p in zip(tested, adjusted):
+        e.p_adj = p
+    return estimates
 
 
-def compare_norms(groups: dict[int, dict[str, dict[int, float]]]) -> list[Comparison]:
+def pairs_table(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0,
+                alpha: float = ALPHA) -> list[tuple[int, str, str, Estimate]]:
+    """``groups``: batch size -> norm -> seed -> accuracy. Every pair of norms with 2+ runs each at every
+    batch size, (batch, higher norm, lower norm, estimate), Holm over every row of the table."""
+    by_norm: dict[str, dict[int, dict[int, float]]] = {}
+    for bs, norms in groups.items():
+        for norm, seeds in norms.items():
+            if len(seeds) >= 2:
+                by_norm.setdefault(norm, {})[bs] = seeds
+    rows = []
+    for u, v in itertools.combinations(sorted(by_norm), 2):
+        for bs, e in paired_by_batch(by_norm[u], by_norm[v], res).items():
+            if e.diff < 0:  # the higher norm first
+                e.diff, e.low, e.high = -e.diff, -e.high, -e.low
+                rows.append((bs, v, u, e))
+            else:
+                rows.append((bs, u, v, e))
+    holm_family([r[3] for r in rows], alpha)
+    return sorted(rows, key=lambda r: (r[0], -r[3].diff))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Equivalence: "stable across batch sizes"
+# ---------------------------------------------------------------------------------------------------
+def equivalence(e: Estimate, margin: float, alpha: float = ALPHA) -> tuple[float, float]:
+    """Two one-sided tests of |difference| < margin: (p that it is inside the margin, p that it is beyond
+    it). Inside: the (1 - 2 alpha) interval within (-margin, +margin)."""
+    if not e.testable or not e.se > 0:
+        return math.nan, math.nan
+    lo = stats.t.sf((e.diff + margin) / e.se, e.df)     # H0: diff <= -margin
+    hi = stats.t.cdf((e.diff - margin) / e.se, e.df)    # H0: diff >= +margin
+    inside = float(max(lo, hi))
+    beyond = float(stats.t.sf((abs(e.diff) - margin) / e.se, e.df))  # H0: |diff| <= margin
+    return inside, beyond
+
+
+# ---------------------------------------------------------------------------------------------------
+# Power: what these seeds can show, and what would need more
+# ---------------------------------------------------------------------------------------------------
+def detectable(sd: float, n: int, units_per_seed: int = 1, df: float | None = None, alpha: float = ALPHA,
+               power: float = POWER, paired: bool = True) -> float:
+    """The smallest difference (points) a two-sided test at ``alpha`` shows with ``power``, given the sd of
+    one unit, n seeds and units_per_seed units per seed (batch sizes averaged over). Unpaired: two groups
+    of n."""
+    if not (sd == sd) or n < 2:
+        return math.nan
+    units = n * units_per_seed
+    df = df if df is not None else units_per_seed * (n - 1) * (1 if paired else 2)
+    se = sd * math.sqrt((1 if paired else 2) / units)
+    return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * se)
+
+
+def seeds_needed(sd: float, delta: float, units_per_seed: int = 1, alpha: float = ALPHA, power: float = POWER,
+                 paired: bool = True) -> int | None:
+    """The fewest seeds that show a difference of ``delta`` points with ``power`` (None above MAX_SEEDS or
+    without a spread to go on)."""
+    if not (sd == sd) or delta <= 0:
+        return None
+    if sd == 0:
+        return 2
+    for n in range(2, MAX_SEEDS + 1):
+        if detectable(sd, n, units_per_seed, None, alpha, power, paired) <= delta:
+            return n
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# The significance table's rows
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    """One row of the significance table: norm ``a`` (the higher mean) minus ``b`` at a batch size."""
+    batch_size: int
+    a: str
+    b: str
+    method: str
+    n: int               # seeds behind it (pairs, or the smaller group)
+    diff: float          # points
+    ci_low: float        # the interval at ``level``, the level of this row's decision
+    ci_high: float
+    p: float             # Holm-adjusted over the whole table; nan when it cannot be tested
+    p_raw: float = math.nan
+    level: float = 1 - ALPHA
+    sd: float = math.nan   # sd of one seed's difference (pooled when the method says so)
+    df: float = math.nan
+
+    @property
+    def shown(self) -> bool | None:
+        return None if not np.isfinite(self.p) else bool(self.p < ALPHA)
+
+
+def compare_norms(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0) -> list[Comparison]:
     """``groups``: batch size -> norm -> seed -> test accuracy (completed runs only). Every pair of norms
-    with at least two runs each, at every batch size; decisions at family-wise ``ALPHA``."""
-    tested = {bs: sorted(n for n, seeds in by_norm.items() if len(seeds) >= 2) for bs, by_norm in groups.items()}
-    tested = {bs: norms for bs, norms in sorted(tested.items()) if len(norms) >= 2}
-    k = len(tested)
-    out: list[Comparison] = []
-    for bs, norms in tested.items():
-        by_norm = groups[bs]
-        pairs = list(itertools.combinations(norms, 2))
-        shared = {pair: sorted(set(by_norm[pair[0]]) & set(by_norm[pair[1]])) for pair in pairs}
-        found = (_paired_batch(bs, by_norm, shared) if all(len(s) >= 2 for s in shared.values())
-                 else _tukey_batch(bs, by_norm, norms))
-        for c in found:  # Bonferroni over the batch sizes
-            c.p = min(1.0, c.p * k) if not math.isnan(c.p) else math.nan
-            if k > 1:
-                c.method += f", Bonferroni over {k} batch sizes"
-        out += found
-    return sorted(out, key=lambda c: (c.batch_size, -c.diff))
-
-
-def _paired_batch(bs: int, by_norm: dict[str, dict[int, float]],
-                  shared: dict[tuple[str, str], list[int]]) -> list[Comparison]:
-    found = []
-    for (u, v), s in shared.items():
-        x = np.array([by_norm[u][k] for k in s])
-        y = np.array([by_norm[v][k] for k in s])
-        a, b, x, y = (u, v, x, y) if x.mean() >= y.mean() else (v, u, y, x)
-        diff, lo, hi, p = _paired(x, y)
-        found.append(Comparison(bs, a, b, f"paired t ({len(s)} seeds), Holm over {len(shared)} pair{'s' if len(shared) > 1 else ''}", len(s),
-                                diff, float(lo), float(hi), p))
-    for c, p in zip(found, holm([c.p for c in found])):
-        c.p = p
-    return found
-
-
-def _tukey_batch(bs: int, by_norm: dict[str, dict[int, float]], norms: list[str]) -> list[Comparison]:
-    samples = [np.array(list(by_norm[n].values())) for n in norms]
-    with warnings.catch_warnings():  # groups without spread make the test degenerate: nan
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = stats.tukey_hsd(*samples)
-        ci = res.confidence_interval(confidence_level=1 - ALPHA)
-    found = []
-    for i, j in itertools.combinations(range(len(norms)), 2):
-        a, b = (i, j) if samples[i].mean() >= samples[j].mean() else (j, i)
-        found.append(Comparison(bs, norms[a], norms[b], "Tukey HSD", min(len(samples[a]), len(samples[b])),
-                                float(samples[a].mean() - samples[b].mean()), float(ci.low[a, b]),
-                                float(ci.high[a, b]), float(res.pvalue[a, b])))
-    return found
+    with 2+ runs each at every batch size, decided by Holm over the whole table at ``ALPHA``."""
+    rows = pairs_table(groups, res)
+    m = sum(e.testable for *_, e in rows)
+    return [Comparison(bs, a, b, f"{e.method}; Holm over the table's {m} rows", e.n, e.diff, e.low, e.high,
+                       e.p_adj, e.p, e.level, e.sd, e.df) for bs, a, b, e in rows]
