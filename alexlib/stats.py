@@ -103,7 +103,7 @@ def untestable(diff: float = math.nan, n: int = 0, why: str = "fewer than 2 comp
     return Estimate(diff, math.nan, math.nan, math.nan, n, math.nan, why)
 
 
-def _t(diff: float, se: float, df: float) -> float:
+def t_p(diff: float, se: float, df: float) -> float:
     return float(2 * stats.t.sf(abs(diff) / se, df))
 
 
@@ -204,7 +204,7 @@ def paired_by_batch(a: dict[int, dict[int, float]], b: dict[int, dict[int, float
             out[bs] = Estimate(mean, 0.0, dof, sign_flip_p(d), n, 0.0,
                                f"exact sign flip ({n} seeds, every seed the same difference)")
             continue
-        out[bs] = Estimate(mean, se, dof, _t(mean, se, dof), n, math.sqrt(se ** 2 * n), how)
+        out[bs] = Estimate(mean, se, dof, t_p(mean, se, dof), n, math.sqrt(se ** 2 * n), how)
     return dict(sorted(out.items()))
 
 
@@ -221,7 +221,7 @@ def welch(a, b, res: float = 0.0) -> Estimate:
                         "exact permutation (no spread within either group)")
     se = math.sqrt(va + vb)
     df = (va + vb) ** 2 / ((va ** 2 / (len(a) - 1) if va else 0) + (vb ** 2 / (len(b) - 1) if vb else 0))
-    return Estimate(diff, se, df, _t(diff, se, df), n, math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2), "Welch t")
+    return Estimate(diff, se, df, t_p(diff, se, df), n, math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2), "Welch t")
 
 
 def contrast(cells: dict, hi, lo, res: float = 0.0) -> Estimate:
@@ -236,7 +236,7 @@ def contrast(cells: dict, hi, lo, res: float = 0.0) -> Estimate:
         if var > 0:
             diff = float(a.mean() - b.mean())
             se = math.sqrt(var * (1 / len(a) + 1 / len(b)))
-            return Estimate(diff, se, df, _t(diff, se, df), min(len(a), len(b)), math.sqrt(var),
+            return Estimate(diff, se, df, t_p(diff, se, df), min(len(a), len(b)), math.sqrt(var),
                             f"t, variance pooled over {len(groups)} cells")
     return welch(a, b)
 
@@ -272,7 +272,7 @@ def blocked_mean(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]],
     n = int(min(len(d) for d in groups))
     if not se > 0:
         return Estimate(mean, 0.0, df, flip, n, 0.0, how + "; exact sign flip (no spread)")
-    p = max(_t(mean, se, df), flip)
+    p = max(t_p(mean, se, df), flip)
     return Estimate(mean, se, df, p, n, se * k / math.sqrt(sum(1 / len(d) for d in groups)),
                     how + f"; checked by an exact sign flip over {len(units)} units (larger p kept)")
 
@@ -370,10 +370,16 @@ def seeds_needed(sd: float, delta: float, units_per_seed: int = 1, alpha: float 
         return None
     if sd == 0:
         return 2
-    for n in range(2, MAX_SEEDS + 1):
-        if detectable(sd, n, units_per_seed, None, alpha, power, paired) <= delta:
-            return n
-    return None
+    if detectable(sd, MAX_SEEDS, units_per_seed, None, alpha, power, paired) > delta:
+        return None
+    lo, hi = 1, MAX_SEEDS   # detectable() falls as n grows: bisect for the first n that reaches delta
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if detectable(sd, mid, units_per_seed, None, alpha, power, paired) <= delta:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 # ---------------------------------------------------------------------------------------------------
