@@ -1,23 +1,11 @@
 """Which differences are larger than seed-to-seed noise, at the power the seeds have: the tests behind the
 significance table, the batch-size effects and the report's claims, and how many seeds a question needs.
 
-Pure functions over plain lists and dicts of accuracies (points, %). The method, in short (docs/STATISTICS.md
-says it in full, with why):
-- accuracies are first rounded to the test set's resolution (100 / test images), so equal counts of correct
-  images are equal numbers and a tie is a tie, not float noise;
-- two norms at one batch size: the per-seed paired differences (a seed fixes the initialization draw, data
-  order and dropout for every norm alike); the pair's variance is pooled over the batch sizes when the
-  batch sizes agree on it (Brown-Forsythe test), which turns df 2 at 3 seeds into df 8 at four batch sizes;
-  a pair without two shared seeds at a batch size falls back to Welch's test, for that pair only;
-- differences that do not vary at all have no t statistic: their p is the exact sign-flip (or permutation)
-  p, so n identical seeds can never give a p below 2^(1-n);
-- a table of many rows is decided by Holm over all its rows, and each row's interval is drawn at the level
-  its decision used, so an interval excludes 0 exactly when the row is shown;
-- an aggregate ("X above none over the batch sizes") is the mean over batch sizes of the cell differences,
-  with the pooled variance, and checked by an exact sign-flip test over every (seed, batch size) unit: its
-  p is the larger of the two;
-- "stable" is an equivalence statement: every pair of batch sizes within a margin fixed in advance, by
-  two one-sided tests (the 90 % interval inside the margin).
+Pure functions over plain lists and dicts of accuracies (points, %), rounded first to the test set's
+resolution. Paired differences with the pair's variance pooled over batch sizes when they agree on it;
+Welch per pair without shared seeds; exact sign-flip or permutation p where nothing varies (never below
+2^(1-n)); Holm over a table with each interval at its decision's level; blocked means checked by an exact
+sign flip; equivalence by two one-sided tests. docs/STATISTICS.md states the method and why.
 """
 from __future__ import annotations
 
