@@ -1,4 +1,5 @@
-"""The comparisons of norms: error rates checked on simulated studies whose truth is set."""
+"""The comparisons of norms: error rates checked on simulated studies whose truth is set; Welch's test
+at its edges."""
 import math
 
 import numpy as np
@@ -68,3 +69,11 @@ def test_pairing_by_seed_is_used_when_seeds_are_shared():
 def test_holm_adjustment():
     r = ST.holm([0.01, 0.04, math.nan, 0.03])
     assert math.isnan(r[2]) and np.allclose([r[0], r[1], r[3]], [0.03, 0.06, 0.06])
+
+
+def test_welch_handles_groups_without_spread():
+    assert ST.welch([10.0, 10.0], [10.0, 10.0])[3] == 1.0
+    assert ST.welch([10.0, 10.0], [12.0, 12.0])[3] == 0.0
+    assert math.isnan(ST.welch([10.0], [12.0, 13.0])[3])
+    d, lo, hi, p = ST.welch([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    assert d == -3.0 and lo < -3.0 < hi and 0 < p < 0.05
