@@ -33,6 +33,8 @@ __all__ = ["ProtocolError", "Study", "assign_designs", "load_runs", "parse_selec
 
 @dataclass
 class Study:
+    """One runs folder read for the report: the runs table, what was set aside, the report's numbers, and
+    the figures drawn so far. Every method is one call into the module that does the job."""
     runs: pd.DataFrame
     reference: dict[str, Any]
     report_dir: Path
