@@ -199,8 +199,8 @@ def paired_by_batch(a: dict[int, dict[int, float]], b: dict[int, dict[int, float
 def welch(a, b, res: float = 0.0) -> Estimate:
     """mean(a) - mean(b), unpaired, Welch's test; groups without spread: the exact permutation p."""
     a, b = rounded(a, res), rounded(b, res)
-    if len(a) < 2 or len(b) < 2:
-        return untestable(float(a.mean() - b.mean()) if len(a) and len(b) else math.nan, min(len(a), len(b)))
+    if len(a) < 2 or len(b) < 2:   # no number for a test that cannot be run
+        return untestable(n=min(len(a), len(b)))
     diff = float(a.mean() - b.mean())
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     n = min(len(a), len(b))
@@ -217,7 +217,7 @@ def contrast(cells: dict, hi, lo, res: float = 0.0) -> Estimate:
     variance pooled over every cell given when they agree on it (else Welch on the two)."""
     a, b = rounded(cells.get(hi, []), res), rounded(cells.get(lo, []), res)
     if len(a) < 2 or len(b) < 2:
-        return untestable(float(a.mean() - b.mean()) if len(a) and len(b) else math.nan, min(len(a), len(b)))
+        return untestable(n=min(len(a), len(b)))
     groups = [rounded(v, res) for v in cells.values() if len(v) >= 2]
     if len(groups) > 2 and homogeneous(groups):
         var, df = pooled_var(groups)

@@ -91,9 +91,11 @@ class Part:
             return f"{self.what}: {e.method}"
         ci = "" if math.isnan(e.low) else f" [{e.low:+.1f}, {e.high:+.1f}]"
         p_along, _ = self.for_claim()
-        tail = (f", equivalence p={fmt_p(p_along)} (margin ±{STABLE_POINTS:g})" if self.kind == "equivalence"
-                else f", p={fmt_p(e.p)}")
-        return f"{self.what}: {e.diff:+.2f}{ci}{tail} ({e.method})" + (f"; {self.blocked}" if self.blocked else "")
+        if self.kind == "equivalence":
+            what, tail = f"{self.what} within ±{STABLE_POINTS:g}", f", equivalence p={fmt_p(p_along)}"
+        else:
+            what, tail = self.what, f", p={fmt_p(e.p)}"
+        return f"{what}: {e.diff:+.2f}{ci}{tail} ({e.method})" + (f"; {self.blocked}" if self.blocked else "")
 
     def _alpha(self) -> float:
         return 2 * ALPHA if self.kind == "equivalence" else ALPHA   # TOST: two one-sided tests at alpha

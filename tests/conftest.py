@@ -113,3 +113,37 @@ def nbval(path, tmp_path, sanitize=None):
                        cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:]
     return r.stdout
+
+
+# --------------------------------------------------------------------------------------------------
+# Runs folders for the summary's modules (runs, cells, analysis, claims, texts, figures, summary):
+# fake_run's records, as a grid of seeds would leave them
+# --------------------------------------------------------------------------------------------------
+from alexlib.summary import Study  # noqa: E402  (below the helpers above, which need no summary)
+
+REF = str(REPO / "params" / "reference.yaml")
+SEEDS = (0, 1, 2)
+JITTER = (-0.6, 0.1, 0.5)   # seed-to-seed spread of the constructed runs (sd ~0.55 points)
+
+
+def study(tmp_path, select=""):
+    return Study.load(str(tmp_path / "runs"), REF, str(tmp_path / "rep"), select)
+
+
+def cell(tmp_path, norm, bs, acc, first=None, jitter=JITTER, **cfg):
+    for seed, j in zip(SEEDS, jitter):
+        fake_run(tmp_path / "runs", norm=norm, batch_size=bs, seed=seed, acc=acc + j,
+                 first_acc=None if first is None else first + j, **cfg)
+
+
+def arms(tmp_path, none8=(30.0, 60.0, 58.0), bn8=(80.0, 80.0, 79.0), none64=60.0, bn64=85.0):
+    """Fixed (8 epochs), equal steps (batch 8 at 1 epoch), linear lr (batch 8 at lr/8), at batch 8 and 64.
+    ``none8``/``bn8``: batch-8 accuracy in the fixed, equal-steps and lr-scaled designs."""
+    for norm, at8, at64 in (("none", none8, none64), ("bn", bn8, bn64)):
+        cell(tmp_path, norm, 64, at64, epochs=8)
+        cell(tmp_path, norm, 8, at8[0], epochs=8)
+        cell(tmp_path, norm, 8, at8[1], epochs=1)
+        cell(tmp_path, norm, 8, at8[2], epochs=8, lr=0.000625)
+    cell(tmp_path, "lrn", 64, 20.0, epochs=8)   # in the fixed design only: not drawn into the arms
+    fake_run(tmp_path / "runs", norm="none", batch_size=64, lr=0.01, epochs=8, acc=55.0)  # the sweep
+    fake_run(tmp_path / "runs", norm="bn", batch_size=16, lr=0.02, epochs=8, acc=55.0)    # fits no design

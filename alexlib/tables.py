@@ -1,0 +1,157 @@
+"""The report's tables: the DataFrames the summary notebook shows, formatted from the cells, the analysis
+and the claims (numbers to strings, long to wide, norm names for norm keys). Nothing here computes a
+statistic.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from .claims import Claim, power_rows
+from .stats import Comparison
+from .vocab import DESIGNS, NORM_NAMES, NORMS, REFERENCE_LR, SHORT_NAMES, fmt_p
+
+NB = "\u00a0"  # a no-break space: keeps "[a, b]" on one line in the PDF
+
+
+def fmt_cell(r) -> str:
+    """A cell as ``mean ± sd (n=…; lost seeds; mixed devices)``, or a dash when no seed completed."""
+    lost = [f"{int(r[k])} {w}" for k, w in (("n_diverged", "diverged"), ("n_failed", "failed"),
+                                             ("n_running", "running")) if r[k]]
+    tail = ("; " + ", ".join(lost)) if lost else ""
+    if r.get("mixed"):
+        tail += f"; mixed {r['mixed']}"
+    if r["n_completed"] == 0:
+        return f"— (n=0{tail})"
+    sd = "" if math.isnan(r["std"]) else f" ± {r['std']:.2f}"
+    return f"{r['mean']:.2f}{sd} (n={int(r['n_completed'])}{tail})"
+
+
+def accuracy_table(cells: pd.DataFrame, comparable: bool) -> pd.DataFrame:
+    """Norms down, batch size x (ours, the report's, their difference where comparable) across."""
+    c = cells
+    if c.empty:
+        return pd.DataFrame({"note": [f"no runs at lr {REFERENCE_LR}"]})
+    c = c.assign(ours=c.apply(fmt_cell, axis=1),
+                 report_s=c.report.map(lambda v: "" if math.isnan(v) else f"{v:.2f}"),
+                 diff_s=c["diff"].map(lambda v: "" if math.isnan(v) else f"{v:+.2f}"))
+    values = ["ours", "report_s"] + (["diff_s"] if comparable else [])
+    wide = c.pivot(index="norm", columns="batch_size", values=values)
+    names = {"ours": "ours: mean ± sd (n)", "report_s": "report" if comparable else "report (other protocol)",
+             "diff_s": "diff"}
+    wide = wide.rename(columns=names, level=0)
+    wide = wide.swaplevel(0, 1, axis=1).sort_index(axis=1, level=0, sort_remaining=False)
+    wide.index = [NORM_NAMES.get(n, n) for n in wide.index]
+    wide.columns.names = ["batch size", ""]
+    return wide
+
+
+def significance_table(comparisons: list[Comparison]) -> pd.DataFrame:
+    """Every pair of norms at every batch size: the difference in mean test accuracy (points), its interval at
+    the level of its decision (Holm over the table), and whether it is shown at family-wise alpha 0.05. Narrow
+    enough for the PDF's page: short norm names, the method in ``significance_note`` when it is one for all."""
+    if not comparisons:
+        return pd.DataFrame({"note": ["needs 2+ norms with 2+ completed seeds at a batch size"]})
+    rows = [{"batch": c.batch_size, "difference": f"{SHORT_NAMES[c.a]}{NB}−{NB}{SHORT_NAMES[c.b]}",
+             "points": f"{c.diff:+.2f}",
+             "interval": "" if math.isnan(c.ci_low) else f"[{c.ci_low:+.1f},{NB}{c.ci_high:+.1f}]",
+             "level": f"{100 * c.level:.2f} %".replace(".00 %", " %"),
+             "p (Holm)": fmt_p(c.p), "shown?": {True: "yes", False: "not shown", None: "n/a"}[c.shown],
+             "seeds": c.n, "method": c.method} for c in comparisons]
+    t = pd.DataFrame(rows).set_index(["batch", "difference"])
+    return t.drop(columns="method") if t.method.nunique() == 1 else t
+
+
+def lr_table(sweep_cells: pd.DataFrame, comparable: bool) -> pd.DataFrame:
+    """One row per lr of the sweep, beside the report's value and, where comparable, the difference."""
+    if sweep_cells.empty:
+        return pd.DataFrame({"note": ["no runs with norm none, batch 64 in this folder"]})
+    t = sweep_cells.set_index("lr")
+    if comparable:
+        t["diff"] = t["mean"] - t["report"]
+    else:
+        t = t.rename(columns={"report": "report (other protocol)"})
+    return t.round(2)
+
+
+def designs_table(design_cells: pd.DataFrame, designs: list[str]) -> pd.DataFrame:
+    """Norms down, design x batch size across: the designs side by side."""
+    c = design_cells
+    if len(designs) < 2:
+        return pd.DataFrame({"note": ["only the report's design (fixed epochs and lr) in these runs: add the "
+                                      "equal_steps / lr_scaled arms (params/fashion.yaml, params/paper_steps.yaml)"]})
+    c = c.assign(cell=c.apply(fmt_cell, axis=1),
+                 design_name=c.design.map(lambda k: DESIGNS[k][0]),
+                 col=c.apply(lambda r: f"{r.batch_size} ({r.epochs} ep, lr {r.lr:g})", axis=1))
+    order = [DESIGNS[k][0] for k in designs]
+    wide = c.pivot_table(index="norm", columns=["design_name", "col"], values="cell", aggfunc="first")
+    cols = sorted(wide.columns, key=lambda k: (order.index(k[0]), int(k[1].split(" ")[0])))
+    wide = wide[cols].fillna("")
+    wide = wide.reindex(sorted(wide.index, key=NORMS.index))
+    wide.index = [NORM_NAMES.get(n, n) for n in wide.index]
+    wide.columns.names = ["design", "batch size"]
+    return wide
+
+
+def batch_effect_table(batch_effects: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per norm and design: the batch-size effect, its interval at its decision's level, its Holm p, and how
+    equalizing steps (or lr) changed it, tested as a change."""
+    rows = sorted(batch_effects, key=lambda r: (NORMS.index(r["norm"]), list(DESIGNS).index(r["design"])))
+    if not rows:
+        return pd.DataFrame({"note": ["needs a design with batch 64 and a smaller batch size"]})
+
+    def ci(lo, hi):
+        return "" if lo != lo else f"[{lo:+.1f},{NB}{hi:+.1f}]"
+    t = pd.DataFrame([{
+        "norm": NORM_NAMES[r["norm"]], "design": r["design_name"],
+        f"batch {r['large']} − batch {r['small']}": "" if math.isnan(r["effect"]) else f"{r['effect']:+.2f}",
+        "interval": ci(r["ci_low"], r["ci_high"]),
+        "p (Holm)": fmt_p(r["p"]), "shown?": {True: "yes", False: "not shown", None: "n/a"}[r["shown"]],
+        "change vs the report's design": "" if "change" not in r else f"{r['change']:+.2f} {ci(r['change_low'], r['change_high'])}",
+        "p of the change (Holm)": "" if "change" not in r else fmt_p(r["change_p"]),
+        "verdict": r["verdict"]} for r in rows])
+    return t.groupby(["norm", "design"], sort=False).first()
+
+
+def claims_table(claims: list[Claim]) -> pd.DataFrame:
+    rows = [{"#": c.id, "the report says": c.claim, "tested here": c.statement, "verdict": c.verdict,
+             "evidence (points, interval, p)": "; ".join(c.evidence)} for c in claims]
+    return pd.DataFrame(rows).set_index("#")
+
+
+def power_table(claims: list[Claim]) -> pd.DataFrame:
+    """Per undecided claim: the smallest difference its seeds could show, and the seeds 1 and 2 points need."""
+    rows = power_rows(claims)
+    if not rows:
+        return pd.DataFrame({"note": ["every claim is decided (or not testable) at these seeds"]})
+
+    def seeds(n):
+        return "more than 1,000" if n is None else f"{n}"
+    return pd.DataFrame([{"claim": r["claim"], "verdict": r["verdict"], "weakest part": r["weakest part"],
+                          "smallest difference shown (80 % power)": f"{r['detectable (80 % power)']:.2f} points",
+                          "seeds for 1 point": seeds(r["seeds for 1 point"]),
+                          "seeds for 2 points": seeds(r["seeds for 2 points"])} for r in rows]).set_index("claim")
+
+
+def time_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Training seconds (evaluation excluded) and throughput per design, norm and batch size, and in all."""
+    d = runs[runs.epochs_done > 0]
+    d = d.assign(design=d.design.map(lambda k: DESIGNS[k][0] if k in DESIGNS else k.replace("_", " ")))
+    t = d.groupby(["design", "norm", "batch_size"]).agg(
+        runs=("run_id", "count"), train_s_mean=("train_seconds", "mean"), img_per_s=("images_per_s", "mean"))
+    t.loc[("all", "all", "all"), :] = [len(d), d.train_seconds.sum(), d.images_per_s.mean()]
+    t = t.rename(columns={"train_s_mean": "train s per run (mean; total on the 'all' row)",
+                          "img_per_s": "train img/s"})
+    return t.round(1)
+
+
+def problems_table(runs: pd.DataFrame, problems: list[dict[str, str]]) -> pd.DataFrame:
+    """Every run that did not complete, with why, and every file that could not be read."""
+    bad = runs[runs.status != "completed"]
+    rows = [{"run": r.run_id, "status": r.status, "detail": r.diverged_at or r.error or "(still running)",
+             "epochs done": r.epochs_done} for r in bad.itertuples()]
+    rows += [{"run": p["file"], "status": "unreadable", "detail": p["problem"], "epochs done": 0}
+             for p in problems]
+    return pd.DataFrame(rows) if rows else pd.DataFrame({"status": ["every run completed; every file was readable"]})
