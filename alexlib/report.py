@@ -2,6 +2,7 @@
 (code hidden) beside results.csv and the figures.
 
     python -m alexlib.report runs/paper --out reports/paper
+    python -m alexlib.report reports/paper/records --out reports/paper     # rebuilt from the committed records
 """
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from pathlib import Path
 
 from .notebook import execute
 from .paths import SUMMARY_NOTEBOOK, from_repo
+from .records import METRICS
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 LOCAL_MATHJAX = "/usr/share/javascript/mathjax/MathJax.js"  # Debian's libjs-mathjax, for offline HTML
+RECORDS = "records"  # reports/<grid>/records/<run>/metrics.json: the raw records behind the report
 
 
 def find_browser() -> str | None:
@@ -71,6 +74,24 @@ def to_pdf(html: Path, pdf: Path, browser: str) -> Path:
     return pdf
 
 
+def copy_records(runs_dir: Path, records: Path) -> Path:
+    """Every run's metrics.json beside the report (no checkpoints, no executed notebooks: about 8 kB a run),
+    so a later change of analysis rebuilds the report from them in seconds and can be diffed. Nothing to do
+    when the report is being rebuilt from those records."""
+    if runs_dir.resolve() == records.resolve():
+        return records
+    fresh = records.with_name(records.name + ".tmp")
+    shutil.rmtree(fresh, ignore_errors=True)
+    for m in sorted(runs_dir.rglob(METRICS)):
+        dst = fresh / m.parent.relative_to(runs_dir) / METRICS
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(m, dst)
+    shutil.rmtree(records, ignore_errors=True)
+    fresh.mkdir(parents=True, exist_ok=True)
+    fresh.replace(records)
+    return records
+
+
 def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "params/reference.yaml",
                  pdf: bool = True, select: str = "", note: str = "") -> dict[str, Path]:
     """The summary notebook over ``runs_dir``, executed into ``out_dir``, then HTML and PDF. ``note``: a line
@@ -79,7 +100,8 @@ def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "pa
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"runs folder {runs_dir} does not exist; run a grid into it first")
     executed = execute_summary(runs_dir, out_dir, reference, select, note)
-    title = f"{TITLE} ({runs_dir.name})"
+    copy_records(runs_dir, out_dir / RECORDS)
+    title = f"{TITLE} ({out_dir.name})"
     made = {"notebook": executed, "html": to_html(executed, out_dir / "report.html", title)}
     if pdf:
         browser = find_browser()

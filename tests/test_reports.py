@@ -1,0 +1,38 @@
+"""The committed reports are what their committed records say: each rebuilds from reports/<grid>/records with
+the same numbers, byte for byte (so a change of analysis shows up here until the reports are rebuilt)."""
+import pytest
+
+from alexlib.report import RECORDS, copy_records
+from alexlib.summary import Study
+
+from conftest import REF, REPO, fake_run
+
+COMMITTED = [p.parent.name for p in sorted((REPO / "reports").glob(f"*/{RECORDS}"))]
+DATA_FILES = ("results.csv", "cells.csv", "designs.csv", "summary.json")
+
+
+def test_every_committed_report_has_its_records():
+    reports = sorted(p.parent.name for p in (REPO / "reports").glob("*/report.html"))
+    assert reports and reports == COMMITTED
+
+
+@pytest.mark.parametrize("grid", COMMITTED)
+def test_a_committed_report_rebuilds_from_its_committed_records(grid, tmp_path):
+    committed = REPO / "reports" / grid
+    s = Study.load(str(committed / RECORDS), REF, str(tmp_path))
+    s.write()
+    for name in DATA_FILES:
+        assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), (
+            f"reports/{grid}/{name} is not what its records give: rebuild it with "
+            f"python -m alexlib.report reports/{grid}/{RECORDS} --out reports/{grid}")
+
+
+def test_records_are_copied_beside_the_report_and_never_over_themselves(tmp_path):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        fake_run(runs, norm="bn", seed=seed)
+    (next(runs.iterdir()) / "checkpoint.pt").write_bytes(b"x")
+    out = copy_records(runs, tmp_path / "rep" / RECORDS)
+    got = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert got == sorted(p.relative_to(runs) for p in runs.rglob("metrics.json"))
+    assert copy_records(out, out) == out and len(list(out.rglob("metrics.json"))) == 2
