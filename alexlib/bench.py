@@ -168,7 +168,7 @@ def eval_rate(norm: str, ds: D.Dataset, dev: torch.device, image_size: int, widt
 # The paper grid's wall time
 # --------------------------------------------------------------------------------------------------
 def paper_grid_runs() -> list[RunConfig]:
-    from .grid import load_grid
+    from .plan import load_grid
     from .paths import PARAMS
     return load_grid(PARAMS / "paper.yaml").runs
 

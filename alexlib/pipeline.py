@@ -74,10 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     name = grid_file.stem
     runs, reports = from_repo(f"runs/{name}"), from_repo(f"reports/{name}")
     t0 = time.monotonic()
-    args = [str(grid_file), "--out", str(runs), "--jobs", str(a.jobs)] + (["--gpus", a.gpus] if a.gpus else [])
-    code = G.main(args)
-    if code == 2:
-        return code  # bad grid or locked folder: nothing ran
+    try:
+        code = G.exit_code(G.run(grid_file, runs, jobs=a.jobs, gpus=a.gpus or None))
+    except G.REFUSED as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2  # bad grid or locked folder: nothing ran
+    except KeyboardInterrupt:
+        G.stop_at_once()
     try:
         made = build_report(runs, reports, note=why.replace("GRID=auto: ", "Grid chosen by `make report` "
                                                                        "(GRID=auto): ", 1) if why else "")

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import alexlib.train as T
 from alexlib import data as D
 from alexlib import grid as G
+from alexlib import plan as P
 from alexlib import io as IO
 from alexlib.config import ConfigError, RunConfig
 from alexlib.summary import Study, load_runs
@@ -97,7 +98,7 @@ def start_slow_grid(tmp_path, **popen):
     grid_file = tmp_path / "slow.yaml"
     grid_file.write_text(yaml.safe_dump(SLOW_GRID))
     out = tmp_path / "runs"
-    plan = G.load_grid(grid_file, out)
+    plan = P.load_grid(grid_file, out)
     proc = subprocess.Popen(grid_cmd(grid_file, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             **popen)
     ckpt = Path(plan.runs[1].out_dir) / "checkpoint.pt"
@@ -209,7 +210,7 @@ def test_two_runners_on_one_folder(tmp_path):
     assert f"{out} is in use by alexlib.grid pid {first.pid}" in second.stderr
     stdout, _ = first.communicate(timeout=600)
     assert first.returncode == 0, stdout[-2000:]
-    for cfg in G.load_grid(grid_file, out).runs:  # every file whole and completed, each run executed once
+    for cfg in P.load_grid(grid_file, out).runs:  # every file whole and completed, each run executed once
         m = json.loads((Path(cfg.out_dir) / "metrics.json").read_text())
         assert m["status"] == "completed" and len(m["history"]) == cfg.epochs
 
@@ -282,8 +283,8 @@ def test_fuzzed_grid_bytes_give_a_grid_error_or_a_valid_plan(tmp_path, raw):
     path = tmp_path / "fuzz grid ü.yaml"
     path.write_bytes(raw)
     try:
-        plan = G.load_grid(path, tmp_path / "never")
-    except G.GridError as e:
+        plan = P.load_grid(path, tmp_path / "never")
+    except P.GridError as e:
         assert str(path) in str(e)
     else:
         assert plan.runs
@@ -364,7 +365,7 @@ def test_a_diverging_and_a_raising_run_do_not_stop_the_grid(tmp_path):
     assert "FAILED (1): synthetic-gn-bs128" in r.stdout and "diverged (1): synthetic-none-bs16-lr1000" in r.stdout
     status = {p.parent.name: json.loads(p.read_text())["status"] for p in out.rglob("metrics.json")}
     assert sorted(status.values()) == ["completed", "completed", "diverged", "failed"]
-    (too_big,) = [c for c in G.load_grid(grid_file, out).runs if c.batch_size == 128]
+    (too_big,) = [c for c in P.load_grid(grid_file, out).runs if c.batch_size == 128]
     failed = json.loads((Path(too_big.out_dir) / "metrics.json").read_text())
     assert "batch_size=128 is larger than the 64 training images" in failed["error"]
 

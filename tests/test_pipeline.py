@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from alexlib import grid as G
+from alexlib import local as L
+from alexlib import plan as P
 from alexlib.io import FolderLock
 from alexlib.paths import SUMMARY_NOTEBOOK
 from alexlib.report import build_report, find_browser
@@ -29,16 +31,16 @@ def smoke_runs(tmp_path_factory):
 
 def test_grid_runs_every_configuration_once(smoke_runs):
     out, stdout = smoke_runs
-    plan = G.load_grid(SMOKE, out)
+    plan = P.load_grid(SMOKE, out)
     assert len(plan.runs) == 9  # 2 norms x 2 batch sizes x 2 seeds + 1 extra lr (lr 0.005 shared)
     for cfg in plan.runs:
         m = json.loads((out / cfg.run_id() / "metrics.json").read_text())
         assert m["status"] == "completed" and m["config"]["out_dir"] == str(out / cfg.run_id())
         # --jobs 2 on a CPU: each run gets its share of the cores, and says so
-        assert m["config"]["threads"] == m["env"]["cpu_threads"] == max(1, G.cpu_cores() // 2)
+        assert m["config"]["threads"] == m["env"]["cpu_threads"] == max(1, L.cpu_cores() // 2)
         assert (out / cfg.run_id() / "run.ipynb").exists()
     assert "[  9/9]" in stdout and "ETA" in stdout and "WARNING" not in stdout
-    assert f"--jobs 2: 2 run(s) at once, {max(1, G.cpu_cores() // 2)} CPU thread(s) each" in stdout
+    assert f"--jobs 2: 2 run(s) at once, {max(1, L.cpu_cores() // 2)} CPU thread(s) each" in stdout
     assert json.loads((out / "grid.json").read_text())["grid"] == "smoke"
 
 
@@ -122,8 +124,8 @@ def test_dry_run_lists_runs_and_writes_nothing(tmp_path):
 def test_bad_grid_files_fail_fast_with_clear_messages(tmp_path, text, message):
     path = tmp_path / "bad grid.yaml"
     path.write_text(text)
-    with pytest.raises(G.GridError) as e:
-        G.load_grid(path, tmp_path / "out")
+    with pytest.raises(P.GridError) as e:
+        P.load_grid(path, tmp_path / "out")
     assert message in str(e.value) and str(path) in str(e.value)
     out = tmp_path / "out"
     assert G.main([str(path), "--out", str(out)]) == 2
@@ -133,27 +135,8 @@ def test_bad_grid_files_fail_fast_with_clear_messages(tmp_path, text, message):
 def test_non_utf8_grid_file(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes("grids:\n  - norm: caf\xe9\n".encode("latin-1"))
-    with pytest.raises(G.GridError, match="not UTF-8"):
-        G.load_grid(path)
-
-
-@pytest.mark.parametrize("jobs, cores, runs, expect", [
-    ("auto", 2, 20, (2, 1)), ("auto", 16, 3, (3, 5)), (1, 2, 20, (1, 2)), (2, 2, 20, (2, 1)), (4, 2, 20, (4, 1)),
-    ("auto", 8, 0, (1, 8)),
-])
-def test_cpu_runs_share_the_cores(jobs, cores, runs, expect):
-    from alexlib.config import RunConfig
-    todo = [RunConfig(device="cpu", seed=i) for i in range(runs)]
-    got = G.parallelism(jobs, todo, cores=cores)
-    assert got[:2] == expect and f"{expect[0]} run(s) at once, {expect[1]} CPU thread(s) each" in got[2]
-    assert G.parallelism(jobs, todo, threads=3, cores=cores)[1] == 3  # --threads wins
-
-
-def test_jobs_auto_on_cuda_is_one_run_per_gpu():
-    from alexlib.config import RunConfig
-    todo = [RunConfig(device="cuda:0")] * 8
-    assert G.parallelism("auto", todo, gpus=[0, 1, 2], cores=16)[:2] == (3, 5)
-    assert G.parallelism("auto", todo, cores=16)[:2] == (1, 16)
+    with pytest.raises(P.GridError, match="not UTF-8"):
+        P.load_grid(path)
 
 
 @pytest.mark.parametrize("flag", [["--jobs", "0"], ["--jobs", "many"], ["--threads", "-1"]])
@@ -163,15 +146,10 @@ def test_bad_jobs_or_threads_are_refused(tmp_path, flag, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_gpus_are_assigned_round_robin(tmp_path, monkeypatch):
-    seen = []
-
-    def fake_execute(cfg, notebook=None, log=print):  # records where each run would go
-        seen.append(cfg.device)
-        return {"status": "completed", "final": {"test_acc": 50.0}}
-
-    monkeypatch.setattr(G, "execute", fake_execute)
-    plan = G.load_grid(SMOKE, tmp_path / "g")
-    outcome = G.run_grid(plan, tmp_path / "g", jobs=1, gpus=[0, 3])
-    assert seen == ["cuda:0", "cuda:3"] * 4 + ["cuda:0"]
-    assert len(outcome["completed"]) == 9
+def test_the_pipeline_exits_2_when_its_grid_cannot_start(tmp_path, capsys):
+    from alexlib import pipeline
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: {}\ngrids: []\n")
+    assert pipeline.main(["--grid", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "the grid is empty" in err

@@ -1,7 +1,7 @@
 """One run of the grid: what the runner records when the run notebook fails, and what it never overwrites."""
 import json
 
-from alexlib import grid as G
+from alexlib import runner as R
 from alexlib.config import RunConfig
 from alexlib.summary import Study
 
@@ -23,8 +23,8 @@ def test_a_failing_notebook_never_overwrites_another_runs_record(tmp_path, monke
     def fails(*a, **k):
         raise RuntimeError("out_dir already holds a different run (momentum: 0.9 there, 0.0 now)")
 
-    monkeypatch.setattr(G, "run_notebook", fails)
-    m = G.execute(cfg)
+    monkeypatch.setattr(R, "run_notebook", fails)
+    m = R.execute(cfg)
     assert m["status"] == "failed" and "different run" in m["error"]
     assert (other / "metrics.json").read_bytes() == before
 
@@ -37,9 +37,9 @@ def test_a_notebook_that_fails_after_training_keeps_its_completed_record(tmp_pat
     def plot_fails(*a, **k):
         raise RuntimeError("a plot cell failed")
 
-    monkeypatch.setattr(G, "run_notebook", plot_fails)
+    monkeypatch.setattr(R, "run_notebook", plot_fails)
     said = []
-    m = G.execute(cfg, log=said.append)
+    m = R.execute(cfg, log=said.append)
     assert m["status"] == "completed" and (folder / "metrics.json").read_bytes() == before
     assert "completed, but the notebook failed after training" in said[0]
 
@@ -53,7 +53,7 @@ def test_a_failure_the_grid_records_keeps_the_runs_protocol(tmp_path, monkeypatc
     def kernel_died(*a, **k):
         raise RuntimeError("DeadKernelError: Kernel died")
 
-    monkeypatch.setattr(G, "run_notebook", kernel_died)
-    assert G.execute(cfg)["status"] == "failed"
+    monkeypatch.setattr(R, "run_notebook", kernel_died)
+    assert R.execute(cfg)["status"] == "failed"
     cells = study(tmp_path).cells()   # one protocol: the failure carries the precision it would have run at
     assert cells[["n_completed", "n_failed"]].values.tolist() == [[2, 1]]

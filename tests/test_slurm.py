@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alexlib import grid as G
+from alexlib import plan as P
 from alexlib import slurm as S
+from alexlib.executor import run_plan
 from alexlib.train import train
 
 from conftest import REPO, TINY
@@ -65,7 +66,7 @@ def test_missing_partition_name_and_bad_values():
 
 
 def test_command_line_wins_over_the_grid_file(tmp_path):
-    block = S.executor_block(grid_file(tmp_path, executor={"type": "slurm", "partition": "a", "time": 30}))
+    block = P.executor_block(grid_file(tmp_path, executor={"type": "slurm", "partition": "a", "time": 30}))
     opts = S.parse_options(block, ["partition=b", "sbatch=--constraint=h100 --exclusive"])
     assert (opts["partition"], opts["time"], opts["cpus"]) == ("b", 30, 1)
     assert S.sbatch_options(opts["sbatch"]) == {"constraint": "h100", "exclusive": True}
@@ -84,17 +85,17 @@ def test_cli_errors_exit_2_with_the_message(tmp_path):
 def test_runs_folder_that_is_not_writable(tmp_path):
     (tmp_path / "file").write_text("x")
     out = tmp_path / "file" / "runs"  # under a file: not writable, even as root
-    plan = G.load_grid(grid_file(tmp_path), out)
+    plan = P.load_grid(grid_file(tmp_path), out)
     with pytest.raises(PermissionError, match="cannot write to output folder .*a part of the path is a file"):
-        S.run_on_cluster(plan, out, S.parse_options(), cluster="local", log=lambda s: None)
+        run_plan(plan, out, S.SlurmExecutor(S.parse_options(), cluster="local"), log=lambda s: None)
 
 
 def test_local_executor_runs_the_notebook_in_a_job(tmp_path):
     """The same path as on SLURM (a pickled Checkpointable per run, records read back) on this machine."""
     out = tmp_path / "runs"
-    plan = G.load_grid(grid_file(tmp_path, runs=1), out)
+    plan = P.load_grid(grid_file(tmp_path, runs=1), out)
     lines = []
-    outcome = S.run_on_cluster(plan, out, S.parse_options(), cluster="local", poll_s=0.5, log=lines.append)
+    outcome = run_plan(plan, out, S.SlurmExecutor(S.parse_options(), cluster="local", poll_s=0.5), log=lines.append)
     assert outcome["completed"] == [plan.runs[0].run_id()], lines
     m = records(out)[plan.runs[0].run_id()]
     assert m["status"] == "completed" and "slurm" not in m["env"] and m["config"]["threads"] == 1
@@ -102,7 +103,7 @@ def test_local_executor_runs_the_notebook_in_a_job(tmp_path):
 
 
 def test_failure_record_keeps_a_completed_one(tmp_path):
-    cfg = G.load_grid(grid_file(tmp_path), tmp_path / "o").runs[0]
+    cfg = P.load_grid(grid_file(tmp_path), tmp_path / "o").runs[0]
     m = S.record_failure(cfg, "7_3", {"State": "CANCELLED", "NodeList": "n1", "ExitCode": "0:15"})
     assert m["status"] == "failed" and m["error"] == "SLURM job 7_3 ended CANCELLED on n1 (exit code 0:15)"
     assert m["env"]["slurm"].items() >= {"job_id": "7_3", "array_index": "3", "node": "n1", "state": "CANCELLED"}.items()
