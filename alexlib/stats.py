@@ -1,5 +1,5 @@
 """Which differences are larger than seed-to-seed noise, at the power the seeds have: the tests behind the
-significance table, the batch-size effects and the report's claims, and how many seeds a question needs.
+significance table, the batch-size effects and the report's claims (what n seeds can show: alexlib.power).
 
 Pure functions over plain lists and dicts of accuracies (points, %), rounded first to the test set's
 resolution. Paired differences with the pair's variance pooled over batch sizes when they agree on it;
@@ -19,11 +19,9 @@ from scipy import stats
 
 from .vocab import ALPHA
 
-POWER = 0.8                 # the power "the smallest difference these seeds could show" is stated at
 HOMOGENEITY_ALPHA = 0.05    # batch sizes whose spreads differ at this level are not pooled
 EXACT_UNITS = 16            # sign flips enumerated exactly up to 2^16 patterns, else sampled
 SAMPLED_FLIPS = 20_000
-MAX_SEEDS = 1000            # "would need more than this" above it
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -332,42 +330,6 @@ def equivalence(e: Estimate, margin: float, alpha: float = ALPHA) -> tuple[float
     inside = float(max(lo, hi))
     beyond = float(stats.t.sf((abs(e.diff) - margin) / e.se, e.df))  # H0: |diff| <= margin
     return inside, beyond
-
-
-# ---------------------------------------------------------------------------------------------------
-# Power: what these seeds can show, and what would need more
-# ---------------------------------------------------------------------------------------------------
-def detectable(sd: float, n: int, units_per_seed: int = 1, df: float | None = None, alpha: float = ALPHA,
-               power: float = POWER, paired: bool = True) -> float:
-    """The smallest difference (points) a two-sided test at ``alpha`` shows with ``power``, given the sd of
-    one unit, n seeds and units_per_seed units per seed (batch sizes averaged over). Unpaired: two groups
-    of n."""
-    if not (sd == sd) or n < 2:
-        return math.nan
-    units = n * units_per_seed
-    df = df if df is not None else units_per_seed * (n - 1) * (1 if paired else 2)
-    se = sd * math.sqrt((1 if paired else 2) / units)
-    return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * se)
-
-
-def seeds_needed(sd: float, delta: float, units_per_seed: int = 1, alpha: float = ALPHA, power: float = POWER,
-                 paired: bool = True) -> int | None:
-    """The fewest seeds that show a difference of ``delta`` points with ``power`` (None above MAX_SEEDS or
-    without a spread to go on)."""
-    if not (sd == sd) or delta <= 0:
-        return None
-    if sd == 0:
-        return 2
-    if detectable(sd, MAX_SEEDS, units_per_seed, None, alpha, power, paired) > delta:
-        return None
-    lo, hi = 1, MAX_SEEDS   # detectable() falls as n grows: bisect for the first n that reaches delta
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if detectable(sd, mid, units_per_seed, None, alpha, power, paired) <= delta:
-            hi = mid
-        else:
-            lo = mid
-    return hi
 
 
 # ---------------------------------------------------------------------------------------------------

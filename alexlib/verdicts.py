@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from . import power as PW
 from . import stats as ST
 from .vocab import ALPHA, ANCHOR_BATCH, DESIGNS, NORMED, NORMS, REFERENCE_LR, fmt_p
 
@@ -105,13 +106,13 @@ class Part:
         e = self.est
         if not e.testable or not (e.sd == e.sd):
             return math.nan
-        return ST.detectable(e.sd, e.n, self.units_per_seed, alpha=self._alpha(), paired=self.paired)
+        return PW.detectable(e.sd, e.n, self.units_per_seed, alpha=self._alpha(), paired=self.paired)
 
     def power(self) -> dict[str, Any]:
         e = self.est
         kw = dict(units_per_seed=self.units_per_seed, alpha=self._alpha(), paired=self.paired)
-        return {"detectable": self.detectable(), "seeds_for_1": ST.seeds_needed(e.sd, 1.0, **kw),
-                "seeds_for_2": ST.seeds_needed(e.sd, 2.0, **kw)}
+        return {"detectable": self.detectable(), "seeds_for_1": PW.seeds_needed(e.sd, 1.0, **kw),
+                "seeds_for_2": PW.seeds_needed(e.sd, 2.0, **kw)}
 
 
 @dataclass
