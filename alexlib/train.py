@@ -30,6 +30,7 @@ from .graphs import CudaStepGraph, StepGraph
 from .io import FolderLock, check_writable, read_json, utc_now, write_json
 from .model import AlexNet, count_params, stage_sizes
 from .records import CHECKPOINT, METRICS, read_metrics, same_run
+from .vocab import FINISHED
 
 GRAPH_WARMUP_STEPS = 3      # eager steps before capture (PyTorch's recipe: optimizer state, cuDNN choices)
 CUDA_CHECK_EVERY = 200      # steps between non-finite checks on CUDA (each check is one host sync)
@@ -177,8 +178,9 @@ def train(cfg: RunConfig | dict[str, Any], *, speed: Speed | None = None) -> dic
     A completed or diverged run in ``out_dir`` with the same config is returned as it is; a checkpoint
     with the same config is resumed after its last finished epoch; a different config there is an error.
     Non-finite loss ends the run as ``diverged`` (returned, not raised); any other error is recorded as
-    ``failed`` in metrics.json and raised. ``speed`` overrides how steps run (tests use it to run the
-    graph path on the CPU); by default it follows the device.
+    ``failed`` in metrics.json and raised; a KeyboardInterrupt (Ctrl-C) is recorded as ``interrupted`` and
+    raised, and the next call resumes the run from its last checkpoint. ``speed`` overrides how steps run
+    (tests use it to run the graph path on the CPU); by default it follows the device.
     """
     cfg = cfg if isinstance(cfg, RunConfig) else RunConfig.from_dict(cfg)
     dev = resolve_device(cfg)
@@ -195,7 +197,7 @@ def train(cfg: RunConfig | dict[str, Any], *, speed: Speed | None = None) -> dic
             if not same:
                 raise ConfigError(f"out_dir {out} already holds a different run ({why}); "
                                   f"choose another out_dir or remove that folder")
-            if existing.get("status") in ("completed", "diverged"):
+            if existing.get("status") in FINISHED:
                 say(f"{out}: already {existing['status']}, not retrained")
                 return existing
         with run_context(cfg, dev):
@@ -257,10 +259,14 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
         record["final"] = record["final"] or _final(record["history"])
     except BaseException as e:
         try:
-            writer.close()  # the last epoch's files first, so the failed record is written after them
+            writer.close()  # the last epoch's files first, so this record is written after them
         except BaseException:
             pass
-        record.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=20))
+        if isinstance(e, KeyboardInterrupt):  # Ctrl-C (or a kernel interrupt): not an error; a rerun resumes
+            record.update(status="interrupted", interrupted_at=utc_now())
+        else:
+            record.update(status="failed", error=f"{type(e).__name__}: {e}",
+                          traceback=traceback.format_exc(limit=20))
         _write(out, record, t_start)
         raise
     record = _write(out, record, t_start)

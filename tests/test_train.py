@@ -68,10 +68,31 @@ def test_resume_after_a_stop_matches_a_straight_run(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         T.train(cfg)
     m = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
-    assert m["status"] == "failed" and len(m["history"]) == 2
+    assert m["status"] == "interrupted" and len(m["history"]) == 2
     monkeypatch.undo()
     resumed = T.train(cfg)
     assert resumed["status"] == "completed"
+    assert numbers(resumed) == numbers(straight)
+
+
+def test_ctrl_c_after_epoch_1_records_interrupted_and_a_rerun_resumes_it(tmp_path, monkeypatch, capsys):
+    straight = T.train(tiny(tmp_path, norm="gn", epochs=3, out_dir=str(tmp_path / "straight")))
+    cfg = tiny(tmp_path, norm="gn", epochs=3, out_dir=str(tmp_path / "stopped"), progress=True)
+    stop_after_epoch(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(cfg)
+    run = tmp_path / "stopped"
+    m = json.loads((run / "metrics.json").read_text())  # whole JSON: written atomically like every record
+    assert m["status"] == "interrupted" and [h["epoch"] for h in m["history"]] == [1]
+    assert m["final"] is None and "error" not in m and "interrupted_at" in m
+    assert (run / "checkpoint.pt").exists() and not list(run.glob(".*.tmp"))
+    from alexlib.vocab import STATUS_RANK  # a completed record of the same run still wins
+    assert STATUS_RANK["failed"] < STATUS_RANK["interrupted"] < STATUS_RANK["running"]
+    monkeypatch.undo()
+    capsys.readouterr()
+    resumed = T.train(cfg)
+    assert f"resuming {run} after epoch 1/3" in capsys.readouterr().out
+    assert resumed["status"] == "completed" and "interrupted_at" not in resumed
     assert numbers(resumed) == numbers(straight)
 
 
