@@ -225,13 +225,13 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
         tr = Trainer(cfg, ds, dev, precision, speed)
         record["dataset"] = {"name": ds.name, "description": ds.source,
                              "train_images": len(ds.train), "test_images": len(ds.test),
-                             "synthetic": ds.name == "synthetic"}
+                             "synthetic": ds.name == "synthetic", **ds.origin.record()}
         record["model"] = {"params": count_params(tr.model), "image_size": cfg.image_size, "width": cfg.width}
         start_epoch = _resume(tr, out / CHECKPOINT, cfg, precision, record, say)
 
         n_batches = steps_per_epoch(len(ds.train), cfg)
-        say(f"{cfg.run_id()}: {ds.source}, {len(ds.train)} train / {len(ds.test)} test images at "
-            f"{cfg.image_size} px, {record['model']['params']:,} parameters, {n_batches} batches/epoch, "
+        say(f"{cfg.run_id()}: {ds.source}{ds.origin.fallback_note()}, {len(ds.train)} train / {len(ds.test)} test "
+            f"images at {cfg.image_size} px, {record['model']['params']:,} parameters, {n_batches} batches/epoch, "
             f"{dev} {precision}{' + CUDA graph' if speed.graph else ''}")
         for epoch in range(start_epoch, cfg.epochs + 1):
             diverged, train_seconds = _train_epoch(tr, cfg, epoch, n_batches)
