@@ -30,7 +30,7 @@ from .graphs import CudaStepGraph, StepGraph
 from .io import FolderLock, check_writable, read_json, utc_now, write_json
 from .model import AlexNet, count_params, stage_sizes
 from .records import CHECKPOINT, METRICS, read_metrics, same_run
-from .vocab import FINISHED
+from .vocab import FINISHED, NORMS, PRECISIONS
 
 GRAPH_WARMUP_STEPS = 3      # eager steps before capture (PyTorch's recipe: optimizer state, cuDNN choices)
 CUDA_CHECK_EVERY = 200      # steps between non-finite checks on CUDA (each check is one host sync)
@@ -385,12 +385,66 @@ def _write(out: Path, record: dict[str, Any], t_start: float) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------------
+# What each parameter accepts, beyond its type (the values RunConfig checks; tests hold the two together)
+CHOICES = {"norm": NORMS, "precision": PRECISIONS, "device": ("auto", "cpu", "cuda", "cuda:N")}
+FLOAT_LIMITS = {"lr": "0 < lr <= 1000", "momentum": "0 <= momentum < 1", "dropout": "0 <= dropout < 1",
+                "width": "0.05..4"}
+TYPE_NAMES = {"int": "int", "float": "float", "bool": "bool", "str": "str"}
+
+
+def field_comments() -> dict[str, str]:
+    """Each RunConfig field's one-line comment in alexlib/config.py (what the notebook's parameters cell and
+    papermill's --help-notebook show), read from the source so the two never drift apart."""
+    import inspect
+    import io
+    import tokenize
+    from . import config
+    try:
+        source = inspect.getsource(config.RunConfig)
+    except (OSError, TypeError):  # no source shipped: help without comments
+        return {}
+    names, comments = {}, {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.NAME and tok.line[:tok.start[1]].strip() == "" and tok.start[0] not in names:
+            names[tok.start[0]] = tok.string              # the first name on a line: the field, if any
+        elif tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.string.lstrip("#").strip()
+    fields_ = set(RunConfig.field_names())
+    return {names[line]: text for line, text in comments.items() if names.get(line) in fields_}
+
+
+def _cli_value(v: Any) -> str:
+    """A default as papermill's --help-notebook shows it, booleans as they are typed (true, false)."""
+    return str(v).lower() if isinstance(v, bool) else repr(v)
+
+
+def parameter_help() -> dict[str, tuple[str, str]]:
+    """For each field: (metavar, help): its comment, type, allowed values and default, once each."""
+    from .config import _INT_LIMITS  # the limits RunConfig checks
+    comments = field_comments()
+    out = {}
+    for f in fields(RunConfig):
+        t = TYPE_NAMES.get(f.type, str(f.type))
+        choices = ("true", "false") if t == "bool" else D.REGISTRY if f.name == "dataset" else CHOICES.get(f.name)
+        allowed = ""
+        if f.name in _INT_LIMITS:
+            allowed = "{}..{}".format(*_INT_LIMITS[f.name])
+        elif f.name in FLOAT_LIMITS:
+            allowed = FLOAT_LIMITS[f.name]
+        metavar = "{" + ",".join(choices) + "}" if choices else {"int": "N", "float": "X"}.get(t, "TEXT")
+        text = comments.get(f.name, "")
+        details = ", ".join(x for x in (t, allowed) if x)
+        out[f.name] = (metavar, f"{text} [{details}; default {_cli_value(f.default)}]".strip().replace("%", "%%"))
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m alexlib.train", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for f in fields(RunConfig):
-        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, metavar=f.name.upper(),
-                       help=f"({f.type}) default: {f.default!r}")
+                                epilog="Booleans also take 1/0, yes/no, on/off. Every value is checked before any "
+                                       "data loads; the same parameters as notebooks/run.ipynb (papermill -p NAME "
+                                       "VALUE).")
+    for name, (metavar, text) in parameter_help().items():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, default=None, metavar=metavar, help=text)
     return p
 
 
