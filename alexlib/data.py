@@ -43,7 +43,7 @@ class Origin:
     """Where a dataset's images came from: the folder read and the md5 of each file read there."""
     location: str | None                                  # that folder; None when no file was read
     files: dict[str, str] = field(default_factory=dict)   # file name in ``location`` -> md5 of its bytes
-    note: str = ""                                        # how, when not from files (digits, synthetic)
+    note: str = ""                                        # how: checked, downloaded, embedded, generated
     asked: str | None = None  # the data_dir the run named, when the files were found elsewhere (a fallback)
 
     def record(self) -> dict[str, Any]:
@@ -55,7 +55,7 @@ class Origin:
         """What the console says when the files came from somewhere other than the data_dir asked for."""
         if self.asked is None:
             return ""
-        return (f" (data_dir {self.asked} has none: read {', '.join(self.files)} from {self.location})")
+        return f" (data_dir {self.asked} has none: read {', '.join(self.files)} from {self.location})"
 
 
 UNKNOWN_ORIGIN = Origin(None, {}, "a registered loader that does not say which files it read")
@@ -91,9 +91,10 @@ def _md5_cached(path: str, size: int, mtime_ns: int) -> str:
 
 
 def md5(path: str | os.PathLike) -> str:
-    """A file's md5, computed once per process per file: CIFAR-10's seven files (~180 MB) take about a
-    second to hash on one core, checked against torchvision's sums and recorded from the same pass. A file
-    replaced since (another size or modification time) is hashed again."""
+    """A file's md5, computed once per process per file: CIFAR-10's seven files (~180 MB) take about half a
+    second to hash on one core (a few seconds at most from a cold, slow disk), and the same pass serves the
+    check against torchvision's sums and the record. A file replaced since (another size or modification
+    time) is hashed again."""
     p = Path(path).resolve()
     st = p.stat()
     return _md5_cached(str(p), st.st_size, st.st_mtime_ns)

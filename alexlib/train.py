@@ -389,7 +389,6 @@ def _write(out: Path, record: dict[str, Any], t_start: float) -> dict[str, Any]:
 CHOICES = {"norm": NORMS, "precision": PRECISIONS, "device": ("auto", "cpu", "cuda", "cuda:N")}
 FLOAT_LIMITS = {"lr": "0 < lr <= 1000", "momentum": "0 <= momentum < 1", "dropout": "0 <= dropout < 1",
                 "width": "0.05..4"}
-TYPE_NAMES = {"int": "int", "float": "float", "bool": "bool", "str": "str"}
 
 
 def field_comments() -> dict[str, str]:
@@ -397,20 +396,18 @@ def field_comments() -> dict[str, str]:
     papermill's --help-notebook show), read from the source so the two never drift apart."""
     import inspect
     import io
+    import re
     import tokenize
-    from . import config
     try:
-        source = inspect.getsource(config.RunConfig)
+        source = inspect.getsource(RunConfig)
     except (OSError, TypeError):  # no source shipped: help without comments
         return {}
-    names, comments = {}, {}
+    names, comments = set(RunConfig.field_names()), {}
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type == tokenize.NAME and tok.line[:tok.start[1]].strip() == "" and tok.start[0] not in names:
-            names[tok.start[0]] = tok.string              # the first name on a line: the field, if any
-        elif tok.type == tokenize.COMMENT:
-            comments[tok.start[0]] = tok.string.lstrip("#").strip()
-    fields_ = set(RunConfig.field_names())
-    return {names[line]: text for line, text in comments.items() if names.get(line) in fields_}
+        field_line = re.match(r"\s*(\w+)\s*:", tok.line)  # "name: type = default  # comment"
+        if tok.type == tokenize.COMMENT and field_line and field_line.group(1) in names:
+            comments[field_line.group(1)] = tok.string.lstrip("#").strip()
+    return comments
 
 
 def _cli_value(v: Any) -> str:
@@ -424,7 +421,7 @@ def parameter_help() -> dict[str, tuple[str, str]]:
     comments = field_comments()
     out = {}
     for f in fields(RunConfig):
-        t = TYPE_NAMES.get(f.type, str(f.type))
+        t = f.type if isinstance(f.type, str) else f.type.__name__  # "int" (annotations are text here)
         choices = ("true", "false") if t == "bool" else D.REGISTRY if f.name == "dataset" else CHOICES.get(f.name)
         allowed = ""
         if f.name in _INT_LIMITS:
