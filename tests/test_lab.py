@@ -35,6 +35,25 @@ def test_make_lab_runs_the_lab_script():
     assert "bash notebooks/lab.sh" in r.stdout and "JUPYTER=.venv/bin/jupyter" in r.stdout
 
 
+@pytest.mark.parametrize("uid, allow_root", [("0", True), ("1000", False)])
+def test_lab_script_passes_allow_root_only_as_root(tmp_path, uid, allow_root):
+    """The script's own decision, with `id` and jupyter stood in (no Lab starts)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "id").write_text(f"#!/bin/sh\necho {uid}\n")
+    (bin_dir / "jupyter").write_text('#!/bin/sh\nprintf "%s\\n" "$PWD" "$@"\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "JUPYTER": str(bin_dir / "jupyter")}
+    r = subprocess.run(["bash", str(LAB), "--no-browser"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    cwd, *args = r.stdout.splitlines()
+    assert cwd == str(REPO) and args[0] == "lab" and args[-1] == "--no-browser"
+    assert f"--ServerApp.root_dir={REPO}" in args
+    assert ("--allow-root" in args) == allow_root
+
+
 def test_lab_serves_the_repository_root_as_root_and_stops(tmp_path):
     port, token = free_port(), secrets.token_hex(16)
     log = tmp_path / "lab.log"
