@@ -26,8 +26,9 @@ report: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m alexlib.pipeline --grid demo --jobs $(JOBS)
 
+# JupyterLab on the repository root (notebooks, params, runs, reports), as a user or as root
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	JUPYTER=$(BIN)/jupyter bash notebooks/lab.sh
 
 # A single-node SLURM on this machine (Debian packages, as root) for the cluster tests and for trying
 # `--executor slurm`; state, logs and pid files in /tmp/alexlib-slurm. `make test` never starts it.

@@ -1,18 +1,20 @@
 """Datasets held on the training device as uint8, and a loader that shuffles, resizes and normalizes
 each batch there (no worker processes, no PIL: the report's data pipeline was its bottleneck).
 
-Each dataset loader returns a ``Split`` pair of uint8 images (N, C, H, W) and int64 labels on the CPU;
+Each dataset loader returns a ``Split`` pair of uint8 images (N, C, H, W) and int64 labels on the CPU,
+as ``Splits`` that also say where they came from (the folder and each file's md5, for the record);
 ``load_dataset`` checks them, takes the stratified subsets and moves them to the device once.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -36,18 +38,71 @@ class Split:
         return len(self.y)
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a dataset's images came from: the folder read and the md5 of each file read there."""
+    location: str | None                                  # that folder; None when no file was read
+    files: dict[str, str] = field(default_factory=dict)   # file name in ``location`` -> md5 of its bytes
+    note: str = ""                                        # how: checked, downloaded, embedded, generated
+    asked: str | None = None  # the data_dir the run named, when the files were found elsewhere (a fallback)
+
+    def record(self) -> dict[str, Any]:
+        """The keys this adds to a record's ``dataset`` block."""
+        return {"location": self.location, "files": dict(self.files), "origin": self.note,
+                "fallback_from": self.asked}
+
+    def fallback_note(self) -> str:
+        """What the console says when the files came from somewhere other than the data_dir asked for."""
+        if self.asked is None:
+            return ""
+        return f" (data_dir {self.asked} has none: read {', '.join(self.files)} from {self.location})"
+
+
+UNKNOWN_ORIGIN = Origin(None, {}, "a registered loader that does not say which files it read")
+
+
+class Splits(tuple):
+    """A loader's (train, test): unpacks as the pair; ``origin`` says where they came from."""
+    origin: Origin
+
+    def __new__(cls, train: Split, test: Split, origin: Origin = UNKNOWN_ORIGIN) -> "Splits":
+        pair = super().__new__(cls, (train, test))
+        pair.origin = origin
+        return pair
+
+
 @dataclass
 class Dataset:
     name: str
     train: Split
     test: Split
     num_classes: int
-    source: str  # where the data came from, for the record
+    source: str  # what the data is, for the record
+    origin: Origin = UNKNOWN_ORIGIN  # where it was read from, for the record
+
+
+@functools.lru_cache(maxsize=None)
+def _md5_cached(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def md5(path: str | os.PathLike) -> str:
+    """A file's md5, computed once per process per file: CIFAR-10's seven files (~180 MB) take about half a
+    second to hash on one core (a few seconds at most from a cold, slow disk), and the same pass serves the
+    check against torchvision's sums and the record. A file replaced since (another size or modification
+    time) is hashed again."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return _md5_cached(str(p), st.st_size, st.st_mtime_ns)
 
 
 # ---------------------------------------------------------------------------------------------------
-# CIFAR-10: torchvision's reader and its md5 sums, with the sums injectable so the tests can run the
-# same reading code on small files they write in the CIFAR-10 format.
+# CIFAR-10: its python format read directly, checked against torchvision's md5 sums, with the sums
+# injectable so the tests can run the same reading code on small files they write in that format.
 # ---------------------------------------------------------------------------------------------------
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_ARCHIVE = ("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a")
@@ -61,14 +116,6 @@ def cifar10_checksums() -> dict[str, str]:
     return sums
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _cifar_missing_message(root: Path, missing: str, why: str) -> str:
     return (f"CIFAR-10 is not usable: {why} ({root / CIFAR10_FOLDER / missing}). "
             f"On a machine with network access it downloads itself into data_dir; offline, copy "
@@ -79,16 +126,18 @@ def _cifar_missing_message(root: Path, missing: str, why: str) -> str:
             f"digits (make demo).")
 
 
-def verify_cifar10(root: str | os.PathLike, checksums: dict[str, str]) -> None:
-    """Check every file against its md5 before reading; name the first missing or corrupted one."""
+def verify_cifar10(root: str | os.PathLike, checksums: dict[str, str]) -> dict[str, str]:
+    """Check every file against its md5 before reading; name the first missing or corrupted one.
+    Returns each file's md5 (the record's, from the same pass)."""
     root = Path(root)
-    for name, md5 in checksums.items():
+    for name, expected in checksums.items():
         p = root / CIFAR10_FOLDER / name
         if not p.is_file():
             raise DataError(_cifar_missing_message(root, name, "a file is missing"))
-        if _md5(p) != md5:
+        if md5(p) != expected:
             raise DataError(_cifar_missing_message(
                 root, name, "a file is corrupted or truncated (md5 mismatch); replace it"))
+    return dict(checksums)
 
 
 def write_cifar10_format(root: str | os.PathLike, train: Split, test: Split) -> dict[str, str]:
@@ -112,7 +161,7 @@ def write_cifar10_format(root: str | os.PathLike, train: Split, test: Split) -> 
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}, f, protocol=2)
     names = [f"data_batch_{b + 1}" for b in range(5)] + ["test_batch", "batches.meta"]
-    return {n: _md5(folder / n) for n in names}
+    return {n: md5(folder / n) for n in names}
 
 
 def _try_download_cifar10(root: Path) -> str | None:
@@ -125,10 +174,25 @@ def _try_download_cifar10(root: Path) -> str | None:
         return f"{type(e).__name__}: {e}"
 
 
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, list[int]]:
+    """One pickled batch of the CIFAR-10 python format: 'data' (N, 3072) uint8 rows, CHW, and 'labels'."""
+    try:
+        with open(path, "rb") as f:
+            entry = pickle.load(f, encoding="latin1")  # the format's own encoding (Python 2 pickles)
+        data, labels = entry["data"], entry["labels"]
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise DataError(f"CIFAR-10 file {path} could not be read ({type(e).__name__}: {e}); replace it") from e
+    data = np.asarray(data)
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise DataError(f"CIFAR-10 file {path} holds images of shape {data.shape} ({data.dtype}) and "
+                        f"{len(labels)} labels, expected (N, 3072) uint8 and N labels; replace it")
+    return data, list(labels)
+
+
 def load_cifar10(root: str | os.PathLike, checksums: dict[str, str] | None = None,
-                 download: bool = True) -> tuple[Split, Split]:
-    """CIFAR-10 through torchvision's reader. ``checksums`` defaults to the real files' md5 sums."""
-    from torchvision.datasets import CIFAR10
+                 download: bool = True) -> Splits:
+    """CIFAR-10 from its python format in <root>/cifar-10-batches-py, every file checked against its md5
+    first. ``checksums`` defaults to the real files' sums (torchvision's)."""
     root = Path(root)
     real = checksums is None
     sums = cifar10_checksums() if real else dict(checksums)
@@ -137,36 +201,16 @@ def load_cifar10(root: str | os.PathLike, checksums: dict[str, str] | None = Non
         err = _try_download_cifar10(root)
         if err is not None:
             raise DataError(_cifar_missing_message(root, next(iter(sums)), f"not found, and download failed: {err}"))
-    verify_cifar10(root, sums)
-
-    train_files = [n for n in sums if n.startswith("data_batch")]
-    test_files = [n for n in sums if n.startswith("test_batch")]
-
-    class _Files(CIFAR10):  # torchvision's reading code, over the files whose sums we just checked
-        train_list = [[n, sums[n]] for n in sorted(train_files)]
-        test_list = [[n, sums[n]] for n in test_files]
-        meta = {"filename": "batches.meta", "key": "label_names", "md5": sums.get("batches.meta", "")}
-
-        def _load_meta(self):
-            self.classes = []
-
-        def _check_integrity(self):  # verify_cifar10 just checked every md5; do not hash twice
-            return True
-
-    out = []
-    for train in (True, False):
-        try:
-            ds = _Files(str(root), train=train, download=False)
-        except (pickle.UnpicklingError, EOFError, KeyError, ValueError, RuntimeError) as e:
-            which = "training batches" if train else "test batch"
-            raise DataError(f"CIFAR-10 {which} in {root / CIFAR10_FOLDER} could not be read "
-                            f"({type(e).__name__}: {e}); replace the files") from e
-        x = np.asarray(ds.data)
-        if x.ndim != 4 or x.shape[1:] != (32, 32, 3):
-            raise DataError(f"CIFAR-10 images in {root / CIFAR10_FOLDER} have shape {x.shape}, expected (N, 32, 32, 3)")
-        out.append(Split(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(),
-                         torch.as_tensor(ds.targets, dtype=torch.int64)))
-    return out[0], out[1]
+    files = verify_cifar10(root, sums)
+    splits = []
+    train_files = sorted(n for n in sums if n.startswith("data_batch"))
+    for names in (train_files, [n for n in sums if n.startswith("test_batch")]):
+        batches = [_read_cifar_batch(root / CIFAR10_FOLDER / n) for n in names]
+        x = np.concatenate([b[0] for b in batches]).reshape(-1, 3, 32, 32)  # (N, C, H, W) as stored
+        y = [label for b in batches for label in b[1]]
+        splits.append(Split(torch.from_numpy(x), torch.as_tensor(y, dtype=torch.int64)))
+    how = "checked against torchvision's md5 sums" if real else "checked against the md5 sums given (not CIFAR-10's)"
+    return Splits(splits[0], splits[1], Origin(str((root / CIFAR10_FOLDER).resolve()), files, how))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -210,15 +254,18 @@ def _idx_path(d: Path, stem: str) -> Path | None:
     return None
 
 
-def load_fashion_mnist(data_dir: str | os.PathLike, download: bool = True) -> tuple[Split, Split]:
+def load_fashion_mnist(data_dir: str | os.PathLike, download: bool = True) -> Splits:
+    """The four idx files from data_dir (or its FashionMNIST/raw, fashion_mnist), else Debian's copy, else
+    downloaded into data_dir. Where they were found is in the result's ``origin``."""
     data_dir = Path(data_dir)
     d = _find_fashion_dir(data_dir)
-    why = "download not tried"
+    why, how = "download not tried", "idx files"
     if d is None and download:
         try:
             from torchvision.datasets import FashionMNIST
             FashionMNIST(str(data_dir), train=True, download=True)
             FashionMNIST(str(data_dir), train=False, download=True)
+            how = "idx files downloaded by torchvision"
         except Exception as e:  # no network, disk full: reported below with the fix
             why = f"download failed: {type(e).__name__}: {e}"
         d = _find_fashion_dir(data_dir)
@@ -227,34 +274,48 @@ def load_fashion_mnist(data_dir: str | os.PathLike, download: bool = True) -> tu
             f"Fashion-MNIST not found in {data_dir}, {data_dir}/FashionMNIST/raw or {DEBIAN_FASHION_DIR} "
             f"({why}). Put the four files {', '.join(FASHION_FILES.values())} "
             f"(gzipped or not) into {data_dir}/, or on Debian: apt-get install dataset-fashion-mnist")
-    arr = {k: read_idx(_idx_path(d, stem)) for k, stem in FASHION_FILES.items()}
+    paths = {k: _idx_path(d, stem) for k, stem in FASHION_FILES.items()}
+    arr = {k: read_idx(p) for k, p in paths.items()}
     splits = []
     for s in ("train", "test"):
         x, y = arr[f"{s}_x"], arr[f"{s}_y"]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise DataError(f"Fashion-MNIST {s} files in {d} disagree: images {x.shape}, labels {y.shape}")
         splits.append(Split(torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64))))
-    return splits[0], splits[1]
+    location, asked = d.resolve(), data_dir.resolve()
+    if location == Path(DEBIAN_FASHION_DIR).resolve():
+        how = "idx files of Debian's dataset-fashion-mnist package"
+    origin = Origin(str(location), {p.name: md5(p) for p in paths.values()}, how,
+                    asked=None if location.is_relative_to(asked) else str(asked))
+    return Splits(splits[0], splits[1], origin)
 
 
 # ---------------------------------------------------------------------------------------------------
 # digits: scikit-learn's embedded 8x8 handwritten digits (1,797 images), real and offline.
 # ---------------------------------------------------------------------------------------------------
-def load_digits_split() -> tuple[Split, Split]:
+DIGITS_FILE = "digits.csv.gz"  # what load_digits reads, in sklearn/datasets/data
+
+
+def load_digits_split() -> Splits:
+    import sklearn
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
     d = load_digits()
     x = np.round(d.images * (255 / 16)).astype(np.uint8)[:, None]  # 0..16 grey levels -> 0..255
     xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=0.3, stratify=d.target, random_state=0)
-    return (Split(torch.from_numpy(xtr), torch.from_numpy(ytr.astype(np.int64))),
-            Split(torch.from_numpy(xte), torch.from_numpy(yte.astype(np.int64))))
+    folder = Path(sklearn.datasets.__file__).parent / "data"
+    files = {DIGITS_FILE: md5(folder / DIGITS_FILE)} if (folder / DIGITS_FILE).is_file() else {}
+    origin = Origin(str(folder) if files else None, files,
+                    f"scikit-learn {sklearn.__version__}'s embedded copy (sklearn.datasets.load_digits)")
+    return Splits(Split(torch.from_numpy(xtr), torch.from_numpy(ytr.astype(np.int64))),
+                  Split(torch.from_numpy(xte), torch.from_numpy(yte.astype(np.int64))), origin)
 
 
 # ---------------------------------------------------------------------------------------------------
 # synthetic: learnable generated images, for tests and benchmarks only (never a result).
 # ---------------------------------------------------------------------------------------------------
 def make_synthetic(n_train: int = 1024, n_test: int = 256, num_classes: int = 10, side: int = 32,
-                   seed: int = 0) -> tuple[Split, Split]:
+                   seed: int = 0) -> Splits:
     """Each class is a fixed smooth colour pattern; each image is its class's pattern plus noise."""
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(num_classes, 3, 4, 4, generator=g)
@@ -266,13 +327,13 @@ def make_synthetic(n_train: int = 1024, n_test: int = 256, num_classes: int = 10
         x = templates[y] + 0.25 * torch.randn(n, 3, side, side, generator=g)
         return Split((x.clamp(0, 1) * 255).round().to(torch.uint8), y)
 
-    return split(n_train), split(n_test)
+    return Splits(split(n_train), split(n_test), Origin(None, {}, f"generated in memory (seed {seed}); no files read"))
 
 
 # ---------------------------------------------------------------------------------------------------
 # Registry, subsets, checks, and the move to the device.
 # ---------------------------------------------------------------------------------------------------
-Loader = Callable[[str, int, int], tuple[Split, Split]]
+Loader = Callable[[str, int, int], tuple[Split, Split]]  # Splits, when it can say where they came from
 REGISTRY: dict[str, tuple[Loader, int, str]] = {
     # name: (loader(data_dir, train_size, test_size), number of classes, description)
     "cifar10": (lambda d, ntr, nte: load_cifar10(d), 10, "CIFAR-10 (torchvision)"),
@@ -330,13 +391,14 @@ def load_dataset(name: str, data_dir: str = "data", train_size: int = 0, test_si
     if name not in REGISTRY:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(REGISTRY)}")
     loader, num_classes, desc = REGISTRY[name]
-    train, test = loader(data_dir, train_size, test_size)
+    loaded = loader(data_dir, train_size, test_size)
+    train, test = loaded
     for which, s in (("training", train), ("test", test)):
         _check_split(name, which, s, num_classes)
     train, test = stratified_subset(train, train_size), stratified_subset(test, test_size)
     dev = torch.device(device)
     return Dataset(name, Split(train.x.to(dev), train.y.to(dev)), Split(test.x.to(dev), test.y.to(dev)),
-                   num_classes, desc)
+                   num_classes, desc, getattr(loaded, "origin", UNKNOWN_ORIGIN))
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:

@@ -6,13 +6,17 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import subprocess
+from importlib import metadata
 from typing import Any
 
 import torch
 
 from .config import ConfigError, RunConfig
+from .paths import REPO
 
 CUBLAS_DETERMINISTIC = ":4096:8"
+GIT_TIMEOUT = 5  # seconds for each git call (a hung or slow git never holds up a run)
 
 
 def resolve_device(cfg: RunConfig) -> torch.device:
@@ -73,13 +77,58 @@ def run_context(cfg: RunConfig, dev: torch.device):
 
 
 def environment(dev: torch.device, precision: str, cfg: RunConfig) -> dict[str, Any]:
+    """What a run ran on and with: the device, the code (git commit, alexlib's version) and the versions
+    of the libraries that compute its numbers."""
+    import numpy
     import torchvision
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()
     return {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version(),
             "device": str(dev), "device_name": name, "precision": precision,
             "cuda_graph": False,  # true once a graph has been captured and its first replay checked
             "deterministic": cfg.deterministic, "cpu_threads": torch.get_num_threads(), "host": platform.node(),
+            "alexlib": alexlib_version(), **git_state(), "numpy": numpy.__version__,
+            "scikit-learn": _version("scikit-learn"), "scipy": _version("scipy"),
             **({"slurm": slurm} if (slurm := slurm_job()) else {})}
+
+
+def _version(dist: str) -> str | None:
+    """An installed distribution's version, without importing it (None when it is not installed)."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def alexlib_version() -> str | None:
+    """The installed alexlib's version, else the one in the checkout's pyproject.toml (run from a clone
+    without installing it), else None."""
+    installed = _version("alexlib")
+    if installed is not None:
+        return installed
+    try:
+        import tomllib
+        with open(REPO / "pyproject.toml", "rb") as f:
+            return tomllib.load(f)["project"]["version"]
+    except (OSError, KeyError, ValueError, ImportError):
+        return None
+
+
+def _git(*args: str) -> str | None:
+    try:
+        r = subprocess.run(["git", "-c", f"safe.directory={REPO}", "-C", str(REPO), *args], capture_output=True,
+                           text=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):  # no git, or too slow
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def git_state() -> dict[str, Any]:
+    """The commit of the checkout alexlib runs from, and whether its tracked files differ from it
+    (``git_dirty``; untracked files do not count, as in ``git describe --dirty``). None for both outside
+    a checkout (an installed copy) or without git: a run never fails for want of git."""
+    commit = _git("rev-parse", "HEAD") if (REPO / ".git").exists() else None
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"git_commit": commit, "git_dirty": None if status is None else status != ""}
 
 
 def slurm_job() -> dict[str, str]:

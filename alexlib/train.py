@@ -30,6 +30,7 @@ from .graphs import CudaStepGraph, StepGraph
 from .io import FolderLock, check_writable, read_json, utc_now, write_json
 from .model import AlexNet, count_params, stage_sizes
 from .records import CHECKPOINT, METRICS, read_metrics, same_run
+from .vocab import FINISHED, NORMS, PRECISIONS
 
 GRAPH_WARMUP_STEPS = 3      # eager steps before capture (PyTorch's recipe: optimizer state, cuDNN choices)
 CUDA_CHECK_EVERY = 200      # steps between non-finite checks on CUDA (each check is one host sync)
@@ -177,8 +178,9 @@ def train(cfg: RunConfig | dict[str, Any], *, speed: Speed | None = None) -> dic
     A completed or diverged run in ``out_dir`` with the same config is returned as it is; a checkpoint
     with the same config is resumed after its last finished epoch; a different config there is an error.
     Non-finite loss ends the run as ``diverged`` (returned, not raised); any other error is recorded as
-    ``failed`` in metrics.json and raised. ``speed`` overrides how steps run (tests use it to run the
-    graph path on the CPU); by default it follows the device.
+    ``failed`` in metrics.json and raised; a KeyboardInterrupt (Ctrl-C) is recorded as ``interrupted`` and
+    raised, and the next call resumes the run from its last checkpoint. ``speed`` overrides how steps run
+    (tests use it to run the graph path on the CPU); by default it follows the device.
     """
     cfg = cfg if isinstance(cfg, RunConfig) else RunConfig.from_dict(cfg)
     dev = resolve_device(cfg)
@@ -195,7 +197,7 @@ def train(cfg: RunConfig | dict[str, Any], *, speed: Speed | None = None) -> dic
             if not same:
                 raise ConfigError(f"out_dir {out} already holds a different run ({why}); "
                                   f"choose another out_dir or remove that folder")
-            if existing.get("status") in ("completed", "diverged"):
+            if existing.get("status") in FINISHED:
                 say(f"{out}: already {existing['status']}, not retrained")
                 return existing
         with run_context(cfg, dev):
@@ -223,13 +225,13 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
         tr = Trainer(cfg, ds, dev, precision, speed)
         record["dataset"] = {"name": ds.name, "description": ds.source,
                              "train_images": len(ds.train), "test_images": len(ds.test),
-                             "synthetic": ds.name == "synthetic"}
+                             "synthetic": ds.name == "synthetic", **ds.origin.record()}
         record["model"] = {"params": count_params(tr.model), "image_size": cfg.image_size, "width": cfg.width}
         start_epoch = _resume(tr, out / CHECKPOINT, cfg, precision, record, say)
 
         n_batches = steps_per_epoch(len(ds.train), cfg)
-        say(f"{cfg.run_id()}: {ds.source}, {len(ds.train)} train / {len(ds.test)} test images at "
-            f"{cfg.image_size} px, {record['model']['params']:,} parameters, {n_batches} batches/epoch, "
+        say(f"{cfg.run_id()}: {ds.source}{ds.origin.fallback_note()}, {len(ds.train)} train / {len(ds.test)} test "
+            f"images at {cfg.image_size} px, {record['model']['params']:,} parameters, {n_batches} batches/epoch, "
             f"{dev} {precision}{' + CUDA graph' if speed.graph else ''}")
         for epoch in range(start_epoch, cfg.epochs + 1):
             diverged, train_seconds = _train_epoch(tr, cfg, epoch, n_batches)
@@ -257,10 +259,14 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
         record["final"] = record["final"] or _final(record["history"])
     except BaseException as e:
         try:
-            writer.close()  # the last epoch's files first, so the failed record is written after them
+            writer.close()  # the last epoch's files first, so this record is written after them
         except BaseException:
             pass
-        record.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=20))
+        if isinstance(e, KeyboardInterrupt):  # Ctrl-C (or a kernel interrupt): not an error; a rerun resumes
+            record.update(status="interrupted", interrupted_at=utc_now())
+        else:
+            record.update(status="failed", error=f"{type(e).__name__}: {e}",
+                          traceback=traceback.format_exc(limit=20))
         _write(out, record, t_start)
         raise
     record = _write(out, record, t_start)
@@ -379,12 +385,63 @@ def _write(out: Path, record: dict[str, Any], t_start: float) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------------
+# What each parameter accepts, beyond its type (the values RunConfig checks; tests hold the two together)
+CHOICES = {"norm": NORMS, "precision": PRECISIONS, "device": ("auto", "cpu", "cuda", "cuda:N")}
+FLOAT_LIMITS = {"lr": "0 < lr <= 1000", "momentum": "0 <= momentum < 1", "dropout": "0 <= dropout < 1",
+                "width": "0.05..4"}
+
+
+def field_comments() -> dict[str, str]:
+    """Each RunConfig field's one-line comment in alexlib/config.py (what the notebook's parameters cell and
+    papermill's --help-notebook show), read from the source so the two never drift apart."""
+    import inspect
+    import io
+    import re
+    import tokenize
+    try:
+        source = inspect.getsource(RunConfig)
+    except (OSError, TypeError):  # no source shipped: help without comments
+        return {}
+    names, comments = set(RunConfig.field_names()), {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        field_line = re.match(r"\s*(\w+)\s*:", tok.line)  # "name: type = default  # comment"
+        if tok.type == tokenize.COMMENT and field_line and field_line.group(1) in names:
+            comments[field_line.group(1)] = tok.string.lstrip("#").strip()
+    return comments
+
+
+def _cli_value(v: Any) -> str:
+    """A default as papermill's --help-notebook shows it, booleans as they are typed (true, false)."""
+    return str(v).lower() if isinstance(v, bool) else repr(v)
+
+
+def parameter_help() -> dict[str, tuple[str, str]]:
+    """For each field: (metavar, help): its comment, type, allowed values and default, once each."""
+    from .config import _INT_LIMITS  # the limits RunConfig checks
+    comments = field_comments()
+    out = {}
+    for f in fields(RunConfig):
+        t = f.type if isinstance(f.type, str) else f.type.__name__  # "int" (annotations are text here)
+        choices = ("true", "false") if t == "bool" else D.REGISTRY if f.name == "dataset" else CHOICES.get(f.name)
+        allowed = ""
+        if f.name in _INT_LIMITS:
+            allowed = "{}..{}".format(*_INT_LIMITS[f.name])
+        elif f.name in FLOAT_LIMITS:
+            allowed = FLOAT_LIMITS[f.name]
+        metavar = "{" + ",".join(choices) + "}" if choices else {"int": "N", "float": "X"}.get(t, "TEXT")
+        text = comments.get(f.name, "")
+        details = ", ".join(x for x in (t, allowed) if x)
+        out[f.name] = (metavar, f"{text} [{details}; default {_cli_value(f.default)}]".strip().replace("%", "%%"))
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m alexlib.train", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for f in fields(RunConfig):
-        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, metavar=f.name.upper(),
-                       help=f"({f.type}) default: {f.default!r}")
+                                epilog="Booleans also take 1/0, yes/no, on/off. Every value is checked before any "
+                                       "data loads; the same parameters as notebooks/run.ipynb (papermill -p NAME "
+                                       "VALUE).")
+    for name, (metavar, text) in parameter_help().items():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, default=None, metavar=metavar, help=text)
     return p
 
 

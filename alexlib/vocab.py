@@ -38,8 +38,10 @@ REPORT_PROTOCOL = {"dataset": "cifar10", "image_size": 224, "width": 1.0, "epoch
                    "test_size": 0, "momentum": 0.9, "dropout": 0.5, "gn_groups": 4}
 
 # ---- run records ----
-# A record's status, most finished first (a run counted twice keeps its most finished record)
-STATUS_RANK = {"completed": 0, "diverged": 1, "failed": 2, "running": 3}
+# A record's status, most finished first (a run counted twice keeps its most finished record). interrupted:
+# stopped by Ctrl-C (KeyboardInterrupt), resumable from its checkpoint; running: still training, or killed
+# before it could say so (kill -9, a lost machine).
+STATUS_RANK = {"completed": 0, "diverged": 1, "failed": 2, "interrupted": 3, "running": 4}
 FINISHED = ("completed", "diverged")               # a rerun returns these as they are
 
 # ---- decisions ----

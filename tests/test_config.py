@@ -94,3 +94,70 @@ def test_speed_and_place_switches_do_not_change_the_run_id():
         assert a.replace(**change).run_id() == a.run_id(), change
     for change in ({"momentum": 0.0}, {"precision": "fp32"}, {"gn_groups": 8}, {"test_size": 10}):
         assert a.replace(**change).run_id() != a.run_id(), change
+
+
+# ---- python -m alexlib.train --help: type, allowed values, default once, and the field's comment ----
+def cli_help() -> str:
+    import alexlib.train as T
+    return T.build_parser().format_help()
+
+
+def test_help_shows_each_parameter_with_its_type_default_and_comment_once():
+    import alexlib.train as T
+    text = " ".join(cli_help().split())  # argparse wraps to the terminal's width
+    assert "(default: None)" not in text and "default: " not in text
+    helps = T.parameter_help()
+    assert list(helps) == RunConfig.field_names()
+    for name, (metavar, line) in helps.items():
+        flag = "--" + name.replace("_", "-")
+        assert f"{flag} {metavar}" in text and " ".join(line.split()) in text
+        assert line.count("default") == 1 + T.field_comments()[name].count("default"), line
+    assert "[str; default 'none']" in helps["norm"][1] and "[int, 1..65536; default 64]" in helps["batch_size"][1]
+    assert helps["keep_checkpoint"][1].endswith("[bool; default false]")
+    assert helps["out_dir"][1].endswith("[str; default '']")
+
+
+def test_help_names_the_allowed_values():
+    text = " ".join(cli_help().split())
+    for flag, values in (("--norm", "{none,bn,ln,gn,lrn}"), ("--dataset", "{cifar10,fashion_mnist,digits,synthetic}"),
+                         ("--precision", "{auto,fp32,bf16}"), ("--device", "{auto,cpu,cuda,cuda:N}"),
+                         ("--deterministic", "{true,false}"), ("--cuda-graph", "{true,false}")):
+        assert f"{flag} {values}" in text
+    for part in ("0 < lr <= 1000", "0 <= momentum < 1", "0 <= dropout < 1", "0.05..4", "63..1024", "1..10000"):
+        assert part in text
+
+
+def test_helps_comments_are_the_ones_papermill_shows_for_the_notebook():
+    import papermill as pm
+    import alexlib.train as T
+    from alexlib.paths import RUN_NOTEBOOK
+    shown = pm.inspect_notebook(str(RUN_NOTEBOOK))
+    comments = T.field_comments()
+    assert set(comments) == set(RunConfig.field_names())
+    for name, p in shown.items():
+        assert p["help"] == comments[name], name
+        assert p["default"] in T.parameter_help()[name][1] or p["inferred_type_name"] == "bool"
+
+
+@pytest.mark.parametrize("name, shown, ok, bad", [
+    ("lr", "0 < lr <= 1000", [1e-9, 1000.0], [0.0, 1000.001]),
+    ("momentum", "0 <= momentum < 1", [0.0, 0.999], [-0.001, 1.0]),
+    ("dropout", "0 <= dropout < 1", [0.0, 0.999], [-0.001, 1.0]),
+    ("width", "0.05..4", [0.05, 4.0], [0.049, 4.001]),
+    ("image_size", "63..1024", [63, 1024], [62, 1025]),
+    ("batch_size", "1..65536", [1, 65536], [0, 65537]),
+])
+def test_the_ranges_help_shows_are_the_ones_the_config_checks(name, shown, ok, bad):
+    import alexlib.train as T
+    assert f", {shown};" in T.parameter_help()[name][1]
+    for v in ok:
+        RunConfig(**{name: v})
+    for v in bad:
+        with pytest.raises(ConfigError, match=name):
+            RunConfig(**{name: v})
+
+
+def test_help_as_a_command():
+    r = subprocess.run([sys.executable, "-m", "alexlib.train", "--help"], cwd=REPO, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "--norm {none,bn,ln,gn,lrn}" in r.stdout and "default: None" not in r.stdout

@@ -1,4 +1,7 @@
 """Datasets: the CIFAR-10 reading path on test-written files, idx files, digits, subsets, the device batch."""
+import hashlib
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -112,3 +115,72 @@ def test_last_partial_batch_is_kept():
     s = D.Split(torch.zeros(50, 3, 4, 4, dtype=torch.uint8), torch.zeros(50, dtype=torch.long))
     sizes = [len(y) for _, y in D.batches(s, 16)]
     assert sizes == [16, 16, 16, 2]  # the report's 782 batches at 64 for 50,000 images
+
+
+# ---- where the images came from: the folder and each file's md5, for the record ----
+def hashlib_md5(path):
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+def test_cifar_origin_is_its_folder_and_every_files_md5(cifar_dir):
+    root, sums = cifar_dir
+    origin = D.load_cifar10(root, checksums=sums).origin
+    folder = root / D.CIFAR10_FOLDER
+    assert origin.location == str(folder.resolve()) and origin.asked is None
+    assert origin.files == {p.name: hashlib_md5(p) for p in folder.iterdir()}
+    assert len(origin.files) == 7  # five training batches, the test batch, batches.meta
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_fashion_origin_is_its_folder_and_the_four_files_md5(tmp_path, gz):
+    write_fashion_files(tmp_path / "fm", gz=gz)
+    origin = D.load_fashion_mnist(tmp_path / "fm", download=False).origin
+    assert origin.location == str((tmp_path / "fm").resolve()) and origin.asked is None
+    assert origin.files == {p.name: hashlib_md5(p) for p in (tmp_path / "fm").iterdir()}
+    assert sorted(origin.files) == sorted(s + (".gz" if gz else "") for s in D.FASHION_FILES.values())
+    assert origin.fallback_note() == ""
+
+
+def test_fashion_found_elsewhere_than_data_dir_says_where(tmp_path, monkeypatch):
+    write_fashion_files(tmp_path / "debian")
+    monkeypatch.setattr(D, "DEBIAN_FASHION_DIR", str(tmp_path / "debian"))
+    origin = D.load_fashion_mnist(tmp_path / "nonexistent", download=False).origin
+    assert origin.location == str((tmp_path / "debian").resolve())
+    assert origin.asked == str(tmp_path / "nonexistent")
+    assert origin.record()["fallback_from"] == str(tmp_path / "nonexistent")
+    note = origin.fallback_note()
+    assert f"data_dir {tmp_path / 'nonexistent'} has none" in note and str(tmp_path / "debian") in note
+    assert all(name in note for name in origin.files)
+
+
+def test_digits_origin_is_scikit_learns_embedded_copy():
+    import sklearn
+    origin = D.load_digits_split().origin
+    assert origin.note == f"scikit-learn {sklearn.__version__}'s embedded copy (sklearn.datasets.load_digits)"
+    assert origin.files == {D.DIGITS_FILE: hashlib_md5(Path(origin.location) / D.DIGITS_FILE)}
+
+
+def test_synthetic_data_reads_no_files():
+    origin = D.load_dataset("synthetic", train_size=20, test_size=10).origin
+    assert origin.location is None and origin.files == {} and "no files read" in origin.note
+
+
+def test_a_loader_that_returns_a_plain_pair_still_loads():
+    D.register("plain_pair", lambda d, a, b: tuple(D.make_synthetic(20, 10)), 10, "test")
+    try:
+        ds = D.load_dataset("plain_pair")
+    finally:
+        D.REGISTRY.pop("plain_pair")
+    assert len(ds.train) == 20 and ds.origin.location is None and ds.origin.files == {}
+
+
+def test_md5_is_hashed_once_per_file_and_again_when_the_file_changes(tmp_path):
+    p = tmp_path / "f.bin"
+    p.write_bytes(b"a" * 1000)
+    D.md5(p)
+    before = D._md5_cached.cache_info()
+    assert D.md5(p) == hashlib_md5(p)
+    after = D._md5_cached.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)  # not read again
+    p.write_bytes(b"b" * 999)  # replaced: another size
+    assert D.md5(p) == hashlib_md5(p) and D._md5_cached.cache_info().misses == before.misses + 1

@@ -108,3 +108,34 @@ def test_nbval_run_notebook_reproduces_its_outputs(tmp_path):
     assert again["status"] == "completed" and again["final"]["test_acc"] == first["final"]["test_acc"]
     text = json.dumps([c.get("outputs", []) for c in nbformat.read(executed, as_version=4).cells])
     assert "final test accuracy" in text and "epoch   2/2" in text  # what the comparison covered
+
+
+def tiny_notebook(path, *cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                *(nbformat.v4.new_code_cell(c) for c in cells)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (alexlib)", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_execute_prints_no_kernel_tcp_warning_and_the_kernels_log_still_shows(tmp_path, capfd, caplog):
+    """The kernel's sockets are encrypted, so it has nothing to warn about; its own log is not silenced."""
+    from alexlib.notebook import execute
+    src = tiny_notebook(tmp_path / "tiny.ipynb", "print(x + 1)",
+                        "from ipykernel.kernelapp import IPKernelApp\n"
+                        "IPKernelApp.instance().log.error('a kernel error still reaches stderr')")
+    execute(src, tmp_path / "out.ipynb", {"x": 41})
+    out, err = capfd.readouterr()  # the kernel writes to the file descriptors it inherits
+    assert "without encryption" not in out + err + caplog.text
+    assert "a kernel error still reaches stderr" in err
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert executed.cells[2].outputs[0]["text"] == "42\n"
+
+
+def test_an_error_in_a_cell_still_reaches_the_caller(tmp_path):
+    import papermill as pm
+    from alexlib.notebook import execute
+    src = tiny_notebook(tmp_path / "fails.ipynb", "raise ValueError(f'bad x {x}')")
+    with pytest.raises(pm.PapermillExecutionError, match="bad x 7"):
+        execute(src, tmp_path / "out.ipynb", {"x": 7})

@@ -1,4 +1,5 @@
 """Training: real learning on real data, the CIFAR reading path end to end, seeds, resume, divergence."""
+import hashlib
 import json
 from pathlib import Path
 
@@ -8,7 +9,8 @@ import alexlib.train as T
 from alexlib import data as D
 from alexlib.config import ConfigError, RunConfig
 
-from conftest import numbers, stop_after_epoch, tiny, write_cifar_files
+from conftest import numbers, stop_after_epoch, tiny, write_cifar_files, write_fashion_files
+
 
 def test_digits_learns_far_above_chance(tmp_path):
     r = T.train(dict(dataset="digits", norm="bn", image_size=63, width=0.25, batch_size=32, lr=0.01, epochs=3,
@@ -28,6 +30,9 @@ def test_cifar_reading_path_end_to_end(tmp_path):
         D.REGISTRY.pop("cifar10_testfiles")
     assert r["status"] == "completed" and r["dataset"]["train_images"] == 200
     assert r["final"]["test_acc"] > 30.0
+    folder = tmp_path / "c" / D.CIFAR10_FOLDER  # the record names each file read and its md5
+    assert r["dataset"]["location"] == str(folder.resolve()) and r["dataset"]["fallback_from"] is None
+    assert r["dataset"]["files"] == {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.iterdir()}
 
 
 def test_metrics_json_holds_what_the_issue_lists(tmp_path):
@@ -38,8 +43,25 @@ def test_metrics_json_holds_what_the_issue_lists(tmp_path):
     assert [h["epoch"] for h in m["history"]] == [1, 2]
     assert {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"} <= set(m["history"][0])
     assert {"torch", "device_name", "precision"} <= set(m["env"]) and m["env"]["precision"] == "fp32"
+    assert {"torchvision", "numpy", "scikit-learn", "scipy", "alexlib", "git_commit", "git_dirty"} <= set(m["env"])
     assert m["dataset"]["synthetic"] is True
+    assert m["dataset"]["location"] is None and m["dataset"]["files"] == {}
     assert not (tmp_path / "run" / "checkpoint.pt").exists()  # removed once the run ends
+
+
+def test_fashion_read_from_elsewhere_than_data_dir_is_said_and_recorded(tmp_path, monkeypatch, capsys):
+    write_fashion_files(tmp_path / "debian")
+    monkeypatch.setattr(D, "DEBIAN_FASHION_DIR", str(tmp_path / "debian"))
+    asked = tmp_path / "nonexistent"
+    r = T.train(tiny(tmp_path, dataset="fashion_mnist", data_dir=str(asked), epochs=1, progress=True))
+    first = capsys.readouterr().out.splitlines()[0]
+    names = sorted(p.name for p in (tmp_path / "debian").iterdir())
+    assert f"data_dir {asked} has none: read " in first and str(tmp_path / "debian") in first
+    assert all(n in first for n in names)
+    d = r["dataset"]
+    assert d["location"] == str((tmp_path / "debian").resolve()) and d["fallback_from"] == str(asked)
+    assert d["files"] == {n: hashlib.md5((tmp_path / "debian" / n).read_bytes()).hexdigest() for n in names}
+    assert (d["train_images"], d["test_images"], d["synthetic"]) == (60, 30, False)
 
 
 @pytest.mark.parametrize("norm", ["bn", "lrn"])
@@ -68,10 +90,31 @@ def test_resume_after_a_stop_matches_a_straight_run(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         T.train(cfg)
     m = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
-    assert m["status"] == "failed" and len(m["history"]) == 2
+    assert m["status"] == "interrupted" and len(m["history"]) == 2
     monkeypatch.undo()
     resumed = T.train(cfg)
     assert resumed["status"] == "completed"
+    assert numbers(resumed) == numbers(straight)
+
+
+def test_ctrl_c_after_epoch_1_records_interrupted_and_a_rerun_resumes_it(tmp_path, monkeypatch, capsys):
+    straight = T.train(tiny(tmp_path, norm="gn", epochs=3, out_dir=str(tmp_path / "straight")))
+    cfg = tiny(tmp_path, norm="gn", epochs=3, out_dir=str(tmp_path / "stopped"), progress=True)
+    stop_after_epoch(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(cfg)
+    run = tmp_path / "stopped"
+    m = json.loads((run / "metrics.json").read_text())  # whole JSON: written atomically like every record
+    assert m["status"] == "interrupted" and [h["epoch"] for h in m["history"]] == [1]
+    assert m["final"] is None and "error" not in m and "interrupted_at" in m
+    assert (run / "checkpoint.pt").exists() and not list(run.glob(".*.tmp"))
+    from alexlib.vocab import STATUS_RANK  # a completed record of the same run still wins
+    assert STATUS_RANK["failed"] < STATUS_RANK["interrupted"] < STATUS_RANK["running"]
+    monkeypatch.undo()
+    capsys.readouterr()
+    resumed = T.train(cfg)
+    assert f"resuming {run} after epoch 1/3" in capsys.readouterr().out
+    assert resumed["status"] == "completed" and "interrupted_at" not in resumed
     assert numbers(resumed) == numbers(straight)
 
 
