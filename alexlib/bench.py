@@ -36,7 +36,7 @@ from .config import RunConfig
 from .vocab import NORMS
 from .model import AlexNet
 from .device import environment, resolve_device, resolve_precision
-from .train import Speed, Trainer
+from .trainer import Speed, Trainer
 
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 

@@ -1,5 +1,5 @@
 """The numbers per cell: mean and sd of the completed seeds' test accuracy, and how many seeds completed,
-diverged, failed or are still running, per norm x batch size (the report's design), per design, and per
+diverged, failed, were interrupted or are still running, per norm x batch size (the report's design), per design, and per
 lr of the sweep.
 
 Every view counts its seeds with ``cell_numbers``: a lost seed is counted in each, never averaged in as
@@ -15,7 +15,7 @@ import pandas as pd
 from .runs import arm, designs, main_grid, sweep
 from .vocab import NORMS, STATUS_RANK
 
-COUNTS = [f"n_{s}" for s in STATUS_RANK]   # n_completed, n_diverged, n_failed, n_running
+COUNTS = [f"n_{s}" for s in STATUS_RANK]   # n_completed, n_diverged, n_failed, n_interrupted, n_running
 
 
 def cell_numbers(g: pd.DataFrame) -> dict[str, Any]:

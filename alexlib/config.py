@@ -217,3 +217,55 @@ def _parse_text(name: str, text: str, t) -> Any:
     except ValueError:
         raise ConfigError(f"{name} must be {_type_name(t)}, got {text!r}") from None
     return text
+
+
+# ---------------------------------------------------------------------------------------------------
+# Help text: what each parameter is, its type, what it accepts, its default (python -m alexlib.train --help)
+# ---------------------------------------------------------------------------------------------------
+# What each parameter accepts, beyond its type (the values RunConfig checks; tests hold the two together)
+CHOICES = {"norm": NORMS, "precision": PRECISIONS, "device": ("auto", "cpu", "cuda", "cuda:N")}
+FLOAT_LIMITS = {"lr": "0 < lr <= 1000", "momentum": "0 <= momentum < 1", "dropout": "0 <= dropout < 1",
+                "width": "0.05..4"}
+
+
+def field_comments() -> dict[str, str]:
+    """Each RunConfig field's one-line comment in alexlib/config.py (what the notebook's parameters cell and
+    papermill's --help-notebook show), read from the source so the two never drift apart."""
+    import inspect
+    import io
+    import re
+    import tokenize
+    try:
+        source = inspect.getsource(RunConfig)
+    except (OSError, TypeError):  # no source shipped: help without comments
+        return {}
+    names, comments = set(RunConfig.field_names()), {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        field_line = re.match(r"\s*(\w+)\s*:", tok.line)  # "name: type = default  # comment"
+        if tok.type == tokenize.COMMENT and field_line and field_line.group(1) in names:
+            comments[field_line.group(1)] = tok.string.lstrip("#").strip()
+    return comments
+
+
+def _cli_value(v: Any) -> str:
+    """A default as papermill's --help-notebook shows it, booleans as they are typed (true, false)."""
+    return str(v).lower() if isinstance(v, bool) else repr(v)
+
+
+def parameter_help() -> dict[str, tuple[str, str]]:
+    """For each field: (metavar, help): its comment, type, allowed values and default, once each."""
+    comments = field_comments()
+    out = {}
+    for f in fields(RunConfig):
+        t = f.type if isinstance(f.type, str) else f.type.__name__  # "int" (annotations are text here)
+        choices = ("true", "false") if t == "bool" else REGISTRY if f.name == "dataset" else CHOICES.get(f.name)
+        allowed = ""
+        if f.name in _INT_LIMITS:
+            allowed = "{}..{}".format(*_INT_LIMITS[f.name])
+        elif f.name in FLOAT_LIMITS:
+            allowed = FLOAT_LIMITS[f.name]
+        metavar = "{" + ",".join(choices) + "}" if choices else {"int": "N", "float": "X"}.get(t, "TEXT")
+        text = comments.get(f.name, "")
+        details = ", ".join(x for x in (t, allowed) if x)
+        out[f.name] = (metavar, f"{text} [{details}; default {_cli_value(f.default)}]".strip().replace("%", "%%"))
+    return out

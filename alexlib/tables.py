@@ -11,15 +11,14 @@ import pandas as pd
 
 from .claims import Claim, power_rows
 from .stats import Comparison
-from .vocab import DESIGNS, NORM_NAMES, NORMS, REFERENCE_LR, SHORT_NAMES, fmt_p
+from .vocab import DESIGNS, NORM_NAMES, NORMS, REFERENCE_LR, SHORT_NAMES, STATUS_RANK, fmt_p
 
 NB = "\u00a0"  # a no-break space: keeps "[a, b]" on one line in the PDF
 
 
 def fmt_cell(r) -> str:
     """A cell as ``mean ± sd (n=…; lost seeds; mixed devices)``, or a dash when no seed completed."""
-    lost = [f"{int(r[k])} {w}" for k, w in (("n_diverged", "diverged"), ("n_failed", "failed"),
-                                             ("n_running", "running")) if r[k]]
+    lost = [f"{int(r[f'n_{s}'])} {s}" for s in STATUS_RANK if s != "completed" and r.get(f"n_{s}")]
     tail = ("; " + ", ".join(lost)) if lost else ""
     if r.get("mixed"):
         tail += f"; mixed {r['mixed']}"
@@ -150,7 +149,8 @@ def time_table(runs: pd.DataFrame) -> pd.DataFrame:
 def problems_table(runs: pd.DataFrame, problems: list[dict[str, str]]) -> pd.DataFrame:
     """Every run that did not complete, with why, and every file that could not be read."""
     bad = runs[runs.status != "completed"]
-    rows = [{"run": r.run_id, "status": r.status, "detail": r.diverged_at or r.error or "(still running)",
+    rows = [{"run": r.run_id, "status": r.status, "detail": r.diverged_at or r.error or (
+                 "(interrupted: the same command resumes it)" if r.status == "interrupted" else "(still running)"),
              "epochs done": r.epochs_done} for r in bad.itertuples()]
     rows += [{"run": p["file"], "status": "unreadable", "detail": p["problem"], "epochs done": 0}
              for p in problems]

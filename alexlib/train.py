@@ -10,163 +10,26 @@ Command line: ``python -m alexlib.train --norm gn --batch-size 32 [--epochs 2 ..
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import sys
 import time
 import traceback
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from . import data as D
 from .checkpoint import EpochWriter, load_checkpoint, restore_rng, rng_state, save_epoch
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, parameter_help
 from .device import environment, resolve_device, resolve_precision, run_context
-from .graphs import CudaStepGraph, StepGraph
 from .io import FolderLock, check_writable, read_json, utc_now, write_json
-from .model import AlexNet, count_params, stage_sizes
+from .model import count_params, stage_sizes
 from .records import CHECKPOINT, METRICS, read_metrics, same_run
-from .vocab import FINISHED, NORMS, PRECISIONS
+from .trainer import Speed, Trainer
+from .vocab import FINISHED
 
-GRAPH_WARMUP_STEPS = 3      # eager steps before capture (PyTorch's recipe: optimizer state, cuDNN choices)
 CUDA_CHECK_EVERY = 200      # steps between non-finite checks on CUDA (each check is one host sync)
-
-
-# ---------------------------------------------------------------------------------------------------
-# How the steps run
-# ---------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Speed:
-    """How the steps run on the device. Changes speed, never what a run measures."""
-    channels_last: bool                           # NHWC activations (tensor cores prefer them)
-    graph: Callable[[], StepGraph] | None = None  # makes the full-batch step's graph; None: all eager
-
-    @classmethod
-    def for_device(cls, dev: torch.device, cfg: RunConfig) -> "Speed":
-        cuda = dev.type == "cuda"
-        return cls(channels_last=cuda, graph=(lambda: CudaStepGraph(dev)) if cuda and cfg.cuda_graph else None)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Steps and evaluation
-# ---------------------------------------------------------------------------------------------------
-class GraphCheckError(RuntimeError):
-    """A captured step whose replay did not train (the counters did not move)."""
-
-
-class Trainer:
-    """Holds the model, optimizer and running sums; ``step`` trains on one batch, eagerly or by replaying
-    the captured full-batch step. Both run ``train_step``, so they compute the same thing."""
-
-    def __init__(self, cfg: RunConfig, ds: D.Dataset, dev: torch.device, precision: str, speed: Speed):
-        self.cfg, self.ds, self.dev = cfg, ds, dev
-        self.cuda = dev.type == "cuda"
-        self.channels_last = speed.channels_last
-        self.amp_dtype = torch.bfloat16 if precision == "bf16" else None
-        torch.manual_seed(cfg.seed)
-        self.model = AlexNet(cfg.norm, ds.num_classes, cfg.image_size, cfg.width, cfg.gn_groups, cfg.dropout)
-        self.model.to(dev, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                   foreach=self.cuda or None)
-        # running sums for the epoch, on the device: [loss * n, correct, n]
-        self.sums = torch.zeros(3, dtype=torch.float64, device=dev)
-        self.make_graph = speed.graph
-        self._graph_obj: StepGraph | None = None   # made at the first warm-up step
-        self.graph: StepGraph | None = None        # the same object, once a capture succeeded
-        self.graph_note = "" if speed.graph else "off"   # "", "captured", or why the steps run eagerly
-        self.warmup_left = GRAPH_WARMUP_STEPS
-        self.replays = 0
-
-    def autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        # the autocast weight cache must be off under CUDA graph capture
-        return torch.autocast(self.dev.type, dtype=self.amp_dtype, cache_enabled=False)
-
-    def train_step(self, x_u8: torch.Tensor, y: torch.Tensor) -> None:
-        """Zero the gradients in place, forward, backward, SGD step, add loss/correct/count to the sums.
-        In place, not set to None: a captured graph keeps writing the same gradient tensors, so after an
-        eager step the model's .grad is still the graph's, never a stale second copy."""
-        self.opt.zero_grad(set_to_none=False)
-        x = D.prepare(x_u8, self.cfg.image_size, self.channels_last)
-        with self.autocast():
-            out = self.model(x)
-            loss = F.cross_entropy(out, y)
-        loss.backward()
-        self.opt.step()
-        with torch.no_grad():
-            n = y.shape[0]
-            self.sums[0] += loss.detach().double() * n
-            self.sums[1] += (out.argmax(1) == y).sum()
-            self.sums[2] += n
-
-    def step(self, x_u8: torch.Tensor, y: torch.Tensor) -> None:
-        full = y.shape[0] == self.cfg.batch_size
-        if self.make_graph is None or not full or self.graph_note not in ("", "captured"):
-            return self.train_step(x_u8, y)       # CPU, graphs off or failed, or the partial last batch
-        if self.graph is None:
-            if self.warmup_left > 0:
-                self.warmup_left -= 1
-                g = self._graph_object()
-                return g.warmup(lambda: self.train_step(x_u8, y))
-            if not self._capture(x_u8, y):
-                return self.train_step(x_u8, y)   # capture failed: this batch, and all after it, eager
-        self.static_x.copy_(x_u8, non_blocking=True)
-        self.static_y.copy_(y, non_blocking=True)
-        if self.replays == 0:
-            return self._first_replay()
-        self.replays += 1
-        self.graph.replay()   # a failing replay is not retried: the run fails, a rerun resumes
-
-    def _graph_object(self) -> StepGraph:
-        if self._graph_obj is None:
-            self._graph_obj = self.make_graph()
-        return self._graph_obj
-
-    def _capture(self, x_u8: torch.Tensor, y: torch.Tensor) -> bool:
-        self.static_x, self.static_y = x_u8.clone(), y.clone()
-        g = self._graph_object()
-        try:
-            g.capture(lambda: self.train_step(self.static_x, self.static_y))
-        except Exception as e:  # noqa: BLE001 (any capture error: fall back to eager steps, say why)
-            self.graph_note = f"capture failed, eager steps ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
-            if self.cuda:
-                torch.cuda.synchronize(self.dev)
-            return False
-        self.graph, self.graph_note = g, "captured"
-        return True
-
-    def _first_replay(self) -> None:
-        """Replay once and check that it trained: the on-device image count grew by one batch."""
-        before = self.sums[2].item()
-        self.graph.replay()
-        self.replays = 1
-        grew = self.sums[2].item() - before
-        if grew != self.cfg.batch_size:
-            raise GraphCheckError(f"the first replay of the captured training step counted {grew:g} images, "
-                                  f"not {self.cfg.batch_size}: the graph did not train; rerun with cuda_graph=false")
-
-    def reset_sums(self) -> None:
-        self.sums.zero_()
-
-    @torch.inference_mode()
-    def evaluate(self, split: D.Split) -> tuple[float, float]:
-        """Mean cross-entropy and accuracy (%) over the whole split, in eval mode (dropout off)."""
-        self.model.eval()
-        tot = torch.zeros(2, dtype=torch.float64, device=self.dev)
-        for x_u8, y in D.batches(split, self.cfg.eval_batch_size):
-            x = D.prepare(x_u8, self.cfg.image_size, self.channels_last)
-            with self.autocast():
-                out = self.model(x)
-            tot[0] += F.cross_entropy(out.float(), y, reduction="sum").double()
-            tot[1] += (out.argmax(1) == y).sum()
-        self.model.train()
-        loss, correct = tot.tolist()
-        return loss / len(split), 100.0 * correct / len(split)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -385,56 +248,6 @@ def _write(out: Path, record: dict[str, Any], t_start: float) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------------
-# What each parameter accepts, beyond its type (the values RunConfig checks; tests hold the two together)
-CHOICES = {"norm": NORMS, "precision": PRECISIONS, "device": ("auto", "cpu", "cuda", "cuda:N")}
-FLOAT_LIMITS = {"lr": "0 < lr <= 1000", "momentum": "0 <= momentum < 1", "dropout": "0 <= dropout < 1",
-                "width": "0.05..4"}
-
-
-def field_comments() -> dict[str, str]:
-    """Each RunConfig field's one-line comment in alexlib/config.py (what the notebook's parameters cell and
-    papermill's --help-notebook show), read from the source so the two never drift apart."""
-    import inspect
-    import io
-    import re
-    import tokenize
-    try:
-        source = inspect.getsource(RunConfig)
-    except (OSError, TypeError):  # no source shipped: help without comments
-        return {}
-    names, comments = set(RunConfig.field_names()), {}
-    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        field_line = re.match(r"\s*(\w+)\s*:", tok.line)  # "name: type = default  # comment"
-        if tok.type == tokenize.COMMENT and field_line and field_line.group(1) in names:
-            comments[field_line.group(1)] = tok.string.lstrip("#").strip()
-    return comments
-
-
-def _cli_value(v: Any) -> str:
-    """A default as papermill's --help-notebook shows it, booleans as they are typed (true, false)."""
-    return str(v).lower() if isinstance(v, bool) else repr(v)
-
-
-def parameter_help() -> dict[str, tuple[str, str]]:
-    """For each field: (metavar, help): its comment, type, allowed values and default, once each."""
-    from .config import _INT_LIMITS  # the limits RunConfig checks
-    comments = field_comments()
-    out = {}
-    for f in fields(RunConfig):
-        t = f.type if isinstance(f.type, str) else f.type.__name__  # "int" (annotations are text here)
-        choices = ("true", "false") if t == "bool" else D.REGISTRY if f.name == "dataset" else CHOICES.get(f.name)
-        allowed = ""
-        if f.name in _INT_LIMITS:
-            allowed = "{}..{}".format(*_INT_LIMITS[f.name])
-        elif f.name in FLOAT_LIMITS:
-            allowed = FLOAT_LIMITS[f.name]
-        metavar = "{" + ",".join(choices) + "}" if choices else {"int": "N", "float": "X"}.get(t, "TEXT")
-        text = comments.get(f.name, "")
-        details = ", ".join(x for x in (t, allowed) if x)
-        out[f.name] = (metavar, f"{text} [{details}; default {_cli_value(f.default)}]".strip().replace("%", "%%"))
-    return out
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m alexlib.train", description=__doc__.splitlines()[0],
                                 epilog="Booleans also take 1/0, yes/no, on/off. Every value is checked before any "

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from alexlib import config as C
 from alexlib.config import ConfigError, RunConfig
 from alexlib.train import main, train
 
@@ -103,15 +104,14 @@ def cli_help() -> str:
 
 
 def test_help_shows_each_parameter_with_its_type_default_and_comment_once():
-    import alexlib.train as T
     text = " ".join(cli_help().split())  # argparse wraps to the terminal's width
     assert "(default: None)" not in text and "default: " not in text
-    helps = T.parameter_help()
+    helps = C.parameter_help()
     assert list(helps) == RunConfig.field_names()
     for name, (metavar, line) in helps.items():
         flag = "--" + name.replace("_", "-")
         assert f"{flag} {metavar}" in text and " ".join(line.split()) in text
-        assert line.count("default") == 1 + T.field_comments()[name].count("default"), line
+        assert line.count("default") == 1 + C.field_comments()[name].count("default"), line
     assert "[str; default 'none']" in helps["norm"][1] and "[int, 1..65536; default 64]" in helps["batch_size"][1]
     assert helps["keep_checkpoint"][1].endswith("[bool; default false]")
     assert helps["out_dir"][1].endswith("[str; default '']")
@@ -129,14 +129,13 @@ def test_help_names_the_allowed_values():
 
 def test_helps_comments_are_the_ones_papermill_shows_for_the_notebook():
     import papermill as pm
-    import alexlib.train as T
     from alexlib.paths import RUN_NOTEBOOK
     shown = pm.inspect_notebook(str(RUN_NOTEBOOK))
-    comments = T.field_comments()
+    comments = C.field_comments()
     assert set(comments) == set(RunConfig.field_names())
     for name, p in shown.items():
         assert p["help"] == comments[name], name
-        assert p["default"] in T.parameter_help()[name][1] or p["inferred_type_name"] == "bool"
+        assert p["default"] in C.parameter_help()[name][1] or p["inferred_type_name"] == "bool"
 
 
 @pytest.mark.parametrize("name, shown, ok, bad", [
@@ -148,8 +147,7 @@ def test_helps_comments_are_the_ones_papermill_shows_for_the_notebook():
     ("batch_size", "1..65536", [1, 65536], [0, 65537]),
 ])
 def test_the_ranges_help_shows_are_the_ones_the_config_checks(name, shown, ok, bad):
-    import alexlib.train as T
-    assert f", {shown};" in T.parameter_help()[name][1]
+    assert f", {shown};" in C.parameter_help()[name][1]
     for v in ok:
         RunConfig(**{name: v})
     for v in bad:

@@ -172,15 +172,3 @@ def test_a_loader_that_returns_a_plain_pair_still_loads():
     finally:
         D.REGISTRY.pop("plain_pair")
     assert len(ds.train) == 20 and ds.origin.location is None and ds.origin.files == {}
-
-
-def test_md5_is_hashed_once_per_file_and_again_when_the_file_changes(tmp_path):
-    p = tmp_path / "f.bin"
-    p.write_bytes(b"a" * 1000)
-    D.md5(p)
-    before = D._md5_cached.cache_info()
-    assert D.md5(p) == hashlib_md5(p)
-    after = D._md5_cached.cache_info()
-    assert (after.hits, after.misses) == (before.hits + 1, before.misses)  # not read again
-    p.write_bytes(b"b" * 999)  # replaced: another size
-    assert D.md5(p) == hashlib_md5(p) and D._md5_cached.cache_info().misses == before.misses + 1

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import alexlib.train as T
+import alexlib.trainer as TR
 from alexlib.config import RunConfig
 from alexlib.graphs import RecordedStepGraph
 
@@ -22,7 +23,7 @@ def graphed(channels_last=False, **graph_kw):
     def make():
         made.append(RecordedStepGraph(**graph_kw))
         return made[-1]
-    return T.Speed(channels_last=channels_last, graph=make), made
+    return TR.Speed(channels_last=channels_last, graph=make), made
 
 
 @pytest.mark.parametrize("norm", ["bn", "none", "lrn"])
@@ -32,8 +33,8 @@ def test_graphed_loop_gives_the_eager_loops_numbers(tmp_path, norm):
     g = T.train(tiny(tmp_path, norm=norm, out_dir=str(tmp_path / "graph"), **GRAPHED), speed=speed)
     assert numbers(g) == numbers(eager)
     (graph,) = made
-    assert (graph.warmups, graph.captures) == (T.GRAPH_WARMUP_STEPS, 1)
-    assert graph.replays == 3 * 6 - T.GRAPH_WARMUP_STEPS   # every full batch after the warm-up
+    assert (graph.warmups, graph.captures) == (TR.GRAPH_WARMUP_STEPS, 1)
+    assert graph.replays == 3 * 6 - TR.GRAPH_WARMUP_STEPS   # every full batch after the warm-up
     assert g["env"]["cuda_graph"] is True and eager["env"]["cuda_graph"] is False
 
 
@@ -41,7 +42,7 @@ def test_bf16_autocast_and_channels_last_on_the_cpu(tmp_path):
     """The GPU's combination (bf16 autocast without weight cache, NHWC, graph) runs and learns on the
     CPU, and the graph changes nothing there either."""
     base = tiny(tmp_path, norm="gn", precision="bf16", **GRAPHED)
-    eager = T.train({**base, "out_dir": str(tmp_path / "eager")}, speed=T.Speed(channels_last=True))
+    eager = T.train({**base, "out_dir": str(tmp_path / "eager")}, speed=TR.Speed(channels_last=True))
     speed, _ = graphed(channels_last=True)
     g = T.train({**base, "out_dir": str(tmp_path / "graph")}, speed=speed)
     assert numbers(g) == numbers(eager)
@@ -62,7 +63,7 @@ def test_a_graphed_run_resumed_mid_way_matches_one_run_straight_through(tmp_path
     monkeypatch.undo()
     speed2, made = graphed()
     resumed = T.train(cfg, speed=speed2)
-    assert made[0].warmups == T.GRAPH_WARMUP_STEPS and made[0].captures == 1  # a new graph after resume
+    assert made[0].warmups == TR.GRAPH_WARMUP_STEPS and made[0].captures == 1  # a new graph after resume
     assert numbers(resumed) == numbers(straight)
 
 
@@ -82,7 +83,7 @@ def test_a_failed_replay_fails_the_run_and_a_rerun_resumes_from_the_checkpoint(t
     speed, _ = graphed()
     straight = T.train(tiny(tmp_path, norm="gn", out_dir=str(tmp_path / "straight"), **GRAPHED), speed=speed)
     cfg = tiny(tmp_path, norm="gn", out_dir=str(tmp_path / "run"), **GRAPHED)
-    first_of_epoch_2 = 6 - T.GRAPH_WARMUP_STEPS + 1
+    first_of_epoch_2 = 6 - TR.GRAPH_WARMUP_STEPS + 1
     with pytest.raises(RuntimeError, match=f"replay {first_of_epoch_2} failed"):
         T.train(cfg, speed=graphed(fail_replay_at=first_of_epoch_2)[0])
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -97,8 +98,8 @@ class GraphThatTrainsNothing(RecordedStepGraph):
 
 
 def test_a_replay_that_trains_nothing_fails_loudly(tmp_path):
-    speed = T.Speed(channels_last=False, graph=GraphThatTrainsNothing)
-    with pytest.raises(T.GraphCheckError, match="counted 0 images, not 16"):
+    speed = TR.Speed(channels_last=False, graph=GraphThatTrainsNothing)
+    with pytest.raises(TR.GraphCheckError, match="counted 0 images, not 16"):
         T.train(tiny(tmp_path, **GRAPHED), speed=speed)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "failed"
 
@@ -108,7 +109,7 @@ def test_the_eager_partial_batch_keeps_the_graphs_gradient_tensors(tmp_path):
     from alexlib import data as D
     ds = D.load_dataset("synthetic", train_size=100, test_size=48)
     speed, made = graphed()
-    tr = T.Trainer(cfg, ds, torch.device("cpu"), "fp32", speed)
+    tr = TR.Trainer(cfg, ds, torch.device("cpu"), "fp32", speed)
     order = D.epoch_order(100, 0, 1)
     batches = list(D.batches(ds.train, 16, order))
     for x, y in batches[:5]:          # 3 warm-up steps, the capture (+ first replay), one replay
@@ -125,13 +126,13 @@ def test_the_eager_partial_batch_keeps_the_graphs_gradient_tensors(tmp_path):
 
 def test_deterministic_is_applied_during_the_run_and_restored_after(tmp_path, monkeypatch):
     seen = []
-    real = T.Trainer.train_step
+    real = TR.Trainer.train_step
 
     def spy(self, x, y):
         seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic))
         return real(self, x, y)
 
-    monkeypatch.setattr(T.Trainer, "train_step", spy)
+    monkeypatch.setattr(TR.Trainer, "train_step", spy)
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
               torch.backends.cudnn.deterministic)
     r = T.train(tiny(tmp_path, deterministic=True, epochs=1))
