@@ -186,9 +186,12 @@ def _summary(plan: Plan, out: Path, outcome: dict[str, list[str]], executor: Exe
     if outcome["diverged"]:
         log(f"diverged ({len(outcome['diverged'])}): {', '.join(outcome['diverged'])}")
     bad = outcome["failed"]
+    stopped = outcome.get("interrupted", [])
+    if stopped:   # interrupted inside its kernel: resumable, not done
+        log(f"interrupted ({len(stopped)}): {', '.join(stopped)}\n  rerun the same command to resume them")
     if bad:
         log(f"FAILED ({len(bad)}): " + ", ".join(bad) + f"\n  see <run>/metrics.json 'error' and <run>/run.ipynb "
             f"in {out}" + (f"; the executor's logs in {out / executor.logs}" if executor.logs else ""))
-    else:
+    elif not stopped:
         log(f"grid {plan.name}: all {len(plan.runs)} runs done ({len(outcome['diverged'])} diverged)")
 

@@ -56,7 +56,8 @@ def run(grid_file: str | Path, out: str | Path | None = None, executor: str | No
 
 
 def exit_code(outcome: dict[str, list[str]]) -> int:
-    return 1 if outcome.get("failed") else 0
+    """1 when a run failed or was interrupted (not done), else 0."""
+    return 1 if outcome.get("failed") or outcome.get("interrupted") else 0
 
 
 def stop_at_once() -> NoReturn:

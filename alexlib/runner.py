@@ -80,7 +80,8 @@ def execute(cfg: RunConfig, notebook: Path = RUN_NOTEBOOK, log=print) -> dict[st
     # a failure train() could not record (the kernel did not start or died): the runner records it; a record
     # of its own carries the precision the run would have had, which keeps it in its protocol's cell
     own = {"precision": resolved_precision_here(cfg)}
-    if err is not None and (m is None or m.get("status") != "failed"):
+    # train() recorded a failure, or an interruption (resumable: a rerun goes on from its checkpoint): keep it
+    if err is not None and (m is None or m.get("status") not in ("failed", "interrupted")):
         return write_failure(cfg, _short_error(err), m, None if m else own)
     if m is None:
         return write_failure(cfg, "the notebook finished without writing metrics.json", None, own)

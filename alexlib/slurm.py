@@ -156,7 +156,7 @@ class NotebookRun(submitit.helpers.Checkpointable):
             signal.signal(s, note)
         with thread_env(cfg.threads):
             m = execute(cfg, Path(self.notebook))
-        if m.get("status") == "failed" and signalled:
+        if m.get("status") in ("failed", "interrupted") and signalled:
             # SLURM signalled the whole job, so the kernel died with it and the notebook "failed": this job
             # is being preempted, requeued or cancelled; let SLURM finish that instead of ending as done
             # with a failure (the rerun resumes from the checkpoint; a failed record does not block it)
