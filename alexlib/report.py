@@ -17,6 +17,7 @@ from pathlib import Path
 from .notebook import execute
 from .paths import SUMMARY_NOTEBOOK, from_repo
 from .records import METRICS
+from .vocab import PROTOCOL
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 LOCAL_MATHJAX = "/usr/share/javascript/mathjax/MathJax.js"  # Debian's libjs-mathjax, for offline HTML
@@ -120,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="report folder (default: reports/<runs folder name>)")
     p.add_argument("--reference", default="params/reference.yaml")
     p.add_argument("--no-pdf", action="store_true", help="write HTML only")
-    p.add_argument("--select", default="", help="when the folder holds several protocols: e.g. 'dataset=digits'")
+    p.add_argument("--select", default="", metavar="FIELD=VALUE[,FIELD=VALUE]",
+                   help="when the folder holds runs of several protocols, the one to report, e.g. "
+                        "'dataset=digits' or 'dataset=fashion_mnist,image_size=63' (fields: "
+                        + ", ".join(PROTOCOL + ("epochs", "lr", "norm", "batch_size", "seed")) + ")")
     a = p.parse_args(argv)
     try:
         made = build_report(a.runs, a.out or f"reports/{Path(a.runs).name}", a.reference, pdf=not a.no_pdf,

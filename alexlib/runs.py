@@ -51,9 +51,25 @@ def read_study_runs(runs_dir: Path, select: str = "") -> Loaded:
         df = df[np.isclose(df[k], v)] if isinstance(v, (int, float)) and not isinstance(v, bool) else df[df[k] == v]
     if df.empty:
         raise ProtocolError(f"no run under {runs_dir} matches select={select!r}")
+    df, untrained = set_aside_untrained(df)
     check_one_protocol(df, runs_dir)
     df, fixed_epochs = assign_designs(df.reset_index(drop=True), runs_dir)
-    return Loaded(df, fixed_epochs, problems, dups)
+    return Loaded(df, fixed_epochs, problems + untrained, dups)
+
+
+def set_aside_untrained(df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Runs that failed before training an epoch, of a protocol no run that trained has (e.g. a CIFAR-10 run
+    that found no CIFAR-10 beside a digits grid): nothing of theirs could be averaged, so they are listed as
+    problems instead of making the folder hold two protocols."""
+    untrained = (df.status == "failed") & (df.epochs_done == 0)
+    if untrained.all() or not untrained.any():
+        return df, []
+    trained = {tuple(r) for r in df.loc[~untrained, list(PROTOCOL)].itertuples(index=False)}
+    other = untrained & ~df[list(PROTOCOL)].apply(tuple, axis=1).isin(trained)
+    problems = [{"file": f"{r.path}/metrics.json", "problem": f"failed before training, of another protocol than "
+                 f"the runs that trained ({r.dataset}, {r.image_size} px); not a cell of this report: "
+                 f"{(r.error or 'no error recorded')[:200]}"} for r in df[other].itertuples()]
+    return df[~other], problems
 
 
 def load_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, str]], int]:
@@ -146,11 +162,13 @@ def check_one_protocol(df: pd.DataFrame, runs_dir: Path) -> None:
     varying = [k for k in PROTOCOL if found[k].nunique(dropna=False) > 1]
     listing = "; ".join(f"{r.runs} runs with " + ", ".join(f"{k}={getattr(r, k)}" for k in varying)
                         for r in found.itertuples())
+    biggest = found.sort_values("runs", ascending=False).iloc[0]
+    example = ",".join(f"{k}={getattr(biggest, k)}" for k in varying)
     raise ProtocolError(
         f"{runs_dir} holds runs of {len(found)} protocols, which differ in {', '.join(varying)} ({listing}). "
-        f"Their numbers are not comparable, so they are not averaged together: choose one with the summary's "
-        f"select parameter (e.g. select='{varying[0]}={found[varying[0]].iloc[0]}'), or keep each grid in its own "
-        f"runs folder.")
+        f"Their numbers are not comparable, so they are not averaged together: choose one with "
+        f"--select FIELD=VALUE[,FIELD=VALUE] (python -m alexlib.report) or the summary notebook's select parameter, "
+        f"e.g. --select '{example}' (the protocol with the most runs), or keep each grid in its own runs folder.")
 
 
 def assign_designs(df: pd.DataFrame, runs_dir: Path | str = "") -> tuple[pd.DataFrame, int]:
@@ -183,8 +201,9 @@ def assign_designs(df: pd.DataFrame, runs_dir: Path | str = "") -> tuple[pd.Data
                 f"{runs_dir} holds runs of {len(by_epochs)} protocols, which differ in epochs ({listing}) at lr "
                 f"{REFERENCE_LR:g} in a way that is neither one fixed number of epochs nor one equal-steps arm "
                 f"(epochs proportional to the batch size). Their numbers are not comparable, so they are not "
-                f"averaged together: choose one with the summary's select parameter (e.g. "
-                f"select='epochs={int(by_epochs.index[0])}'), or keep each grid in its own runs folder.")
+                f"averaged together: choose one with --select FIELD=VALUE[,FIELD=VALUE] (python -m alexlib.report) or "
+                f"the summary notebook's select parameter, e.g. --select 'epochs={int(by_epochs.index[0])}', or keep "
+                f"each grid in its own runs folder.")
         design[family.to_numpy()] = "equal_steps"
     other_lr = ~at_lr & (df.epochs == fixed)
     scaled = other_lr & np.isclose(df.lr * ANCHOR_BATCH / df.batch_size, REFERENCE_LR) & (df.batch_size != ANCHOR_BATCH)

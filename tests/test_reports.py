@@ -40,3 +40,11 @@ def test_records_are_copied_beside_the_report_and_never_over_themselves(tmp_path
     got = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     assert got == sorted(p.relative_to(runs) for p in runs.rglob("metrics.json"))
     assert copy_records(out, out) == out and len(list(out.rglob("metrics.json"))) == 2
+
+
+def test_report_help_shows_the_select_form(capsys):
+    from alexlib.report import main
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--select FIELD=VALUE[,FIELD=VALUE]" in text and "dataset=fashion_mnist,image_size=63" in text

@@ -1,5 +1,6 @@
 """The runs table: each run counted once, one protocol per study, and each run's design told from how its
 epochs and lr follow its batch size."""
+import json
 import shutil
 
 import pytest
@@ -17,11 +18,32 @@ def test_runs_of_two_protocols_are_not_averaged_together(tmp_path):
     for seed in (0, 1):
         fake_run(tmp_path / "runs", norm="bn", seed=seed, acc=90.0)
         fake_run(tmp_path / "runs", norm="bn", seed=seed, acc=40.0, epochs=4)
-    with pytest.raises(ProtocolError, match=r"2 protocols, which differ in epochs .*select='epochs=2'"):
+    with pytest.raises(ProtocolError, match=r"2 protocols, which differ in epochs .*--select 'epochs=2'"):
         study(tmp_path)
     s = study(tmp_path, select="epochs=4")
     cells = s.cells()
     assert len(cells) == 1 and cells["mean"][0] == 40.0 and cells.n_completed[0] == 2
+
+
+def test_a_run_that_failed_before_training_is_a_problem_not_a_protocol(tmp_path):
+    """A CIFAR-10 run that found no CIFAR-10, beside a digits grid: listed as a problem, the report goes on."""
+    for seed in (0, 1):
+        fake_run(tmp_path / "runs", norm="bn", seed=seed, acc=90.0)
+    failed = fake_run(tmp_path / "runs", norm="bn", dataset="cifar10", image_size=224, width=1.0, status="failed")
+    m = json.loads((failed / "metrics.json").read_text())
+    (failed / "metrics.json").write_text(json.dumps(m | {"history": [], "error": "DataError: CIFAR-10 is not usable"}))
+    s = study(tmp_path)
+    assert s.cells()[["n_completed", "n_failed"]].values.tolist() == [[2, 0]]
+    assert [p["file"] for p in s.problems] == [f"{failed.name}/metrics.json"]
+    assert "failed before training" in s.problems[0]["problem"] and "CIFAR-10 is not usable" in s.problems[0]["problem"]
+
+
+def test_the_protocol_message_names_the_flag_its_form_and_the_biggest_protocol(tmp_path):
+    for seed in (0, 1, 2):
+        fake_run(tmp_path / "runs", norm="bn", seed=seed, image_size=63)
+    fake_run(tmp_path / "runs", norm="bn", image_size=95)
+    with pytest.raises(ProtocolError, match=r"--select FIELD=VALUE\[,FIELD=VALUE\].*--select 'image_size=63'"):
+        study(tmp_path)
 
 
 def test_precision_and_subset_size_are_part_of_the_protocol(tmp_path):
