@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         G.stop_at_once()
     try:
         made = build_report(runs, reports, note=why.replace("GRID=auto: ", "Grid chosen by `make report` "
-                                                                       "(GRID=auto): ", 1) if why else "")
+                                                                       "(GRID=auto): ", 1) if why else "",
+                            only_if_changed=True)
     except Exception as e:
         print(f"error: the report could not be built: {getattr(e, 'ename', type(e).__name__)}: "
               f"{getattr(e, 'evalue', e)}", file=sys.stderr)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from .vocab import PROTOCOL
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 LOCAL_MATHJAX = "/usr/share/javascript/mathjax/MathJax.js"  # Debian's libjs-mathjax, for offline HTML
 RECORDS = "records"  # reports/<grid>/records/<run>/metrics.json: the raw records behind the report
+STAMP = "inputs.sha256"  # the digest of what the report was made from
 
 
 def find_browser() -> str | None:
@@ -93,13 +95,37 @@ def copy_records(runs_dir: Path, records: Path) -> Path:
     return records
 
 
+def inputs_digest(runs_dir: Path, reference: str, select: str, note: str) -> str:
+    """sha256 over everything a report is made from: every record below ``runs_dir``, the summary notebook,
+    the reference numbers, alexlib's source, the select and the note."""
+    h = hashlib.sha256()
+    files = sorted(runs_dir.rglob(METRICS)) + [SUMMARY_NOTEBOOK, from_repo(reference)] + \
+        sorted(Path(__file__).parent.glob("*.py"))
+    for p in files:
+        h.update(str(p.relative_to(runs_dir) if p.is_relative_to(runs_dir) else p.name).encode() + b"\0")
+        h.update(p.read_bytes() + b"\0")
+    h.update(f"{select}\0{note}".encode())
+    return h.hexdigest()
+
+
 def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "params/reference.yaml",
-                 pdf: bool = True, select: str = "", note: str = "") -> dict[str, Path]:
+                 pdf: bool = True, select: str = "", note: str = "", only_if_changed: bool = False) -> dict[str, Path]:
     """The summary notebook over ``runs_dir``, executed into ``out_dir``, then HTML and PDF. ``note``: a line
-    the report opens with (the pipeline says there which grid it chose and why)."""
+    the report opens with (the pipeline says there which grid it chose and why). ``only_if_changed``: leave a
+    report whose inputs are the same as when it was made as it is (make report / make demo run twice leave
+    git status clean)."""
     runs_dir, out_dir = from_repo(runs_dir), from_repo(out_dir)
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"runs folder {runs_dir} does not exist; run a grid into it first")
+    digest = inputs_digest(runs_dir, reference, select, note)
+    stamp = out_dir / STAMP
+    made = {"notebook": out_dir / "summary.ipynb", "html": out_dir / "report.html"}
+    if pdf and find_browser():
+        made["pdf"] = out_dir / "report.pdf"
+    if only_if_changed and stamp.is_file() and stamp.read_text().strip() == digest and all(
+            p.is_file() for p in made.values()):
+        print(f"report unchanged: its inputs (records, notebook, code) are the ones it was made from ({out_dir})")
+        return made
     executed = execute_summary(runs_dir, out_dir, reference, select, note)
     copy_records(runs_dir, out_dir / RECORDS)
     title = f"{TITLE} ({out_dir.name})"
@@ -112,6 +138,7 @@ def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "pa
                   f"The HTML report is at {made['html']}.", file=sys.stderr)
         else:
             made["pdf"] = to_pdf(made["html"], out_dir / "report.pdf", browser)
+    stamp.write_text(digest + "\n")
     return made
 
 

@@ -48,3 +48,23 @@ def test_report_help_shows_the_select_form(capsys):
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--select FIELD=VALUE[,FIELD=VALUE]" in text and "dataset=fashion_mnist,image_size=63" in text
+
+
+def test_a_report_whose_inputs_did_not_change_is_left_as_it_is(tmp_path, capsys):
+    """make report / make demo twice: the second leaves the report's files untouched (git status clean);
+    a changed record rebuilds it."""
+    from alexlib.report import STAMP, build_report
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        fake_run(runs, norm="bn", seed=seed)
+        fake_run(runs, norm="gn", seed=seed)
+    out = tmp_path / "rep"
+    build_report(runs, out, pdf=False, only_if_changed=True)
+    files = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert (out / STAMP).is_file() and (out / "report.html").is_file()
+    build_report(runs, out, pdf=False, only_if_changed=True)
+    assert "report unchanged" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == files
+    fake_run(runs, norm="gn", seed=2)
+    build_report(runs, out, pdf=False, only_if_changed=True)
+    assert (out / "report.html").stat().st_mtime_ns != files[out / "report.html"]
