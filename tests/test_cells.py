@@ -48,7 +48,7 @@ def test_cell_numbers_count_every_status_and_average_only_completed_seeds():
     g = pd.DataFrame({"status": ["completed", "completed", "diverged", "running"],
                       "test_acc": [70.0, 72.0, float("nan"), float("nan")]})
     assert cell_numbers(g) == {"mean": 71.0, "std": 2 ** 0.5, "n_completed": 2, "n_diverged": 1, "n_failed": 0,
-                               "n_running": 1}
+                               "n_interrupted": 0, "n_running": 1}
 
 
 def test_cells_whose_seeds_ran_with_other_thread_counts_or_devices_say_so(tmp_path):
