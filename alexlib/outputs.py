@@ -46,9 +46,13 @@ def _write_csv(p: Path, df: pd.DataFrame) -> Path:
 
 
 def summary_index(runs: pd.DataFrame, protocol: dict[str, Any], fixed_epochs: int, duplicates: int,
-                  problems: list[dict[str, str]], analysis: Analysis, claims: list[Claim]) -> dict[str, Any]:
-    """summary.json: what the runs are, their statuses, and every comparison, batch-size effect and claim."""
+                  problems: list[dict[str, str]], analysis: Analysis, claims: list[Claim],
+                  headline: list[dict[str, Any]] | None = None, findings: list[dict[str, str]] | None = None
+                  ) -> dict[str, Any]:
+    """summary.json: the first page's findings and the averages they cite (headline), what the runs are, their
+    statuses, and every comparison, batch-size effect and claim."""
     return {
+        "findings": findings or [], "headline": headline or [],
         "label": label(runs), "synthetic": is_synthetic(runs), "runs": len(runs),
         "protocol": {k: (v.item() if hasattr(v, "item") else v) for k, v in protocol.items()},
         "comparable_to_report": comparable(protocol), "duplicate_folders": duplicates,

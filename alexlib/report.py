@@ -1,6 +1,10 @@
 """Export: executes notebooks/summary.ipynb over a runs folder and writes report.html and report.pdf
 (code hidden) beside results.csv and the figures.
 
+The PDF comes from WeasyPrint (a pip package, installed by `make test` / `make report`; it needs the Pango
+library, present on Debian/Ubuntu desktops and installed by .ci/run where missing), and from a headless
+Chromium where WeasyPrint cannot load: ALEXLIB_PDF=weasyprint|chromium chooses.
+
     python -m alexlib.report runs/paper --out reports/paper
     python -m alexlib.report reports/paper/records --out reports/paper     # rebuilt from the committed records
 """
@@ -24,6 +28,7 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stab
 LOCAL_MATHJAX = "/usr/share/javascript/mathjax/MathJax.js"  # Debian's libjs-mathjax, for offline HTML
 RECORDS = "records"  # reports/<grid>/records/<run>/metrics.json: the raw records behind the report
 STAMP = "inputs.sha256"  # the digest of what the report was made from
+METHOD = "docs/STATISTICS.md"  # the method, the report's appendix B
 
 
 def find_browser() -> str | None:
@@ -61,7 +66,57 @@ def to_html(executed: Path, html: Path, title: str = TITLE) -> Path:
     return html
 
 
-def to_pdf(html: Path, pdf: Path, browser: str) -> Path:
+class NoRenderer(RuntimeError):
+    pass
+
+
+def pdf_renderer() -> str:
+    """``weasyprint`` when it loads (its Pango library present), else ``chromium`` when one is found;
+    ALEXLIB_PDF=weasyprint|chromium forces one. Raises NoRenderer saying what to install."""
+    want = os.environ.get("ALEXLIB_PDF", "auto")
+    if want not in ("auto", "weasyprint", "chromium"):
+        raise NoRenderer(f"ALEXLIB_PDF must be weasyprint, chromium or unset, got {want!r}")
+    why = ""
+    if want in ("auto", "weasyprint"):
+        try:
+            import weasyprint  # noqa: F401  (loads Pango: an OSError where the library is missing)
+            return "weasyprint"
+        except (ImportError, OSError) as e:
+            why = f"WeasyPrint could not load ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+            if want == "weasyprint":
+                raise NoRenderer(why + ". Install it with `make test` (pip) and the Pango library "
+                                       "(Debian/Ubuntu: apt-get install libpango-1.0-0 libpangoft2-1.0-0).") from None
+    if find_browser():
+        return "chromium"
+    raise NoRenderer((why + "; and " if why else "") + "no Chromium found. Install WeasyPrint's Pango library "
+                     "(Debian/Ubuntu: apt-get install libpango-1.0-0 libpangoft2-1.0-0) or a Chromium "
+                     "(apt-get install chromium; or set ALEXLIB_BROWSER to a Chrome/Chromium binary), then rerun.")
+
+
+def to_pdf(html: Path, pdf: Path, renderer: str | None = None) -> Path:
+    """The HTML page as a PDF (A4, as the page's CSS says), by ``renderer`` (default: ``pdf_renderer()``);
+    no network is used."""
+    renderer = renderer or pdf_renderer()
+    if renderer == "weasyprint":
+        return _weasyprint(html, pdf)
+    return _chromium(html, pdf, find_browser() or "chromium")
+
+
+def _weasyprint(html: Path, pdf: Path) -> Path:
+    import logging
+    from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)   # the lab template's CSS it does not use
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    tmp = pdf.with_suffix(".pdf.tmp")
+    # offline: the report's images and styles are inline or local files
+    HTML(filename=str(html), base_url=str(html.parent),
+         url_fetcher=URLFetcher(allowed_protocols=("file", "data"))).write_pdf(str(tmp))
+    tmp.replace(pdf)
+    return pdf
+
+
+def _chromium(html: Path, pdf: Path, browser: str) -> Path:
     """Headless Chromium prints the HTML page; no network is used."""
     tmp = pdf.with_suffix(".pdf.tmp")
     with tempfile.TemporaryDirectory(prefix="alexlib-chromium-") as profile:
@@ -99,7 +154,7 @@ def inputs_digest(runs_dir: Path, reference: str, select: str, note: str) -> str
     """sha256 over everything a report is made from: every record below ``runs_dir``, the summary notebook,
     the reference numbers, alexlib's source, the select and the note."""
     h = hashlib.sha256()
-    files = sorted(runs_dir.rglob(METRICS)) + [SUMMARY_NOTEBOOK, from_repo(reference)] + \
+    files = sorted(runs_dir.rglob(METRICS)) + [SUMMARY_NOTEBOOK, from_repo(reference), from_repo(METHOD)] + \
         sorted(Path(__file__).parent.glob("*.py"))
     for p in files:
         h.update(str(p.relative_to(runs_dir) if p.is_relative_to(runs_dir) else p.name).encode() + b"\0")
@@ -120,8 +175,13 @@ def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "pa
     digest = inputs_digest(runs_dir, reference, select, note)
     stamp = out_dir / STAMP
     made = {"notebook": out_dir / "summary.ipynb", "html": out_dir / "report.html"}
-    if pdf and find_browser():
-        made["pdf"] = out_dir / "report.pdf"
+    renderer = None
+    if pdf:
+        try:
+            renderer = pdf_renderer()
+            made["pdf"] = out_dir / "report.pdf"
+        except NoRenderer as e:
+            why_no_pdf = str(e)
     if only_if_changed and stamp.is_file() and stamp.read_text().strip() == digest and all(
             p.is_file() for p in made.values()):
         print(f"report unchanged: its inputs (records, notebook, code) are the ones it was made from ({out_dir})")
@@ -131,13 +191,10 @@ def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "pa
     title = f"{TITLE} ({out_dir.name})"
     made = {"notebook": executed, "html": to_html(executed, out_dir / "report.html", title)}
     if pdf:
-        browser = find_browser()
-        if browser is None:
-            print("PDF skipped: no Chromium found. Install one (Debian/Ubuntu: apt-get install chromium; "
-                  "macOS: install Google Chrome) or set ALEXLIB_BROWSER to a Chrome/Chromium binary, then rerun. "
-                  f"The HTML report is at {made['html']}.", file=sys.stderr)
+        if renderer is None:
+            print(f"PDF skipped: {why_no_pdf} The HTML report is at {made['html']}.", file=sys.stderr)
         else:
-            made["pdf"] = to_pdf(made["html"], out_dir / "report.pdf", browser)
+            made["pdf"] = to_pdf(made["html"], out_dir / "report.pdf", renderer)
     stamp.write_text(digest + "\n")
     return made
 

@@ -93,6 +93,10 @@ def load_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, str]],
     return unique, problems, len(df) - len(unique)
 
 
+# The versions and the commit every record carries in its env, shown in the report's environment section
+PROVENANCE = ("python", "torchvision", "numpy", "scikit-learn", "scipy", "alexlib", "git_commit", "git_dirty")
+
+
 def _row(m: dict[str, Any], path: Path, runs_dir: Path) -> dict[str, Any]:
     c, env, final = m["config"], m.get("env") or {}, m.get("final") or {}
     status = m["status"]
@@ -122,6 +126,10 @@ def _row(m: dict[str, Any], path: Path, runs_dir: Path) -> dict[str, Any]:
         "images_per_s": float(np.mean([h["images_per_s"] for h in hist])) if hist else math.nan,
         "device_name": env.get("device_name", "?"), "torch": env.get("torch", "?"),
         "cpu_threads": env.get("cpu_threads"), "updated_at": m.get("updated_at", ""),
+        # provenance (alexlib.train writes it; older records lack some: "?")
+        **{k.replace("-", "_"): str(env.get(k, "?")) for k in PROVENANCE},
+        "data_origin": ds.get("origin", "?"),
+        "data_md5": " ".join(f"{f}:{h}" for f, h in sorted((ds.get("files") or {}).items())) or "?",
         "diverged_at": json.dumps(m.get("diverged_at")) if m.get("diverged_at") else "",
         "error": (m.get("error") or "")[:300],
         "curve": [h.get("test_acc") for h in hist],

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from . import cells as C
 from . import figures as F
+from . import findings as FD
 from . import runs as R
 from . import tables as T
 from . import texts as X
@@ -28,7 +29,9 @@ from .paths import from_repo
 from .runs import ProtocolError, assign_designs, load_runs, parse_select
 from .stats import Comparison
 
-__all__ = ["ProtocolError", "Study", "assign_designs", "load_runs", "parse_select"]
+REPORT_CSS = X.REPORT_CSS
+
+__all__ = ["REPORT_CSS", "ProtocolError", "Study", "assign_designs", "load_runs", "parse_select"]
 
 
 @dataclass
@@ -104,6 +107,14 @@ class Study:
     def claims(self) -> list[Claim]:
         return self._claims
 
+    @functools.cached_property
+    def headline(self) -> list[dict[str, Any]]:
+        return FD.headline(self.runs)
+
+    def findings(self) -> list[dict[str, str]]:
+        return FD.findings(self.runs, self.comparisons(), self._batch_effects, self.claims(), self.headline,
+                           self.comparable())
+
     # ---- prose (alexlib.texts) ----
     def label(self, df: pd.DataFrame | None = None) -> str:
         """Data, image size, width, epochs, seeds, device and precision of the runs behind a table or figure."""
@@ -114,6 +125,15 @@ class Study:
 
     def header_markdown(self) -> str:
         return X.header_markdown(self.runs, self.duplicates, self.problems)
+
+    def protocol_line(self) -> str:
+        return X.protocol_line(self.runs)
+
+    def findings_markdown(self) -> str:
+        return FD.findings_markdown(self.findings())
+
+    def environment_table(self) -> pd.DataFrame:
+        return T.environment_table(self.runs)
 
     def comparison_note(self) -> str:
         return X.comparison_note(self.protocol())
@@ -130,12 +150,20 @@ class Study:
     def claims_note(self) -> str:
         return X.claims_note(self.runs, self.protocol(), self.reference, self.cells())
 
-    def claims_markdown(self) -> str:
-        return X.claims_markdown(self.claims())
+    def claims_markdown(self, evidence: bool = True) -> str:
+        return X.claims_markdown(self.claims(), evidence)
+
+    def verdict_rules(self) -> str:
+        return X.VERDICT_RULES
+
+    def method_markdown(self) -> str:
+        return X.method_markdown()
 
     # ---- tables (alexlib.tables) ----
-    def accuracy_table(self) -> pd.DataFrame:
-        return T.accuracy_table(self.cells(), self.comparable())
+    def accuracy_table(self, styled: bool = False):
+        """The accuracy table; ``styled``: as the report shows it (the report's column in grey)."""
+        t = T.accuracy_table(self.cells(), self.comparable())
+        return T.muted(t) if styled else t
 
     def significance_table(self) -> pd.DataFrame:
         return T.significance_table(self.comparisons())
@@ -166,6 +194,9 @@ class Study:
         return self._keep("accuracy_bars", F.bar_chart(self.runs, self.cells(), self.reference["table"],
                                                        self.comparable()))
 
+    def forest(self) -> Figure:
+        return self._keep("differences", F.forest(self.runs, self.comparisons()))
+
     def designs_chart(self) -> Figure:
         return self._keep("designs", F.designs_chart(self.runs))
 
@@ -174,6 +205,17 @@ class Study:
 
     def lr_chart(self) -> Figure:
         return self._keep("lr_sweep", F.lr_chart(self.runs, self.reference["sweep"], self.comparable()))
+
+    @staticmethod
+    def shown(table: pd.DataFrame):
+        """A table as the report shows it: a one-line "note" table (nothing to tabulate) as a line of text."""
+        if list(table.columns) == ["note"] and len(table) == 1:
+            from IPython.display import Markdown
+            return Markdown(f"*{table.note.iloc[0]}*")
+        if list(table.columns) == ["status"] and len(table) == 1:
+            from IPython.display import Markdown
+            return Markdown(f"*{table.status.iloc[0]}*")
+        return table
 
     def _keep(self, name: str, fig: Figure) -> Figure:
         self.figures[name] = fig
@@ -185,7 +227,7 @@ class Study:
         whichever notebook cells ran before: it draws each figure not drawn yet (the designs chart when
         the runs hold a design). A figure already drawn is written as it is: it is the one the notebook
         showed (the designs chart's dots are jittered at random, so a second drawing would differ)."""
-        draw = {"accuracy_bars": self.bar_chart, "designs": self.designs_chart,
+        draw = {"accuracy_bars": self.bar_chart, "differences": self.forest, "designs": self.designs_chart,
                 "learning_curves": self.learning_curves, "lr_sweep": self.lr_chart}
         if not self.designs():
             del draw["designs"]
@@ -193,5 +235,5 @@ class Study:
             if name not in self.figures:
                 drawing()
         index = summary_index(self.runs, self.protocol(), self.fixed_epochs, self.duplicates, self.problems,
-                              self.analysis, self.claims())
+                              self.analysis, self.claims(), self.headline, self.findings())
         return write_report(self.report_dir, self.runs, self.cells(), self.design_cells(), self.figures, index)

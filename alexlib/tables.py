@@ -10,22 +10,40 @@ from typing import Any
 import pandas as pd
 
 from .claims import Claim, power_rows
+from .runs import PROVENANCE
 from .stats import Comparison
 from .vocab import DESIGNS, NORM_NAMES, NORMS, REFERENCE_LR, SHORT_NAMES, STATUS_RANK, fmt_p
 
 NB = "\u00a0"  # a no-break space: keeps "[a, b]" on one line in the PDF
 
 
-def fmt_cell(r) -> str:
-    """A cell as ``mean ± sd (n=…; lost seeds; mixed devices)``, or a dash when no seed completed."""
+def common_n(cells: pd.DataFrame) -> int | None:
+    """The completed seeds every cell has, when they all have the same and none lost a seed (then the table
+    says n once, in its header), else None (each cell says its own)."""
+    if cells.empty:
+        return None
+    lost = sum(cells[f"n_{s}"].fillna(0).sum() for s in STATUS_RANK if s != "completed" and f"n_{s}" in cells)
+    ns = set(cells.n_completed.astype(int))
+    mixed = cells["mixed"].astype(bool).any() if "mixed" in cells else False
+    return ns.pop() if len(ns) == 1 and not lost and not mixed and 0 not in ns else None
+
+
+def fmt_cell(r, n: int | None = None) -> str:
+    """A cell as ``mean ± sd``, followed by ``(n=…; lost seeds; mixed devices)`` unless its n is the table's
+    common ``n`` (said in the header); a dash when no seed completed. No-break spaces: one line per number."""
     lost = [f"{int(r[f'n_{s}'])} {s}" for s in STATUS_RANK if s != "completed" and r.get(f"n_{s}")]
     tail = ("; " + ", ".join(lost)) if lost else ""
     if r.get("mixed"):
         tail += f"; mixed {r['mixed']}"
     if r["n_completed"] == 0:
-        return f"— (n=0{tail})"
-    sd = "" if math.isnan(r["std"]) else f" ± {r['std']:.2f}"
-    return f"{r['mean']:.2f}{sd} (n={int(r['n_completed'])}{tail})"
+        return f"—{NB}(n=0{tail})"
+    sd = "" if math.isnan(r["std"]) else f"{NB}±{NB}{r['std']:.2f}"
+    own = "" if n is not None and r["n_completed"] == n and not tail else f" (n={int(r['n_completed'])}{tail})"
+    return f"{r['mean']:.2f}{sd}{own}"
+
+
+def ours_label(n: int | None) -> str:
+    return f"ours (n={n})" if n is not None else "ours (n per cell)"
 
 
 def accuracy_table(cells: pd.DataFrame, comparable: bool) -> pd.DataFrame:
@@ -33,18 +51,28 @@ def accuracy_table(cells: pd.DataFrame, comparable: bool) -> pd.DataFrame:
     c = cells
     if c.empty:
         return pd.DataFrame({"note": [f"no runs at lr {REFERENCE_LR}"]})
-    c = c.assign(ours=c.apply(fmt_cell, axis=1),
+    n = common_n(c)
+    c = c.assign(ours=c.apply(fmt_cell, axis=1, n=n),
                  report_s=c.report.map(lambda v: "" if math.isnan(v) else f"{v:.2f}"),
                  diff_s=c["diff"].map(lambda v: "" if math.isnan(v) else f"{v:+.2f}"))
     values = ["ours", "report_s"] + (["diff_s"] if comparable else [])
     wide = c.pivot(index="norm", columns="batch_size", values=values)
-    names = {"ours": "ours: mean ± sd (n)", "report_s": "report" if comparable else "report (other protocol)",
-             "diff_s": "diff"}
+    names = {"ours": ours_label(n), "report_s": "report" if comparable else "report*", "diff_s": "diff"}
     wide = wide.rename(columns=names, level=0)
     wide = wide.swaplevel(0, 1, axis=1).sort_index(axis=1, level=0, sort_remaining=False)
     wide.index = [NORM_NAMES.get(n, n) for n in wide.index]
     wide.columns.names = ["batch size", ""]
     return wide
+
+
+MUTED = {"color": "#767676"}   # the report's single run: shown, but not what the eye lands on first
+
+
+def muted(table: pd.DataFrame, columns: tuple[str, ...] = ("report", "report*")):
+    """A pandas Styler of ``table`` with the report's columns in grey (HTML and PDF)."""
+    cols = [c for c in table.columns if (c[-1] if isinstance(c, tuple) else c) in columns]
+    st = table.style
+    return st.set_properties(subset=cols, **MUTED) if cols else st
 
 
 def significance_table(comparisons: list[Comparison]) -> pd.DataFrame:
@@ -81,7 +109,8 @@ def designs_table(design_cells: pd.DataFrame, designs: list[str]) -> pd.DataFram
     if len(designs) < 2:
         return pd.DataFrame({"note": ["only the report's design (fixed epochs and lr) in these runs: add the "
                                       "equal_steps / lr_scaled arms (params/fashion.yaml, params/paper_steps.yaml)"]})
-    c = c.assign(cell=c.apply(fmt_cell, axis=1),
+    n = common_n(c)
+    c = c.assign(cell=c.apply(fmt_cell, axis=1, n=n),
                  design_name=c.design.map(lambda k: DESIGNS[k][0]),
                  col=c.apply(lambda r: f"{r.batch_size} ({r.epochs} ep, lr {r.lr:g})", axis=1))
     order = [DESIGNS[k][0] for k in designs]
@@ -90,7 +119,7 @@ def designs_table(design_cells: pd.DataFrame, designs: list[str]) -> pd.DataFram
     wide = wide[cols].fillna("")
     wide = wide.reindex(sorted(wide.index, key=NORMS.index))
     wide.index = [NORM_NAMES.get(n, n) for n in wide.index]
-    wide.columns.names = ["design", "batch size"]
+    wide.columns.names = [f"design; {ours_label(n).replace('ours ', '')}", "batch size"]
     return wide
 
 
@@ -104,14 +133,31 @@ def batch_effect_table(batch_effects: list[dict[str, Any]]) -> pd.DataFrame:
     def ci(lo, hi):
         return "" if lo != lo else f"[{lo:+.1f},{NB}{hi:+.1f}]"
     t = pd.DataFrame([{
-        "norm": NORM_NAMES[r["norm"]], "design": r["design_name"],
-        f"batch {r['large']} − batch {r['small']}": "" if math.isnan(r["effect"]) else f"{r['effect']:+.2f}",
+        "norm": SHORT_NAMES[r["norm"]], "design": DESIGN_SHORT[r["design"]],
+        f"{r['large']} − {r['small']}": "" if math.isnan(r["effect"]) else f"{r['effect']:+.2f}",
         "interval": ci(r["ci_low"], r["ci_high"]),
-        "p (Holm)": fmt_p(r["p"]), "shown?": {True: "yes", False: "not shown", None: "n/a"}[r["shown"]],
-        "change vs the report's design": "" if "change" not in r else f"{r['change']:+.2f} {ci(r['change_low'], r['change_high'])}",
-        "p of the change (Holm)": "" if "change" not in r else fmt_p(r["change_p"]),
+        "p": fmt_p(r["p"]), "shown?": {True: "yes", False: "no", None: "n/a"}[r["shown"]],
+        "change": "" if "change" not in r else f"{r['change']:+.2f}{NB}{ci(r['change_low'], r['change_high'])}",
+        "p ": "" if "change" not in r else fmt_p(r["change_p"]),
         "verdict": r["verdict"]} for r in rows])
-    return t.groupby(["norm", "design"], sort=False).first()
+    t = t.groupby(["norm", "design"], sort=False).first()
+    return t[[c for c in t.columns if (t[c] != "").any()]]   # the change columns only where a design equalizes
+
+
+DESIGN_SHORT = {"fixed": "report's", "equal_steps": "equal steps", "lr_scaled": "lr scaled"}
+
+
+def environment_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """What the runs ran on: each provenance field's values, with the number of runs behind each."""
+    fields = ["device_name", "precision", "torch", *[k.replace("-", "_") for k in PROVENANCE], "data_origin"]
+    rows = []
+    for f in fields:
+        if f not in runs:
+            continue
+        counts = runs[f].astype(str).replace({"?": "not recorded", "nan": "not recorded"}).value_counts()
+        rows.append({"field": f.replace("_", " "), "value (runs)": "; ".join(
+            f"{v} ({k})" if len(counts) > 1 else f"{v}" for v, k in counts.items())})
+    return pd.DataFrame(rows).set_index("field")
 
 
 def claims_table(claims: list[Claim]) -> pd.DataFrame:
@@ -128,10 +174,10 @@ def power_table(claims: list[Claim]) -> pd.DataFrame:
 
     def seeds(n):
         return "more than 1,000" if n is None else f"{n}"
-    return pd.DataFrame([{"claim": r["claim"], "verdict": r["verdict"], "weakest part": r["weakest part"],
-                          "smallest difference shown (80 % power)": f"{r['detectable (80 % power)']:.2f} points",
-                          "seeds for 1 point": seeds(r["seeds for 1 point"]),
-                          "seeds for 2 points": seeds(r["seeds for 2 points"])} for r in rows]).set_index("claim")
+    return pd.DataFrame([{"claim": r["claim"], "weakest part": r["weakest part"],
+                          "could show (points)": f"{r['detectable (80 % power)']:.2f}",
+                          "seeds for 2 points": seeds(r["seeds for 2 points"]),
+                          "seeds for 1 point": seeds(r["seeds for 1 point"])} for r in rows]).set_index("claim")
 
 
 def time_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -141,8 +187,7 @@ def time_table(runs: pd.DataFrame) -> pd.DataFrame:
     t = d.groupby(["design", "norm", "batch_size"]).agg(
         runs=("run_id", "count"), train_s_mean=("train_seconds", "mean"), img_per_s=("images_per_s", "mean"))
     t.loc[("all", "all", "all"), :] = [len(d), d.train_seconds.sum(), d.images_per_s.mean()]
-    t = t.rename(columns={"train_s_mean": "train s per run (mean; total on the 'all' row)",
-                          "img_per_s": "train img/s"})
+    t = t.rename(columns={"train_s_mean": "train s/run", "img_per_s": "train img/s"})
     return t.round(1)
 
 

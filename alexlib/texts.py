@@ -7,14 +7,29 @@ it was measured on; synthetic data is named first, in bold.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pandas as pd
 
+from .paths import from_repo
 from .claims import STABLE_POINTS, Claim, judged_on, report_self_check
-from .runs import comparable
+from .runs import comparable, main_grid
 from .stats import Comparison
 from .vocab import DESIGNS, NORM_NAMES, NORMS, REPORT_PROTOCOL, SHORT_NAMES
+
+
+# The report's page: A4 for the PDF, a readable column on a screen, tables that never wrap inside a number
+REPORT_CSS = """<style>
+@page { size: A4; margin: 14mm 12mm 14mm 12mm; }
+body { max-width: 62rem; margin: 0 auto; }
+.jp-RenderedHTMLCommon table, .jp-RenderedHTML table { font-size: 0.8rem; margin-left: 0; }
+.jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { white-space: nowrap; padding: 0.2em 0.55em; }
+.jp-RenderedImage img, .jp-OutputArea-output img { max-width: 100%; height: auto; }
+h2 { break-after: avoid; page-break-after: avoid; margin-top: 1.4em; }
+.jp-RenderedHTMLCommon li { margin-bottom: 0.35em; }
+@media print { body { max-width: none; font-size: 10pt; } .jp-RenderedHTMLCommon table { font-size: 8.5pt; } }
+</style>"""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -33,6 +48,27 @@ def label(runs: pd.DataFrame, shown: pd.DataFrame | None = None) -> str:
             f"epochs {vals('epochs')}; seeds {_fmt_seeds(d.seed)}; device {vals('device_name')}; "
             f"precision {vals('precision')}; CPU threads {vals('cpu_threads', lambda t: f'{t:g}')}; "
             f"torch {vals('torch')}.")
+
+
+DATASET_NAMES = {"cifar10": "CIFAR-10", "fashion_mnist": "Fashion-MNIST", "digits": "digits (scikit-learn)",
+                 "synthetic": "SYNTHETIC data"}
+
+
+def protocol_line(runs: pd.DataFrame) -> str:
+    """The first page's one line of protocol: data, network, epochs and optimizer of the report's design,
+    seeds, device, precision."""
+    d = main_grid(runs, only_completed=False)
+    d = runs if d.empty else d
+
+    def vals(col, fmt=str):
+        return "/".join(fmt(v) for v in sorted(d[col].dropna().unique())) or "?"
+    data = "/".join(DATASET_NAMES.get(x, x) for x in sorted(d.dataset.unique()))
+    width = vals("width", lambda w: f"{w:g}")
+    net = "AlexNet" if width == "1" else f"AlexNet at width {width}"
+    return (f"{data} ({_images(d)}, {vals('image_size')} px) · {net}, no norm / BN / LN / GN / LRN after each conv "
+            f"stage · {vals('epochs')} epochs, SGD lr {vals('lr', lambda v: f'{v:g}')}, momentum "
+            f"{vals('momentum', lambda v: f'{v:g}')} · seeds {_fmt_seeds(runs.seed)} · {vals('device_name')}, "
+            f"{vals('precision')}")
 
 
 def short_label(runs: pd.DataFrame, shown: pd.DataFrame | None = None) -> str:
@@ -90,7 +126,7 @@ def comparison_note(protocol: dict[str, Any]) -> str:
         return "The runs follow the report's protocol: the report's column is a like-for-like comparison."
     differs = {k: protocol[k] for k, v in REPORT_PROTOCOL.items() if protocol[k] != v}
     return ("**Not comparable to the report's numbers:** these runs differ from its protocol "
-            f"({_fmt_protocol(differs)}); its column is shown for reference only, without differences, "
+            f"({_fmt_protocol(differs)}); its column (report*) is shown for reference only, without differences, "
             "and the figures do not draw it.")
 
 
@@ -126,15 +162,8 @@ def batch_effect_note() -> str:
 def claims_note(runs: pd.DataFrame, protocol: dict[str, Any], reference: dict[str, Any], cells: pd.DataFrame) -> str:
     """What the verdicts rest on and mean, and what the report's own numbers say about its text, beside the
     seed-to-seed sd of the cell it ran twice (no normalization, batch 64) when these runs have it."""
-    lines = [f"Judged on: {judged_on(runs, protocol)}.", "",
-             "Verdicts, in this order: *not supported* (a part shown against its direction, Holm over the claim's "
-             "parts); *supported* (every part it needs shown in its direction at α = 0.05: an \"and\" of parts "
-             "needs no adjustment to be supported); *not testable with these runs* (a part lacks its cells); else "
-             "*inconclusive*, with the smallest difference its seeds could show and the seeds that would decide "
-             f"it (the power table below). \"Stable across batch sizes\" is read as: every pair of batch sizes "
-             f"within ±{STABLE_POINTS:g} points, by two one-sided tests (the 90 % interval inside the margin). "
-             "Seeds that diverged never count as support; where there are any, a sensitivity line gives the "
-             "verdict with them counted at chance. The method in full: docs/STATISTICS.md.", "",
+    lines = [f"Judged on: {judged_on(runs, protocol)}. The rules that turn the numbers into a verdict, and the "
+             "evidence behind each claim: Appendix A and B.", "",
              "What the report's own numbers say about themselves:"]
     lines += [f"- {t}" for t in report_self_check(reference)]
     sd = cells[(cells.norm == "none") & (cells.batch_size == 64)]
@@ -144,17 +173,36 @@ def claims_note(runs: pd.DataFrame, protocol: dict[str, Any], reference: dict[st
     return "\n".join(lines)
 
 
-def claims_markdown(claims: list[Claim]) -> str:
+def method_markdown() -> str:
+    """docs/STATISTICS.md, the method stated once, as the report's appendix (its headings two levels down)."""
+    text = from_repo("docs/STATISTICS.md").read_text(encoding="utf-8")
+    return re.sub(r"^(#+) ", lambda m: "#" * min(6, len(m.group(1)) + 2) + " ", text, flags=re.M)
+
+
+VERDICT_RULES = (
+    "Verdicts, in this order: *not supported* (a part shown against its direction, Holm over the claim's "
+    "parts); *supported* (every part it needs shown in its direction at α = 0.05: an \"and\" of parts "
+    "needs no adjustment to be supported); *not testable with these runs* (a part lacks its cells); else "
+    "*inconclusive*, with the smallest difference its seeds could show and the seeds that would decide "
+    f"it (the power table). \"Stable across batch sizes\" is read as: every pair of batch sizes "
+    f"within ±{STABLE_POINTS:g} points, by two one-sided tests (the 90 % interval inside the margin). "
+    "Seeds that diverged never count as support; where there are any, a sensitivity line gives the "
+    "verdict with them counted at chance.")
+
+
+def claims_markdown(claims: list[Claim], evidence: bool = True) -> str:
     """One block per claim: what the report says, the form it is tested in, the verdict (with what would decide
-    it, and the sensitivity line), the numbers behind it."""
+    it, and the sensitivity line), and with ``evidence`` the test and the numbers behind it (the report's
+    appendix; its claims section shows the verdicts alone)."""
     out = []
     for c in claims:
-        out += [f"**{c.id}. {c.claim}**  ", f"Tested as: {c.statement}  ", f"Verdict: **{c.verdict}** ({c.test})."]
+        out += [f"**{c.id}. {c.claim}**  ", f"Tested as: {c.statement}  ",
+                f"Verdict: **{c.verdict}**" + (f" ({c.test})." if evidence else ".")]
         if c.power:
             seeds = {k: ("more than 1,000" if v is None else v) for k, v in c.power.items()}
             out += [f"Could show {c.power['detectable']:.1f} points at these seeds (its weakest part, {c.power['part']}); "
                     f"would need about {seeds['seeds_for_2']} seeds for 2 points, {seeds['seeds_for_1']} for 1."]
         if c.sensitivity:
             out += [f"Sensitivity: {c.sensitivity}."]
-        out += [""] + [f"- {e}" for e in c.evidence] + [""]
+        out += [""] + ([f"- {e}" for e in c.evidence] + [""] if evidence else [])
     return "\n".join(out)

@@ -13,6 +13,9 @@ NORMS = ("none", "bn", "ln", "gn", "lrn")          # also the order of every tab
 NORMED = ("bn", "ln", "gn")                        # the report's three normalization layers
 NORM_NAMES = {"none": "none", "bn": "BatchNorm", "ln": "LayerNorm", "gn": "GroupNorm", "lrn": "LRN"}
 SHORT_NAMES = {"none": "none", "bn": "BN", "ln": "LN", "gn": "GN", "lrn": "LRN"}
+# One colour per norm in every figure: Okabe & Ito's colour-blind-safe palette (grey for no normalization)
+NORM_COLORS = {"none": "#8C8C8C", "bn": "#0072B2", "ln": "#E69F00", "gn": "#009E73", "lrn": "#CC79A7"}
+REPORT_COLOR = "#000000"                           # the report's single run, in every figure
 DATASETS = ("cifar10", "fashion_mnist", "digits", "synthetic")
 PRECISIONS = ("auto", "fp32", "bf16")
 

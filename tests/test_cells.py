@@ -19,8 +19,10 @@ def test_diverged_and_failed_seeds_are_counted_in_every_cell_view(tmp_path):
     assert (cells.loc["none", ["n_completed", "n_diverged", "n_failed"]].tolist()) == [1, 1, 1]
     assert (cells.loc["gn", ["n_completed", "n_diverged", "n_failed"]].tolist()) == [0, 3, 0]
     table = s.accuracy_table()
-    assert table.loc["none", (8, "ours: mean ± sd (n)")] == "39.00 (n=1; 1 diverged, 1 failed)"
-    assert table.loc["GroupNorm", (8, "ours: mean ± sd (n)")] == "— (n=0; 3 diverged)"
+    # cells do not share one n: each says its own, on one line (no-break spaces inside a number)
+    assert table.loc["none", (8, "ours (n per cell)")] == "39.00 (n=1; 1 diverged, 1 failed)"
+    assert table.loc["GroupNorm", (8, "ours (n per cell)")] == "—\u00a0(n=0; 3 diverged)"
+    assert table.loc["BatchNorm", (8, "ours (n per cell)")] == "81.00\u00a0±\u00a01.00 (n=3)"
     s.write()
     csv = (tmp_path / "rep" / "cells.csv").read_text().splitlines()
     assert csv[0].startswith("norm,batch_size,mean,std,n_completed,n_diverged,n_failed")
@@ -61,4 +63,4 @@ def test_cells_whose_seeds_ran_with_other_thread_counts_or_devices_say_so(tmp_pa
     cells = s.cells().set_index("norm")
     assert cells.loc["bn", "mixed"] == "threads 1/2" and cells.loc["gn", "mixed"] == "devices CPU a / CPU b"
     assert cells.loc["ln", "mixed"] == ""
-    assert s.accuracy_table().loc["BatchNorm", (64, "ours: mean ± sd (n)")] == "81.00 ± 1.41 (n=2; mixed threads 1/2)"
+    assert s.accuracy_table().loc["BatchNorm", (64, "ours (n per cell)")] == "81.00\u00a0±\u00a01.41 (n=2; mixed threads 1/2)"

@@ -8,7 +8,7 @@ from alexlib import summary as S
 
 from conftest import arms, study
 
-FIGURES = ["accuracy_bars.png", "designs.png", "learning_curves.png", "lr_sweep.png"]
+FIGURES = ["accuracy_bars.png", "designs.png", "differences.png", "learning_curves.png", "lr_sweep.png"]
 DATA = ["cells.csv", "designs.csv", "results.csv", "summary.json"]
 
 
