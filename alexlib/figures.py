@@ -151,7 +151,7 @@ def lr_chart(runs: pd.DataFrame, report: dict[float, float], comparable: bool) -
     """The lr sweep (no normalization, batch 64): mean ± sd per lr, and the report's sweep (``report``)
     where comparable."""
     s = completed(sweep(runs))
-    fig = Figure(figsize=(5.5, 3.6))
+    fig = Figure(figsize=(0.6 * PAGE_WIDTH, 2.8))
     ax = fig.subplots()
     if not s.empty:
         g = s.groupby("lr").test_acc.agg(["mean", "std"]).reset_index()

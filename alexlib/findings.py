@@ -72,18 +72,25 @@ def _vs_none(comparisons: list[Comparison], heads: list[dict[str, Any]], norms: 
         out.append(f"**{_names(everywhere)} {'each ' if len(everywhere) > 1 else ''}beat no normalization at every "
                    f"batch size** ({', '.join(map(str, sizes))}; {len(gaps)} of {len(gaps)} comparisons shown), by "
                    f"{min(gaps):.1f}–{max(gaps):.1f} points{mean_text(everywhere)}.")
+    groups: dict[tuple, list[str]] = {}   # norms with the same pattern are said in one sentence
     for n in [n for n in per if n not in everywhere]:
-        k, m = len(above[n]), len(per[n])
-        if not above[n] and not below[n]:
-            txt = f"{SHORT_NAMES[n]}: no difference from no normalization is shown at any of the {m} batch sizes"
+        key = (tuple(c.batch_size for c in above[n]), tuple(c.batch_size for c in below[n]), len(per[n]))
+        groups.setdefault(key, []).append(n)
+    for (up, down, m), ns in groups.items():
+        who = _names(ns)
+        if not up and not down:
+            txt = f"{who}: no difference from no normalization is shown at any of the {m} batch sizes"
+        elif not up:
+            txt = (f"{who} {'each ' if len(ns) > 1 else ''}**below** no normalization at {len(down)} of {m} batch "
+                   f"sizes ({', '.join(map(str, down))}), above it at none")
+            down = ()
         else:
-            txt = f"{SHORT_NAMES[n]} against no normalization: shown above it at {k} of {m} batch sizes"
-            if above[n]:
-                txt += f" (batch {', '.join(str(c.batch_size) for c in above[n])})"
-            if below[n]:
-                txt += (f", **below** it at {len(below[n])} (batch "
-                        f"{', '.join(str(c.batch_size) for c in below[n])})")
-        out.append(txt + mean_text([n]) + ".")
+            txt = f"{who} {'each ' if len(ns) > 1 else ''}above no normalization at {len(up)} of {m} batch sizes"
+            if up:
+                txt += f" ({', '.join(map(str, up))})"
+            if down:
+                txt += f", **below** it at {len(down)} ({', '.join(map(str, down))})"
+        out.append(txt + mean_text(ns) + ".")
     return out
 
 
@@ -159,9 +166,9 @@ def _claims(claims: list[Claim]) -> str:
     txt = f"**The report's {len(claims)} claims: {', '.join(counts)}.**"
     undecided = [c for c in claims if c.power]
     if undecided:
-        need = [(c.id, c.power["seeds_for_2"]) for c in undecided]
-        txt += (" Deciding the inconclusive ones at a 2-point difference would need about "
-                + ", ".join(f"{'more than 1,000' if k is None else k} seeds per cell (claim {i})" for i, k in need) + ".")
+        need = ", ".join(f"{'>1,000' if c.power['seeds_for_2'] is None else c.power['seeds_for_2']} (claim {c.id})"
+                         for c in undecided)
+        txt += f" Deciding the inconclusive ones at a 2-point difference would need about {need} seeds per cell."
     return txt
 
 

@@ -104,22 +104,23 @@ def lr_table(sweep_cells: pd.DataFrame, comparable: bool) -> pd.DataFrame:
 
 
 def designs_table(design_cells: pd.DataFrame, designs: list[str]) -> pd.DataFrame:
-    """Norms down, design x batch size across: the designs side by side."""
+    """Design x batch size down (with its epochs and lr), norms across: the designs one above the other,
+    narrow enough for the page."""
     c = design_cells
     if len(designs) < 2:
         return pd.DataFrame({"note": ["only the report's design (fixed epochs and lr) in these runs: add the "
                                       "equal_steps / lr_scaled arms (params/fashion.yaml, params/paper_steps.yaml)"]})
     n = common_n(c)
     c = c.assign(cell=c.apply(fmt_cell, axis=1, n=n),
-                 design_name=c.design.map(lambda k: DESIGNS[k][0]),
+                 design_name=c.design.map(DESIGN_SHORT),
                  col=c.apply(lambda r: f"{r.batch_size} ({r.epochs} ep, lr {r.lr:g})", axis=1))
-    order = [DESIGNS[k][0] for k in designs]
-    wide = c.pivot_table(index="norm", columns=["design_name", "col"], values="cell", aggfunc="first")
-    cols = sorted(wide.columns, key=lambda k: (order.index(k[0]), int(k[1].split(" ")[0])))
-    wide = wide[cols].fillna("")
-    wide = wide.reindex(sorted(wide.index, key=NORMS.index))
-    wide.index = [NORM_NAMES.get(n, n) for n in wide.index]
-    wide.columns.names = [f"design; {ours_label(n).replace('ours ', '')}", "batch size"]
+    order = [DESIGN_SHORT[k] for k in designs]
+    wide = c.pivot_table(index=["design_name", "col"], columns="norm", values="cell", aggfunc="first")
+    rows = sorted(wide.index, key=lambda k: (order.index(k[0]), int(k[1].split(" ")[0])))
+    wide = wide.loc[rows, sorted(wide.columns, key=NORMS.index)].fillna("")
+    wide.columns = [SHORT_NAMES.get(k, k) for k in wide.columns]
+    wide.index.names = ["design", "batch size"]
+    wide.columns.name = ours_label(n).replace("ours ", "")
     return wide
 
 
@@ -134,16 +135,18 @@ def batch_effect_table(batch_effects: list[dict[str, Any]]) -> pd.DataFrame:
         return "" if lo != lo else f"[{lo:+.1f},{NB}{hi:+.1f}]"
     t = pd.DataFrame([{
         "norm": SHORT_NAMES[r["norm"]], "design": DESIGN_SHORT[r["design"]],
-        f"{r['large']} − {r['small']}": "" if math.isnan(r["effect"]) else f"{r['effect']:+.2f}",
-        "interval": ci(r["ci_low"], r["ci_high"]),
+        f"{r['large']} − {r['small']} [interval]": "" if math.isnan(r["effect"]) else
+        f"{r['effect']:+.2f}{NB}{ci(r['ci_low'], r['ci_high'])}",
         "p": fmt_p(r["p"]), "shown?": {True: "yes", False: "no", None: "n/a"}[r["shown"]],
-        "change": "" if "change" not in r else f"{r['change']:+.2f}{NB}{ci(r['change_low'], r['change_high'])}",
+        "change [interval]": "" if "change" not in r else f"{r['change']:+.2f}{NB}{ci(r['change_low'], r['change_high'])}",
         "p ": "" if "change" not in r else fmt_p(r["change_p"]),
-        "verdict": r["verdict"]} for r in rows])
+        "change shown": CHANGE_SHORT.get(r["verdict"], r["verdict"])} for r in rows])
     t = t.groupby(["norm", "design"], sort=False).first()
     return t[[c for c in t.columns if (t[c] != "").any()]]   # the change columns only where a design equalizes
 
 
+CHANGE_SHORT = {"larger when equalized": "larger", "smaller when equalized": "smaller", "reverses": "reverses",
+                "no change shown": "no", "not testable": "n/a"}
 DESIGN_SHORT = {"fixed": "report's", "equal_steps": "equal steps", "lr_scaled": "lr scaled"}
 
 

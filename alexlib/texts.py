@@ -28,7 +28,12 @@ body { max-width: 62rem; margin: 0 auto; }
 .jp-RenderedImage img, .jp-OutputArea-output img { max-width: 100%; height: auto; }
 h2 { break-after: avoid; page-break-after: avoid; margin-top: 1.4em; }
 .jp-RenderedHTMLCommon li { margin-bottom: 0.35em; }
-@media print { body { max-width: none; font-size: 10pt; } .jp-RenderedHTMLCommon table { font-size: 8.5pt; } }
+@media print {
+  .jp-Cell, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-child .jp-OutputArea-output,
+  .jp-OutputArea-output { display: block !important; overflow: visible !important; }
+  .jp-OutputArea-child { break-inside: auto !important; }   /* long text splits across pages */
+  .jp-RenderedImage, .jp-RenderedHTMLCommon table { break-inside: avoid; }   /* figures and tables do not */
+  body { max-width: none; font-size: 10pt; } .jp-RenderedHTMLCommon table { font-size: 8.5pt; } }
 </style>"""
 
 
@@ -153,10 +158,10 @@ def batch_effect_note() -> str:
     return ("Batch-size effect = mean test accuracy at batch 64 minus at the design's smallest batch size "
             "(points; positive: the larger batch is better), t with the norm's variance pooled over the design's "
             "cells (Welch when they disagree), Holm over the table, the interval at each decision's level. "
-            "*Change vs the report's design*: the equalized design's effect minus the report's design's, tested "
-            "as a change (with batch 64 shared: the report's-design small-batch cell minus the equalized one; "
-            "Welch, Holm over these tests). *larger / smaller when equalized*, *reverses*: the change is shown; "
-            "*no change shown*: these seeds cannot tell the two effects apart.")
+            "*Change*: the equalized design's effect minus the report's design's, tested as a change (with batch 64 "
+            "shared: the report's-design small-batch cell minus the equalized one; Welch, Holm over these tests). "
+            "*Change shown*: *larger* / *smaller* (the effect when equalized), *reverses*, or *no*: these seeds "
+            "cannot tell the two effects apart.")
 
 
 def claims_note(runs: pd.DataFrame, protocol: dict[str, Any], reference: dict[str, Any], cells: pd.DataFrame) -> str:

@@ -99,10 +99,10 @@ def test_runs_are_told_apart_by_how_epochs_and_lr_follow_the_batch_size(tmp_path
     steps = {(r.design, r.batch_size): r.steps for r in cells.itertuples()}
     assert (steps[("fixed", 8)], steps[("equal_steps", 8)], steps[("fixed", 64)]) == (5000, 625, 632)  # 5,000 images
     table = s.designs_table()
-    assert table.loc["none", ("fixed epochs and lr", "8 (8 ep, lr 0.005)")].startswith("30.00\u00a0±\u00a0")
-    assert table.loc["BatchNorm", ("equal steps", "8 (1 ep, lr 0.005)")].startswith("80.00\u00a0±\u00a0")
-    assert table.loc["BatchNorm", ("linear lr scaling", "8 (8 ep, lr 0.000625)")].startswith("79.00\u00a0±\u00a0")
-    assert table.loc["none", ("linear lr scaling", "64 (8 ep, lr 0.005)")].startswith("60.00\u00a0±\u00a0")
+    assert table.loc[("report's", "8 (8 ep, lr 0.005)"), "none"].startswith("30.00\u00a0±\u00a0")
+    assert table.loc[("equal steps", "8 (1 ep, lr 0.005)"), "BN"].startswith("80.00\u00a0±\u00a0")
+    assert table.loc[("lr scaled", "8 (8 ep, lr 0.000625)"), "BN"].startswith("79.00\u00a0±\u00a0")
+    assert table.loc[("lr scaled", "64 (8 ep, lr 0.005)"), "none"].startswith("60.00\u00a0±\u00a0")
 
 
 def test_an_equal_steps_family_with_its_own_batch_64_run(tmp_path):
