@@ -95,7 +95,7 @@ def test_the_fashion_slice_report_shows_the_designs_and_the_claims(fashion_slice
     out, root = fashion_slice
     made = build_report(out, root / "report", pdf=find_browser() is not None)
     html = made["html"].read_text()
-    for section in ("Batch size or step count?", "The report's claims, one by one", "equal steps",
+    for section in ("Batch size or step count?", "The report's claims", "equal steps",
                     "linear lr scaling", "tests the claim's direction, not its number"):
         assert section in html, section
     assert "SYNTHETIC" not in html and str(root) not in html

@@ -9,8 +9,7 @@ from conftest import REF, REPO, fake_run
 
 COMMITTED = [p.parent.name for p in sorted((REPO / "reports").glob(f"*/{RECORDS}"))]
 # Reports made before records were kept beside them, each with why and how to make its records
-WITHOUT_RECORDS = {"fashion": "made 2026-11-28 before records were kept; make report GRID=fashion (55 min on 2 "
-                              "cores) retrains it and writes reports/fashion/records"}
+WITHOUT_RECORDS: dict[str, str] = {}
 DATA_FILES = ("results.csv", "cells.csv", "designs.csv", "summary.json")
 
 
@@ -68,3 +67,20 @@ def test_a_report_whose_inputs_did_not_change_is_left_as_it_is(tmp_path, capsys)
     fake_run(runs, norm="gn", seed=2)
     build_report(runs, out, pdf=False, only_if_changed=True)
     assert (out / "report.html").stat().st_mtime_ns != files[out / "report.html"]
+
+
+def test_the_pdf_renderer_is_weasyprint_then_chromium_and_says_what_to_install(monkeypatch):
+    import sys
+
+    from alexlib import report as R
+    monkeypatch.delenv("ALEXLIB_PDF", raising=False)
+    assert R.pdf_renderer() == "weasyprint"   # installed by requirements.txt: no browser needed
+    monkeypatch.setitem(sys.modules, "weasyprint", None)   # as where it cannot load
+    monkeypatch.setattr(R, "find_browser", lambda: "/usr/bin/chromium")
+    assert R.pdf_renderer() == "chromium"
+    monkeypatch.setattr(R, "find_browser", lambda: None)
+    with pytest.raises(R.NoRenderer, match="libpango-1.0-0.*chromium"):
+        R.pdf_renderer()
+    monkeypatch.setenv("ALEXLIB_PDF", "latex")
+    with pytest.raises(R.NoRenderer, match="weasyprint, chromium or unset"):
+        R.pdf_renderer()
