@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 report: $(STAMP)
-	$(BIN)/python -m alexlib.pipeline --grid $(GRID) --jobs $(JOBS)
+	$(BIN)/python -m alexlib.pipeline --grid $(GRID) --jobs $(JOBS) $(if $(DRY_RUN),--dry-run)
 
 demo: $(STAMP)
 	$(BIN)/python -m alexlib.pipeline --grid demo --jobs $(JOBS)

@@ -5,6 +5,8 @@ the value and what is allowed.
 """
 from __future__ import annotations
 
+import argparse
+
 import dataclasses
 import hashlib
 import json
@@ -269,3 +271,15 @@ def parameter_help() -> dict[str, tuple[str, str]]:
         details = ", ".join(x for x in (t, allowed) if x)
         out[f.name] = (metavar, f"{text} [{details}; default {_cli_value(f.default)}]".strip().replace("%", "%%"))
     return out
+
+
+class Help(argparse.HelpFormatter):
+    """--help of every command: each option's default said once, and only where there is one (not for flags,
+    repeatable options or options whose absence means something the help says)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if "%(default)" in text or d in (None, False, "", [], argparse.SUPPRESS) or action.option_strings == []:
+            return text
+        return f"{text} (default: {d})"

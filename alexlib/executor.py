@@ -76,6 +76,7 @@ class Executor(ABC):
     in_flight_as = ""        # the header's words for runs it launched before that have not ended
     waits = True             # False: launch returns once the runs are launched (--no-wait)
     logs = ""                # the folder under <out> with the backend's own logs, if any
+    estimates = True         # the cost is estimated from this machine's rates (False: runs go elsewhere)
     on_interrupt = ("interrupted: finished runs are kept, interrupted ones resume from their last epoch; "
                     "rerun the same command")
 
@@ -99,7 +100,7 @@ class Executor(ABC):
 
 
 def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, wait: bool = False,
-             log: Callable[[str], None] = say) -> dict[str, list[str]]:
+             log: Callable[[str], None] = say, estimate_cost: bool = True) -> dict[str, list[str]]:
     """Run every run of ``plan`` that is not done with ``executor``; returns run ids by outcome (by what
     was planned, for a dry run; by what was launched, for an executor that does not wait)."""
     with contextlib.nullcontext() if dry_run else _locked(out, executor.holder, wait):
@@ -114,11 +115,16 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
         slots = executor.describe(todo)
         if todo:
             log(slots.line)
+            if executor.estimates and estimate_cost:
+                log(_cost_line(todo, slots, out))
         if dry_run:
             what = {rid: f"queued {in_flight[rid]}" if rid in in_flight else s for rid, s in status.items()}
             width = max([7] + [len(w) for w in what.values()])
-            for rid, w in what.items():
-                log(f"  {w:<{width}} {rid}")
+            for block, ids in (plan.blocks or {plan.name: list(what)}).items():
+                left = sum(what[r] != "done" for r in ids)
+                log(f"{block}: {len(ids)} runs, {len(ids) - left} done, {left} to run")
+                for rid in ids:
+                    log(f"  {what[rid]:<{width}} {rid}")
             return {"planned": [c.run_id() for c in todo]}
         for dataset, data_dir in sorted({(c.dataset, c.data_dir) for c in todo}):
             check_available(dataset, from_repo(data_dir))  # missing data stops the grid here, not in every run
@@ -133,6 +139,17 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
         outcome = _follow(runs, executor, len(plan.runs), len(done), slots.at_once, log)
     _summary(plan, out, outcome, executor, log)
     return outcome
+
+
+def _cost_line(todo: list[RunConfig], slots: Slots, out: Path) -> str:
+    """The estimate line; an estimate that cannot be made says why and never stops the grid."""
+    from . import estimate as E
+    try:
+        folders = [out, *sorted(from_repo("reports").glob("*/records"))]
+        cost = E.estimate(todo, slots.at_once, slots.threads, folders, E.device_name_here(todo[0].device))
+        return cost.line(len(todo), slots.at_once)
+    except Exception as e:  # noqa: BLE001 (an estimate is advice)
+        return f"estimate: not available ({type(e).__name__}: {str(e)[:200]})"
 
 
 @contextlib.contextmanager

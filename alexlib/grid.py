@@ -7,6 +7,8 @@ failed and diverged runs, locks the output folder, runs ``--jobs`` at once and p
 
     python -m alexlib.grid params/paper.yaml --out runs/paper [--jobs auto|N] [--threads N] [--gpus 0,1] [--dry-run]
 
+Before it starts it prints the number of runs and the estimated time on this machine (alexlib/estimate.py).
+
 From Python: ``run(grid_file, out, ...)`` returns the run ids by outcome.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn
 
 from .backends import EXECUTORS, executor_class
-from .config import ConfigError
+from .config import ConfigError, Help
 from .data import DataError
 from .executor import Options, run_plan, say
 from .paths import from_repo
@@ -34,10 +36,10 @@ def run(grid_file: str | Path, out: str | Path | None = None, executor: str | No
         jobs: int | str = "auto", threads: int = 0, gpus: list[int] | str | None = None, dry_run: bool = False,
         wait: bool = False, overrides: dict[str, Any] | None = None,
         slurm: Mapping[str, Any] | list[str] | None = None, no_wait: bool = False,
-        log: Callable[[str], None] = say) -> dict[str, list[str]]:
+        log: Callable[[str], None] = say, estimate: bool = True) -> dict[str, list[str]]:
     """Run every configuration of a grid file not yet done, into ``out`` (default runs/<grid name>);
     returns run ids by outcome (completed, diverged, failed; planned for a dry run; submitted, queued and
-    done with ``no_wait``). ``executor``: a name in alexlib.backends (default: the grid file's
+    done with ``no_wait``); before it starts it prints the estimated time (``estimate``). ``executor``: a name in alexlib.backends (default: the grid file's
     ``executor: {type: ...}``, else local). Raises one of REFUSED when the grid cannot start."""
     jobs = jobs if jobs == "auto" else _positive_int("--jobs", str(jobs))
     if threads < 0:
@@ -52,7 +54,7 @@ def run(grid_file: str | Path, out: str | Path | None = None, executor: str | No
     block = executor_block(grid_path)
     ex = executor_class(executor or block.get("type", "local")).from_options(
         Options(jobs, threads, gpus, block, list(slurm or []), no_wait))
-    return run_plan(plan, out, ex, dry_run=dry_run, wait=wait, log=log)
+    return run_plan(plan, out, ex, dry_run=dry_run, wait=wait, log=log, estimate_cost=estimate)
 
 
 def exit_code(outcome: dict[str, list[str]]) -> int:
@@ -78,28 +80,35 @@ def _positive_int(flag: str, text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m alexlib.grid", description=__doc__.splitlines()[0])
-    p.add_argument("grid", help="a grid file, e.g. params/paper.yaml")
-    p.add_argument("--out", help="output folder (default: runs/<grid name>)")
-    p.add_argument("--jobs", default="auto", help="runs at once: auto (default: one per core on a CPU, one per "
-                                                  "GPU on CUDA) or a number")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads per run (default: the cores divided among the runs at once)")
-    p.add_argument("--gpus", default="", help="comma-separated CUDA device indices to spread runs over")
-    p.add_argument("--dry-run", action="store_true", help="list the runs and their state, run nothing")
+    p = argparse.ArgumentParser(prog="python -m alexlib.grid", description=__doc__.splitlines()[0],
+                                formatter_class=Help)
+    p.add_argument("grid", help="a grid file (path, or a name in params/: paper, paper_steps, quick, fashion, "
+                                "demo, smoke)")
+    p.add_argument("--out", metavar="FOLDER", default=None, help="output folder; none: runs/<grid name>")
+    p.add_argument("--jobs", metavar="auto|N", default="auto",
+                   help="runs at once: auto is one per core on a CPU (1 thread each), one per GPU on CUDA")
+    p.add_argument("--threads", metavar="N", type=int, default=0,
+                   help="CPU threads per run, a whole number; 0 divides the cores among the runs at once")
+    p.add_argument("--gpus", metavar="I,J,...", default="", help="CUDA device indices to spread runs over")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the runs per block with their state and the estimate; train nothing")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="skip the cost estimate (recorded rates, else a few seconds of calibration)")
     p.add_argument("--wait", action="store_true", help="wait for another runner on the folder instead of exiting")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter for every run (e.g. --set device=cpu)")
+                   help="override a parameter for every run, repeatable (e.g. --set device=cpu; keys: "
+                        "python -m alexlib.train --help)")
     p.add_argument("--executor", choices=tuple(EXECUTORS), default=None,
-                   help="local: this machine (default); slurm: one SLURM array task per run (alexlib/slurm.py)")
+                   help="local: this machine; slurm: one SLURM array task per run (alexlib/slurm.py); none: the "
+                        "grid file's executor: block, else local")
     p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
-                   help="a SLURM setting (partition, gpus, cpus, mem_gb, time, parallel, account, qos, sbatch, "
-                        "requeues); wins over the grid file's executor: block")
+                   help="a SLURM setting, repeatable (partition, gpus, cpus, mem_gb, time, parallel, account, qos, "
+                        "sbatch, requeues); wins over the grid file's executor: block")
     p.add_argument("--no-wait", action="store_true", help="with --executor slurm: submit, print the job id, exit")
     a = p.parse_args(argv)
     try:
         outcome = run(a.grid, a.out, a.executor, a.jobs, a.threads, a.gpus or None, a.dry_run, a.wait,
-                      parse_overrides(a.set), a.slurm, a.no_wait)
+                      parse_overrides(a.set), a.slurm, a.no_wait, estimate=not a.no_estimate)
     except REFUSED as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from typing import Callable
 
 from . import grid as G
 from .data import DataError, check_available
+from .config import Help
 from .paths import PARAMS, from_repo
 from .report import build_report
 
@@ -63,10 +64,14 @@ def choose_grid(name: str, cuda: Callable[[], str | None] = _have_cuda,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m alexlib.pipeline", description=__doc__.splitlines()[0])
-    p.add_argument("--grid", default="auto")
-    p.add_argument("--jobs", default="auto", help="runs at once: auto or a number (see alexlib.grid)")
-    p.add_argument("--gpus", default="")
+    p = argparse.ArgumentParser(prog="python -m alexlib.pipeline", description=__doc__.splitlines()[0],
+                                formatter_class=Help)
+    p.add_argument("--grid", metavar="auto|paper|paper_steps|quick|fashion|demo|FILE", default="auto",
+                   help="the grid; auto: paper with CUDA, else quick, fashion or demo by the data this machine has")
+    p.add_argument("--jobs", metavar="auto|N", default="auto", help="runs at once (see python -m alexlib.grid --help)")
+    p.add_argument("--gpus", metavar="I,J,...", default="", help="CUDA device indices to spread runs over")
+    p.add_argument("--dry-run", action="store_true",
+                   help="say which grid, its runs per block and the estimated time; train nothing, build no report")
     a = p.parse_args(argv)
     grid_file, why = choose_grid(a.grid)
     if why:
@@ -74,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     name = grid_file.stem
     runs, reports = from_repo(f"runs/{name}"), from_repo(f"reports/{name}")
     t0 = time.monotonic()
+    if a.dry_run:
+        try:
+            G.run(grid_file, runs, jobs=a.jobs, gpus=a.gpus or None, dry_run=True)
+        except G.REFUSED as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"then: the report into {reports}")
+        return 0
     try:
         code = G.exit_code(G.run(grid_file, runs, jobs=a.jobs, gpus=a.gpus or None))
     except G.REFUSED as e:

@@ -7,7 +7,7 @@ optional ``executor:`` block (how to run it: ``type: local|slurm`` and that back
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class Plan:
     name: str         # the grid file's stem: runs/<name> by default
     description: str
     runs: list[RunConfig]
+    blocks: dict[str, list[str]] = field(default_factory=dict)   # block name -> its run ids (a shared run: the first)
 
 
 def load_grid(path: str | Path, out: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Plan:
@@ -61,6 +62,7 @@ def load_grid(path: str | Path, out: str | Path | None = None, overrides: dict[s
         raise GridError(f"{where}: 'grids' must be a non-empty list of mappings (the grid is empty)")
     fields = set(RunConfig.field_names())
     runs: dict[str, RunConfig] = {}
+    blocks: dict[str, list[str]] = {}
     for i, g in enumerate(grids):
         if not isinstance(g, dict):
             raise GridError(f"{where}: grids[{i}] must be a mapping of parameter: value or [values]")
@@ -88,8 +90,10 @@ def load_grid(path: str | Path, out: str | Path | None = None, overrides: dict[s
                 raise GridError(f"{label}: {e}") from None
             if out is not None:
                 cfg = cfg.replace(out_dir=str(Path(out) / cfg.run_id()))
-            runs.setdefault(cfg.run_id(), cfg)  # a config shared by two grids runs once (the id names its key)
-    return Plan(path.stem, str(doc.get("description") or ""), list(runs.values()))
+            if cfg.run_id() not in runs:  # a config shared by two grids runs once (the id names its key)
+                runs[cfg.run_id()] = cfg
+                blocks.setdefault(str(g.get("name") or f"grids[{i}]"), []).append(cfg.run_id())
+    return Plan(path.stem, str(doc.get("description") or ""), list(runs.values()), blocks)
 
 
 def _zip_axes(block: Any, label: str) -> dict[str, list]:

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from .notebook import execute
+from .config import Help
 from .paths import SUMMARY_NOTEBOOK, from_repo
 from .records import METRICS
 from .vocab import PROTOCOL
@@ -200,11 +201,14 @@ def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m alexlib.report", description=__doc__.splitlines()[0])
-    p.add_argument("runs", help="a runs folder, e.g. runs/paper")
-    p.add_argument("--out", help="report folder (default: reports/<runs folder name>)")
-    p.add_argument("--reference", default="params/reference.yaml")
-    p.add_argument("--no-pdf", action="store_true", help="write HTML only")
+    p = argparse.ArgumentParser(prog="python -m alexlib.report", description=__doc__.splitlines()[0],
+                                formatter_class=Help)
+    p.add_argument("runs", help="a runs folder, e.g. runs/paper, or a report's records (reports/paper/records)")
+    p.add_argument("--out", metavar="FOLDER", default=None, help="report folder; none: reports/<runs folder name>")
+    p.add_argument("--reference", metavar="FILE", default="params/reference.yaml",
+                   help="the report's published numbers (YAML)")
+    p.add_argument("--no-pdf", action="store_true",
+                   help="write HTML only (the PDF: WeasyPrint, else Chromium; ALEXLIB_PDF=weasyprint|chromium)")
     p.add_argument("--select", default="", metavar="FIELD=VALUE[,FIELD=VALUE]",
                    help="when the folder holds runs of several protocols, the one to report, e.g. "
                         "'dataset=digits' or 'dataset=fashion_mnist,image_size=63' (fields: "

@@ -200,6 +200,7 @@ class SlurmExecutor(Executor):
     same path without SLURM (for tests)."""
     to = "to submit"
     in_flight_as = "queued or running on SLURM"
+    estimates = False   # the runs go to the cluster's nodes: this machine's rates say nothing of them
     logs = LOGS
     on_interrupt = ("interrupted: the jobs go on; run the same command again to follow them (it submits "
                     "nothing queued or running)")

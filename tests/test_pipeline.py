@@ -15,7 +15,7 @@ from alexlib import local as L
 from alexlib import plan as P
 from alexlib.io import FolderLock
 from alexlib.paths import SUMMARY_NOTEBOOK
-from alexlib.report import build_report, find_browser
+from alexlib.report import build_report
 
 from conftest import REPO, nbval
 
@@ -62,6 +62,11 @@ def test_report_html_pdf_and_figures_without_a_browser(smoke_runs, tmp_path, mon
     out, _ = smoke_runs
     if shutil.which("pdftotext") is None:
         pytest.skip("no pdftotext on this machine (.ci/run installs poppler-utils)")
+    from alexlib.report import NoRenderer, pdf_renderer
+    try:
+        pdf_renderer()
+    except NoRenderer as e:
+        pytest.skip(f"{e} (.ci/run installs Pango)")
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + ":/usr/bin:/bin")
     monkeypatch.setattr("alexlib.report.find_browser", lambda: None)
     made = build_report(out, tmp_path / "report")
