@@ -11,6 +11,24 @@ from .paths import REPO, from_repo
 KERNEL_START_TIMEOUT = 120  # seconds; parallel kernel starts on a busy machine can be slow
 
 
+def short_user_errors() -> None:
+    """In a notebook's kernel: a bad parameter (ConfigError) or missing data (DataError) shows as its message
+    alone, so papermill's console ends with what was wrong instead of a traceback through alexlib; any other
+    error keeps its full traceback (a bug needs it)."""
+    from IPython import get_ipython
+
+    from .splits import DataError
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def message_only(shell, etype, value, tb, tb_offset=None):
+        stb = [f"{etype.__name__}: {value}"]
+        shell._showtraceback(etype, value, stb)   # IPython shows a custom handler's result only if it sends it
+        return stb
+    shell.set_custom_exc((ConfigError, DataError), message_only)
+
+
 def kernel_manager_config():
     """CurveZMQ encryption for the kernel's sockets when pyzmq and the kernel support it (ipykernel 7 does,
     and says so in its kernelspec). Unencrypted TCP is what makes every kernel print "Kernel is running over
