@@ -97,8 +97,8 @@ def forest(runs: pd.DataFrame, comparisons: list[Comparison]) -> Figure:
         axes[0].text(0.5, 0.5, "no two norms with 2+ completed seeds at a batch size", ha="center",
                      transform=axes[0].transAxes, fontsize=8)
     fig.supxlabel("difference in test accuracy (points); filled: shown at family-wise α = 0.05 (Holm), "
-                  "hollow: not shown; bars: interval at that level", fontsize=8, y=0.07)
-    return _finish(fig, runs, main_grid(runs), rect_bottom=0.12)
+                  "hollow: not shown; bars: interval at that level", fontsize=8, y=0.055)
+    return _finish(fig, runs, main_grid(runs), rect_bottom=0.09)
 
 
 def designs_chart(runs: pd.DataFrame) -> Figure:

@@ -69,7 +69,7 @@ def _vs_none(comparisons: list[Comparison], heads: list[dict[str, Any]], norms: 
     if everywhere:
         gaps = [c.diff for n in everywhere for c in above[n]]
         sizes = sorted({c.batch_size for n in everywhere for c in per[n]})
-        out.append(f"**{_names(everywhere)} {'each ' if len(everywhere) > 1 else ''}beat no normalization at every "
+        out.append(f"**{_names(everywhere)} {'each beat' if len(everywhere) > 1 else 'beats'} no normalization at every "
                    f"batch size** ({', '.join(map(str, sizes))}; {len(gaps)} of {len(gaps)} comparisons shown), by "
                    f"{min(gaps):.1f}–{max(gaps):.1f} points{mean_text(everywhere)}.")
     groups: dict[tuple, list[str]] = {}   # norms with the same pattern are said in one sentence
@@ -82,7 +82,7 @@ def _vs_none(comparisons: list[Comparison], heads: list[dict[str, Any]], norms: 
             txt = f"{who}: no difference from no normalization is shown at any of the {m} batch sizes"
         elif not up:
             txt = (f"{who} {'each ' if len(ns) > 1 else ''}**below** no normalization at {len(down)} of {m} batch "
-                   f"sizes ({', '.join(map(str, down))}), above it at none")
+                   f"sizes ({', '.join(map(str, down))}) and above it at none")
             down = ()
         else:
             txt = f"{who} {'each ' if len(ns) > 1 else ''}above no normalization at {len(up)} of {m} batch sizes"

@@ -120,7 +120,7 @@ def designs_table(design_cells: pd.DataFrame, designs: list[str]) -> pd.DataFram
     wide = wide.loc[rows, sorted(wide.columns, key=NORMS.index)].fillna("")
     wide.columns = [SHORT_NAMES.get(k, k) for k in wide.columns]
     wide.index.names = ["design", "batch size"]
-    wide.columns.name = ours_label(n).replace("ours ", "")
+    wide.columns.name = f"mean ± sd, n={n}" if n is not None else "mean ± sd (n)"
     return wide
 
 
