@@ -99,7 +99,7 @@ def lr_table(sweep_cells: pd.DataFrame, comparable: bool) -> pd.DataFrame:
     if comparable:
         t["diff"] = t["mean"] - t["report"]
     else:
-        t = t.rename(columns={"report": "report (other protocol)"})
+        t = t.rename(columns={"report": "report*"})
     return t.round(2)
 
 
@@ -197,8 +197,11 @@ def time_table(runs: pd.DataFrame) -> pd.DataFrame:
 def problems_table(runs: pd.DataFrame, problems: list[dict[str, str]]) -> pd.DataFrame:
     """Every run that did not complete, with why, and every file that could not be read."""
     bad = runs[runs.status != "completed"]
-    rows = [{"run": r.run_id, "status": r.status, "detail": r.diverged_at or r.error or (
-                 "(interrupted: the same command resumes it)" if r.status == "interrupted" else "(still running)"),
+    def short(text: str, n: int = 90) -> str:   # one line on the page; the whole message is in results.csv
+        text = " ".join(str(text).split())
+        return text if len(text) <= n else text[:n - 1] + "…"
+    rows = [{"run": r.run_id, "status": r.status, "detail": short(r.diverged_at or r.error or (
+                 "(interrupted: the same command resumes it)" if r.status == "interrupted" else "(still running)")),
              "epochs done": r.epochs_done} for r in bad.itertuples()]
     rows += [{"run": p["file"], "status": "unreadable", "detail": p["problem"], "epochs done": 0}
              for p in problems]
