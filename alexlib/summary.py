@@ -163,7 +163,10 @@ class Study:
     def accuracy_table(self, styled: bool = False):
         """The accuracy table; ``styled``: as the report shows it (the report's column in grey)."""
         t = T.accuracy_table(self.cells(), self.comparable())
-        return T.muted(t) if styled else t
+        if not styled:
+            return t
+        from IPython.display import HTML
+        return HTML(T.muted(t).to_html())   # an HTML object: its text form is the same on every run (nbval)
 
     def significance_table(self) -> pd.DataFrame:
         return T.significance_table(self.comparisons())

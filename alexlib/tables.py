@@ -71,7 +71,7 @@ MUTED = {"color": "#767676"}   # the report's single run: shown, but not what th
 def muted(table: pd.DataFrame, columns: tuple[str, ...] = ("report", "report*")):
     """A pandas Styler of ``table`` with the report's columns in grey (HTML and PDF)."""
     cols = [c for c in table.columns if (c[-1] if isinstance(c, tuple) else c) in columns]
-    st = table.style
+    st = table.style.set_uuid("muted")   # fixed ids: the same runs give the same HTML (nbval, report digests)
     return st.set_properties(subset=cols, **MUTED) if cols else st
 
 

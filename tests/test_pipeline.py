@@ -79,7 +79,9 @@ def test_report_html_pdf_and_figures_without_a_browser(smoke_runs, tmp_path, mon
                            text=True).stdout.split("\f")
     text = "\n".join(pages)
     assert "What this study found" in pages[0] and "SYNTHETIC DATA" in pages[0]
-    assert "Test accuracy after the last epoch" in pages[0]  # the chart's title: the chart is on page 1
+    images = subprocess.run(["pdfimages", "-list", "-f", "1", "-l", "1", str(made["pdf"])], capture_output=True,
+                            text=True).stdout.splitlines()[2:]
+    assert images, "the grouped bar chart is on page 1"
     cells = pd.read_csv(tmp_path / "report" / "cells.csv")
     assert "BatchNorm" in text and "report" in text
     for r in cells.itertuples():  # every cell's mean ± sd on one line of the PDF's table
