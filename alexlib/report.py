@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import os
 import shutil
 import subprocess
@@ -80,7 +81,7 @@ def pdf_renderer() -> str:
     why = ""
     if want in ("auto", "weasyprint"):
         try:
-            import weasyprint  # noqa: F401  (loads Pango: an OSError where the library is missing)
+            importlib.import_module("weasyprint")  # loads Pango: an OSError where the library is missing
             return "weasyprint"
         except (ImportError, OSError) as e:
             why = f"WeasyPrint could not load ({type(e).__name__}: {str(e).splitlines()[0][:200]})"

@@ -89,10 +89,6 @@ class Study:
     def analysis(self) -> Analysis:
         return analyze(self.runs)
 
-    @property
-    def _comparisons(self) -> list[Comparison]:
-        return self.analysis.comparisons
-
     def comparisons(self) -> list[Comparison]:
         return self.analysis.comparisons
 
@@ -209,16 +205,7 @@ class Study:
     def lr_chart(self) -> Figure:
         return self._keep("lr_sweep", F.lr_chart(self.runs, self.reference["sweep"], self.comparable()))
 
-    @staticmethod
-    def shown(table: pd.DataFrame):
-        """A table as the report shows it: a one-line "note" table (nothing to tabulate) as a line of text."""
-        if list(table.columns) == ["note"] and len(table) == 1:
-            from IPython.display import Markdown
-            return Markdown(f"*{table.note.iloc[0]}*")
-        if list(table.columns) == ["status"] and len(table) == 1:
-            from IPython.display import Markdown
-            return Markdown(f"*{table.status.iloc[0]}*")
-        return table
+    shown = staticmethod(T.as_shown)   # a table as the report shows it (a one-line note as text)
 
     def _keep(self, name: str, fig: Figure) -> Figure:
         self.figures[name] = fig

@@ -75,6 +75,15 @@ def muted(table: pd.DataFrame, columns: tuple[str, ...] = ("report", "report*"))
     return st.set_properties(subset=cols, **MUTED) if cols else st
 
 
+def as_shown(table: pd.DataFrame):
+    """A table as the report shows it: a one-cell table that only says there is nothing to tabulate (a "note"
+    or "status" column) as a line of text."""
+    if len(table) == 1 and list(table.columns) in (["note"], ["status"]):
+        from IPython.display import Markdown
+        return Markdown(f"*{table.iloc[0, 0]}*")
+    return table
+
+
 def significance_table(comparisons: list[Comparison]) -> pd.DataFrame:
     """Every pair of norms at every batch size: the difference in mean test accuracy (points), its interval at
     the level of its decision (Holm over the table), and whether it is shown at family-wise alpha 0.05. Narrow
