@@ -83,11 +83,9 @@ def _vs_none(comparisons: list[Comparison], heads: list[dict[str, Any]], norms: 
         elif not up:
             txt = (f"{who} {'each ' if len(ns) > 1 else ''}**below** no normalization at {len(down)} of {m} batch "
                    f"sizes ({', '.join(map(str, down))}) and above it at none")
-            down = ()
         else:
-            txt = f"{who} {'each ' if len(ns) > 1 else ''}above no normalization at {len(up)} of {m} batch sizes"
-            if up:
-                txt += f" ({', '.join(map(str, up))})"
+            txt = (f"{who} {'each ' if len(ns) > 1 else ''}above no normalization at {len(up)} of {m} batch sizes "
+                   f"({', '.join(map(str, up))})")
             if down:
                 txt += f", **below** it at {len(down)} ({', '.join(map(str, down))})"
         out.append(txt + mean_text(ns) + ".")
