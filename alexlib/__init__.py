@@ -1,11 +1,12 @@
-"""alexlib: the report's AlexNet with five normalization variants, datasets held on the device, and a fast,
-resumable training loop. Pipeline: params/*.yaml -> alexlib.grid -> notebooks/run.ipynb -> alexlib.train
--> runs/<grid>/<run>/metrics.json -> notebooks/summary.ipynb -> alexlib.report -> reports/.
+"""alexlib: the report's AlexNet with five normalization variants, trained and compared across batch sizes.
 
-Train one configuration with ``from alexlib.train import train; train({"norm": "gn", "batch_size": 32})``.
+The package's folders are the pipeline's three commands, which meet only through a run's record
+(metrics.json):
+
+    params/*.yaml -> alexlib.grid (many runs) -> notebooks/run.ipynb -> alexlib.train (one run)
+    -> runs/<grid>/<run>/metrics.json -> notebooks/summary.ipynb -> alexlib.report -> reports/<grid>/
+
+``alexlib.pipeline`` runs the three in order; ``alexlib.tools`` holds the benchmark and the GPU check; vocab,
+paths, io and notebooks are the small modules every folder shares. Train one configuration with
+``from alexlib.train import train; train({"norm": "gn", "batch_size": 32})``.
 """
-from .config import ConfigError, RunConfig
-from .vocab import DATASETS, NORMS
-from .model import AlexNet
-
-__all__ = ["AlexNet", "ConfigError", "DATASETS", "NORMS", "RunConfig"]

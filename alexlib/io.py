@@ -1,6 +1,8 @@
-"""Files that are never half-written (write to a temporary file, fsync, rename) and a folder lock."""
+"""Files that are never half-written (every write goes through ``_atomic``: a temporary file beside the target,
+fsync, rename), reading JSON back, proving a folder writable, and a folder lock."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -9,7 +11,7 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
@@ -43,6 +45,38 @@ def _jsonable(o: Any) -> Any:
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     text = json.dumps(_jsonable(obj), indent=1, allow_nan=False) + "\n"
     _atomic(Path(path), lambda f: f.write(text), "w")
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    _atomic(Path(path), lambda f: f.write(text), "w")
+    return Path(path)
+
+
+def write_csv(path: str | os.PathLike, df) -> Path:
+    """A pandas DataFrame as CSV, without its index."""
+    _atomic(Path(path), lambda f: df.to_csv(f, index=False), "w")
+    return Path(path)
+
+
+def save_figure(path: str | os.PathLike, fig, **kw) -> Path:
+    """A matplotlib figure, in the format its suffix names (``kw``: savefig's options, e.g. dpi)."""
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    _atomic(Path(path), lambda f: fig.savefig(f, format=fmt, **kw), "wb")
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """For a writer that needs a file name (another program, such as a PDF renderer): a temporary name beside
+    ``path``, moved into place when the block ends without error, removed when it does not."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def read_json(path: str | os.PathLike) -> Any:

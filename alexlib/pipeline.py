@@ -15,15 +15,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import grid as G
-from .data import DataError, check_available
-from .config import Help
+from .grid import command as G
 from .paths import PARAMS, from_repo
-from .report import build_report
+from .report.export import build_report
+from .train.config import Help
+from .train.datasets import check_available, title
+from .train.splits import DataError
 
 # Without CUDA, in order of preference: (grid, the dataset it needs)
 CPU_GRIDS = (("quick", "cifar10"), ("fashion", "fashion_mnist"), ("demo", None))
-DATASET_NAMES = {"cifar10": "CIFAR-10", "fashion_mnist": "Fashion-MNIST"}
 
 
 def _have_cuda() -> str | None:
@@ -52,7 +52,7 @@ def choose_grid(name: str, cuda: Callable[[], str | None] = _have_cuda,
                     break
                 except DataError as e:
                     # the reason without the machine's paths: it goes into the report
-                    missing.append(f"{DATASET_NAMES[dataset]} is not in data/ and could not be downloaded")
+                    missing.append(f"{title(dataset)} is not in data/ and could not be downloaded")
                     print(f"  {dataset}: {str(e).splitlines()[0][:300]}", flush=True)
             chose = {"quick": "the quick CPU grid on CIFAR-10", "fashion": "the Fashion-MNIST CPU grid",
                      "demo": "the digits demo (scikit-learn's embedded digits)"}[name]

@@ -1,6 +1,6 @@
 """The study's vocabulary: the names every other module shares, written once. Imports nothing from alexlib.
 
-Norms and their labels, the datasets and precisions a run may name, the report's protocol, the designs
+Norms and their labels, the precisions a run may name, the report's protocol, the designs
 that separate batch size from step count, the statuses a run record can have, and how p values and
 durations are printed.
 """
@@ -16,7 +16,6 @@ SHORT_NAMES = {"none": "none", "bn": "BN", "ln": "LN", "gn": "GN", "lrn": "LRN"}
 # One colour per norm in every figure: Okabe & Ito's colour-blind-safe palette (grey for no normalization)
 NORM_COLORS = {"none": "#8C8C8C", "bn": "#0072B2", "ln": "#E69F00", "gn": "#009E73", "lrn": "#CC79A7"}
 REPORT_COLOR = "#000000"                           # the report's single run, in every figure
-DATASETS = ("cifar10", "fashion_mnist", "digits", "synthetic")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 # ---- the report's protocol and the designs ----

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The prepared device check, the first command a GPU session runs (one call, a few minutes on one H100):
-#  1. python -m alexlib.gpucheck: for every norm, a short graphed run of train() against an eager run of
+#  1. python -m alexlib.tools.gpucheck: for every norm, a short graphed run of train() against an eager run of
 #     the same seed on CIFAR-10-format files, plus a deterministic LRN run; prints "GPU CHECK: PASS" or
-#     "GPU CHECK: FAIL (...)" with what failed (see alexlib/gpucheck.py for the limits);
-#  2. alexlib.bench for every norm x batch size at 224 px against the report-style loop, plus a timed
+#     "GPU CHECK: FAIL (...)" with what failed (see alexlib/tools/gpucheck.py for the limits);
+#  2. alexlib.tools.bench for every norm x batch size at 224 px against the report-style loop, plus a timed
 #     slice of params/paper.yaml through train().
 # Needs only torch, torchvision, numpy and pyyaml (no papermill/jupyter on the device).
 # Writes JSON and logs to $OUT when set (the device tool), else bench/out/; prints the verdict and the
@@ -15,9 +15,9 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true; } | tee "$OUT/gpu.txt"
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)" | tee -a "$OUT/gpu.txt"
-python3 -m alexlib.gpucheck --epochs "${CHECK_EPOCHS:-2}" --json "$OUT/gpucheck.json" 2>&1 | tee "$OUT/gpucheck.log"
+python3 -m alexlib.tools.gpucheck --epochs "${CHECK_EPOCHS:-2}" --json "$OUT/gpucheck.json" 2>&1 | tee "$OUT/gpucheck.log"
 check=${PIPESTATUS[0]}
-python3 -m alexlib.bench --device cuda --steps "${STEPS:-50}" --warmup 8 --workers 8 \
+python3 -m alexlib.tools.bench --device cuda --steps "${STEPS:-50}" --warmup 8 --workers 8 \
   --measure-grid "${GRID_FRACTION:-0.05}" --json "$OUT/bench.json" > "$OUT/bench.log" 2>&1 || { tail -40 "$OUT/bench.log"; exit 1; }
 tail -n 12 "$OUT/bench.log"
 grep "^GPU CHECK" "$OUT/gpucheck.log" || echo "GPU CHECK: FAIL (no verdict; see $OUT/gpucheck.log)"

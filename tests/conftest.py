@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
-from alexlib import data as D
-from alexlib.config import RunConfig
+from alexlib.report.study import Study
+from alexlib.train import data as D
+from alexlib.train.config import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -85,6 +87,20 @@ def fake_run(root: Path, status="completed", acc=50.0, train_images=5000, test_i
     return folder
 
 
+def grid_file(tmp_path: Path, runs: int = 1, executor: dict | None = None, **base) -> Path:
+    doc = {"base": {**{k: v for k, v in TINY.items() if k != "progress"}, **base},
+           "grids": [{"seed": list(range(runs))}]}
+    if executor is not None:
+        doc["executor"] = executor
+    p = tmp_path / "g.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    return p
+
+
+def records(out: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/metrics.json")}
+
+
 TIMING = {"seconds", "train_seconds", "eval_seconds", "images_per_s"}
 
 
@@ -95,7 +111,7 @@ def numbers(record):
 
 def stop_after_epoch(monkeypatch, n):
     """Make train() stop (as Ctrl-C would) right after epoch n's files are handed to the writer."""
-    import alexlib.train as T
+    import alexlib.train.loop as T
     real = T.save_epoch
 
     def save_then_stop(writer, out, ckpt, metrics):
@@ -116,11 +132,9 @@ def nbval(path, tmp_path, sanitize=None):
 
 
 # --------------------------------------------------------------------------------------------------
-# Runs folders for the summary's modules (runs, cells, analysis, claims, texts, figures, summary):
+# Runs folders for the report's modules (runs, cells, analysis, claims, texts, figures, study):
 # fake_run's records, as a grid of seeds would leave them
 # --------------------------------------------------------------------------------------------------
-from alexlib.summary import Study  # noqa: E402  (below the helpers above, which need no summary)
-
 REF = str(REPO / "params" / "reference.yaml")
 SEEDS = (0, 1, 2)
 JITTER = (-0.6, 0.1, 0.5)   # seed-to-seed spread of the constructed runs (sd ~0.55 points)

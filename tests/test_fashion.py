@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from alexlib import pipeline as P
-from alexlib.data import DEBIAN_FASHION_DIR, DataError
-from alexlib.report import build_report
+from alexlib.report.export import build_report
+from alexlib.train.data import DEBIAN_FASHION_DIR, DataError
 
 from conftest import REPO
 
@@ -46,7 +46,7 @@ def test_a_named_grid_is_taken_as_it_is():
 
 
 def test_the_missing_cifar_message_names_the_alternatives(tmp_path):
-    from alexlib.data import check_available
+    from alexlib.train.datasets import check_available
     with pytest.raises(DataError) as e:
         check_available("cifar10", tmp_path)
     assert "GRID=fashion" in str(e.value) and "make demo" in str(e.value)

@@ -9,8 +9,8 @@ from dataclasses import fields
 import nbformat
 import pytest
 
-from alexlib.config import RunConfig
 from alexlib.paths import RUN_NOTEBOOK, SUMMARY_NOTEBOOK
+from alexlib.train.config import RunConfig
 
 from conftest import REPO, nbval
 
@@ -98,7 +98,7 @@ def test_bad_papermill_values_fail_in_the_first_cell_and_write_nothing(tmp_path,
 def test_nbval_run_notebook_reproduces_its_outputs(tmp_path):
     """Executed once by papermill, its run folder removed, then re-executed by nbval: the same seed on
     the same machine gives the same per-epoch numbers, table and label (timings aside)."""
-    from alexlib.notebook import execute
+    from alexlib.notebooks import execute
     out = tmp_path / "nbval run"
     executed = tmp_path / "run_executed.ipynb"
     execute(RUN_NOTEBOOK, executed, {**SMALL_DICT, "norm": "lrn", "epochs": 2, "out_dir": str(out)})
@@ -123,7 +123,7 @@ def tiny_notebook(path, *cells):
 
 def test_execute_prints_no_kernel_tcp_warning_and_the_kernels_log_still_shows(tmp_path, capfd, caplog):
     """The kernel's sockets are encrypted, so it has nothing to warn about; its own log is not silenced."""
-    from alexlib.notebook import execute
+    from alexlib.notebooks import execute
     src = tiny_notebook(tmp_path / "tiny.ipynb", "print(x + 1)",
                         "from ipykernel.kernelapp import IPKernelApp\n"
                         "IPKernelApp.instance().log.error('a kernel error still reaches stderr')")
@@ -137,7 +137,8 @@ def test_execute_prints_no_kernel_tcp_warning_and_the_kernels_log_still_shows(tm
 
 def test_an_error_in_a_cell_still_reaches_the_caller(tmp_path):
     import papermill as pm
-    from alexlib.notebook import execute
+
+    from alexlib.notebooks import execute
     src = tiny_notebook(tmp_path / "fails.ipynb", "raise ValueError(f'bad x {x}')")
     with pytest.raises(pm.PapermillExecutionError, match="bad x 7"):
         execute(src, tmp_path / "out.ipynb", {"x": 7})

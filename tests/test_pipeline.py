@@ -10,12 +10,12 @@ import nbformat
 import pandas as pd
 import pytest
 
-from alexlib import grid as G
-from alexlib import local as L
-from alexlib import plan as P
+from alexlib.grid import command as G
+from alexlib.grid import local as L
+from alexlib.grid import plan as P
 from alexlib.io import FolderLock
 from alexlib.paths import SUMMARY_NOTEBOOK
-from alexlib.report import build_report
+from alexlib.report.export import build_report
 
 from conftest import REPO, nbval
 
@@ -62,13 +62,13 @@ def test_report_html_pdf_and_figures_without_a_browser(smoke_runs, tmp_path, mon
     out, _ = smoke_runs
     if shutil.which("pdftotext") is None:
         pytest.skip("no pdftotext on this machine (.ci/run installs poppler-utils)")
-    from alexlib.report import NoRenderer, pdf_renderer
+    from alexlib.report.export import NoRenderer, pdf_renderer
     try:
         pdf_renderer()
     except NoRenderer as e:
         pytest.skip(f"{e} (.ci/run installs Pango)")
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + ":/usr/bin:/bin")
-    monkeypatch.setattr("alexlib.report.find_browser", lambda: None)
+    monkeypatch.setattr("alexlib.report.export.find_browser", lambda: None)
     made = build_report(out, tmp_path / "report")
     html = made["html"].read_text()
     assert "What this study found" in html and "SYNTHETIC DATA" in html
@@ -98,7 +98,7 @@ def test_report_html_pdf_and_figures_without_a_browser(smoke_runs, tmp_path, mon
 def test_nbval_summary_notebook_reproduces_its_report(smoke_runs, tmp_path):
     """Executed once, then re-executed by nbval over the same runs: every table and text the summary
     shows comes back the same (the time table, marked nbval-ignore-output, aside)."""
-    from alexlib.notebook import execute
+    from alexlib.notebooks import execute
     out, _ = smoke_runs
     executed = tmp_path / "summary_executed.ipynb"
     execute(SUMMARY_NOTEBOOK, executed, {"runs_dir": str(out), "report_dir": str(tmp_path / "nbval report")})
@@ -131,8 +131,8 @@ def test_dry_run_lists_runs_and_writes_nothing(tmp_path):
     ("", "is empty"),
     ("base: {}\ngrids: []\n", "the grid is empty"),
     ("grids:\n  - norm: []\n", "norm has an empty list"),
-    ("colour: red\ngrids:\n  - norm: bn\n", "unknown key(s) colour; allowed: description, base, grids"),
-    ("grids:\n  - norm: bn\n    batchsize: 8\n", "unknown parameter(s) batchsize"),
+    ("colour: red\ngrids:\n  - norm: bn\n", "unknown key(s) 'colour'; known keys: description, base, grids"),
+    ("grids:\n  - norm: bn\n    batchsize: 8\n", "grids[0]: unknown parameter(s) 'batchsize'; known parameters: norm"),
     ("grids:\n  - norm: [bn, xx]\n", "norm='xx' is not allowed: choose one of none, bn, ln, gn, lrn"),
     ("grids:\n  - batch_size: [8, -1]\n", "batch_size=-1 is not allowed"),
     ("grids:\n  - lr: .nan\n", "lr must be a finite number"),

@@ -1,0 +1,116 @@
+"""The grid runner: expands params/<grid>.yaml and executes notebooks/run.ipynb once per configuration
+with papermill, into <out>/<run-id>/run.ipynb with metrics.json beside it.
+
+Resumable (completed runs are skipped, interrupted ones resume from their checkpoint), keeps going past
+failed and diverged runs, locks the output folder, runs ``--jobs`` at once and pins runs to ``--gpus``
+(grid/local.py), or submits one SLURM array task per run (``--executor slurm``: grid/slurm.py).
+
+    python -m alexlib.grid params/paper.yaml --out runs/paper [--jobs auto|N] [--threads N] [--gpus 0,1] [--dry-run]
+
+Before it starts it prints the number of runs and the estimated time on this machine (grid/estimate.py).
+
+From Python: ``run(grid_file, out, ...)`` returns the run ids by outcome.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable, NoReturn
+
+from ..paths import from_repo
+from ..train.config import ConfigError, Help
+from ..train.splits import DataError
+from .backends import EXECUTORS, executor_class
+from .executor import Options, run_plan, say
+from .plan import GridError, load_grid, parse_pairs
+
+# What stops a grid before anything runs (a bad grid or setting, missing data, a locked or unwritable
+# folder): the command line exits 2 with the message
+REFUSED = (GridError, ConfigError, DataError, RuntimeError, PermissionError, ValueError)
+
+
+def run(grid_file: str | Path, out: str | Path | None = None, executor: str | None = None,
+        jobs: int | str = "auto", threads: int = 0, gpus: list[int] | str | None = None, dry_run: bool = False,
+        wait: bool = False, overrides: dict[str, Any] | None = None,
+        slurm: Mapping[str, Any] | None = None, no_wait: bool = False,
+        log: Callable[[str], None] = say, estimate: bool = True) -> dict[str, list[str]]:
+    """Run every configuration of a grid file not yet done, into ``out`` (default runs/<grid name>);
+    returns run ids by outcome (completed, diverged, failed; planned for a dry run; submitted, queued and
+    done with ``no_wait``); before it starts it prints the estimated time (``estimate``). ``executor``: a name in alexlib.backends (default: the grid file's
+    ``executor: {type: ...}``, else local). Raises one of REFUSED when the grid cannot start."""
+    jobs = jobs if jobs == "auto" else _positive_int("--jobs", str(jobs))
+    if threads < 0:
+        raise GridError(f"--threads must be at least 0 (0: divide the cores), got {threads}")
+    if isinstance(gpus, str):
+        gpus = [int(g) for g in gpus.split(",") if g.strip()] or None
+    grid_path = Path(grid_file) if Path(grid_file).exists() else from_repo(grid_file)
+    out = from_repo(out or f"runs/{Path(grid_file).stem}")
+    plan = load_grid(grid_path, out, overrides)
+    ex = executor_class(executor or plan.executor.get("type", "local")).from_options(
+        Options(jobs, threads, gpus, plan.executor, dict(slurm or {}), no_wait))
+    return run_plan(plan, out, ex, dry_run=dry_run, wait=wait, log=log, estimate_cost=estimate)
+
+
+def exit_code(outcome: dict[str, list[str]]) -> int:
+    """1 when a run failed or was interrupted (not done), else 0."""
+    return 1 if outcome.get("failed") or outcome.get("interrupted") else 0
+
+
+def stop_at_once() -> NoReturn:
+    """After Ctrl-C: exit 130 without waiting for the notebooks in flight. Their kernels exit with this
+    process, and every file they write is atomic, so the next run resumes from the last finished epoch."""
+    sys.stdout.flush()
+    os._exit(130)
+
+
+def _positive_int(flag: str, text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise GridError(f"{flag} takes auto or a whole number of at least 1, got {text!r}")
+    return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m alexlib.grid", description=__doc__.splitlines()[0],
+                                formatter_class=Help)
+    p.add_argument("grid", help="a grid file (path, or a name in params/: paper, paper_steps, quick, fashion, "
+                                "demo, smoke)")
+    p.add_argument("--out", metavar="FOLDER", default=None, help="output folder; none: runs/<grid name>")
+    p.add_argument("--jobs", metavar="auto|N", default="auto",
+                   help="runs at once: auto is one per core on a CPU (1 thread each), one per GPU on CUDA")
+    p.add_argument("--threads", metavar="N", type=int, default=0,
+                   help="CPU threads per run, a whole number; 0 divides the cores among the runs at once")
+    p.add_argument("--gpus", metavar="I,J,...", default="", help="CUDA device indices to spread runs over")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the runs per block with their state and the estimate; train nothing")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="skip the cost estimate (recorded rates, else a few seconds of calibration)")
+    p.add_argument("--wait", action="store_true", help="wait for another runner on the folder instead of exiting")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter for every run, repeatable (e.g. --set device=cpu; keys: "
+                        "python -m alexlib.train --help)")
+    p.add_argument("--executor", choices=tuple(EXECUTORS), default=None,
+                   help="local: this machine; slurm: one SLURM array task per run; none: the "
+                        "grid file's executor: block, else local")
+    p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="a SLURM setting, repeatable (partition, gpus, cpus, mem_gb, time, parallel, account, qos, "
+                        "sbatch, requeues); wins over the grid file's executor: block")
+    p.add_argument("--no-wait", action="store_true", help="with --executor slurm: submit, print the job id, exit")
+    a = p.parse_args(argv)
+    try:
+        outcome = run(a.grid, a.out, a.executor, a.jobs, a.threads, a.gpus or None, a.dry_run, a.wait,
+                      parse_pairs(a.set), parse_pairs(a.slurm, "--slurm", str.strip), a.no_wait,
+                      estimate=not a.no_estimate)
+    except REFUSED as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        stop_at_once()
+    return exit_code(outcome)
+

@@ -1,0 +1,126 @@
+"""What a grid will cost before it starts: the seconds each run will take on this machine, from the training
+and evaluation rates recorded by finished runs of the same shape here (norm, batch size, image size, width,
+device, threads), and where none is recorded, from a calibration: a few timed training steps and one
+evaluation pass of that shape on synthetic data (a few seconds in all on the CPU grids).
+
+    run seconds = epochs x (train images / train rate + test images / eval rate) + OVERHEAD_S
+    grid time   = the runs' seconds, shared among the runs going at once
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ..train.config import RunConfig
+from ..train.datasets import images
+from ..train.record import Unreadable, read_records
+from ..vocab import fmt_time
+
+# Per run, beyond training and evaluation: the notebook's kernel start, imports and reading the data
+# (measured on the 2-core CPU machine, 2026-12-02: 4-7 s a run in the Fashion-MNIST grid)
+OVERHEAD_S = 6.0
+CALIBRATION_STEPS = 3   # timed training steps per shape (after one untimed)
+
+Shape = tuple  # (norm, batch_size, image_size, width)
+Rates = dict   # shape -> (train images/s, eval images/s)
+
+
+def shape(c: RunConfig) -> Shape:
+    return (c.norm, c.batch_size, c.image_size, float(c.width))
+
+
+def run_seconds(c: RunConfig, rates: Rates, overhead: float = OVERHEAD_S) -> float:
+    """The one formula: epochs x (train images / train rate + test images / eval rate) + overhead."""
+    train_rate, eval_rate = rates[shape(c)]
+    n_train, n_test = images(c.dataset, c.train_size, c.test_size)
+    return c.epochs * (n_train / train_rate + n_test / eval_rate) + overhead
+
+
+def recorded_rates(folders: Iterable[Path], device_name: str, threads: int) -> Rates:
+    """The rates finished runs in ``folders`` measured on this device at this thread count, by shape."""
+    found: dict[Shape, list[tuple[float, float]]] = {}
+    for folder in folders:
+        for _, m in read_records(folder):
+            if isinstance(m, Unreadable):
+                continue
+            try:
+                env, hist, c = m.get("env") or {}, m.get("history") or [], m["config"]
+                if m.get("status") != "completed" or not hist or env.get("device_name") != device_name or \
+                        env.get("cpu_threads") != threads:
+                    continue
+                train = sum(h["images_per_s"] for h in hist) / len(hist)
+                test = (m.get("dataset") or {}).get("test_images") or 0
+                ev = sum(h.get("eval_seconds", 0.0) for h in hist)
+                rate = test * len(hist) / ev if ev > 0 and test else math.inf
+                key = (c["norm"], c["batch_size"], c["image_size"], float(c["width"]))
+                found.setdefault(key, []).append((train, rate))
+            except (KeyError, TypeError, ZeroDivisionError):
+                continue   # an unreadable or older record says nothing about speed
+    return {k: (sum(t for t, _ in v) / len(v), sum(e for _, e in v) / len(v)) for k, v in found.items()}
+
+
+def calibrate(s: Shape, device: str = "auto", threads: int = 1) -> tuple[float, float]:
+    """(train images/s, eval images/s) of one shape, timed here on synthetic data: one untimed step, then
+    CALIBRATION_STEPS timed ones, and one evaluation pass."""
+    import torch
+
+    from ..train import timing
+    from ..train.device import resolve_device
+    norm, bs, size, width = s
+    dev = resolve_device(RunConfig(device=device))
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        ds = timing.synthetic_on(dev, max(4 * bs, 64), 128)
+        train = timing.train_rate(norm, bs, ds, dev, size, width, CALIBRATION_STEPS, 1, dev.type == "cuda")
+        ev = timing.eval_rate(norm, ds, dev, size, width, batches=1)
+    finally:
+        torch.set_num_threads(before)
+    return train, ev
+
+
+@dataclass
+class Cost:
+    seconds: float                 # wall time, the runs shared among those going at once
+    run_seconds: float             # the runs' own seconds, summed
+    recorded: int                  # shapes whose rates were recorded here
+    calibrated: int                # shapes timed now
+    calibration_s: float = 0.0
+    per_run: dict[str, float] = field(default_factory=dict)
+
+    def line(self, n: int, at_once: int) -> str:
+        how = []
+        if self.recorded:
+            how.append(f"rates recorded here for {self.recorded} shape(s)")
+        if self.calibrated:
+            how.append(f"a {self.calibration_s:.0f}-second calibration of {self.calibrated} shape(s)")
+        return (f"estimate: about {fmt_time(self.seconds)} for {n} run(s), {at_once} at once on this machine "
+                f"({fmt_time(self.run_seconds)} of run time; from {' and '.join(how) or 'no rates'}; "
+                f"per run {OVERHEAD_S:g} s of start-up added)")
+
+
+def device_name_here(device: str = "auto") -> str:
+    """The name a run's record gives this machine's device (``env.device_name``)."""
+    import torch
+
+    from ..train.device import cpu_name, resolve_device
+    dev = resolve_device(RunConfig(device=device))
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()
+
+
+def estimate(todo: list[RunConfig], at_once: int, threads: int, folders: Iterable[Path],
+             device_name: str, calibrate_shape: Callable[[Shape], tuple[float, float]] | None = None) -> Cost:
+    """The cost of ``todo`` here; ``calibrate_shape`` (a seam for the tests) times a shape not recorded."""
+    rates = recorded_rates(folders, device_name, threads)
+    recorded = {shape(c) for c in todo} & set(rates)
+    missing = sorted({shape(c) for c in todo} - set(rates), key=str)
+    t0 = time.monotonic()
+    for s in missing:
+        rates[s] = (calibrate_shape or (lambda x: calibrate(x, todo[0].device, threads)))(s)
+    calibration_s = time.monotonic() - t0
+    per_run = {c.run_id(): run_seconds(c, rates) for c in todo}
+    total = sum(per_run.values())
+    return Cost(total / max(1, at_once), total, len(recorded), len(missing), calibration_s, per_run)

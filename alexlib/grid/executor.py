@@ -1,0 +1,214 @@
+"""The grid's core: what an executor (a backend that runs notebooks: this machine, SLURM) must provide, and
+``run_plan``, every step the executors share, written once.
+
+A backend subclasses ``Executor`` in its own module and imports this one; this module never imports a
+backend (alexlib/backends.py maps their names to them).
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..io import FolderLock, check_writable, write_json
+from ..paths import from_repo
+from ..train.config import RunConfig
+from ..train.datasets import check_available
+from ..vocab import fmt_time
+from .plan import Plan
+from .runner import status_of
+
+GRID_RECORD = "grid.json"  # <out>/grid.json: the expanded grid
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line says about how to run a grid; each executor reads what it needs and refuses
+    what it cannot use."""
+    jobs: int | str = "auto"                          # runs at once on this machine: auto or a number
+    threads: int = 0                                  # CPU threads per run; 0: the cores divided among the runs
+    gpus: list[int] | None = None                     # CUDA devices to spread runs over
+    block: dict[str, Any] = field(default_factory=dict)  # the grid file's executor: block
+    slurm: list[str] = field(default_factory=list)    # --slurm KEY=VALUE
+    no_wait: bool = False                             # launch, then return without following the runs
+
+
+@dataclass(frozen=True)
+class Slots:
+    """How an executor will run the runs it is given."""
+    at_once: int   # runs going at once (the ETA divides by it)
+    threads: int   # CPU threads per run, for a run whose config does not set them
+    line: str      # the line that says so
+
+
+@dataclass
+class Batch:
+    """What an executor is handed to launch."""
+    plan: Plan
+    out: Path
+    todo: list[RunConfig]        # to launch, each with its thread count
+    in_flight: dict[str, str]    # launched before and not ended: run id -> its handle there (a SLURM job id)
+    slots: Slots
+    log: Callable[[str], None]
+
+
+@dataclass
+class Finished:
+    """A run that ended: its record (metrics.json as read back, or the failure recorded for it)."""
+    cfg: RunConfig
+    record: dict[str, Any]
+    seconds: float   # how long it ran
+    where: str = ""  # where it ran, when the executor knows better than this machine ("job 12_3 on node7")
+
+
+class Executor(ABC):
+    """A way to run a grid's notebooks. A backend writes ``from_options``, ``describe`` and ``launch``, and
+    ``in_flight`` when runs it launched can outlive the grid that launched them."""
+    holder = "alexlib.grid"  # who holds the runs folder's lock, as a second runner's error names it
+    to = "to run"            # the header's words for the runs it will launch
+    in_flight_as = ""        # the header's words for runs it launched before that have not ended
+    waits = True             # False: launch returns once the runs are launched (--no-wait)
+    logs = ""                # the folder under <out> with the backend's own logs, if any
+    estimates = True         # the cost is estimated from this machine's rates (False: runs go elsewhere)
+    on_interrupt = ("interrupted: finished runs are kept, interrupted ones resume from their last epoch; "
+                    "rerun the same command")
+
+    @classmethod
+    @abstractmethod
+    def from_options(cls, options: Options) -> "Executor":
+        """The executor the command line asks for; a GridError names an option it cannot use."""
+
+    def in_flight(self, runs: list[RunConfig], out: Path) -> dict[str, str]:
+        """Of ``runs`` (none of them done), those launched before and not yet ended: run id -> handle."""
+        return {}
+
+    @abstractmethod
+    def describe(self, todo: list[RunConfig]) -> Slots:
+        """How it will run ``todo``: runs at once, threads per run, and the line that says so."""
+
+    @abstractmethod
+    def launch(self, batch: Batch) -> Iterator[Finished]:
+        """Launch ``batch.todo``; yield each run (those in flight before too) as it ends, or, when the
+        executor does not wait, return once they are launched."""
+
+
+def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, wait: bool = False,
+             log: Callable[[str], None] = say, estimate_cost: bool = True) -> dict[str, list[str]]:
+    """Run every run of ``plan`` that is not done with ``executor``; returns run ids by outcome (by what
+    was planned, for a dry run; by what was launched, for an executor that does not wait)."""
+    with contextlib.nullcontext() if dry_run else _locked(out, executor.holder, wait):
+        status = {c.run_id(): status_of(c) for c in plan.runs}
+        open_runs = [c for c in plan.runs if status[c.run_id()] != "done"]
+        in_flight = executor.in_flight(open_runs, out)
+        todo = [c for c in open_runs if c.run_id() not in in_flight]
+        done = [c.run_id() for c in plan.runs if status[c.run_id()] == "done"]
+        log(f"grid {plan.name}: {len(plan.runs)} runs, {len(done)} already done, "
+            + (f"{len(in_flight)} {executor.in_flight_as}, " if executor.in_flight_as else "")
+            + f"{len(todo)} {executor.to} ({sum(status[c.run_id()] == 'resume' for c in todo)} resuming) -> {out}")
+        slots = executor.describe(todo)
+        if todo:
+            log(slots.line)
+            if executor.estimates and estimate_cost:
+                log(_cost_line(todo, slots, out))
+        if dry_run:
+            what = {rid: f"queued {in_flight[rid]}" if rid in in_flight else s for rid, s in status.items()}
+            width = max([7] + [len(w) for w in what.values()])
+            for block, ids in (plan.blocks or {plan.name: list(what)}).items():
+                left = sum(what[r] != "done" for r in ids)
+                log(f"{block}: {len(ids)} runs, {len(ids) - left} done, {left} to run")
+                for rid in ids:
+                    log(f"  {what[rid]:<{width}} {rid}")
+            return {"planned": [c.run_id() for c in todo]}
+        for dataset, data_dir in sorted({(c.dataset, c.data_dir) for c in todo}):
+            check_available(dataset, from_repo(data_dir))  # missing data stops the grid here, not in every run
+        write_json(out / GRID_RECORD, {"grid": plan.name, "description": plan.description,
+                                       "runs": [c.to_dict() for c in plan.runs]})
+        todo = [c if c.threads else c.replace(threads=slots.threads) for c in todo]
+        runs = executor.launch(Batch(plan, out, todo, in_flight, slots, log))
+        if not executor.waits:
+            for _ in runs:
+                pass
+            return {"submitted": sorted(c.run_id() for c in todo), "queued": sorted(in_flight), "done": done}
+        outcome = _follow(runs, executor, len(plan.runs), len(done), slots.at_once, log)
+    _summary(plan, out, outcome, executor, log)
+    return outcome
+
+
+def _cost_line(todo: list[RunConfig], slots: Slots, out: Path) -> str:
+    """The estimate line; an estimate that cannot be made says why and never stops the grid."""
+    from . import estimate as E
+    try:
+        folders = [out, *sorted(from_repo("reports").glob("*/records"))]
+        cost = E.estimate(todo, slots.at_once, slots.threads, folders, E.device_name_here(todo[0].device))
+        return cost.line(len(todo), slots.at_once)
+    except Exception as e:  # noqa: BLE001 (an estimate is advice)
+        return f"estimate: not available ({type(e).__name__}: {str(e)[:200]})"
+
+
+@contextlib.contextmanager
+def _locked(out: Path, holder: str, wait: bool) -> Iterator[None]:
+    """The runs folder, proven writable and locked before the grid says anything of what it will do: a
+    second grid refused by the lock prints only why."""
+    check_writable(out)
+    with FolderLock(out, holder).acquire(wait=wait):
+        yield
+
+
+def _follow(runs: Iterator[Finished], executor: Executor, total: int, done_before: int, at_once: int,
+            log: Callable[[str], None]) -> dict[str, list[str]]:
+    """One line per run as it ends, until the executor has no more."""
+    outcome: dict[str, list[str]] = {"completed": [], "diverged": [], "failed": []}
+    seconds: list[float] = []
+    t0 = time.monotonic()
+    runs = iter(runs)
+    try:
+        for f in runs:
+            status = f.record.get("status", "failed")
+            outcome.setdefault(status, []).append(f.cfg.run_id())
+            seconds.append(f.seconds)
+            n = done_before + len(seconds)
+            log(progress_line(n, total, f, time.monotonic() - t0, eta(total - n, seconds, at_once)))
+    except KeyboardInterrupt:
+        log("\n" + executor.on_interrupt)
+        raise
+    finally:  # a Ctrl-C that lands here, not in the executor, still stops it (a generator's cleanup)
+        getattr(runs, "close", lambda: None)()
+    return outcome
+
+
+def progress_line(n: int, total: int, f: Finished, elapsed: float, eta_s: float) -> str:
+    """``[  3/9] completed <run id> test 52.10%  41 s | elapsed 2m03s, ETA 4m06s``"""
+    status = f.record.get("status", "failed")
+    acc = (f.record.get("final") or {}).get("test_acc")
+    what = f"test {acc:.2f}%" if acc is not None and status == "completed" else \
+        ((f.record.get("error") or "")[:80] if status == "failed" else status)
+    return (f"[{n:>3}/{total}] {status:<9} {f.cfg.run_id():<44} {what:<14} {f.seconds:6.0f} s"
+            + (f" {f.where}" if f.where else "") + f" | elapsed {fmt_time(elapsed)}, ETA {fmt_time(eta_s)}")
+
+
+def eta(remaining: int, seconds: list[float], at_once: int) -> float:
+    """Seconds until the grid ends: the runs left times the mean seconds a finished run took, shared among
+    the runs going at once."""
+    return remaining * (sum(seconds) / len(seconds)) / max(1, at_once) if seconds else 0.0
+
+
+def _summary(plan: Plan, out: Path, outcome: dict[str, list[str]], executor: Executor, log) -> None:
+    if outcome["diverged"]:
+        log(f"diverged ({len(outcome['diverged'])}): {', '.join(outcome['diverged'])}")
+    bad = outcome["failed"]
+    stopped = outcome.get("interrupted", [])
+    if stopped:   # interrupted inside its kernel: resumable, not done
+        log(f"interrupted ({len(stopped)}): {', '.join(stopped)}\n  rerun the same command to resume them")
+    if bad:
+        log(f"FAILED ({len(bad)}): " + ", ".join(bad) + f"\n  see <run>/metrics.json 'error' and <run>/run.ipynb "
+            f"in {out}" + (f"; the executor's logs in {out / executor.logs}" if executor.logs else ""))
+    elif not stopped:
+        log(f"grid {plan.name}: all {len(plan.runs)} runs done ({len(outcome['diverged'])} diverged)")
+

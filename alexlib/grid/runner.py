@@ -1,0 +1,115 @@
+"""One run of the grid: whether it is done, running notebooks/run.ipynb for it through papermill, and the
+record a run that failed gets (the local runner's and the SLURM path's alike)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..io import write_json
+from ..notebooks import execute as run_notebook
+from ..paths import RUN_NOTEBOOK
+from ..train.config import RunConfig
+from ..train.device import resolved_precision_here
+from ..train.record import CHECKPOINT, METRICS, read_metrics, same_run
+from ..vocab import FINISHED
+
+KERNEL_START_TRIES = 3  # papermill kernel starts can race when several runs start at once
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # read once, when a kernel's torch starts
+
+
+def status_of(cfg: RunConfig) -> str:
+    """done (completed or diverged, same config), resume (checkpoint there), or new."""
+    out = Path(cfg.out_dir)
+    m = read_metrics(out)
+    if m is not None and m.get("status") in FINISHED and same_run(m, cfg, resolved_precision_here(cfg))[0]:
+        return "done"
+    if (out / CHECKPOINT).exists():
+        return "resume"
+    return "new"
+
+
+@contextlib.contextmanager
+def thread_env(threads: int) -> Iterator[None]:
+    """OpenMP and MKL told ``threads`` for the kernels started inside, so each starts with its share of the
+    cores, not one thread per core; the variables are restored after."""
+    saved = {v: os.environ.get(v) for v in THREAD_VARS}
+    os.environ.update({v: str(threads) for v in THREAD_VARS})
+    try:
+        yield
+    finally:
+        for v, old in saved.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+
+
+def execute(cfg: RunConfig, notebook: Path = RUN_NOTEBOOK, log=print) -> dict[str, Any]:
+    """Run the notebook for one config; returns its metrics record (``failed`` written here if the
+    notebook died before train() could record anything)."""
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    params = cfg.replace(progress=True).to_dict()
+    err: BaseException | None = None
+    for attempt in range(1, KERNEL_START_TRIES + 1):
+        try:
+            run_notebook(notebook, out / "run.ipynb", params)
+            err = None
+            break
+        except Exception as e:  # PapermillExecutionError, kernel death, start timeouts
+            err = e
+            if _kernel_start_failure(e) and attempt < KERNEL_START_TRIES:
+                log(f"  {cfg.run_id()}: kernel did not start ({type(e).__name__}); retry {attempt + 1}/{KERNEL_START_TRIES}")
+                time.sleep(2 * attempt)
+                continue
+            break
+    m = read_metrics(out)
+    if m is not None and not same_run(m, cfg, resolved_precision_here(cfg))[0]:
+        # the folder holds another run's record (another config, or this one run elsewhere at another
+        # precision): never overwrite it; this run's failure is reported, not written there
+        return {"status": "failed", "error": _short_error(err) if err else f"{out} holds another run's record"}
+    if err is not None and "is in use by" in _short_error(err):  # another process owns this run: leave its files
+        return {"status": "failed", "error": _short_error(err)}
+    if err is not None and m is not None and m.get("status") in FINISHED:
+        # train() finished and recorded its result; a later cell (table, plot) failed: keep the result
+        log(f"  {cfg.run_id()}: {m['status']}, but the notebook failed after training: {_short_error(err)[:300]}")
+        return m
+    # a failure train() could not record (the kernel did not start or died): the runner records it; a record
+    # of its own carries the precision the run would have had, which keeps it in its protocol's cell
+    own = {"precision": resolved_precision_here(cfg)}
+    # train() recorded a failure, or an interruption (resumable: a rerun goes on from its checkpoint): keep it
+    if err is not None and (m is None or m.get("status") not in ("failed", "interrupted")):
+        return write_failure(cfg, _short_error(err), m, None if m else own)
+    if m is None:
+        return write_failure(cfg, "the notebook finished without writing metrics.json", None, own)
+    return m
+
+
+def write_failure(cfg: RunConfig, error: str, record: dict[str, Any] | None = None,
+                  env: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record a failed run gets, written whole to its metrics.json: ``record`` (what the run wrote before
+    it died: history, env), or a new one when it wrote none, now ``failed`` with ``error``; ``env`` is added
+    to its env (the SLURM path adds the job's state there)."""
+    m = record or {"run_id": cfg.run_id(), "config": cfg.to_dict(), "history": [], "final": None, "env": {}}
+    m = m | {"status": "failed", "error": error}
+    if env:
+        m["env"] = {**(m.get("env") or {}), **env}
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / METRICS, m)
+    return m
+
+
+def _kernel_start_failure(e: BaseException) -> bool:
+    text = f"{type(e).__name__}: {e}"
+    return any(s in text for s in ("Kernel didn't respond", "Kernel died before replying", "kernel_info",
+                                   "TimeoutError", "ZMQ"))
+
+
+def _short_error(e: BaseException) -> str:
+    name = getattr(e, "ename", type(e).__name__)
+    value = getattr(e, "evalue", str(e))
+    return f"{name}: {value}"[:2000]

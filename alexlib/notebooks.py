@@ -1,0 +1,32 @@
+"""Executing a notebook with papermill, as the grid runs notebooks/run.ipynb and the report runs
+notebooks/summary.ipynb: from the repository root, quietly, with the project's kernel."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .paths import REPO
+
+KERNEL_START_TIMEOUT = 120  # seconds; parallel kernel starts on a busy machine can be slow
+
+
+def kernel_manager_config():
+    """CurveZMQ encryption for the kernel's sockets when pyzmq and the kernel support it (ipykernel 7 does,
+    and says so in its kernelspec). Unencrypted TCP is what makes every kernel print "Kernel is running over
+    TCP without encryption"; encrypted, it has nothing to warn about, and the rest of its log still shows."""
+    import zmq
+    from jupyter_client import KernelManager
+    from traitlets.config import Config
+    c = Config()
+    if zmq.has("curve") and KernelManager.class_traits().get("transport_encryption") is not None:
+        c.KernelManager.transport_encryption = "auto"  # keys only for a kernel that declares it can use them
+    return c
+
+
+def execute(src: str | Path, dst: str | Path, parameters: dict[str, Any]) -> None:
+    """Execute a notebook with papermill from the repository root, quietly (no progress bar). An error in a
+    cell raises papermill's PapermillExecutionError; a kernel that dies raises too."""
+    import papermill as pm
+    pm.execute_notebook(str(src), str(dst), parameters=parameters, cwd=str(REPO), progress_bar=False,
+                        log_output=False, start_timeout=KERNEL_START_TIMEOUT, kernel_name="python3",
+                        config=kernel_manager_config())

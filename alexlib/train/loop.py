@@ -1,0 +1,280 @@
+"""One run of the study: ``train(config) -> result``, resumable, with metrics.json and a checkpoint per epoch.
+
+Fast on CUDA: data on the GPU as uint8, resize/normalize per batch there, bf16 autocast, channels_last,
+the whole full-batch training step (forward, backward, SGD, loss/accuracy sums) captured in one CUDA
+graph, and no host synchronization per step. On the CPU the same code runs eagerly in fp32; the graph
+path runs there too, through a stand-in (alexlib.graphs), in the tests.
+
+Command line: ``python -m alexlib.train --norm gn --batch-size 32 [--epochs 2 ...]``.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..io import FolderLock, check_writable, read_json, utc_now, write_json
+from ..vocab import FINISHED
+from .checkpoint import EpochWriter, load_checkpoint, restore_rng, rng_state, save_epoch
+from .config import ConfigError, RunConfig, parameter_help
+from .data import batches, epoch_order
+from .datasets import load_dataset
+from .device import environment, resolve_device, resolve_precision, run_context
+from .model import count_params
+from .record import CHECKPOINT, METRICS, read_metrics, same_run
+from .shapes import stage_sizes
+from .splits import DataError
+from .trainer import Speed, Trainer
+
+CUDA_CHECK_EVERY = 200      # steps between non-finite checks on CUDA (each check is one host sync)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------------
+def train(cfg: RunConfig | dict[str, Any], *, speed: Speed | None = None) -> dict[str, Any]:
+    """Train one configuration to the end (or resume it) and return its metrics record.
+
+    A completed or diverged run in ``out_dir`` with the same config is returned as it is; a checkpoint
+    with the same config is resumed after its last finished epoch; a different config there is an error.
+    Non-finite loss ends the run as ``diverged`` (returned, not raised); any other error is recorded as
+    ``failed`` in metrics.json and raised; a KeyboardInterrupt (Ctrl-C) is recorded as ``interrupted`` and
+    raised, and the next call resumes the run from its last checkpoint. ``speed`` overrides how steps run
+    (tests use it to run the graph path on the CPU); by default it follows the device.
+    """
+    cfg = cfg if isinstance(cfg, RunConfig) else RunConfig.from_dict(cfg)
+    dev = resolve_device(cfg)
+    precision = resolve_precision(cfg, dev)
+    out = Path(cfg.resolved_out_dir())
+    say = print if cfg.progress else (lambda *a, **k: None)
+
+    check_writable(out)
+    with FolderLock(out, f"alexlib.train {cfg.run_id()}").acquire():  # one process per run folder
+        _remove_stale_temporaries(out)
+        existing = read_metrics(out)
+        if existing is not None:
+            same, why = same_run(existing, cfg, precision)
+            if not same:
+                raise ConfigError(f"out_dir {out} already holds a different run ({why}); "
+                                  f"choose another out_dir or remove that folder")
+            if existing.get("status") in FINISHED:
+                say(f"{out}: already {existing['status']}, not retrained")
+                return existing
+        with run_context(cfg, dev):
+            return _train_locked(cfg, dev, precision, out, speed or Speed.for_device(dev, cfg), say)
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Half-written temporaries left by a process killed mid-write (the real files are intact)."""
+    for p in out.glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+
+
+def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, speed: Speed,
+                  say) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "run_id": cfg.run_id(), "config": cfg.to_dict(), "status": "running", "history": [], "final": None,
+        "env": environment(dev, precision, cfg), "started_at": utc_now(),
+    }
+    t_start = time.perf_counter()
+    writer = EpochWriter()
+    try:
+        ds = load_dataset(cfg.dataset, cfg.data_dir, cfg.train_size, cfg.test_size, dev)
+        if cfg.batch_size > len(ds.train):
+            raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(ds.train)} training images")
+        tr = Trainer(cfg, ds, dev, precision, speed)
+        record["dataset"] = {"name": ds.name, "description": ds.source,
+                             "train_images": len(ds.train), "test_images": len(ds.test),
+                             "synthetic": ds.name == "synthetic", **ds.origin.record()}
+        record["model"] = {"params": count_params(tr.model), "image_size": cfg.image_size, "width": cfg.width}
+        start_epoch = _resume(tr, out / CHECKPOINT, cfg, precision, record, say)
+
+        n_batches = steps_per_epoch(len(ds.train), cfg)
+        say(f"{cfg.run_id()}: {ds.source}{ds.origin.fallback_note()}, {len(ds.train)} train / {len(ds.test)} test "
+            f"images at {cfg.image_size} px, {record['model']['params']:,} parameters, {n_batches} batches/epoch, "
+            f"{dev} {precision}{' + CUDA graph' if speed.graph else ''}")
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            diverged, train_seconds = _train_epoch(tr, cfg, epoch, n_batches)
+            _note_graph(tr, record, say)
+            if diverged is not None:
+                record.update(status="diverged", diverged_at={"epoch": epoch, "step": diverged},
+                              final=_final(record["history"]))
+                say(f"epoch {epoch}: loss is not finite by step {diverged}; run stopped as diverged")
+                break
+            h = _finish_epoch(tr, epoch, train_seconds)
+            record["history"].append(h)
+            say(_epoch_line(h, cfg.epochs, tr.graph_note))
+            last = epoch == cfg.epochs
+            record["status"] = "completed" if last else "running"
+            record["final"] = _final(record["history"]) if last else None
+            ckpt = None
+            if not last or cfg.keep_checkpoint:
+                ckpt = {"config": cfg.to_dict(), "precision": precision, "epoch": epoch,
+                        "model": tr.model.state_dict(), "optimizer": tr.opt.state_dict(), "rng": rng_state(dev),
+                        "history": record["history"], "started_at": record["started_at"]}
+            save_epoch(writer, out, ckpt, None if last else record | {"updated_at": utc_now()})
+        writer.close()
+        if record["status"] == "running":  # resumed from a checkpoint of the last epoch
+            record["status"] = "completed"
+        record["final"] = record["final"] or _final(record["history"])
+    except BaseException as e:
+        try:
+            writer.close()  # the last epoch's files first, so this record is written after them
+        except BaseException:
+            pass
+        if isinstance(e, KeyboardInterrupt):  # Ctrl-C (or a kernel interrupt): not an error; a rerun resumes
+            record.update(status="interrupted", interrupted_at=utc_now())
+        else:
+            record.update(status="failed", error=f"{type(e).__name__}: {e}",
+                          traceback=traceback.format_exc(limit=20))
+        _write(out, record, t_start)
+        raise
+    record = _write(out, record, t_start)
+    if not cfg.keep_checkpoint:
+        (out / CHECKPOINT).unlink(missing_ok=True)
+    return record
+
+
+def _resume(tr: Trainer, ckpt_path: Path, cfg: RunConfig, precision: str, record: dict[str, Any], say) -> int:
+    """Load the checkpoint if there is one; returns the first epoch still to train."""
+    if not ckpt_path.exists():
+        return 1
+    ck = load_checkpoint(ckpt_path)
+    same, why = same_run(ck, cfg, precision)
+    if not same:
+        raise ConfigError(f"{ckpt_path} belongs to a different run ({why})")
+    tr.model.load_state_dict(ck["model"])
+    tr.opt.load_state_dict(ck["optimizer"])
+    restore_rng(ck["rng"], tr.dev)
+    record["history"] = list(ck["history"])
+    record["started_at"] = ck.get("started_at", record["started_at"])
+    say(f"resuming {ckpt_path.parent} after epoch {ck['epoch']}/{cfg.epochs}")
+    return int(ck["epoch"]) + 1
+
+
+def _note_graph(tr: Trainer, record: dict[str, Any], say) -> None:
+    env = record["env"]
+    captured = tr.graph_note == "captured"
+    if captured and not env["cuda_graph"]:
+        env["cuda_graph"] = True
+    elif tr.graph_note.startswith("capture failed") and "cuda_graph_note" not in env:
+        env["cuda_graph_note"] = tr.graph_note
+        say(f"CUDA graph: {tr.graph_note}")
+
+
+def steps_per_epoch(n: int, cfg: RunConfig) -> int:
+    """Batches per epoch, the last partial one kept (the report's 782 at 64) except a last batch of one
+    image under BatchNorm when the last stage is 1x1: batch statistics of a single value do not exist."""
+    steps = math.ceil(n / cfg.batch_size)
+    if cfg.norm == "bn" and n % cfg.batch_size == 1 and stage_sizes(cfg.image_size)[-1] == 1:
+        steps -= 1
+    return steps
+
+
+def _progress(enabled: bool, label: str, total: int):
+    """tqdm, throttled: in place on a terminal, a line every 30 s elsewhere (an executed notebook or its
+    HTML is not flooded), gone when the epoch ends (the epoch's own line follows)."""
+    from tqdm import tqdm
+    tty = sys.stdout.isatty()
+    return tqdm(total=total, desc=f"  {label}", unit="batch", file=sys.stdout, disable=not enabled, leave=False,
+                mininterval=1.0 if tty else 30.0, maxinterval=1e9 if not tty else 10.0,
+                dynamic_ncols=tty, ascii=not tty, delay=0 if tty else 30.0)
+
+
+def _train_epoch(tr: Trainer, cfg: RunConfig, epoch: int, n_batches: int) -> tuple[int | None, float]:
+    """One pass over the shuffled training split: (the step by which the loss went non-finite, or None;
+    seconds spent training)."""
+    tr.reset_sums()
+    order = epoch_order(len(tr.ds.train), cfg.seed, epoch).to(tr.dev)
+    check_every = CUDA_CHECK_EVERY if tr.cuda else 1
+    t0 = time.perf_counter()
+    with _progress(cfg.progress, f"epoch {epoch}", n_batches) as bar:
+        for i, (x_u8, y) in enumerate(batches(tr.ds.train, cfg.batch_size, order), start=1):
+            if i > n_batches:
+                break
+            tr.step(x_u8, y)
+            if i % check_every == 0 or i == n_batches:
+                if not math.isfinite(tr.sums[0].item()):
+                    return i, time.perf_counter() - t0
+            bar.update()
+    if tr.cuda:
+        torch.cuda.synchronize(tr.dev)
+    return None, time.perf_counter() - t0
+
+
+def _finish_epoch(tr: Trainer, epoch: int, train_seconds: float) -> dict[str, Any]:
+    loss_sum, correct, n = tr.sums.tolist()
+    t = time.perf_counter()
+    test_loss, test_acc = tr.evaluate(tr.ds.test)
+    eval_seconds = time.perf_counter() - t
+    return {"epoch": epoch, "train_loss": loss_sum / n, "train_acc": 100.0 * correct / n,
+            "test_loss": test_loss, "test_acc": test_acc,
+            "seconds": train_seconds + eval_seconds, "train_seconds": train_seconds,
+            "eval_seconds": eval_seconds, "images_per_s": n / train_seconds}
+
+
+def _final(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not history:
+        return None
+    last = history[-1]
+    return {k: last[k] for k in ("epoch", "test_acc", "test_loss", "train_acc", "train_loss")} | {
+        "best_test_acc": max(h["test_acc"] for h in history),
+        "train_seconds": sum(h["train_seconds"] for h in history),
+        "seconds": sum(h["seconds"] for h in history)}
+
+
+def _epoch_line(h: dict[str, Any], epochs: int, graph_note: str = "") -> str:
+    eager = " | eager steps: graph capture failed" if graph_note.startswith("capture failed") else ""
+    return (f"epoch {h['epoch']:>3}/{epochs:<3} train loss {h['train_loss']:7.4f} acc {h['train_acc']:6.2f} | "
+            f"test loss {h['test_loss']:7.4f} acc {h['test_acc']:6.2f} | {h['seconds']:7.1f} s "
+            f"{h['images_per_s']:8.0f} img/s{eager}")
+
+
+def _write(out: Path, record: dict[str, Any], t_start: float) -> dict[str, Any]:
+    """The final record, written atomically; returned as JSON reads it back (NaN becomes None)."""
+    record = record | {"updated_at": utc_now(), "session_seconds": time.perf_counter() - t_start}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / METRICS, record)
+        return read_json(out / METRICS)
+    except OSError as e:
+        print(f"warning: could not write {out / METRICS}: {e}", file=sys.stderr)
+        return record
+
+
+# ---------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m alexlib.train", description=__doc__.splitlines()[0],
+                                epilog="Booleans also take 1/0, yes/no, on/off. Every value is checked before any "
+                                       "data loads; the same parameters as notebooks/run.ipynb (papermill -p NAME "
+                                       "VALUE).")
+    for name, (metavar, text) in parameter_help().items():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, default=None, metavar=metavar, help=text)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    try:
+        cfg = RunConfig.from_strings(given)
+        result = train(cfg)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (DataError, PermissionError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    final = result.get("final") or {}
+    print(f"{result['status']}: test accuracy {final.get('test_acc', float('nan')):.2f}% "
+          f"-> {Path(cfg.resolved_out_dir()) / METRICS}")
+    return 0 if result["status"] == "completed" else 3
+

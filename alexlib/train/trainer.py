@@ -1,0 +1,150 @@
+"""The model, its optimizer and one training step: eager, or by replaying the whole full-batch step captured
+in one CUDA graph (on the CPU, through alexlib.graphs' stand-in); and evaluation on a whole split."""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .config import RunConfig
+from .data import Dataset, Split, batches, prepare
+from .graphs import CudaStepGraph, StepGraph
+from .model import AlexNet
+
+GRAPH_WARMUP_STEPS = 3      # eager steps before capture (PyTorch's recipe: optimizer state, cuDNN choices)
+
+
+# ---------------------------------------------------------------------------------------------------
+# How the steps run
+# ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Speed:
+    """How the steps run on the device. Changes speed, never what a run measures."""
+    channels_last: bool                           # NHWC activations (tensor cores prefer them)
+    graph: Callable[[], StepGraph] | None = None  # makes the full-batch step's graph; None: all eager
+
+    @classmethod
+    def for_device(cls, dev: torch.device, cfg: RunConfig) -> "Speed":
+        cuda = dev.type == "cuda"
+        return cls(channels_last=cuda, graph=(lambda: CudaStepGraph(dev)) if cuda and cfg.cuda_graph else None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Steps and evaluation
+# ---------------------------------------------------------------------------------------------------
+class GraphCheckError(RuntimeError):
+    """A captured step whose replay did not train (the counters did not move)."""
+
+
+class Trainer:
+    """Holds the model, optimizer and running sums; ``step`` trains on one batch, eagerly or by replaying
+    the captured full-batch step. Both run ``train_step``, so they compute the same thing."""
+
+    def __init__(self, cfg: RunConfig, ds: Dataset, dev: torch.device, precision: str, speed: Speed):
+        self.cfg, self.ds, self.dev = cfg, ds, dev
+        self.cuda = dev.type == "cuda"
+        self.channels_last = speed.channels_last
+        self.amp_dtype = torch.bfloat16 if precision == "bf16" else None
+        torch.manual_seed(cfg.seed)
+        self.model = AlexNet(cfg.norm, ds.num_classes, cfg.image_size, cfg.width, cfg.gn_groups, cfg.dropout)
+        self.model.to(dev, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                   foreach=self.cuda or None)
+        # running sums for the epoch, on the device: [loss * n, correct, n]
+        self.sums = torch.zeros(3, dtype=torch.float64, device=dev)
+        self.make_graph = speed.graph
+        self._graph_obj: StepGraph | None = None   # made at the first warm-up step
+        self.graph: StepGraph | None = None        # the same object, once a capture succeeded
+        self.graph_note = "" if speed.graph else "off"   # "", "captured", or why the steps run eagerly
+        self.warmup_left = GRAPH_WARMUP_STEPS
+        self.replays = 0
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        # the autocast weight cache must be off under CUDA graph capture
+        return torch.autocast(self.dev.type, dtype=self.amp_dtype, cache_enabled=False)
+
+    def train_step(self, x_u8: torch.Tensor, y: torch.Tensor) -> None:
+        """Zero the gradients in place, forward, backward, SGD step, add loss/correct/count to the sums.
+        In place, not set to None: a captured graph keeps writing the same gradient tensors, so after an
+        eager step the model's .grad is still the graph's, never a stale second copy."""
+        self.opt.zero_grad(set_to_none=False)
+        x = prepare(x_u8, self.cfg.image_size, self.channels_last)
+        with self.autocast():
+            out = self.model(x)
+            loss = F.cross_entropy(out, y)
+        loss.backward()
+        self.opt.step()
+        with torch.no_grad():
+            n = y.shape[0]
+            self.sums[0] += loss.detach().double() * n
+            self.sums[1] += (out.argmax(1) == y).sum()
+            self.sums[2] += n
+
+    def step(self, x_u8: torch.Tensor, y: torch.Tensor) -> None:
+        full = y.shape[0] == self.cfg.batch_size
+        if self.make_graph is None or not full or self.graph_note not in ("", "captured"):
+            return self.train_step(x_u8, y)       # CPU, graphs off or failed, or the partial last batch
+        if self.graph is None:
+            if self.warmup_left > 0:
+                self.warmup_left -= 1
+                g = self._graph_object()
+                return g.warmup(lambda: self.train_step(x_u8, y))
+            if not self._capture(x_u8, y):
+                return self.train_step(x_u8, y)   # capture failed: this batch, and all after it, eager
+        self.static_x.copy_(x_u8, non_blocking=True)
+        self.static_y.copy_(y, non_blocking=True)
+        if self.replays == 0:
+            return self._first_replay()
+        self.replays += 1
+        self.graph.replay()   # a failing replay is not retried: the run fails, a rerun resumes
+
+    def _graph_object(self) -> StepGraph:
+        if self._graph_obj is None:
+            self._graph_obj = self.make_graph()
+        return self._graph_obj
+
+    def _capture(self, x_u8: torch.Tensor, y: torch.Tensor) -> bool:
+        self.static_x, self.static_y = x_u8.clone(), y.clone()
+        g = self._graph_object()
+        try:
+            g.capture(lambda: self.train_step(self.static_x, self.static_y))
+        except Exception as e:  # noqa: BLE001 (any capture error: fall back to eager steps, say why)
+            self.graph_note = f"capture failed, eager steps ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
+            if self.cuda:
+                torch.cuda.synchronize(self.dev)
+            return False
+        self.graph, self.graph_note = g, "captured"
+        return True
+
+    def _first_replay(self) -> None:
+        """Replay once and check that it trained: the on-device image count grew by one batch."""
+        before = self.sums[2].item()
+        self.graph.replay()
+        self.replays = 1
+        grew = self.sums[2].item() - before
+        if grew != self.cfg.batch_size:
+            raise GraphCheckError(f"the first replay of the captured training step counted {grew:g} images, "
+                                  f"not {self.cfg.batch_size}: the graph did not train; rerun with cuda_graph=false")
+
+    def reset_sums(self) -> None:
+        self.sums.zero_()
+
+    @torch.inference_mode()
+    def evaluate(self, split: Split) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy (%) over the whole split, in eval mode (dropout off)."""
+        self.model.eval()
+        tot = torch.zeros(2, dtype=torch.float64, device=self.dev)
+        for x_u8, y in batches(split, self.cfg.eval_batch_size):
+            x = prepare(x_u8, self.cfg.image_size, self.channels_last)
+            with self.autocast():
+                out = self.model(x)
+            tot[0] += F.cross_entropy(out.float(), y, reduction="sum").double()
+            tot[1] += (out.argmax(1) == y).sum()
+        self.model.train()
+        loss, correct = tot.tolist()
+        return loss / len(split), 100.0 * correct / len(split)

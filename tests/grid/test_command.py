@@ -1,0 +1,203 @@
+"""The grid's command line as a user meets it: kills and Ctrl-C mid-grid and the rerun that resumes, two runners
+on one folder, runs that diverge or raise without stopping the others, data missing before the first run."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+import alexlib.train.loop as T
+from alexlib.grid import command as G
+from alexlib.grid import plan as P
+from alexlib.report.runs import main_grid
+from alexlib.report.study import Study
+
+from conftest import REPO, numbers
+
+SLOW_GRID = {  # three runs; the middle one trains long enough (8 epochs) to be caught mid-way
+    "base": dict(dataset="synthetic", image_size=63, width=0.125, train_size=512, test_size=64, device="cpu",
+                 batch_size=16),
+    "grids": [{"name": "a", "norm": "bn", "epochs": 2}, {"name": "b", "norm": "gn", "epochs": 8},
+              {"name": "c", "norm": "none", "epochs": 2}],
+}
+
+
+def _ppid_and_state(pid: int) -> tuple[int, str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+    return int(fields[1]), fields[0]
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process below it: the grid, papermill's kernel (in a session of its own, so a
+    process-group kill misses it) and anything the kernel started."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and (ps := _ppid_and_state(int(d.name))) is not None:
+            children.setdefault(ps[0], []).append(int(d.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
+
+
+def wait_until_gone(pids: list[int], timeout: float = 60) -> None:
+    """Until none of ``pids`` runs (gone, or a zombie that can no longer write anything)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if (ps := _ppid_and_state(p)) is not None and ps[1] != "Z"]
+        if not alive:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"processes still running after {timeout} s: {alive}")
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the grid and everything below it, at once, and wait until all of it is gone."""
+    tree = process_tree(proc.pid)
+    assert len(tree) >= 2, "the grid has no kernel running"
+    for pid in tree:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    wait_until_gone(tree)
+
+
+def grid_cmd(grid_file, out, *extra):
+    """One run at a time unless told otherwise, so the tests know which run is in flight."""
+    jobs = [] if "--jobs" in extra else ["--jobs", "1"]
+    return [sys.executable, "-m", "alexlib.grid", str(grid_file), "--out", str(out), *jobs, *extra]
+
+
+def start_slow_grid(tmp_path, **popen):
+    """The slow grid in a subprocess, returned once its middle run has written its first checkpoint."""
+    grid_file = tmp_path / "slow.yaml"
+    grid_file.write_text(yaml.safe_dump(SLOW_GRID))
+    out = tmp_path / "runs"
+    plan = P.load_grid(grid_file, out)
+    proc = subprocess.Popen(grid_cmd(grid_file, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            **popen)
+    ckpt = Path(plan.runs[1].out_dir) / "checkpoint.pt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert ckpt.exists(), "the middle run never reached its first checkpoint"
+    return proc, grid_file, out, plan
+
+
+def test_kill_9_mid_grid_then_rerun_resumes_and_matches_an_uninterrupted_grid(tmp_path):
+    proc, grid_file, out, plan = start_slow_grid(tmp_path)
+    first, middle, last = plan.runs
+    ckpt = Path(middle.out_dir) / "checkpoint.pt"
+    kill_tree(proc)  # the runner and its kernel, mid-run, as a lost machine would
+    assert json.loads((Path(middle.out_dir) / "metrics.json").read_text())["status"] == "running"
+    first_metrics = Path(first.out_dir) / "metrics.json"
+    assert json.loads(first_metrics.read_text())["status"] == "completed"
+    before = (first_metrics.stat().st_mtime_ns, first_metrics.read_bytes())
+    epochs_done = torch.load(ckpt, weights_only=True)["epoch"]
+    assert 1 <= epochs_done < 8
+
+    r = subprocess.run(grid_cmd(grid_file, out), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:]
+    assert "1 already done, 2 to run (1 resuming)" in r.stdout
+    assert (first_metrics.stat().st_mtime_ns, first_metrics.read_bytes()) == before  # not retrained
+    executed = (Path(middle.out_dir) / "run.ipynb").read_text()
+    assert f"resuming {middle.out_dir} after epoch {epochs_done}/8" in executed
+
+    for cfg in plan.runs:  # the same numbers as runs that were never interrupted
+        straight = T.train(cfg.replace(out_dir=str(tmp_path / "straight" / cfg.run_id()), progress=False))
+        resumed = json.loads((Path(cfg.out_dir) / "metrics.json").read_text())
+        assert resumed["status"] == "completed" and numbers(resumed) == numbers(straight)
+
+
+def test_two_runners_on_one_folder(tmp_path):
+    grid_file = tmp_path / "slow.yaml"
+    grid_file.write_text(yaml.safe_dump(SLOW_GRID))
+    out = tmp_path / "runs"
+    first = subprocess.Popen(grid_cmd(grid_file, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (out / "grid.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run(grid_cmd(grid_file, out), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2
+    assert f"{out} is in use by alexlib.grid pid {first.pid}" in second.stderr
+    stdout, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, stdout[-2000:]
+    for cfg in P.load_grid(grid_file, out).runs:  # every file whole and completed, each run executed once
+        m = json.loads((Path(cfg.out_dir) / "metrics.json").read_text())
+        assert m["status"] == "completed" and len(m["history"]) == cfg.epochs
+
+
+def test_a_diverging_and_a_raising_run_do_not_stop_the_grid(tmp_path):
+    grid = {"base": dict(dataset="synthetic", image_size=63, width=0.125, train_size=64, test_size=32,
+                         device="cpu", epochs=2, seed=0),
+            "grids": [{"name": "ok", "norm": "bn", "batch_size": 16},
+                      {"name": "diverges", "norm": "none", "batch_size": 16, "lr": 1000.0},
+                      {"name": "raises", "norm": "gn", "batch_size": 128},   # larger than the 64 images
+                      {"name": "ok too", "norm": "gn", "batch_size": 32}]}
+    grid_file = tmp_path / "mixed.yaml"
+    grid_file.write_text(yaml.safe_dump(grid))
+    out = tmp_path / "runs"
+    r = subprocess.run(grid_cmd(grid_file, out, "--jobs", "2"), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1
+    assert "FAILED (1): synthetic-gn-bs128" in r.stdout and "diverged (1): synthetic-none-bs16-lr1000" in r.stdout
+    status = {p.parent.name: json.loads(p.read_text())["status"] for p in out.rglob("metrics.json")}
+    assert sorted(status.values()) == ["completed", "completed", "diverged", "failed"]
+    (too_big,) = [c for c in P.load_grid(grid_file, out).runs if c.batch_size == 128]
+    failed = json.loads((Path(too_big.out_dir) / "metrics.json").read_text())
+    assert "batch_size=128 is larger than the 64 training images" in failed["error"]
+
+    study = Study.load(str(out), "params/reference.yaml", str(tmp_path / "report"))
+    runs = study.runs.set_index("status")
+    assert math.isnan(runs.loc["diverged", "test_acc"]) and math.isnan(runs.loc["failed", "test_acc"])
+    assert len(main_grid(study.runs)) == 2  # only completed runs are results, never zeros
+    problems = study.problems_table()
+    assert set(problems.status) == {"diverged", "failed"}
+    assert "larger than the 64 training images" in " ".join(problems.detail)
+
+
+def test_a_grid_whose_data_is_missing_stops_before_its_first_run(tmp_path, monkeypatch, capsys):
+    def offline(*a, **k):
+        raise OSError("no network in this test")
+    monkeypatch.setattr("torchvision.datasets.CIFAR10.download", offline)
+    grid_file = tmp_path / "cifar.yaml"
+    grid_file.write_text(yaml.safe_dump({"base": {"dataset": "cifar10", "data_dir": str(tmp_path / "no data"),
+                                                  "image_size": 63, "device": "cpu"},
+                                         "grids": [{"norm": ["bn", "gn"]}]}))
+    out = tmp_path / "runs"
+    assert G.main([str(grid_file), "--out", str(out)]) == 2
+    assert "cifar-10-python.tar.gz" in capsys.readouterr().err
+    assert not list(out.glob("*/metrics.json"))  # no run started
+
+
+def test_ctrl_c_stops_the_grid_at_once_and_a_rerun_resumes(tmp_path):
+    proc, grid_file, out, plan = start_slow_grid(tmp_path, text=True)
+    tree = process_tree(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=600)
+    wait_until_gone(tree)  # the kernel too: nothing goes on training or writing after Ctrl-C
+    assert proc.returncode == 130
+    assert "interrupted: finished runs are kept" in stdout
+    # at once: the run in flight did not finish, the next one never started
+    assert json.loads((Path(plan.runs[1].out_dir) / "metrics.json").read_text())["status"] != "completed"
+    assert not (Path(plan.runs[2].out_dir) / "metrics.json").exists()
+    r = subprocess.run(grid_cmd(grid_file, out), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "(1 resuming)" in r.stdout
+
+
+def test_an_output_folder_under_a_file_refuses_the_grid(tmp_path):
+    (tmp_path / "a file").write_text("x")
+    assert G.main([str(REPO / "params/smoke.yaml"), "--out", str(tmp_path / "a file" / "g")]) == 2

@@ -1,0 +1,58 @@
+"""The cost a grid prints before it starts: from rates recorded here, else a few seconds of calibration,
+shared among the runs going at once; the dry run says it per block without training."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from alexlib.grid import estimate as E
+from alexlib.train.config import RunConfig
+
+from conftest import REPO, fake_run
+
+
+def test_the_estimate_is_the_recorded_rates_arithmetic(tmp_path):
+    runs = tmp_path / "runs"
+    rec = fake_run(runs, norm="bn", batch_size=64, cpu_threads=1, device_name="CPU here", test_images=2000)
+    m = json.loads((rec / "metrics.json").read_text())   # 100 img/s training, 0.1 s per epoch for 2,000 tests
+    assert m["history"][0]["images_per_s"] == 100.0
+    todo = [RunConfig(norm="bn", batch_size=64, dataset="digits", image_size=63, width=0.25, epochs=e, seed=s)
+            for e in (2, 4) for s in (0, 1)]
+    called = []
+    cost = E.estimate(todo, 2, 1, [runs], "CPU here", calibrate_shape=called.append)
+    assert not called and cost.recorded == 1 and cost.calibrated == 0
+    one_epoch = 1257 / 100.0 + 540 / (2000 * 2 / 0.2)   # digits: 1,257 train / 540 test images an epoch
+    assert cost.run_seconds == pytest.approx(2 * (2 * one_epoch) + 2 * (4 * one_epoch) + 4 * E.OVERHEAD_S)
+    assert cost.seconds == pytest.approx(cost.run_seconds / 2)
+    assert "2 at once on this machine" in cost.line(4, 2) and "rates recorded here for 1 shape" in cost.line(4, 2)
+
+
+def test_rates_from_another_device_or_thread_count_are_not_used_and_each_new_shape_is_timed_once(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, norm="bn", batch_size=64, cpu_threads=2, device_name="CPU here")   # other thread count
+    fake_run(runs, norm="gn", batch_size=64, cpu_threads=1, device_name="CPU elsewhere")
+    todo = [RunConfig(norm=n, batch_size=64, dataset="digits", seed=s) for n in ("bn", "gn") for s in (0, 1, 2)]
+    timed = []
+    cost = E.estimate(todo, 1, 1, [runs], "CPU here", calibrate_shape=lambda s: timed.append(s) or (500.0, 5000.0))
+    assert sorted(s[0] for s in timed) == ["bn", "gn"] and cost.calibrated == 2 and cost.recorded == 0
+    assert "calibration of 2 shape(s)" in cost.line(6, 1)
+
+
+def test_a_real_calibration_times_a_small_shape_in_seconds():
+    train, ev = E.calibrate(("bn", 16, 63, 0.125), "cpu", 1)
+    assert 0 < train < 1e6 and 0 < ev < 1e7
+
+
+def test_the_dry_run_counts_each_block_and_prints_the_estimate_without_training(tmp_path):
+    out = tmp_path / "runs"
+    r = subprocess.run([sys.executable, "-m", "alexlib.grid", "params/fashion.yaml", "--out", str(out), "--dry-run",
+                        "--set", "dataset=synthetic", "--set", "train_size=256", "--set", "test_size=64"],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("grid fashion: 90 runs, 0 already done, 90 to run")
+    assert any(l.startswith("estimate: about ") and "90 run(s)" in l for l in lines[:4]), lines[:4]
+    for block, n in (("norm_x_batch", 60), ("equal_steps", 12), ("lr_scaled", 12)):
+        assert f"{block}: {n} runs, 0 done, {n} to run" in lines
+    assert not list(out.rglob("metrics.json"))

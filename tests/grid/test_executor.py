@@ -1,0 +1,65 @@
+"""The grid's core: a backend registered by name runs a grid through the shared steps, the folder lock comes
+before anything is printed, and the ETA shares the runs left among the runs going at once."""
+import json
+
+from alexlib.grid import backends as B
+from alexlib.grid import command as G
+from alexlib.grid.executor import Executor, Finished, Slots, eta, run_plan
+from alexlib.grid.plan import load_grid
+from alexlib.io import FolderLock
+
+from conftest import grid_file
+
+
+class Fake(Executor):
+    """A backend that pretends: two runs at once, three threads each, every run completed in 10 s."""
+    to = "to pretend"
+    launched: list = []
+
+    @classmethod
+    def from_options(cls, options):
+        return cls()
+
+    def describe(self, todo):
+        return Slots(2, 3, f"fake: {len(todo)} run(s), 2 at once")
+
+    def launch(self, batch):
+        for cfg in batch.todo:
+            self.launched.append(cfg)
+            yield Finished(cfg, {"status": "completed", "final": {"test_acc": 50.0}}, 10.0, "on the fake")
+
+
+def test_a_backend_registered_by_name_runs_a_grid_through_the_shared_steps(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(B.EXECUTORS, "fake", Fake)
+    monkeypatch.setattr(Fake, "launched", [])
+    out = tmp_path / "runs"
+    assert G.main([str(grid_file(tmp_path, 4)), "--out", str(out), "--executor", "fake"]) == 0
+    printed = capsys.readouterr().out
+    assert "grid g: 4 runs, 0 already done, 4 to pretend (0 resuming)" in printed
+    assert "fake: 4 run(s), 2 at once" in printed
+    assert "[  4/4] completed" in printed and "test 50.00%" in printed and "on the fake" in printed
+    assert "grid g: all 4 runs done (0 diverged)" in printed
+    assert len(json.loads((out / "grid.json").read_text())["runs"]) == 4
+    assert [c.threads for c in Fake.launched] == [3] * 4  # the core hands each run its share of threads
+    # the grid file's executor block names it just as well, through the Python API
+    outcome = G.run(grid_file(tmp_path, 2, executor={"type": "fake"}), out, log=lambda s: None)
+    assert len(outcome["completed"]) == 2
+
+
+def test_a_second_runner_on_a_locked_folder_prints_only_the_lock_error(tmp_path, capsys):
+    g, out = grid_file(tmp_path, 2), tmp_path / "runs"
+    with FolderLock(out, "test holder"):
+        assert G.main([str(g), "--out", str(out)]) == 2
+        printed = capsys.readouterr()
+        assert printed.out == "" and "is in use by test holder" in printed.err
+        assert G.main([str(g), "--out", str(out), "--dry-run"]) == 0  # a dry run needs no lock
+        assert "grid g: 2 runs, 0 already done, 2 to run" in capsys.readouterr().out
+
+
+def test_the_eta_shares_the_runs_left_among_the_runs_at_once(tmp_path):
+    out = tmp_path / "runs"
+    lines = []
+    run_plan(load_grid(grid_file(tmp_path, 4), out), out, Fake(), log=lines.append)
+    etas = [line.split("ETA ")[1] for line in lines if line.startswith("[")]
+    assert etas == ["0m15s", "0m10s", "0m05s", "0m00s"]  # 3, 2, 1, 0 runs left x 10 s each / 2 at once
+    assert eta(3, [10.0, 20.0], 1) == 45.0 and eta(5, [], 2) == 0.0

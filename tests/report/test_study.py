@@ -1,0 +1,31 @@
+"""The facade the summary notebook calls: ``Study.load`` and ``write``, which leaves a complete report
+folder whichever notebook cells ran before it."""
+import json
+
+import pandas as pd
+
+from conftest import arms, study
+
+FIGURES = ["accuracy_bars.png", "designs.png", "differences.png", "learning_curves.png", "lr_sweep.png"]
+DATA = ["cells.csv", "designs.csv", "results.csv", "summary.json"]
+
+
+def test_write_on_a_fresh_study_draws_every_figure_and_writes_every_file(tmp_path):
+    arms(tmp_path)
+    s = study(tmp_path)
+    assert not s.figures
+    written = s.write()
+    rep = tmp_path / "rep"
+    assert sorted(p.name for p in written) == sorted(FIGURES + DATA)
+    assert sorted(p.name for p in rep.iterdir()) == sorted(FIGURES + DATA)
+    assert all((rep / f).stat().st_size > 0 for f in FIGURES + DATA)
+    assert len(pd.read_csv(rep / "results.csv")) == len(s.runs)
+    assert json.loads((rep / "summary.json").read_text())["designs"].keys() == {"fixed", "equal_steps", "lr_scaled"}
+
+
+def test_a_figure_the_notebook_drew_is_written_as_it_was_shown(tmp_path):
+    arms(tmp_path)
+    s = study(tmp_path)
+    shown = s.designs_chart()
+    s.write()
+    assert s.figures["designs"] is shown and sorted(s.figures) == sorted(f[:-4] for f in FIGURES)

@@ -1,0 +1,148 @@
+"""The package's layout, read from its source as imports (those inside functions too): the folders are the
+pipeline's stages and imports only go down. train/ (one run) imports no other stage; grid/ (many runs) and
+report/ (records to a report) may use train/'s configuration and record but never each other: they meet only
+through metrics.json; the shared modules at the top import no stage; nothing but pipeline imports pipeline;
+no import cycle; no module over 400 lines or class over 200. And the report half loads without torch."""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+PKG = REPO / "alexlib"
+STAGES = ("train", "grid", "report", "tools")
+# stage -> the stages it may import (the shared top-level modules are open to all)
+MAY_IMPORT = {"train": set(), "grid": {"train"}, "report": {"train"}, "tools": {"train", "grid"},
+              "pipeline": {"train", "grid", "report"}, "shared": set()}
+
+
+def module_name(p: Path) -> str:
+    parts = list(p.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(p: Path) -> set[str]:
+    """The alexlib modules ``p`` imports, resolved (relative imports included), at any depth in the file."""
+    me = module_name(p)
+    pkg = me if p.name == "__init__.py" else me.rsplit(".", 1)[0]
+    out = set()
+    for n in ast.walk(ast.parse(p.read_text())):
+        if isinstance(n, ast.Import):
+            out |= {a.name for a in n.names if a.name.startswith("alexlib")}
+        elif isinstance(n, ast.ImportFrom):
+            base = pkg.split(".")[: len(pkg.split(".")) - (n.level - 1)] if n.level else []
+            mod = ".".join(base + ([n.module] if n.module else []))
+            if mod.startswith("alexlib"):
+                out |= {f"{mod}.{a.name}" for a in n.names} | {mod}
+    return out
+
+
+def stage(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "package"
+    return parts[1] if parts[1] in STAGES or parts[1] == "pipeline" else "shared"
+
+
+def graph() -> dict[str, set[str]]:
+    files = sorted(PKG.rglob("*.py"))
+    mods = {module_name(p) for p in files}
+
+    def known(m: str) -> str | None:
+        while m and m not in mods:
+            m = m.rpartition(".")[0]
+        return m or None
+    return {module_name(p): {k for m in imports(p) if (k := known(m)) and k != module_name(p)} for p in files}
+
+
+def test_imports_go_down_and_grid_and_report_meet_only_through_the_record():
+    bad = []
+    for src, targets in graph().items():
+        s = stage(src)
+        for t in targets:
+            ts = stage(t)
+            if ts in ("shared", "package") or ts == s:
+                continue
+            if ts not in MAY_IMPORT.get(s, set()):
+                bad.append(f"{src} -> {t}")
+    assert not bad, bad
+
+
+def test_report_reads_nothing_of_train_but_the_configuration_and_the_record():
+    allowed = {"alexlib.train.config", "alexlib.train.record", "alexlib.train.datasets", "alexlib.train.shapes",
+               "alexlib.train"}
+    used = {t for src, ts in graph().items() if stage(src) == "report" for t in ts if stage(t) == "train"}
+    assert used <= allowed, used - allowed
+
+
+def test_no_import_cycle():
+    g = graph()
+    index, low, on, stack, cycles, counter = {}, {}, set(), [], [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in g.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+    for v in g:
+        if v not in index:
+            visit(v)
+    assert not cycles, cycles
+
+
+def test_the_checker_sees_a_forbidden_import(tmp_path, monkeypatch):
+    """The rule can fail: a report module that imports the grid, written into a copy of the package."""
+    import shutil
+    copy = tmp_path / "alexlib"
+    shutil.copytree(PKG, copy)
+    (copy / "report" / "sneaky.py").write_text("def f():\n    from ..grid import plan\n    return plan\n")
+    monkeypatch.setattr(sys.modules[__name__], "PKG", copy)
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    g = graph()
+    assert "alexlib.grid.plan" in g["alexlib.report.sneaky"]
+    bad = [t for t in g["alexlib.report.sneaky"] if stage(t) == "grid"]
+    assert bad
+
+
+def test_no_module_over_400_lines_and_no_class_over_200():
+    long = []
+    for p in PKG.rglob("*.py"):
+        text = p.read_text()
+        if len(text.splitlines()) > 400:
+            long.append(f"{p.relative_to(REPO)}: {len(text.splitlines())} lines")
+        for n in ast.walk(ast.parse(text)):
+            if isinstance(n, ast.ClassDef) and n.end_lineno - n.lineno + 1 > 200:
+                long.append(f"{p.relative_to(REPO)}:{n.name}: {n.end_lineno - n.lineno + 1} lines")
+    assert not long, long
+
+
+def test_the_report_half_and_the_record_load_without_torch():
+    code = ("import sys, alexlib.report.study, alexlib.report.export, alexlib.train.record, alexlib.grid.plan; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_the_run_notebooks_import_still_works_and_loads_the_loop_when_used():
+    code = ("import sys; from alexlib.train import train; import alexlib.train.loop as L; "
+            "print(train is L.train)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr

@@ -1,0 +1,27 @@
+"""The study's vocabulary: every norm has its names and its colour, the protocol's fields are run parameters,
+and p values and durations print as the report prints them."""
+import math
+
+from alexlib import vocab as V
+from alexlib.train.config import RunConfig
+
+
+def test_every_norm_has_a_name_a_short_name_and_a_colour():
+    assert set(V.NORM_NAMES) == set(V.SHORT_NAMES) == set(V.NORM_COLORS) == set(V.NORMS)
+    assert len(set(V.NORM_COLORS.values())) == len(V.NORMS)
+    assert set(V.NORMED) < set(V.NORMS)
+
+
+def test_the_protocol_and_the_reports_protocol_name_run_parameters():
+    fields = set(RunConfig.field_names())
+    assert set(V.PROTOCOL) <= fields and set(V.REPORT_PROTOCOL) <= fields
+    assert set(RunConfig().result_key()) >= set(V.PROTOCOL)
+
+
+def test_statuses_rank_finished_runs_first():
+    assert set(V.FINISHED) == {s for s, r in V.STATUS_RANK.items() if r < 2}
+
+
+def test_p_values_and_durations_print_as_the_report_prints_them():
+    assert V.fmt_p(0.0004) == "<0.001" and V.fmt_p(0.0123) == "0.012" and V.fmt_p(math.nan) == "n/a"
+    assert V.fmt_time(65) == "1m05s" and V.fmt_time(3725) == "1h02m"
