@@ -15,7 +15,7 @@ from alexlib.grid import plan as P
 from alexlib.grid import slurm as S
 from alexlib.grid.executor import run_plan
 from alexlib.grid.jobs import LocalJobs
-from alexlib.grid.sacct import sbatch_options
+from alexlib.grid.sacct import job_states, sbatch_options
 from alexlib.train.loop import train
 
 from conftest import REPO, TINY, grid_file, records
@@ -185,7 +185,7 @@ def _wait_for(what: str, ready, hopeless):
 
 
 def _state(job_id: str) -> str:
-    return S.job_states([job_id]).get(job_id, {}).get("State", "")
+    return job_states([job_id]).get(job_id, {}).get("State", "")
 
 
 def test_cancelled_job_is_failed_and_the_others_complete(slurm, tmp_path):
