@@ -26,6 +26,7 @@ from ..paths import SUMMARY_NOTEBOOK, from_repo
 from ..train.config import Help
 from ..train.record import METRICS, record_paths
 from ..vocab import PROTOCOL
+from .runs import STAGES
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 LOCAL_MATHJAX = "/usr/share/javascript/mathjax/MathJax.js"  # Debian's libjs-mathjax, for offline HTML
@@ -130,9 +131,9 @@ def _chromium(html: Path, pdf: Path, browser: str) -> Path:
 
 
 def copy_records(runs_dir: Path, records: Path) -> Path:
-    """Every run's metrics.json beside the report (no checkpoints, no executed notebooks: about 8 kB a run),
-    so a later change of analysis rebuilds the report from them in seconds and can be diffed. Nothing to do
-    when the report is being rebuilt from those records."""
+    """Every run's metrics.json beside the report (no checkpoints, no executed notebooks: about 8 kB a run), and
+    the stages a second stage added (stages.json), so a later change of analysis rebuilds the report from them in
+    seconds and can be diffed. Nothing to do when the report is being rebuilt from those records."""
     if runs_dir.resolve() == records.resolve():
         return records
     fresh = records.with_name(records.name + ".tmp")
@@ -141,8 +142,10 @@ def copy_records(runs_dir: Path, records: Path) -> Path:
         dst = fresh / m.parent.relative_to(runs_dir) / METRICS
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(m, dst)
-    shutil.rmtree(records, ignore_errors=True)
     fresh.mkdir(parents=True, exist_ok=True)
+    if (runs_dir / STAGES).is_file():
+        shutil.copyfile(runs_dir / STAGES, fresh / STAGES)
+    shutil.rmtree(records, ignore_errors=True)
     fresh.replace(records)
     return records
 
@@ -152,7 +155,8 @@ def inputs_digest(runs_dir: Path, reference: str, select: str, note: str) -> str
     the reference numbers, alexlib's source, the select and the note."""
     h = hashlib.sha256()
     package = Path(__file__).resolve().parents[1]   # alexlib/, every subpackage
-    files = record_paths(runs_dir) + [SUMMARY_NOTEBOOK, from_repo(reference), from_repo(METHOD)] + \
+    files = record_paths(runs_dir) + [p for p in [runs_dir / STAGES] if p.is_file()] + \
+        [SUMMARY_NOTEBOOK, from_repo(reference), from_repo(METHOD)] + \
         sorted(package.rglob("*.py"))
     for p in files:
         name = p.relative_to(runs_dir) if p.is_relative_to(runs_dir) else \

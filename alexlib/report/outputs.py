@@ -17,7 +17,6 @@ from ..vocab import DESIGNS
 from .analysis import Analysis
 from .runs import comparable, designs, is_synthetic
 from .texts import label
-from .verdicts import Claim, power_rows
 
 DPI = 120
 
@@ -28,7 +27,7 @@ def write_report(report_dir: Path, runs: pd.DataFrame, cells: pd.DataFrame, desi
     figure), then summary.json (``index``: see ``summary_index``)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     # a run's curve (a list) stays in its metrics.json; its key (JSON) only tells duplicates apart
-    tables = {"results.csv": runs.drop(columns=["curve", "key"]), "cells.csv": cells, "designs.csv": design_cells}
+    tables = {"results.csv": runs.drop(columns=["curve", "loss_curve", "key"]), "cells.csv": cells, "designs.csv": design_cells}
     paths = [write_csv(report_dir / name, df) for name, df in tables.items()]
     paths += [save_figure(report_dir / f"{name}.png", fig, dpi=DPI) for name, fig in figures.items()]
     write_json(report_dir / "summary.json", index)
@@ -36,19 +35,29 @@ def write_report(report_dir: Path, runs: pd.DataFrame, cells: pd.DataFrame, desi
 
 
 def summary_index(runs: pd.DataFrame, protocol: dict[str, Any], fixed_epochs: int, duplicates: int,
-                  problems: list[dict[str, str]], analysis: Analysis, claims: list[Claim],
-                  headline: list[dict[str, Any]] | None = None, findings: list[dict[str, str]] | None = None
-                  ) -> dict[str, Any]:
-    """summary.json: the first page's findings and the averages they cite (headline), what the runs are, their
-    statuses, and every comparison, batch-size effect and claim."""
+                  problems: list[dict[str, str]], analysis: Analysis, findings: list[dict[str, str]],
+                  flags: list[dict[str, Any]], convergence: pd.DataFrame, stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """summary.json: the first pages' findings, what the runs are and their statuses, each claim part by part
+    (its outcome, margin, interval and level, the p its decision used), every comparison and batch-size effect
+    (each with the level of its decision, or the claim that decided it), the flags, convergence, and the stages."""
     return {
-        "findings": findings or [], "headline": headline or [],
-        "label": label(runs), "synthetic": is_synthetic(runs), "runs": len(runs),
+        "findings": findings, "label": label(runs), "synthetic": is_synthetic(runs), "runs": len(runs),
         "protocol": {k: (v.item() if hasattr(v, "item") else v) for k, v in protocol.items()},
         "comparable_to_report": comparable(protocol), "duplicate_folders": duplicates,
         "status": runs.status.value_counts().to_dict(), "unreadable": problems,
+        "claims": [c.as_dict() for c in analysis.claims],
         "comparisons": [vars(c) | {"shown": c.shown} for c in analysis.comparisons],
         "designs": {k: DESIGNS[k][1] for k in designs(runs)}, "fixed_epochs": fixed_epochs,
-        "batch_effects": analysis.batch_effects,
-        "claims": [c.as_dict() for c in claims], "power": power_rows(claims),
+        "batch_effects": analysis.batch_effects, "lrn_vs_none": analysis.lrn, "flags": flags,
+        "convergence": convergence.to_dict(orient="records"),
+        "stages": {"seeds_by_stage": runs.groupby("stage").size().to_dict() if "stage" in runs else {1: len(runs)},
+                   "second": stages, "design": two_stage_design()},
         "method": "docs/STATISTICS.md"}
+
+
+def two_stage_design() -> dict[str, Any]:
+    """The design the verdicts follow, as numbers: the weights, and each claim size's boundaries."""
+    from ..vocab import ALPHA
+    from . import design as DZ
+    return {"looks": 2, "boundaries": "O'Brien-Fleming", "combination": "inverse normal", "weights": list(DZ.WEIGHTS),
+            "alpha": ALPHA, "per_part": "Bonferroni over a claim's parts: each one-sided test at alpha / (2 parts)"}

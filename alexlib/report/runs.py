@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,17 @@ class ProtocolError(ValueError):
     """Runs of more than one protocol in one folder: averaging them would mix different experiments."""
 
 
+STAGES = "stages.json"   # <runs>/stages.json: the seeds a second stage added (alexlib.decide), run ids by stage
+
+
 @dataclass(frozen=True)
 class Loaded:
     """What ``read_study_runs`` found below a runs folder."""
-    runs: pd.DataFrame                  # one row per distinct run of one protocol, with its design
+    runs: pd.DataFrame                  # one row per distinct run of one protocol, with its design and stage
     fixed_epochs: int                   # the epochs of the report's design (fixed epochs and lr)
     problems: list[dict[str, str]]      # metrics.json files that could not be used, and why
     duplicates: int                     # run folders that held a run already counted
+    stages: list[dict[str, Any]] = field(default_factory=list)   # the second stages' plans (stages.json)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -55,7 +59,22 @@ def read_study_runs(runs_dir: Path, select: str = "") -> Loaded:
     df, untrained = set_aside_untrained(df)
     check_one_protocol(df, runs_dir)
     df, fixed_epochs = assign_designs(df.reset_index(drop=True), runs_dir)
-    return Loaded(df, fixed_epochs, problems + untrained, dups)
+    stages = read_stages(runs_dir)
+    later = {rid for st in stages for rid in st.get("runs", [])}
+    df = df.assign(stage=[2 if rid in later else 1 for rid in df.run_id])
+    return Loaded(df, fixed_epochs, problems + untrained, dups, stages)
+
+
+def read_stages(runs_dir: Path) -> list[dict[str, Any]]:
+    """The second stages recorded in ``<runs_dir>/stages.json`` ([] when the study has one stage)."""
+    p = Path(runs_dir) / STAGES
+    if not p.is_file():
+        return []
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ProtocolError(f"{p} cannot be read ({e}); it says which seeds a second stage added") from None
+    return [s for s in doc.get("stages", []) if isinstance(s, dict)] if isinstance(doc, dict) else []
 
 
 def set_aside_untrained(df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, str]]]:
@@ -136,6 +155,7 @@ def _row(m: dict[str, Any], path: Path, runs_dir: Path) -> dict[str, Any]:
         "diverged_at": json.dumps(m.get("diverged_at")) if m.get("diverged_at") else "",
         "error": (m.get("error") or "")[:300],
         "curve": [h.get("test_acc") for h in hist],
+        "loss_curve": [h.get("train_loss") for h in hist],
     }
 
 

@@ -9,13 +9,13 @@ sign flip; equivalence by two one-sided tests. docs/STATISTICS.md states the met
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from ..vocab import ALPHA
 
@@ -96,10 +96,11 @@ def t_p(diff: float, se: float, df: float) -> float:
 # ---------------------------------------------------------------------------------------------------
 # Exact tests for the cases a t statistic cannot take
 # ---------------------------------------------------------------------------------------------------
-def _patterns(n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+@functools.lru_cache(maxsize=32)
+def _patterns(n: int) -> np.ndarray:
     if n <= EXACT_UNITS:
         return np.array(list(itertools.product((1.0, -1.0), repeat=n)))
-    rng = rng or np.random.default_rng(0)
+    rng = np.random.default_rng(0)
     return np.vstack([np.ones(n), rng.choice((1.0, -1.0), size=(SAMPLED_FLIPS - 1, n))])
 
 
@@ -137,14 +138,20 @@ def permutation_p(a, b) -> float:
 # Pooling
 # ---------------------------------------------------------------------------------------------------
 def homogeneous(groups: list[np.ndarray]) -> bool:
-    """Whether groups of 2+ values agree on their spread (Brown-Forsythe, i.e. Levene about the median).
-    Groups without spread are left to the test: they cannot tell."""
-    usable = [g for g in groups if len(g) >= 2]
+    """Whether groups of 2+ values agree on their spread (Brown-Forsythe, i.e. Levene about the median: a one-way
+    ANOVA of each value's distance from its group's median; the same F as scipy's levene, computed here because
+    it runs inside every simulated study). Groups without spread are left to the test: they cannot tell."""
+    usable = [np.asarray(g, float) for g in groups if len(g) >= 2]
     if len(usable) < 2:
         return True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        p = stats.levene(*usable, center="median").pvalue
+    z = [np.abs(g - np.median(g)) for g in usable]
+    n, k = sum(len(g) for g in z), len(z)
+    grand = np.concatenate(z).mean()
+    between = sum(len(g) * (g.mean() - grand) ** 2 for g in z) / (k - 1)
+    within = sum(((g - g.mean()) ** 2).sum() for g in z) / (n - k)
+    if not within > 0:
+        return True
+    p = float(special.fdtrc(k - 1, n - k, between / within))
     return not (np.isfinite(p) and p < HOMOGENEITY_ALPHA)
 
 
@@ -227,7 +234,8 @@ def contrast(cells: dict, hi, lo, res: float = 0.0) -> Estimate:
     return welch(a, b)
 
 
-def blocked_mean(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]], res: float = 0.0) -> Estimate:
+def blocked_mean(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]], res: float = 0.0,
+                 flip_check: bool = True) -> Estimate:
     """a - b averaged over the batch sizes both ran (each batch size weighs the same), on shared seeds, with
     the pair's pooled variance; checked by an exact sign-flip test over every (seed, batch size) unit, and
     the larger p kept. Batch sizes without two shared seeds are left out and said."""
@@ -254,13 +262,13 @@ def blocked_mean(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]],
         how = f"mean over {k} batch sizes, each its own variance"
     units = np.concatenate(groups)
     weights = np.concatenate([np.full(len(d), 1 / (k * len(d))) for d in groups])
-    flip = sign_flip_p(units, weights)
+    flip = sign_flip_p(units, weights) if flip_check or not se > 0 else 0.0
     n = int(min(len(d) for d in groups))
     if not se > 0:
         return Estimate(mean, 0.0, df, flip, n, 0.0, how + "; exact sign flip (no spread)")
     p = max(t_p(mean, se, df), flip)
     return Estimate(mean, se, df, p, n, se * k / math.sqrt(sum(1 / len(d) for d in groups)),
-                    how + f"; checked by an exact sign flip over {len(units)} units (larger p kept)")
+                    how + (f"; checked by an exact sign flip over {len(units)} units (larger p kept)" if flip_check else ""))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -296,10 +304,11 @@ def holm_family(estimates: list[Estimate], alpha: float = ALPHA) -> list[Estimat
     return estimates
 
 
-def pairs_table(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0,
-                alpha: float = ALPHA) -> list[tuple[int, str, str, Estimate]]:
+def pairs_table(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0, alpha: float = ALPHA,
+                skip: set[tuple[int, frozenset]] = frozenset()) -> list[tuple[int, str, str, Estimate]]:
     """``groups``: batch size -> norm -> seed -> accuracy. Every pair of norms with 2+ runs each at every
-    batch size, (batch, higher norm, lower norm, estimate), Holm over every row of the table."""
+    batch size, (batch, higher norm, lower norm, estimate), Holm over every row of the table but those in
+    ``skip`` ((batch, {norm, norm}): rows decided elsewhere, left out of the family and returned unadjusted)."""
     by_norm: dict[str, dict[int, dict[int, float]]] = {}
     for bs, norms in groups.items():
         for norm, seeds in norms.items():
@@ -313,7 +322,7 @@ def pairs_table(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0
                 rows.append((bs, v, u, e))
             else:
                 rows.append((bs, u, v, e))
-    holm_family([r[3] for r in rows], alpha)
+    holm_family([r[3] for r in rows if (r[0], frozenset(r[1:3])) not in skip], alpha)
     return sorted(rows, key=lambda r: (r[0], -r[3].diff))
 
 
@@ -351,16 +360,28 @@ class Comparison:
     level: float = 1 - ALPHA
     sd: float = math.nan   # sd of one seed's difference (pooled when the method says so)
     df: float = math.nan
+    decided_in: str = ""   # "claim 4": the row is that claim's part, decided there at the claim's level
+    decided: bool | None = None   # for such a row: whether the claim's test showed a difference
 
     @property
     def shown(self) -> bool | None:
+        if self.decided_in:
+            return self.decided
         return None if not np.isfinite(self.p) else bool(self.p < ALPHA)
 
 
-def compare_norms(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0) -> list[Comparison]:
+def compare_norms(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0,
+                  decided: dict[tuple[int, frozenset], Comparison] | None = None) -> list[Comparison]:
     """``groups``: batch size -> norm -> seed -> test accuracy (completed runs only). Every pair of norms
-    with 2+ runs each at every batch size, decided by Holm over the whole table at ``ALPHA``."""
-    rows = pairs_table(groups, res)
-    m = sum(e.testable for *_, e in rows)
-    return [Comparison(bs, a, b, f"{e.method}; Holm over the table's {m} rows", e.n, e.diff, e.low, e.high,
-                       e.p_adj, e.p, e.level, e.sd, e.df) for bs, a, b, e in rows]
+    with 2+ runs each at every batch size, decided by Holm over the table at ``ALPHA``, except the rows
+    ``decided`` elsewhere (a claim's parts), which are taken as they were decided there."""
+    decided = decided or {}
+    rows = pairs_table(groups, res, skip=set(decided))
+    m = sum(e.testable for bs, a, b, e in rows if (bs, frozenset((a, b))) not in decided)
+    out = []
+    for bs, a, b, e in rows:
+        key = (bs, frozenset((a, b)))
+        out.append(decided[key] if key in decided else
+                   Comparison(bs, a, b, f"{e.method}; Holm over the table's {m} rows", e.n, e.diff, e.low, e.high,
+                              e.p_adj, e.p, e.level, e.sd, e.df))
+    return out

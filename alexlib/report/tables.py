@@ -1,6 +1,6 @@
-"""The report's tables: the DataFrames the summary notebook shows, formatted from the cells, the analysis
-and the claims (numbers to strings, long to wide, norm names for norm keys). Nothing here computes a
-statistic.
+"""The report's tables: the DataFrames the summary notebook shows, formatted from the cells, the analysis and
+the claims (numbers to strings, long to wide, one short name per norm, headers in words). Nothing here computes
+a statistic: every interval is printed with the level its decision used.
 """
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from typing import Any
 
 import pandas as pd
 
-from ..vocab import DESIGNS, NORM_NAMES, NORMS, REFERENCE_LR, SHORT_NAMES, STATUS_RANK, fmt_p
+from ..vocab import DESIGNS, NORMS, SHORT_NAMES, STATUS_RANK
 from .runs import PROVENANCE
 from .stats import Comparison
-from .verdicts import Claim, power_rows
+from .verdicts import Claim, Part
 
 NB = "\u00a0"  # a no-break space: keeps "[a, b]" on one line in the PDF
+FLAG_MARKS = {"near chance": "‡", "still learning": "†"}
+DESIGN_SHORT = {"fixed": "report's", "equal_steps": "equal steps", "lr_scaled": "lr scaled"}
+CHANGE_SHORT = {"larger when equalized": "larger", "smaller when equalized": "smaller", "reverses": "reverses",
+                "no change shown": "no", "not testable": "n/a"}
 
 
 def common_n(cells: pd.DataFrame) -> int | None:
@@ -42,25 +46,50 @@ def fmt_cell(r, n: int | None = None) -> str:
     return f"{r['mean']:.2f}{sd}{own}"
 
 
-def ours_label(n: int | None) -> str:
-    return f"ours (n={n})" if n is not None else "ours (n per cell)"
+def marks(flags: list[str]) -> str:
+    return "".join(FLAG_MARKS[f] for f in flags if f in FLAG_MARKS)
 
 
-def accuracy_table(cells: pd.DataFrame, comparable: bool) -> pd.DataFrame:
-    """Norms down, batch size x (ours, the report's, their difference where comparable) across."""
+def interval(lo: float, hi: float, level: float | None) -> str:
+    """``[lo, hi] 95 %``: an interval always with its level."""
+    if lo != lo or level is None:
+        return ""
+    if abs(lo) > 1e3 or abs(hi) > 1e3:
+        return f"none at {level_text(level)}"
+    return f"[{lo:+.1f},{NB}{hi:+.1f}]{NB}{level_text(level)}"
+
+
+def level_text(level: float) -> str:
+    """A confidence level in percent with the digits that keep it below 100 (99.99 %, not 100 %)."""
+    d = 1
+    while round(100 * level, d) >= 100 and d < 5:
+        d += 1
+    return f"{100 * level:.{d}f}".rstrip("0").rstrip(".") + f"{NB}%"
+
+
+def p_text(p: float) -> str:
+    """A p value with the digits a small threshold needs (2.1e-04, not <0.001)."""
+    return "n/a" if p != p else f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def accuracy_table(cells: pd.DataFrame, comparable: bool, flags: dict[tuple[str, int], list[str]]) -> pd.DataFrame:
+    """Norms down, batch size x (ours, the report's, their difference where comparable) across; a cell flagged
+    near chance (‡) or still learning (†) carries its mark."""
     c = cells
     if c.empty:
-        return pd.DataFrame({"note": [f"no runs at lr {REFERENCE_LR}"]})
+        return pd.DataFrame({"note": ["no runs of the report's design"]})
     n = common_n(c)
-    c = c.assign(ours=c.apply(fmt_cell, axis=1, n=n),
+    c = c.assign(ours=[fmt_cell(r, n) + marks(flags.get((r["norm"], int(r["batch_size"])), []))
+                       for _, r in c.iterrows()],
                  report_s=c.report.map(lambda v: "" if math.isnan(v) else f"{v:.2f}"),
                  diff_s=c["diff"].map(lambda v: "" if math.isnan(v) else f"{v:+.2f}"))
     values = ["ours", "report_s"] + (["diff_s"] if comparable else [])
     wide = c.pivot(index="norm", columns="batch_size", values=values)
-    names = {"ours": ours_label(n), "report_s": "report" if comparable else "report*", "diff_s": "diff"}
+    names = {"ours": f"here (n={n})" if n is not None else "here (n per cell)",
+             "report_s": "report" if comparable else "report*", "diff_s": "diff"}
     wide = wide.rename(columns=names, level=0)
     wide = wide.swaplevel(0, 1, axis=1).sort_index(axis=1, level=0, sort_remaining=False)
-    wide.index = [NORM_NAMES.get(n, n) for n in wide.index]
+    wide.index = [SHORT_NAMES.get(n, n) for n in wide.index]
     wide.columns.names = ["batch size", ""]
     return wide
 
@@ -75,6 +104,21 @@ def muted(table: pd.DataFrame, columns: tuple[str, ...] = ("report", "report*"))
     return st.set_properties(subset=cols, **MUTED) if cols else st
 
 
+def wide_html(table: pd.DataFrame, widths: list[int]) -> str:
+    """A table whose cells are sentences, as HTML that wraps them: the index and each column at ``widths``
+    percent of the page, left-aligned, ``**bold**`` kept bold."""
+    import html
+    import re
+    cols = [table.index.name or "", *table.columns]
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+
+    def cell(v) -> str:
+        return "<td>" + re.sub(r"[*][*](.+?)[*][*]", r"<b>\1</b>", html.escape(str(v))) + "</td>"
+    body = "".join("<tr>" + "".join(cell(v) for v in (i, *row)) + "</tr>" for i, row in zip(table.index, table.values))
+    group = "".join(f'<col style="width: {w}%">' for w in widths)
+    return f'<table class="wide"><colgroup>{group}</colgroup><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
 def as_shown(table: pd.DataFrame):
     """A table as the report shows it: a one-cell table that only says there is nothing to tabulate (a "note"
     or "status" column) as a line of text."""
@@ -84,122 +128,148 @@ def as_shown(table: pd.DataFrame):
     return table
 
 
+def part_rows(parts: list[Part]) -> pd.DataFrame:
+    """One claim's parts: the difference (the claimed direction and size), its interval and level, the p the
+    decision used against what it had to be below, and the outcome with the stage that reached it."""
+    def claim_text(p: Part) -> str:
+        if p.expect == 0:
+            return f"within ±{p.margin:g}"
+        side = ">" if p.expect > 0 else "<"
+        return f"{side}{NB}{'+' if p.expect > 0 else '−'}{p.margin:g}" if p.margin else f"{side}{NB}0"
+    rows = []
+    for p in parts:
+        iv = p.interval
+        rows.append({"part": p.what, "claimed": claim_text(p),
+                     "here": "" if iv is None or iv.estimate != iv.estimate else f"{iv.estimate:+.2f}",
+                     "interval": "" if iv is None else interval(iv.low, iv.high, iv.level),
+                     "p (needed)": "" if p.p != p.p else f"{p_text(p.p)} (<{NB}{p_text(p.needed)})",
+                     "outcome": p.outcome + (f", stage {p.stage}" if p.stage == 2 else "")
+                     + (" (blocked: seeds lost)" if p.blocked and p.outcome == "open" else "")})
+    return pd.DataFrame(rows).set_index("part")
+
+
 def significance_table(comparisons: list[Comparison]) -> pd.DataFrame:
-    """Every pair of norms at every batch size: the difference in mean test accuracy (points), its interval at
-    the level of its decision (Holm over the table), and whether it is shown at family-wise alpha 0.05. Narrow
-    enough for the PDF's page: short norm names, the method in ``significance_note`` when it is one for all."""
+    """Every pair of norms at every batch size: the difference, its interval at its decision's level, and
+    whether it is shown; rows decided in a claim say which."""
     if not comparisons:
         return pd.DataFrame({"note": ["needs 2+ norms with 2+ completed seeds at a batch size"]})
     rows = [{"batch": c.batch_size, "difference": f"{SHORT_NAMES[c.a]}{NB}−{NB}{SHORT_NAMES[c.b]}",
-             "points": f"{c.diff:+.2f}",
-             "interval": "" if math.isnan(c.ci_low) else f"[{c.ci_low:+.1f},{NB}{c.ci_high:+.1f}]",
-             "level": f"{100 * c.level:.2f} %".replace(".00 %", " %"),
-             "p (Holm)": fmt_p(c.p), "shown?": {True: "yes", False: "not shown", None: "n/a"}[c.shown],
-             "seeds": c.n, "method": c.method} for c in comparisons]
-    t = pd.DataFrame(rows).set_index(["batch", "difference"])
-    return t.drop(columns="method") if t.method.nunique() == 1 else t
+             "points": f"{c.diff:+.2f}", "interval": interval(c.ci_low, c.ci_high, c.level),
+             "shown?": {True: "yes", False: "no", None: "n/a"}[c.shown] + (f" ({c.decided_in})" if c.decided_in else "")}
+            for c in comparisons]
+    return pd.DataFrame(rows).set_index(["batch", "difference"])
 
 
-def lr_table(sweep_cells: pd.DataFrame, comparable: bool) -> pd.DataFrame:
-    """One row per lr of the sweep, beside the report's value and, where comparable, the difference."""
+def lr_table(sweep_cells: pd.DataFrame, comparable: bool, flags: dict[float, list[str]]) -> pd.DataFrame:
+    """One row per lr of the sweep: here (mean ± sd, n), the report's value."""
     if sweep_cells.empty:
-        return pd.DataFrame({"note": ["no runs with norm none, batch 64 in this folder"]})
-    t = sweep_cells.set_index("lr")
-    if comparable:
-        t["diff"] = t["mean"] - t["report"]
-    else:
-        t = t.rename(columns={"report": "report*"})
-    return t.round(2)
-
-
-def designs_table(design_cells: pd.DataFrame, designs: list[str]) -> pd.DataFrame:
-    """Design x batch size down (with its epochs and lr), norms across: the designs one above the other,
-    narrow enough for the page."""
-    c = design_cells
-    if len(designs) < 2:
-        return pd.DataFrame({"note": ["only the report's design (fixed epochs and lr) in these runs: add the "
-                                      "equal_steps / lr_scaled arms (params/fashion.yaml, params/paper_steps.yaml)"]})
-    n = common_n(c)
-    c = c.assign(cell=c.apply(fmt_cell, axis=1, n=n),
-                 design_name=c.design.map(DESIGN_SHORT),
-                 col=c.apply(lambda r: f"{r.batch_size} ({r.epochs} ep, lr {r.lr:g})", axis=1))
-    order = [DESIGN_SHORT[k] for k in designs]
-    wide = c.pivot_table(index=["design_name", "col"], columns="norm", values="cell", aggfunc="first")
-    rows = sorted(wide.index, key=lambda k: (order.index(k[0]), int(k[1].split(" ")[0])))
-    wide = wide.loc[rows, sorted(wide.columns, key=NORMS.index)].fillna("")
-    wide.columns = [SHORT_NAMES.get(k, k) for k in wide.columns]
-    wide.index.names = ["design", "batch size"]
-    wide.columns.name = f"mean ± sd, n={n}" if n is not None else "mean ± sd (n)"
-    return wide
+        return pd.DataFrame({"note": ["no runs without normalization at batch 64 here"]})
+    rows = [{"lr": f"{r.lr:g}", "here": f"{r.mean:.2f}{NB}±{NB}{r.sd:.2f} (n={r.n_completed})" + marks(flags.get(r.lr, [])),
+             "report" if comparable else "report*": f"{r.report:.2f}" if r.report == r.report else ""}
+            for r in sweep_cells.itertuples()]
+    return pd.DataFrame(rows).set_index("lr")
 
 
 def batch_effect_table(batch_effects: list[dict[str, Any]]) -> pd.DataFrame:
-    """Per norm and design: the batch-size effect, its interval at its decision's level, its Holm p, and how
+    """Per norm and design: batch 64 − the smallest batch, its interval and level, whether shown, and how
     equalizing steps (or lr) changed it, tested as a change."""
     rows = sorted(batch_effects, key=lambda r: (NORMS.index(r["norm"]), list(DESIGNS).index(r["design"])))
     if not rows:
         return pd.DataFrame({"note": ["needs a design with batch 64 and a smaller batch size"]})
-
-    def ci(lo, hi):
-        return "" if lo != lo else f"[{lo:+.1f},{NB}{hi:+.1f}]"
     t = pd.DataFrame([{
         "norm": SHORT_NAMES[r["norm"]], "design": DESIGN_SHORT[r["design"]],
-        f"{r['large']} − {r['small']} [interval]": "" if math.isnan(r["effect"]) else
-        f"{r['effect']:+.2f}{NB}{ci(r['ci_low'], r['ci_high'])}",
-        "p": fmt_p(r["p"]), "shown?": {True: "yes", False: "no", None: "n/a"}[r["shown"]],
-        "change [interval]": "" if "change" not in r else f"{r['change']:+.2f}{NB}{ci(r['change_low'], r['change_high'])}",
-        "p ": "" if "change" not in r else fmt_p(r["change_p"]),
+        f"batch {r['large']} − {r['small']}": "" if math.isnan(r["effect"]) else f"{r['effect']:+.2f}",
+        "interval": interval(r["ci_low"], r["ci_high"], r.get("level")),
+        "shown?": {True: "yes", False: "no", None: "n/a"}[r["shown"]] + (f" ({r['decided_in']})" if r.get("decided_in") else ""),
+        "change": "" if "change" not in r else f"{r['change']:+.2f}",
+        "change interval": "" if "change" not in r else interval(r["change_low"], r["change_high"], r["change_level"]),
         "change shown": CHANGE_SHORT.get(r["verdict"], r["verdict"])} for r in rows])
     t = t.groupby(["norm", "design"], sort=False).first()
-    return t[[c for c in t.columns if (t[c] != "").any()]]   # the change columns only where a design equalizes
+    return t[[c for c in t.columns if (t[c] != "").any()]]
 
 
-CHANGE_SHORT = {"larger when equalized": "larger", "smaller when equalized": "smaller", "reverses": "reverses",
-                "no change shown": "no", "not testable": "n/a"}
-DESIGN_SHORT = {"fixed": "report's", "equal_steps": "equal steps", "lr_scaled": "lr scaled"}
+def convergence_table(conv: pd.DataFrame) -> pd.DataFrame:
+    """Batch sizes across; down, per norm: test accuracy after the first epoch, then the epochs and the SGD steps
+    a seed took to reach the threshold (mean ± sd over the seeds that reached it; 'k of n never' beside)."""
+    if conv.empty:
+        return pd.DataFrame({"note": ["no completed runs of the report's design"]})
+    target = conv.threshold.iloc[0]
+
+    def pm(m, sd, fmt):
+        return "" if m != m else fmt(m) + ("" if sd != sd else f"{NB}±{NB}{fmt(sd)}")
+
+    def never(r):
+        return "" if r.reached == r.seeds else f" ({r.seeds - r.reached} of {r.seeds} never)"
+    rows = []
+    for r in conv.itertuples():
+        steps_sd = r.epochs_sd * r.steps_mean / r.epochs_mean if r.reached and r.epochs_sd == r.epochs_sd else float("nan")
+        rows += [("after epoch 1 (%)", r.norm, r.batch_size, pm(r.first_mean, r.first_sd, lambda v: f"{v:.1f}")),
+                 (f"epochs to {target:g} %", r.norm, r.batch_size,
+                  f"never (0 of {r.seeds})" if not r.reached else pm(r.epochs_mean, r.epochs_sd, lambda v: f"{v:.1f}") + never(r)),
+                 (f"SGD steps to {target:g} %", r.norm, r.batch_size,
+                  "" if not r.reached else pm(r.steps_mean, steps_sd, lambda v: f"{v:,.0f}"))]
+    t = pd.DataFrame(rows, columns=["measure", "norm", "batch", "v"])
+    wide = t.pivot_table(index=["measure", "norm"], columns="batch", values="v", aggfunc="first").fillna("")
+    order = [m for m in dict.fromkeys(t.measure)]
+    wide = wide.reindex(sorted(wide.index, key=lambda k: (order.index(k[0]), NORMS.index(k[1]))))
+    wide.index = wide.index.set_levels([wide.index.levels[0], [SHORT_NAMES[n] for n in wide.index.levels[1]]])
+    wide.index.names = ["", ""]
+    wide.columns.name = "batch size"
+    return wide
 
 
 def environment_table(runs: pd.DataFrame) -> pd.DataFrame:
     """What the runs ran on: each provenance field's values, with the number of runs behind each."""
+    names = {"device_name": "device", "cpu_threads": "CPU threads", "git_commit": "commit", "git_dirty": "uncommitted code",
+             "data_origin": "data", "scikit_learn": "scikit-learn"}
     fields = ["device_name", "precision", "torch", *[k.replace("-", "_") for k in PROVENANCE], "data_origin"]
     rows = []
     for f in fields:
         if f not in runs:
             continue
         counts = runs[f].astype(str).replace({"?": "not recorded", "nan": "not recorded"}).value_counts()
-        rows.append({"field": f.replace("_", " "), "value (runs)": "; ".join(
+        rows.append({"": names.get(f, f.replace("_", " ")), "value (runs)": "; ".join(
             f"{v} ({k})" if len(counts) > 1 else f"{v}" for v, k in counts.items())})
-    return pd.DataFrame(rows).set_index("field")
+    return pd.DataFrame(rows).set_index("")
 
 
-def power_table(claims: list[Claim]) -> pd.DataFrame:
-    """Per undecided claim: the smallest difference its seeds could show, and the seeds 1 and 2 points need."""
-    rows = power_rows(claims)
+def plan_table(claims: list[Claim]) -> pd.DataFrame:
+    """Per claim with open parts: how many, the size they are to be decided at, and the seeds per cell a second
+    stage would need to decide each (80 % power at that size, given the first look)."""
+    rows = []
+    for c in claims:
+        open_ = [p for p in c.parts if p.outcome == "open"]
+        if not open_:
+            continue
+        need = [p.seeds_needed() for p in open_]
+        known = [n for n in need if n is not None]
+        seeds = ("" if not known else f"{min(known)}" if min(known) == max(known) else f"{min(known)}–{max(known)}")
+        if len(known) < len(need):
+            seeds = (seeds + "; " if seeds else "") + f"{len(need) - len(known)} more than 1,000"
+        rows.append({"claim": c.id, "open parts": f"{len(open_)} of {len(c.parts)}",
+                     "size to decide (points)": ", ".join(dict.fromkeys(f"{p.distance():g}" for p in open_)),
+                     "seeds per cell (each part)": seeds})
     if not rows:
-        return pd.DataFrame({"note": ["every claim is decided (or not testable) at these seeds"]})
-
-    def seeds(n):
-        return "more than 1,000" if n is None else f"{n}"
-    return pd.DataFrame([{"claim": r["claim"], "weakest part": r["weakest part"],
-                          "could show (points)": f"{r['detectable (80 % power)']:.2f}",
-                          "seeds for 2 points": seeds(r["seeds for 2 points"]),
-                          "seeds for 1 point": seeds(r["seeds for 1 point"])} for r in rows]).set_index("claim")
+        return pd.DataFrame({"note": ["no part of a claim is open"]})
+    return pd.DataFrame(rows).set_index("claim")
 
 
 def time_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Training seconds (evaluation excluded) and throughput per design, norm and batch size, and in all."""
+    """Training seconds per run (mean; evaluation excluded), norms down and batch sizes across, the report's
+    design; the other designs and the total on one line below it."""
     d = runs[runs.epochs_done > 0]
-    d = d.assign(design=d.design.map(lambda k: DESIGNS[k][0] if k in DESIGNS else k.replace("_", " ")))
-    t = d.groupby(["design", "norm", "batch_size"]).agg(
-        runs=("run_id", "count"), train_s_mean=("train_seconds", "mean"), img_per_s=("images_per_s", "mean"))
-    t.loc[("all", "all", "all"), :] = [len(d), d.train_seconds.sum(), d.images_per_s.mean()]
-    t = t.rename(columns={"train_s_mean": "train s/run", "img_per_s": "train img/s"})
-    return t.round(1)
+    fixed = d[d.design == "fixed"]
+    t = fixed.pivot_table(index="norm", columns="batch_size", values="train_seconds", aggfunc="mean").round(0)
+    t = t.loc[[n for n in NORMS if n in t.index]]
+    t.index = [SHORT_NAMES[n] for n in t.index]
+    t.columns.name = "batch size"
+    return t.map(lambda v: "" if v != v else f"{v:,.0f}{NB}s")
 
 
 def problems_table(runs: pd.DataFrame, problems: list[dict[str, str]]) -> pd.DataFrame:
     """Every run that did not complete, with why, and every file that could not be read."""
     bad = runs[runs.status != "completed"]
+
     def short(text: str, n: int = 90) -> str:   # one line on the page; the whole message is in results.csv
         text = " ".join(str(text).split())
         return text if len(text) <= n else text[:n - 1] + "…"

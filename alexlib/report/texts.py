@@ -14,18 +14,20 @@ import pandas as pd
 
 from ..paths import from_repo
 from ..train.datasets import title
-from ..vocab import DESIGNS, NORM_NAMES, NORMS, REPORT_PROTOCOL, SHORT_NAMES
+from ..vocab import DESIGNS, REPORT_PROTOCOL
 from .claims import judged_on, report_self_check
-from .runs import comparable, main_grid
-from .stats import Comparison
-from .verdicts import STABLE_POINTS, Claim
+from .runs import comparable
+from .verdicts import Claim
 
 # The report's page: A4 for the PDF, a readable column on a screen, tables that never wrap inside a number
 REPORT_CSS = """<style>
-@page { size: A4; margin: 14mm 12mm 14mm 12mm; }
+@page { size: A4; margin: 12mm 12mm 12mm 12mm; }
 body { max-width: 62rem; margin: 0 auto; }
 .jp-RenderedHTMLCommon table, .jp-RenderedHTML table { font-size: 0.8rem; margin-left: 0; }
 .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { white-space: nowrap; padding: 0.2em 0.55em; }
+.jp-RenderedHTMLCommon table.wide { width: 100%; table-layout: fixed; }
+.jp-RenderedHTMLCommon table.wide td, .jp-RenderedHTMLCommon table.wide th { white-space: normal;
+  text-align: left; vertical-align: top; overflow-wrap: break-word; }
 .jp-RenderedImage img, .jp-OutputArea-output img { max-width: 100%; height: auto; }
 h2 { break-after: avoid; page-break-after: avoid; margin-top: 1.4em; }
 .jp-RenderedHTMLCommon li { margin-bottom: 0.35em; }
@@ -34,7 +36,8 @@ h2 { break-after: avoid; page-break-after: avoid; margin-top: 1.4em; }
   .jp-OutputArea-output { display: block !important; overflow: visible !important; }
   .jp-OutputArea-child { break-inside: auto !important; }   /* long text splits across pages */
   .jp-RenderedImage, .jp-RenderedHTMLCommon table { break-inside: avoid; }   /* figures and tables do not */
-  body { max-width: none; font-size: 10pt; } .jp-RenderedHTMLCommon table { font-size: 8.5pt; } }
+  body { max-width: none; font-size: 9pt; } .jp-RenderedHTMLCommon table { font-size: 7.5pt; }
+  h1 { font-size: 17pt; } h2 { font-size: 13pt; margin-top: 0.9em; } h3, h4 { font-size: 10.5pt; } }
 </style>"""
 
 
@@ -63,17 +66,6 @@ def label(runs: pd.DataFrame, shown: pd.DataFrame | None = None) -> str:
             f"{' (not the report network)' if (d.width != 1.0).any() else ''}; epochs {f['epochs']}; seeds "
             f"{f['seeds']}; device {f['device']}; precision {f['precision']}; CPU threads {f['threads']}; "
             f"torch {f['torch']}.")
-
-
-def protocol_line(runs: pd.DataFrame) -> str:
-    """The first page's one line of protocol: data, network, epochs and optimizer of the report's design,
-    seeds, device, precision."""
-    d = main_grid(runs, only_completed=False)
-    f = facts(runs if d.empty else d, "/")
-    net = "AlexNet" if f["width"] == "1" else f"AlexNet at width {f['width']}"
-    return (f"{f['data']} ({f['images']}, {f['px']} px) · {net}, no norm / BN / LN / GN / LRN after each conv "
-            f"stage · {f['epochs']} epochs, SGD lr {f['lr']}, momentum {f['momentum']} · seeds "
-            f"{_fmt_seeds(runs.seed)} · {f['device']}, {f['precision']}")
 
 
 def short_label(runs: pd.DataFrame, shown: pd.DataFrame | None = None) -> str:
@@ -126,19 +118,17 @@ def header_markdown(runs: pd.DataFrame, duplicates: int, problems: list[dict[str
 def comparison_note(protocol: dict[str, Any]) -> str:
     """Whether the report's column is a like-for-like comparison, and if not, where the protocols differ."""
     if comparable(protocol):
-        return "The runs follow the report's protocol: the report's column is a like-for-like comparison."
+        return "The runs follow the report's protocol: its column is a like-for-like comparison."
     differs = {k: protocol[k] for k, v in REPORT_PROTOCOL.items() if protocol[k] != v}
-    return ("**Not comparable to the report's numbers:** these runs differ from its protocol "
-            f"({_fmt_protocol(differs)}); its column (report*) is shown for reference only, without differences, "
-            "and the figures do not draw it.")
+    return ("**Not the report's protocol** (page 1: " + ", ".join(_protocol_words(k, v) for k, v in differs.items())
+            + "): its numbers (report*) are shown for reference, without differences, and no figure draws them.")
 
 
-def significance_note(comparisons: list[Comparison]) -> str:
-    if not comparisons:
-        return ""
-    methods = sorted({c.method for c in comparisons})
-    return (f"Method: {'; '.join(methods)}, over {len(comparisons)} comparisons. Norms: "
-            + ", ".join(f"{SHORT_NAMES[n]} = {NORM_NAMES[n]}" for n in NORMS if n != "none") + ".")
+def _protocol_words(k: str, v: Any) -> str:
+    words = {"dataset": lambda v: title(v), "image_size": lambda v: f"{v} px", "width": lambda v: f"width {v:g}",
+             "epochs": lambda v: f"{v} epochs", "train_size": lambda v: f"{v:,} training images",
+             "test_size": lambda v: f"{v:,} test images"}
+    return words.get(k, lambda v: f"{k.replace('_', ' ')} {v}")(v)
 
 
 def designs_note(design_cells: pd.DataFrame, designs: list[str]) -> str:
@@ -152,60 +142,64 @@ def designs_note(design_cells: pd.DataFrame, designs: list[str]) -> str:
     return "\n".join(lines)
 
 
-def batch_effect_note() -> str:
-    return ("Batch-size effect = mean test accuracy at batch 64 minus at the design's smallest batch size "
-            "(points; positive: the larger batch is better), t with the norm's variance pooled over the design's "
-            "cells (Welch when they disagree), Holm over the table, the interval at each decision's level. "
-            "*Change*: the equalized design's effect minus the report's design's, tested as a change (with batch 64 "
-            "shared: the report's-design small-batch cell minus the equalized one; Welch, Holm over these tests). "
-            "*Change shown*: *larger* / *smaller* (the effect when equalized), *reverses*, or *no*: these seeds "
-            "cannot tell the two effects apart.")
-
-
 def claims_note(runs: pd.DataFrame, protocol: dict[str, Any], reference: dict[str, Any], cells: pd.DataFrame) -> str:
-    """What the verdicts rest on and mean, and what the report's own numbers say about its text, beside the
-    seed-to-seed sd of the cell it ran twice (no normalization, batch 64) when these runs have it."""
-    lines = [f"Judged on: {judged_on(runs, protocol)}. The rules that turn the numbers into a verdict, and the "
-             "evidence behind each claim: Appendix A and B.", "",
+    """What the verdicts rest on and the rule that makes them, and what the report's own numbers say about
+    themselves, beside the seed-to-seed sd of the cell it ran twice (no normalization, batch 64)."""
+    lines = [f"Judged on {judged_on(runs, protocol)}. A part's outcome is read off its interval, against zero and "
+             "the size the claim makes; the parts of a claim share α = 0.05; the rules in full: Appendix C.", "",
              "What the report's own numbers say about themselves:"]
     lines += [f"- {t}" for t in report_self_check(reference)]
     sd = cells[(cells.norm == "none") & (cells.batch_size == 64)]
     if not sd.empty and not math.isnan(sd["std"].iloc[0]):
         lines.append(f"- Here the seed-to-seed sd of that cell is {sd['std'].iloc[0]:.2f} points "
-                     f"(n={int(sd.n_completed.iloc[0])}, {short_label(runs)}).")
+                     f"(n={int(sd.n_completed.iloc[0])}).")
     return "\n".join(lines)
 
 
 def method_markdown() -> str:
-    """docs/STATISTICS.md, the method stated once, as the report's appendix (its headings two levels down)."""
+    """docs/STATISTICS.md, the method stated once, as the report's appendix: from its first section on (its title
+    and the paragraph naming the code left out: the report names no file), headings two levels down."""
     text = from_repo("docs/STATISTICS.md").read_text(encoding="utf-8")
-    return re.sub(r"^(#+) ", lambda m: "#" * min(6, len(m.group(1)) + 2) + " ", text, flags=re.M)
+    body = text[text.index("\n## ") + 1:] if "\n## " in text else text
+    return re.sub(r"^(#+) ", lambda m: "#" * min(6, len(m.group(1)) + 2) + " ", body.strip(), flags=re.M)
 
 
-VERDICT_RULES = (
-    "Verdicts, in this order: *not supported* (a part shown against its direction, Holm over the claim's "
-    "parts); *supported* (every part it needs shown in its direction at α = 0.05: an \"and\" of parts "
-    "needs no adjustment to be supported); *not testable with these runs* (a part lacks its cells); else "
-    "*inconclusive*, with the smallest difference its seeds could show and the seeds that would decide "
-    f"it (the power table). \"Stable across batch sizes\" is read as: every pair of batch sizes "
-    f"within ±{STABLE_POINTS:g} points, by two one-sided tests (the 90 % interval inside the margin). "
-    "Seeds that diverged never count as support; where there are any, a sensitivity line gives the "
-    "verdict with them counted at chance.")
+def claim_heading(c: Claim) -> str:
+    """A claim's heading in its section: the report's words, the tested statement, the verdict."""
+    sens = f" Sensitivity: {c.sensitivity}." if c.sensitivity else ""
+    return f"**Claim {c.id}: {c.verdict}.** Tested as: {c.statement}{sens}"
 
 
-def claims_markdown(claims: list[Claim], evidence: bool = True) -> str:
-    """One block per claim: what the report says, the form it is tested in, the verdict (with what would decide
-    it, and the sensitivity line), and with ``evidence`` the test and the numbers behind it (the report's
-    appendix; its claims section shows the verdicts alone)."""
-    out = []
-    for c in claims:
-        out += [f"**{c.id}. {c.claim}**  ", f"Tested as: {c.statement}  ",
-                f"Verdict: **{c.verdict}**" + (f" ({c.test})." if evidence else ".")]
-        if c.power:
-            seeds = {k: ("more than 1,000" if v is None else v) for k, v in c.power.items()}
-            out += [f"Could show {c.power['detectable']:.1f} points at these seeds (its weakest part, {c.power['part']}); "
-                    f"would need about {seeds['seeds_for_2']} seeds for 2 points, {seeds['seeds_for_1']} for 1."]
-        if c.sensitivity:
-            out += [f"Sensitivity: {c.sensitivity}."]
-        out += [""] + ([f"- {e}" for e in c.evidence] + [""] if evidence else [])
-    return "\n".join(out)
+def stages_markdown(runs: pd.DataFrame, stages: list[dict[str, Any]], claims: list[Claim]) -> str:
+    """What the stages were: seeds per cell in each, which cells grew and why, and the stage each part was
+    decided at."""
+    first = runs[runs.stage == 1] if "stage" in runs else runs
+    n1 = first.groupby(["norm", "batch_size", "lr", "epochs"]).seed.nunique()
+    lines = [f"**Stage 1**: the grid as written, {n1.min()}{'' if n1.min() == n1.max() else f'–{n1.max()}'} seeds per "
+             f"cell ({len(first)} runs)."]
+    for st in stages:
+        cells = st.get("cells", [])
+        lines.append(f"**Stage 2**: {len(st.get('runs', []))} runs added, seeds {st.get('seeds', '?')} to "
+                     f"{len(cells)} cells, for the open parts of claim(s) {', '.join(st.get('claims', [])) or '?'}; "
+                     f"budget {st.get('budget', '?')}, planned {fmt_seconds(st.get('planned_seconds'))} "
+                     f"({st.get('rule', '')}).")
+    decided2 = [f"{c.id} ({p.what})" for c in claims for p in c.parts if p.stage == 2]
+    if stages:
+        lines.append("Decided at stage 2: " + ("; ".join(decided2) if decided2 else "no part") + ".")
+    opened = sum(p.outcome == "open" for c in claims for p in c.parts)
+    lines.append(f"Open parts now: {opened}. For each, the seeds per cell a second stage would need to decide it "
+                 "(80 % power when the truth lies the size that matters beyond the boundary it must clear, given its "
+                 "first look; the size is the claim's margin, else 2 points):" if opened else "No part is open.")
+    return "\n\n".join(lines)
+
+
+def fmt_seconds(s: float | None) -> str:
+    if s is None or s != s:
+        return "?"
+    return f"{s / 60:.0f} min" if s < 3600 else f"{s / 3600:.1f} h"
+
+
+FILES = ("The numbers behind this report sit beside it: summary.json (every number it cites: claims part by part, "
+         "comparisons, batch effects, flags, convergence, stages), cells.csv (one row per norm and batch size), "
+         "designs.csv (per design), results.csv (one row per run), and records/ (each run's own record, from which "
+         "the whole report rebuilds).")

@@ -1,371 +1,179 @@
-"""The report's six conclusions as tests with verdicts, and the batch-size effect under each design, from
-plain dicts of accuracies (``Evidence``); the summary builds the evidence, this module only judges it.
+"""Judging a claim part by part, at the size it claims, over the study's two stages (``alexlib.report.design``).
 
-Each claim is a list of parts, each part a difference with its test (alexlib.stats), in a stated direction.
-The verdict, in this order:
-- *not supported*: a part shown against its direction (Holm over the claim's parts);
-- *supported*: every part shown in its direction at alpha (an intersection-union test: an "and" of parts
-  needs no adjustment to be supported);
-- *not testable with these runs*: a part lacks the data it needs;
-- else *inconclusive at n seeds*, always with the smallest difference these seeds could show and the seeds
-  that would show a 1-point and a 2-point difference (80 % power, the observed sd).
-Parts marked ``refute_only`` can send a claim to *not supported* but are not needed for *supported* (claim 1:
-"none of them shown below no normalization at any batch size"). Seeds that diverged never count as support;
-a sensitivity line gives the verdict with them counted at chance.
+A claim is a list of parts; each part is one difference (points) with what the claim says of it:
+- a direction and a size that matters, fixed before the data: ``expect`` +1 (the difference exceeds +margin),
+  -1 (it is below -margin); margin 0 for "the direction only" (``slightly``, ``improves``);
+- or an equivalence (``expect`` 0): the difference lies within ±margin ("stable across batch sizes").
+
+Each part's outcome is read off one interval, the one its tests used:
+- *shown*: the interval lies beyond the claimed size in the claimed direction (inside ±margin for an
+  equivalence);
+- *shown against*: it lies wholly on the other side of zero;
+- *size ruled out*: it excludes the claimed size without being against (a one-sided test against the margin,
+  as non-inferiority trials test one);
+- *open*: none of these; *not testable*: the part lacks its cells.
+A claim is *reproduced* when every part is shown, *not reproduced* when a part is shown against or its size is
+ruled out, *not testable* when a part lacks its cells, else *open*.
+
+Levels: the parts of a claim share α = 0.05 by Bonferroni (each one-sided test at α / (2k) for k parts), so the
+chance of calling a true claim not reproduced, or a false one reproduced, is at most α. Each one-sided test has
+two looks (O'Brien–Fleming): the first stage decides at the first look's boundary; a part still open whose cells
+got seeds in a second stage is decided by the inverse-normal combination at the second look's boundary. Seeds
+that diverged never count as support: a part whose claimed-better side lost seeds cannot be shown.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from ..vocab import ALPHA
+from . import design as DZ
 
-from ..vocab import ALPHA, ANCHOR_BATCH, DESIGNS, NORMED, NORMS, REFERENCE_LR, fmt_p
-from . import power as PW
-from . import stats as ST
-
-SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, NOT_TESTABLE = (
-    "supported", "not supported", "inconclusive", "not testable with these runs")
-VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, NOT_TESTABLE)
-# "Stable across batch sizes": every pair of batch sizes within this many points (fixed before the data). The
-# report calls its BN and GN stable with spreads of 3.8 points, against 41 points without normalization.
-STABLE_POINTS = 5.0
-
-Cells = dict[str, dict[int, dict[int, float]]]   # norm -> batch size -> seed -> accuracy %
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What the claims are judged on: completed runs of the report's design, their first epochs, the seeds
-    that diverged (for the sensitivity line), the lr sweep (no norm, batch 64), the test set's resolution
-    and chance accuracy."""
-    final: Cells
-    first: Cells
-    diverged: dict[str, dict[int, list[int]]] = field(default_factory=dict)  # norm -> batch -> seeds
-    sweep: dict[float, dict[int, float]] = field(default_factory=dict)       # lr -> seed -> accuracy
-    res: float = 0.0
-    chance: float = 10.0
-
-    def seeds_per_cell(self) -> str:
-        n = [len(s) for by_bs in self.final.values() for s in by_bs.values()]
-        return "?" if not n else str(max(n)) if min(n) == max(n) else f"{min(n)}-{max(n)}"
-
-    def at_chance(self) -> "Evidence":
-        """Diverged seeds counted at chance accuracy (the sensitivity line)."""
-        final = {n: {b: dict(s) for b, s in by_bs.items()} for n, by_bs in self.final.items()}
-        for norm, by_bs in self.diverged.items():
-            for bs, seeds in by_bs.items():
-                for s in seeds:
-                    final.setdefault(norm, {}).setdefault(bs, {})[s] = self.chance
-        return replace(self, final=final, diverged={})
+SHOWN, AGAINST, RULED_OUT, OPEN, UNTESTABLE = "shown", "shown against", "size ruled out", "open", "not testable"
+OUTCOMES = (SHOWN, AGAINST, RULED_OUT, OPEN, UNTESTABLE)
+REPRODUCED, NOT_REPRODUCED, CLAIM_OPEN, NOT_TESTABLE = "reproduced", "not reproduced", "open", "not testable"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, CLAIM_OPEN, NOT_TESTABLE)
+DECISION_POINTS = 2.0   # the size a direction-only part is planned to decide (seeds on demand)
+POWER = 0.8
 
 
 @dataclass
 class Part:
-    what: str                       # "bn - none, mean over batch sizes"
-    est: ST.Estimate
-    expect: int = 1                 # +1: the claim says est.diff > 0; -1: < 0
-    kind: str = "difference"        # difference | equivalence
-    refute_only: bool = False
-    blocked: str = ""               # why this part cannot support (e.g. seeds diverged)
-    units_per_seed: int = 1
-    paired: bool = True
-    p_against: float = math.nan     # Holm-adjusted over the claim
+    key: str                                  # stable within its claim: the planner and the stages match on it
+    what: str                                 # "BN − none, final accuracy, mean over batch sizes"
+    stage1: DZ.StageTest | None
+    expect: int = 1                           # +1, -1: the claimed direction; 0: an equivalence
+    margin: float = 0.0                       # points: the size that matters (0: the direction only)
+    cells: tuple[tuple, ...] = ()             # the cells it reads: (norm, batch size) or ("lr", lr)
+    blocked: str = ""                         # why it cannot be shown (seeds lost on the claimed-better side)
+    quantity: str = ""                        # the difference's id across the report (one interval per quantity)
+    sign: int = 1                             # +1: the quantity as named; -1: its negative
+    group: str = ""                           # the claim's piece it belongs to ("stable", "best at 64")
+    stage2: DZ.StageTest | None = None
+    # the judgement
+    outcome: str = UNTESTABLE
+    interval: DZ.Interval | None = None
+    p: float = math.nan                       # the one-sided p of the test that decided (or came closest)
+    needed: float = math.nan                  # what that p had to be below
+    test: str = ""                            # which test that was
+    stage: int = 0                            # the look that decided it (0: none)
+    alpha: float = ALPHA / 2                  # each one-sided test's share of the claim's α
 
-    def for_claim(self) -> tuple[float, float]:
-        """(p that the part holds in the claimed direction, p that it is shown against it), unadjusted."""
-        e = self.est
-        if not e.testable:
-            return math.nan, math.nan
-        if self.kind == "equivalence":
-            return ST.equivalence(e, STABLE_POINTS)
-        along = e.diff * self.expect > 0
-        return (e.p if along else 1.0), (e.p if not along and e.diff != 0 else 1.0)
+    # ---- the tests: (name, p at the first look, p combined or nan) for the outcomes this part can reach ----
+    def _tests(self) -> list[tuple[str, str, float, bool]]:
+        """(outcome, test name, delta, above) for each one-sided test this part can decide by."""
+        m, s = self.margin, self.expect
+        if s == 0:
+            return [(SHOWN, f"within ±{m:g}", m, False), (RULED_OUT, f"above +{m:g}", m, True),
+                    (RULED_OUT, f"below −{m:g}", -m, False)]
+        tests = [(SHOWN, f"{'above +' if s > 0 else 'below −'}{m:g}" if m else ("above 0" if s > 0 else "below 0"),
+                  s * m, s > 0),
+                 (AGAINST, "below 0" if s > 0 else "above 0", 0.0, s < 0)]
+        if m > 0:
+            tests.append((RULED_OUT, f"{'below +' if s > 0 else 'above −'}{m:g}", s * m, s < 0))
+        return tests
 
-    def shown(self) -> bool:
-        return not self.blocked and bool(self.for_claim()[0] < ALPHA)
+    def _p(self, t: DZ.StageTest, name: str, delta: float, above: bool) -> float:
+        if name.startswith("within"):
+            return max(t.p_above(-delta), t.p_below(delta))
+        return t.p_above(delta) if above else t.p_below(delta)
 
-    def text(self) -> str:
-        e = self.est
-        if not e.testable:
-            return f"{self.what}: {e.method}"
-        ci = "" if math.isnan(e.low) else f" [{e.low:+.1f}, {e.high:+.1f}]"
-        p_along, _ = self.for_claim()
-        if self.kind == "equivalence":
-            what, tail = f"{self.what} within ±{STABLE_POINTS:g}", f", equivalence p={fmt_p(p_along)}"
-        else:
-            what, tail = self.what, f", p={fmt_p(e.p)}"
-        return f"{what}: {e.diff:+.2f}{ci}{tail} ({e.method})" + (f"; {self.blocked}" if self.blocked else "")
+    def _combined_p(self, name: str, delta: float, above: bool) -> float:
+        if name.startswith("within"):
+            return max(DZ.combined_p(self.stage1, self.stage2, -delta, True),
+                       DZ.combined_p(self.stage1, self.stage2, delta, False))
+        return DZ.combined_p(self.stage1, self.stage2, delta, above)
 
-    def _alpha(self) -> float:
-        return 2 * ALPHA if self.kind == "equivalence" else ALPHA   # TOST: two one-sided tests at alpha
+    def judge(self, alpha: float) -> "Part":
+        """Decide this part with each one-sided test at ``alpha`` (its share of the claim's α)."""
+        self.alpha = alpha
+        if self.stage1 is None or not self.stage1.testable:
+            self.outcome, self.stage = UNTESTABLE, 0
+            return self
+        c1, c2 = DZ.boundaries(alpha)
+        looks = [(1, DZ.p_of(c1), lambda n, d, a: self._p(self.stage1, n, d, a))]
+        if self.stage2 is not None and self.stage2.testable:
+            looks.append((2, DZ.p_of(c2), self._combined_p))
+        for stage, needed, p_of in looks:
+            closest = None
+            for outcome, name, delta, above in self._tests():
+                if outcome == SHOWN and self.blocked:
+                    continue
+                p = p_of(name, delta, above)
+                if closest is None or p / needed < closest[0]:
+                    closest = (p / needed, p, needed, name)
+                if p < needed:
+                    self.outcome, self.p, self.needed, self.test, self.stage = outcome, p, needed, name, stage
+                    self.interval = self._interval(stage)
+                    return self
+        self.outcome, self.stage = OPEN, 0
+        _, self.p, self.needed, self.test = closest
+        self.interval = self._interval(2 if len(looks) == 2 else 1)
+        return self
 
-    def detectable(self) -> float:
-        """The smallest difference this part's seeds show with 80 % power (nan when it has no spread)."""
-        e = self.est
-        if not e.testable or not (e.sd == e.sd):
-            return math.nan
-        return PW.detectable(e.sd, e.n, self.units_per_seed, alpha=self._alpha(), paired=self.paired)
+    def _interval(self, stage: int) -> DZ.Interval:
+        if stage == 2:
+            return DZ.combined_interval(self.stage1, self.stage2, self.alpha)
+        return DZ.first_look_interval(self.stage1, self.alpha)
 
-    def power(self) -> dict[str, Any]:
-        e = self.est
-        kw = dict(units_per_seed=self.units_per_seed, alpha=self._alpha(), paired=self.paired)
-        return {"detectable": self.detectable(), "seeds_for_1": PW.seeds_needed(e.sd, 1.0, **kw),
-                "seeds_for_2": PW.seeds_needed(e.sd, 2.0, **kw)}
+    # ---- what a second stage would need ----
+    def distance(self) -> float:
+        """The size a second stage is planned to decide: the margin where the claim has one, else 2 points."""
+        return self.margin if self.margin > 0 else DECISION_POINTS
+
+    def seeds_needed(self) -> int | None:
+        """Seeds per cell a second stage needs to decide this open part with 80 % power at ``distance`` (the
+        conditional power given its first look: the test that came closest, the truth that far beyond it)."""
+        if self.outcome != OPEN or self.stage1 is None:
+            return None
+        tests = [(n, d, a) for o, n, d, a in self._tests() if not (o == SHOWN and self.blocked)]
+        z1 = max(DZ.z_of(self._p(self.stage1, n, d, a)) for n, d, a in tests)
+        return DZ.seeds_for_second_stage(self.stage1, self.distance(), min(z1, 10.0), self.alpha, POWER)
+
+    def as_dict(self) -> dict[str, Any]:
+        iv = self.interval
+        return {"key": self.key, "what": self.what, "expect": self.expect, "margin": self.margin,
+                "outcome": self.outcome, "stage": self.stage, "test": self.test, "p": self.p, "p_needed": self.needed,
+                "alpha_one_sided": self.alpha, "diff": None if iv is None else iv.estimate,
+                "ci_low": None if iv is None else iv.low, "ci_high": None if iv is None else iv.high,
+                "level": None if iv is None else iv.level, "n": None if self.stage1 is None else self.stage1.n,
+                "n_stage2": None if self.stage2 is None else self.stage2.n, "blocked": self.blocked,
+                "cells": [list(c) for c in self.cells], "quantity": self.quantity, "group": self.group,
+                "seeds_needed": self.seeds_needed(), "distance": self.distance()}
 
 
 @dataclass
 class Claim:
     id: str
-    claim: str            # the report's conclusion, as it says it
-    statement: str        # the form in which it is tested here
+    claim: str                 # the report's conclusion, as it says it
+    statement: str             # the form in which it is tested here
+    said: str = ""             # the report's numbers for the claim's cells, in a line
+    parts: list[Part] = field(default_factory=list)
     verdict: str = NOT_TESTABLE
-    evidence: list[str] = field(default_factory=list)
-    test: str = ""
     judged_on: str = ""
-    power: dict[str, Any] = field(default_factory=dict)   # for a verdict not decided
-    sensitivity: str = ""                                   # the verdict with diverged seeds at chance
+    sensitivity: str = ""      # the verdict with diverged seeds counted at chance
+
+    def judge(self) -> "Claim":
+        k = max(1, len(self.parts))
+        for p in self.parts:
+            p.judge(ALPHA / (2 * k))
+        outcomes = [p.outcome for p in self.parts]
+        if any(o in (AGAINST, RULED_OUT) for o in outcomes):
+            self.verdict = NOT_REPRODUCED
+        elif outcomes and all(o == SHOWN for o in outcomes):
+            self.verdict = REPRODUCED
+        elif not outcomes or UNTESTABLE in outcomes:
+            self.verdict = NOT_TESTABLE
+        else:
+            self.verdict = CLAIM_OPEN
+        return self
+
+    def level(self) -> float:
+        """Each part's share of α, one-sided."""
+        return ALPHA / (2 * max(1, len(self.parts)))
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def decide(parts: list[Part], seeds: str) -> tuple[str, dict[str, Any]]:
-    """The claim's verdict from its parts, and (when not decided) the power of its weakest needed part."""
-    against = ST.holm([p.for_claim()[1] for p in parts])
-    for p, a in zip(parts, against):
-        p.p_against = a
-    needed = [p for p in parts if not p.refute_only]
-    if any(np.isfinite(a) and a < ALPHA for a in against):
-        return NOT_SUPPORTED, {}
-    if needed and all(p.shown() for p in needed):
-        return SUPPORTED, {}
-    if not needed or any(not p.est.testable for p in needed):
-        return NOT_TESTABLE, {}
-    open_parts = [p for p in needed if not p.shown() and p.detectable() == p.detectable()]
-    weakest = max(open_parts, key=lambda p: p.detectable(), default=None)
-    power = {} if weakest is None else {"part": weakest.what, **weakest.power()}
-    return f"{INCONCLUSIVE} at {seeds} seeds per cell", power
-
-
-# ---------------------------------------------------------------------------------------------------
-# The parts the claims are made of
-# ---------------------------------------------------------------------------------------------------
-def _sizes(ev: Evidence) -> list[int]:
-    return sorted({bs for by_bs in ev.final.values() for bs in by_bs})
-
-
-def _lost(ev: Evidence, norm: str, sizes) -> str:
-    hit = [bs for bs in sizes if ev.diverged.get(norm, {}).get(bs)]
-    return f"seeds diverged at batch {', '.join(map(str, hit))}: cannot count as support" if hit else ""
-
-
-def norms_apart(ev: Evidence, hi: str, lo: str, first: bool = False) -> tuple[Part, list[Part]]:
-    """hi above lo on average over the batch sizes (a needed part) and, per batch size, hi not shown below
-    lo (refute-only parts), with the pair's variance pooled over batch sizes."""
-    cells = ev.first if first else ev.final
-    a, b = cells.get(hi, {}), cells.get(lo, {})
-    what = "first-epoch " if first else ""
-    mean = Part(f"{what}{hi} - {lo}, mean over batch sizes", ST.blocked_mean(a, b, ev.res),
-                units_per_seed=max(1, len(set(a) & set(b))), blocked=_lost(ev, hi, a) if not first else "")
-    per = [Part(f"{what}{hi} - {lo} at batch {bs}", e, refute_only=True)
-           for bs, e in ST.paired_by_batch(a, b, ev.res).items()]
-    return mean, per
-
-
-def pair_at(ev: Evidence, hi: str, lo: str, bs: int) -> Part:
-    """hi above lo at one batch size, the pair's variance pooled over batch sizes."""
-    e = ST.paired_by_batch(ev.final.get(hi, {}), ev.final.get(lo, {}), ev.res).get(bs, ST.untestable())
-    return Part(f"{hi} - {lo} at batch {bs}", e)
-
-
-def batch_contrast(ev: Evidence, norm: str, hi: int, lo: int, expect: int = 1) -> Part:
-    """hi minus lo batch size of one norm; the side the claim says is better may not have lost seeds (leaving
-    them out would flatter it)."""
-    cells = {bs: list(s.values()) for bs, s in ev.final.get(norm, {}).items()}
-    return Part(f"{norm}: batch {hi} - batch {lo}", ST.contrast(cells, hi, lo, ev.res), expect, paired=False,
-                blocked=_lost(ev, norm, (hi if expect > 0 else lo,)))
-
-
-def stable(ev: Evidence, norm: str) -> list[Part]:
-    """Every pair of batch sizes within ±STABLE_POINTS (two one-sided tests, the 90 % interval)."""
-    by_bs = ev.final.get(norm, {})
-    sizes = sorted(set(by_bs) | set(ev.diverged.get(norm, {})))
-    cells = {bs: list(s.values()) for bs, s in by_bs.items()}
-    parts = []
-    for i, lo in enumerate(sizes):
-        for hi in sizes[i + 1:]:
-            parts.append(Part(f"{norm}: batch {hi} - batch {lo}", ST.contrast(cells, hi, lo, ev.res),
-                              kind="equivalence", paired=False, blocked=_lost(ev, norm, (hi, lo))))
-    return parts or [Part(f"{norm}: two or more batch sizes", ST.untestable(why="fewer than 2 batch sizes"))]
-
-
-# ---------------------------------------------------------------------------------------------------
-# The report's claims
-# ---------------------------------------------------------------------------------------------------
-def _claim1(ev: Evidence) -> tuple[Claim, list[Part]]:
-    c = Claim("1", "Adding BN, LN or GN improves both accuracy and convergence speed.",
-              "Each of BN, LN, GN above no normalization in final test accuracy and in test accuracy after the "
-              "first epoch, on average over the batch sizes; and none of them shown below it at any batch size.",
-              test="blocked mean over batch sizes of the per-seed paired differences, the pair's variance pooled, "
-                   "checked by an exact sign flip (each part at α); per batch size: paired t, pooled variance; "
-                   "against the claim: Holm over its parts")
-    parts: list[Part] = []
-    norms = [n for n in NORMED if n in ev.final]
-    if "none" not in ev.final or not norms:
-        return c, [Part("needs runs without normalization and with BN/LN/GN", ST.untestable())]
-    for n in norms:
-        for first in (False, True):
-            mean, per = norms_apart(ev, n, "none", first)
-            parts += [mean, *per]
-    return c, parts
-
-
-def _claim2(ev: Evidence) -> tuple[Claim, list[Part]]:
-    c = Claim("2", "Without normalization, batch 8 is much worse (39.14 %) than batch 32 and 64 (79.66 / 80.49 %).",
-              "No normalization, the report's design: batch 8 below batch 32 and below batch 64.",
-              test="t on the two cells, the norm's variance pooled over its batch sizes when homogeneous")
-    return c, [batch_contrast(ev, "none", 8, bs, expect=-1) for bs in (32, 64)]
-
-
-def _claim3(ev: Evidence) -> tuple[Claim, list[Part]]:
-    c = Claim("3", "BN is stable across batch sizes and best at batch 64 among its own sizes (81.31 %).",
-              f"BN, the report's design: every pair of batch sizes within ±{STABLE_POINTS:g} points, and batch 64 "
-              "above each other batch size.",
-              test=f"stability: two one-sided tests against a ±{STABLE_POINTS:g}-point margin fixed in advance (90 % "
-                   "interval), every pair of batch sizes; best at 64: t, the norm's pooled variance")
-    sizes = sorted(ev.final.get("bn", {}))
-    return c, stable(ev, "bn") + [batch_contrast(ev, "bn", ANCHOR_BATCH, bs) for bs in sizes if bs != ANCHOR_BATCH]
-
-
-def _claim4(ev: Evidence) -> tuple[Claim, list[Part]]:
-    c = Claim("4", "LN is slightly below BN at small batches and above BN at batch 64 (82.66 vs 81.31 %).",
-              "The report's design: LN below BN at batch 8 and 16, LN above BN at batch 64.",
-              test="paired t per batch size, the pair's variance pooled over batch sizes")
-    return c, [pair_at(ev, "bn", "ln", 8), pair_at(ev, "bn", "ln", 16), pair_at(ev, "ln", "bn", 64)]
-
-
-def _claim5(ev: Evidence) -> tuple[Claim, list[Part]]:
-    c = Claim("5", "GN is stable across batch sizes; at batch 8 (78.55 %) it is slightly below the other methods.",
-              f"GN, the report's design: every pair of batch sizes within ±{STABLE_POINTS:g} points, and at batch 8 "
-              "below BN and below LN.",
-              test=f"stability: two one-sided tests against ±{STABLE_POINTS:g} points; at batch 8: paired t, pooled")
-    return c, stable(ev, "gn") + [pair_at(ev, "bn", "gn", 8), pair_at(ev, "ln", "gn", 8)]
-
-
-def _claim6(ev: Evidence) -> tuple[Claim, list[Part]]:
-    c = Claim("6", "lr 0.005 is the best of 0.001 / 0.005 / 0.01 without normalization at batch 64.",
-              f"No normalization, batch 64: lr {REFERENCE_LR:g} above lr 0.001 and above lr 0.01.",
-              test="t on the two cells, the variance pooled over the sweep's learning rates when homogeneous")
-    cells = {lr: list(s.values()) for lr, s in ev.sweep.items()}
-    lr = next((k for k in cells if math.isclose(k, REFERENCE_LR)), REFERENCE_LR)
-    return c, [Part(f"none, batch 64: lr {REFERENCE_LR:g} - lr {other:g}",
-                    ST.contrast(cells, lr, next((k for k in cells if math.isclose(k, other)), other), ev.res),
-                    paired=False) for other in (0.001, 0.01)]
-
-
-CLAIMS = (_claim1, _claim2, _claim3, _claim4, _claim5, _claim6)
-
-
-def report_claims(ev: Evidence, judged_on: str = "") -> list[Claim]:
-    out = []
-    seeds = ev.seeds_per_cell()
-    for make in CLAIMS:
-        c, parts = make(ev)
-        c.verdict, c.power = decide(parts, seeds)
-        c.evidence = [p.text() for p in parts]
-        c.judged_on = judged_on
-        if ev.diverged:
-            c2, parts2 = make(ev.at_chance())
-            v2, _ = decide(parts2, seeds)
-            c.sensitivity = f"with the diverged seeds counted at chance ({ev.chance:g} %): {v2}"
-        out.append(c)
-    return out
-
-
-def power_rows(claims: list[Claim]) -> list[dict[str, Any]]:
-    """The report's power table: one row per claim not decided."""
-    rows = []
-    for c in claims:
-        if c.power:
-            rows.append({"claim": c.id, "verdict": c.verdict, "weakest part": c.power["part"],
-                         "detectable (80 % power)": c.power["detectable"],
-                         "seeds for 1 point": c.power["seeds_for_1"], "seeds for 2 points": c.power["seeds_for_2"]})
-    return rows
-
-
-# ---------------------------------------------------------------------------------------------------
-# The batch-size effect under each design, and how it changes when steps (or lr) are equalized
-# ---------------------------------------------------------------------------------------------------
-def batch_effects(designs: dict[str, Cells], res: float = 0.0) -> list[dict[str, Any]]:
-    """``designs``: design -> norm -> batch -> seed -> accuracy (each design with the batch-64 runs it shares
-    with the report's design). Per norm and design: batch 64 minus the design's smallest batch size (t, the
-    norm's pooled variance within the design; Holm over the table). Per norm and equalizing design: the change
-    of that effect against the report's design, tested as such (the interaction: with batch 64 shared, the
-    report's-design smallest batch minus the equalized one; Welch, Holm over these tests)."""
-    rows = []
-    for design, cells in designs.items():
-        sizes = sorted({bs for by_bs in cells.values() for bs in by_bs})
-        if len(sizes) < 2 or ANCHOR_BATCH not in sizes:
-            continue
-        small = sizes[0]
-        for norm in [n for n in NORMS if n in cells]:
-            by_bs = {bs: list(s.values()) for bs, s in cells[norm].items()}
-            e = ST.contrast(by_bs, ANCHOR_BATCH, small, res)
-            rows.append({"norm": norm, "design": design, "design_name": DESIGNS[design][0], "small": small,
-                         "large": ANCHOR_BATCH, "n_small": len(by_bs.get(small, [])),
-                         "n_large": len(by_bs.get(ANCHOR_BATCH, [])), "est": e})
-    ST.holm_family([r["est"] for r in rows])
-    changes = []
-    for r in rows:
-        fixed = designs.get("fixed", {}).get(r["norm"], {})
-        if r["design"] == "fixed" or not fixed:
-            continue
-        own = designs[r["design"]][r["norm"]]
-        same_anchor = own.get(ANCHOR_BATCH) == fixed.get(ANCHOR_BATCH)
-        if same_anchor:   # design effect - fixed effect = fixed's small batch - the design's small batch
-            c = ST.welch(list(fixed.get(r["small"], {}).values()), list(own.get(r["small"], {}).values()), res)
-        else:
-            c = _interaction(fixed, own, r["small"], res)
-        r["change_est"] = c
-        changes.append(c)
-    ST.holm_family(changes)
-    for r in rows:
-        e = r.pop("est")
-        r.update(effect=e.diff, ci_low=e.low, ci_high=e.high, p=e.p_adj, method=e.method, shown=e.shown())
-    for r in rows:
-        c = r.pop("change_est", None)
-        r["verdict"] = "" if c is None else _change_word(r, c, rows)
-        if c is not None:
-            r.update(change=c.diff, change_low=c.low, change_high=c.high, change_p=c.p_adj)
-    return rows
-
-
-def _interaction(fixed: dict[int, dict[int, float]], own: dict[int, dict[int, float]], small: int,
-                 res: float) -> ST.Estimate:
-    """(own 64 - own small) - (fixed 64 - fixed small), four independent cells, Welch-Satterthwaite df."""
-    cells = [(own, ANCHOR_BATCH, 1), (own, small, -1), (fixed, ANCHOR_BATCH, -1), (fixed, small, 1)]
-    vals = [(ST.rounded(list(c.get(bs, {}).values()), res), sign) for c, bs, sign in cells]
-    if any(len(v) < 2 for v, _ in vals):
-        return ST.untestable()
-    diff = float(sum(sign * v.mean() for v, sign in vals))
-    parts = [v.var(ddof=1) / len(v) for v, _ in vals]
-    se = math.sqrt(sum(parts))
-    if se == 0:
-        return ST.untestable(diff, why="no spread in any cell")
-    df = sum(parts) ** 2 / sum(p ** 2 / (len(v) - 1) for p, (v, _) in zip(parts, vals) if p)
-    return ST.Estimate(diff, se, df, ST.t_p(diff, se, df), min(len(v) for v, _ in vals),
-                       math.nan, "Welch t on the interaction")
-
-
-def _change_word(r: dict[str, Any], c: ST.Estimate, rows: list[dict[str, Any]]) -> str:
-    if not c.testable:
-        return "not testable"
-    fixed = next((x for x in rows if x["norm"] == r["norm"] and x["design"] == "fixed"), None)
-    if not c.shown():
-        return "no change shown"
-    if fixed is not None and fixed.get("shown") and r.get("shown") and np.sign(fixed["effect"]) != np.sign(r["effect"]):
-        return "reverses"
-    grows = abs(r["effect"]) > abs(fixed["effect"]) if fixed is not None else c.diff > 0
-    return "larger when equalized" if grows else "smaller when equalized"
+        return {"id": self.id, "claim": self.claim, "statement": self.statement, "said": self.said,
+                "verdict": self.verdict, "judged_on": self.judged_on, "sensitivity": self.sensitivity,
+                "alpha_one_sided_per_part": self.level(), "parts": [p.as_dict() for p in self.parts]}

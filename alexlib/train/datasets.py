@@ -20,6 +20,7 @@ class DatasetInfo:
     description: str                # what a run's record says it trained on
     loader: Loader
     files: bool = False             # read from files that may be missing (checked before a grid starts)
+    side: int = 0                   # pixels per side as stored (before the run resizes them)
 
 
 def _cifar10(d: str, ntr: int, nte: int):
@@ -43,11 +44,11 @@ def _synthetic(d: str, ntr: int, nte: int):
 
 
 REGISTRY: dict[str, DatasetInfo] = {d.name: d for d in (
-    DatasetInfo("cifar10", "CIFAR-10", 10, (50_000, 10_000), "CIFAR-10 (torchvision)", _cifar10, files=True),
-    DatasetInfo("fashion_mnist", "Fashion-MNIST", 10, (60_000, 10_000), "Fashion-MNIST", _fashion_mnist, files=True),
-    DatasetInfo("digits", "digits (scikit-learn)", 10, (1_257, 540), "scikit-learn digits (8x8)", _digits),
+    DatasetInfo("cifar10", "CIFAR-10", 10, (50_000, 10_000), "CIFAR-10 (torchvision)", _cifar10, True, 32),
+    DatasetInfo("fashion_mnist", "Fashion-MNIST", 10, (60_000, 10_000), "Fashion-MNIST", _fashion_mnist, True, 28),
+    DatasetInfo("digits", "digits (scikit-learn)", 10, (1_257, 540), "scikit-learn digits (8x8)", _digits, False, 8),
     DatasetInfo("synthetic", "SYNTHETIC data", 10, (1_024, 256), "SYNTHETIC (tests and benchmarks only; not a result)",
-                _synthetic),
+                _synthetic, False, 32),
 )}
 
 

@@ -48,5 +48,5 @@ def test_a_failure_the_grid_records_keeps_the_runs_protocol(tmp_path, monkeypatc
 
     monkeypatch.setattr(R, "run_notebook", kernel_died)
     assert R.execute(cfg)["status"] == "failed"
-    cells = study(tmp_path).cells()   # one protocol: the failure carries the precision it would have run at
+    cells = study(tmp_path).cells   # one protocol: the failure carries the precision it would have run at
     assert cells[["n_completed", "n_failed"]].values.tolist() == [[2, 1]]

@@ -2,7 +2,7 @@
 averaged in as zero; cells whose seeds ran on other devices or thread counts say so."""
 import pandas as pd
 
-from alexlib.report.cells import cell_numbers
+from alexlib.report.cells import cell_numbers, design_cells
 
 from conftest import fake_run, study
 
@@ -15,14 +15,14 @@ def test_diverged_and_failed_seeds_are_counted_in_every_cell_view(tmp_path):
         fake_run(tmp_path / "runs", norm="bn", batch_size=8, seed=seed, acc=80.0 + seed)
         fake_run(tmp_path / "runs", norm="gn", batch_size=8, seed=seed, status="diverged")
     s = study(tmp_path)
-    cells = s.cells().set_index("norm")
+    cells = s.cells.set_index("norm")
     assert (cells.loc["none", ["n_completed", "n_diverged", "n_failed"]].tolist()) == [1, 1, 1]
     assert (cells.loc["gn", ["n_completed", "n_diverged", "n_failed"]].tolist()) == [0, 3, 0]
     table = s.accuracy_table()
     # cells do not share one n: each says its own, on one line (no-break spaces inside a number)
-    assert table.loc["none", (8, "ours (n per cell)")] == "39.00 (n=1; 1 diverged, 1 failed)"
-    assert table.loc["GroupNorm", (8, "ours (n per cell)")] == "—\u00a0(n=0; 3 diverged)"
-    assert table.loc["BatchNorm", (8, "ours (n per cell)")] == "81.00\u00a0±\u00a01.00 (n=3)"
+    assert table.loc["none", (8, "here (n per cell)")] == "39.00 (n=1; 1 diverged, 1 failed)"
+    assert table.loc["GN", (8, "here (n per cell)")] == "—\u00a0(n=0; 3 diverged)"
+    assert table.loc["BN", (8, "here (n per cell)")] == "81.00\u00a0±\u00a01.00 (n=3)"
     s.write()
     csv = (tmp_path / "rep" / "cells.csv").read_text().splitlines()
     assert csv[0].startswith("norm,batch_size,mean,std,n_completed,n_diverged,n_failed")
@@ -38,12 +38,13 @@ def test_the_lr_sweep_and_the_designs_count_lost_seeds_as_the_cells_do(tmp_path)
         # equal steps: batch 32 at 1 epoch takes the steps of batch 64 at the fixed 2 epochs
         fake_run(tmp_path / "runs", norm="none", batch_size=32, seed=seed, epochs=1, status=status)
     s = study(tmp_path)
-    lr = s.lr_table()
-    assert lr.loc[0.01, ["mean", "sd", "n_completed", "n_diverged", "n_failed"]].tolist() == [50.5, 0.71, 2, 1, 1]
-    assert lr.loc[0.005, ["n_completed", "n_diverged", "n_failed"]].tolist() == [2, 1, 1]
-    designs = s.design_cells().set_index(["design", "batch_size"])
+    lr = s.sweep_cells().set_index("lr")
+    assert lr.loc[0.01, ["mean", "n_completed", "n_diverged", "n_failed"]].tolist() == [50.5, 2, 1, 1]
+    assert round(lr.loc[0.01, "sd"], 2) == 0.71 and lr.loc[0.005, ["n_completed", "n_diverged", "n_failed"]].tolist() == [2, 1, 1]
+    assert s.lr_table().loc["0.01", "here"] == "50.50\u00a0±\u00a00.71 (n=2)"
+    designs = design_cells(s.runs).set_index(["design", "batch_size"])
     assert designs.loc[("equal_steps", 32), ["n_completed", "n_diverged", "n_failed", "n_running"]].tolist() == [2, 1, 1, 0]
-    assert s.cells()[["n_completed", "n_diverged", "n_failed", "n_running"]].values.tolist() == [[2, 1, 1, 0]]
+    assert s.cells[["n_completed", "n_diverged", "n_failed", "n_running"]].values.tolist() == [[2, 1, 1, 0]]
 
 
 def test_cell_numbers_count_every_status_and_average_only_completed_seeds():
@@ -60,7 +61,7 @@ def test_cells_whose_seeds_ran_with_other_thread_counts_or_devices_say_so(tmp_pa
     fake_run(tmp_path / "runs", norm="gn", seed=1, acc=72.0, device_name="CPU b")
     fake_run(tmp_path / "runs", norm="ln", seed=0, acc=75.0)
     s = study(tmp_path)
-    cells = s.cells().set_index("norm")
+    cells = s.cells.set_index("norm")
     assert cells.loc["bn", "mixed"] == "threads 1/2" and cells.loc["gn", "mixed"] == "devices CPU a / CPU b"
     assert cells.loc["ln", "mixed"] == ""
-    assert s.accuracy_table().loc["BatchNorm", (64, "ours (n per cell)")] == "81.00\u00a0±\u00a01.41 (n=2; mixed threads 1/2)"
+    assert s.accuracy_table().loc["BN", (64, "here (n per cell)")] == "81.00\u00a0±\u00a01.41 (n=2; mixed threads 1/2)"

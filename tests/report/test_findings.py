@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 
+from alexlib.report.tables import level_text
+
 from conftest import cell, fake_run, study
 
 SIZES = (8, 16, 32, 64)
@@ -29,11 +31,12 @@ def test_a_plain_effect_is_said_with_its_average_and_interval(tmp_path):
     text = s.findings_markdown()
     assert "**BN, LN and GN each beat no normalization at every batch size**" in text
     assert "12 of 12 comparisons shown" in text
-    heads = {h["a"]: h for h in s.headline}
-    for n in ("bn", "ln", "gn"):
-        h = heads[n]
-        assert h["shown"] and h["ci_low"] < h["diff"] < h["ci_high"] and 8 < h["diff"] < 12
-        assert f"{n.upper()} {h['diff']:+.1f} [{h['ci_low']:+.1f}, {h['ci_high']:+.1f}]" in text
+    parts = s.analysis.parts()
+    for n in ("bn", "ln", "gn"):   # the average is claim 1's part: one interval, printed with its level
+        p = parts[f"mean:final:{n}-none"]
+        iv = p.interval
+        assert p.outcome == "shown" and iv.low < iv.estimate < iv.high and 8 < iv.estimate < 12
+        assert f"{n.upper()} {iv.estimate:+.1f} [{iv.low:+.1f}, {iv.high:+.1f}] {level_text(iv.level)}" in text
     assert "**Among BN, LN and GN no difference is shown**" in text and "would need about" in text
 
 
@@ -50,15 +53,16 @@ def test_every_number_a_finding_cites_is_in_summary_json(tmp_path):
     out = json.loads((tmp_path / "rep" / "summary.json").read_text())
     assert [f["text"] for f in out["findings"]] == [f["text"] for f in s.findings()]
     numbers = set()
-    for h in out["headline"]:
-        numbers |= {f"{h[k]:+.1f}" for k in ("diff", "ci_low", "ci_high")}
+    for c in out["claims"]:
+        for p in c["parts"]:
+            numbers |= {f"{p[k]:+.1f}" for k in ("diff", "ci_low", "ci_high") if p[k] is not None}
+    if out["lrn_vs_none"]:
+        numbers |= {f"{out['lrn_vs_none'][k]:+.1f}" for k in ("diff", "ci_low", "ci_high")}
     for c in out["comparisons"]:
         numbers |= {f"{c['diff']:.1f}", f"{c['diff']:+.1f}"}
-    for c in out["claims"]:
-        numbers |= {str(c["power"][k]) for k in ("seeds_for_1", "seeds_for_2")} if c["power"] else set()
     for f in out["findings"]:
         if f["from"].startswith("comparisons"):
-            for x in re.findall(r"[+-]?\d+\.\d", f["text"]):
+            for x in re.findall(r"[+-]?\d+\.\d", re.sub(r"\d+(\.\d+)?\u00a0%", "", f["text"])):
                 assert x in numbers or x.lstrip("+") in numbers, (x, f["text"])
 
 

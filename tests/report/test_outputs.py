@@ -41,5 +41,10 @@ def test_summary_json_indexes_the_comparisons_and_claims(tmp_path):
     s = study(tmp_path)
     s.write()
     index = json.loads((tmp_path / "rep" / "summary.json").read_text())
-    assert {"findings", "comparisons", "claims", "power", "batch_effects", "protocol", "status"} <= set(index)
+    assert {"findings", "comparisons", "claims", "batch_effects", "flags", "convergence", "stages", "protocol",
+            "status"} <= set(index)
     assert index["runs"] == len(s.runs) and O.DPI == 120
+    for c in index["claims"]:            # each part's outcome, its margin, the p used and the interval's level
+        for p in c["parts"]:
+            assert {"outcome", "margin", "p", "p_needed", "level", "ci_low", "ci_high", "stage"} <= set(p)
+    assert index["stages"]["design"]["boundaries"] == "O'Brien-Fleming"
