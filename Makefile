@@ -3,7 +3,9 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-# The grid `make report` runs: paper on a machine with CUDA, quick without (override: make report GRID=demo)
+# The grid `make report` runs: paper on a machine with CUDA, quick without (override: make report GRID=demo);
+# DECIDE=45m|2h|N adds the seeds that decide the open claims as a second stage (CAP: seeds per cell at most);
+# AGAINST=reports/<grid>|none: the committed study a rerun is checked against (default: reports/<grid> if it exists)
 GRID    ?= auto
 JOBS    ?= auto
 
@@ -21,7 +23,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 report: $(STAMP)
-	$(BIN)/python -m alexlib.pipeline --grid $(GRID) --jobs $(JOBS) $(if $(DRY_RUN),--dry-run)
+	$(BIN)/python -m alexlib.pipeline --grid $(GRID) --jobs $(JOBS) $(if $(DRY_RUN),--dry-run) \
+		$(if $(DECIDE),--decide $(DECIDE)) $(if $(CAP),--cap $(CAP)) $(if $(AGAINST),--against $(AGAINST))
 
 demo: $(STAMP)
 	$(BIN)/python -m alexlib.pipeline --grid demo --jobs $(JOBS)

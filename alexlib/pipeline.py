@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from . import decide as D
 from .grid import command as G
 from .paths import PARAMS, from_repo
+from .report import planner as PL
 from .report.export import build_report
 from .train.config import Help
 from .train.datasets import check_available, title
@@ -72,7 +74,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpus", metavar="I,J,...", default="", help="CUDA device indices to spread runs over")
     p.add_argument("--dry-run", action="store_true",
                    help="say which grid, its runs per block and the estimated time; train nothing, build no report")
+    p.add_argument("--decide", metavar="BUDGET", default="",
+                   help="then add the seeds that decide the report's open claims, within BUDGET of this machine's "
+                        "time (45m, 2h) or a number of runs, as a second stage (alexlib/decide.py)")
+    p.add_argument("--cap", metavar="N", type=int, default=PL.CAP,
+                   help="with --decide: seeds per cell at most, the first stage's included")
+    p.add_argument("--against", metavar="auto|none|FOLDER", default="auto",
+                   help="check the report against a committed one, cell by cell; auto: reports/<grid> when it holds "
+                        "records")
     a = p.parse_args(argv)
+    try:
+        budget = D.parse_budget(a.decide) if a.decide else None
+    except D.BudgetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     grid_file, why = choose_grid(a.grid)
     if why:
         print(why, flush=True)
@@ -85,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         except G.REFUSED as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        if budget is not None:
+            try:
+                D.run(grid_file, runs, reports, budget, a.cap, a.jobs, a.gpus or None, dry_run=True)
+            except FileNotFoundError as e:
+                print(f"second stage: not planned yet ({e})")
         print(f"then: the report into {reports}")
         return 0
     try:
@@ -94,10 +114,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2  # bad grid or locked folder: nothing ran
     except KeyboardInterrupt:
         G.stop_at_once()
+    if budget is not None and code == 0:
+        try:
+            code = D.run(grid_file, runs, reports, budget, a.cap, a.jobs, a.gpus or None)
+        except G.REFUSED as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            G.stop_at_once()
     try:
-        made = build_report(runs, reports, note=why.replace("GRID=auto: ", "Grid chosen by `make report` "
-                                                                       "(GRID=auto): ", 1) if why else "",
-                            only_if_changed=True)
+        against = (reports if (reports / "records").is_dir() else None) if a.against == "auto" else \
+            None if a.against == "none" else from_repo(a.against)
+        made = build_report(runs, reports, note=why.replace("GRID=auto: ", "Grid chosen automatically: ", 1) if why else "",
+                            only_if_changed=True, against=against)
     except Exception as e:
         print(f"error: the report could not be built: {getattr(e, 'ename', type(e).__name__)}: "
               f"{getattr(e, 'evalue', e)}", file=sys.stderr)

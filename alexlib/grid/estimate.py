@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from ..train.config import RunConfig
 from ..train.datasets import images
@@ -63,23 +63,61 @@ def recorded_rates(folders: Iterable[Path], device_name: str, threads: int) -> R
 
 
 def calibrate(s: Shape, device: str = "auto", threads: int = 1) -> tuple[float, float]:
-    """(train images/s, eval images/s) of one shape, timed here on synthetic data: one untimed step, then
-    CALIBRATION_STEPS timed ones, and one evaluation pass."""
+    """(train images/s, eval images/s) of one shape, timed here on the CPU on synthetic data: one untimed step,
+    then CALIBRATION_STEPS timed ones, and one evaluation pass."""
     import torch
 
     from ..train import timing
-    from ..train.device import resolve_device
     norm, bs, size, width = s
-    dev = resolve_device(RunConfig(device=device))
+    dev = torch.device("cpu")
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     try:
         ds = timing.synthetic_on(dev, max(4 * bs, 64), 128)
-        train = timing.train_rate(norm, bs, ds, dev, size, width, CALIBRATION_STEPS, 1, dev.type == "cuda")
+        train = timing.train_rate(norm, bs, ds, dev, size, width, CALIBRATION_STEPS, 1, False)
         ev = timing.eval_rate(norm, ds, dev, size, width, batches=1)
     finally:
         torch.set_num_threads(before)
     return train, ev
+
+
+# ---------------------------------------------------------------------------------------------------
+# On a GPU: timed in a subprocess on the GPU the runs will use (the grid's own process never holds a CUDA
+# context), as the runs step: the CUDA graph captured and replayed, cuDNN autotuning on
+# ---------------------------------------------------------------------------------------------------
+GPU_WARMUP = 10   # untimed steps: the eager warm-ups, the capture and its first replay, then replays
+GPU_STEPS = 20    # timed replays
+
+
+def gpu_of(device: str) -> int:
+    """The index of the GPU ``cuda:N`` names (0 for cuda and auto)."""
+    return int(device.split(":")[1]) if device.startswith("cuda:") else 0
+
+
+def on_cuda(device: str) -> bool:
+    """Whether runs with this device setting run on a GPU here (no CUDA context is made to tell)."""
+    if device.startswith("cuda"):
+        return True
+    if device != "auto":
+        return False
+    import torch
+    return torch.cuda.is_available()
+
+
+def probe(device: str, shapes: list[Shape]) -> dict[str, Any]:
+    """The GPU's name and each shape's rates, from ``python -m alexlib.train.timing`` in a subprocess that sees
+    only that GPU."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu_of(device))}
+    cmd = [sys.executable, "-m", "alexlib.train.timing", "--device", "cuda", "--steps", str(GPU_STEPS),
+           "--warmup", str(GPU_WARMUP), "--shapes", json.dumps([list(x) for x in shapes])]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"timing on {device} failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 @dataclass
@@ -90,37 +128,49 @@ class Cost:
     calibrated: int                # shapes timed now
     calibration_s: float = 0.0
     per_run: dict[str, float] = field(default_factory=dict)
+    timed_on: str = ""             # where the shapes not recorded were timed
 
     def line(self, n: int, at_once: int) -> str:
         how = []
         if self.recorded:
             how.append(f"rates recorded here for {self.recorded} shape(s)")
         if self.calibrated:
-            how.append(f"a {self.calibration_s:.0f}-second calibration of {self.calibrated} shape(s)")
+            how.append(f"a {self.calibration_s:.0f}-second calibration of {self.calibrated} shape(s) {self.timed_on}")
         return (f"estimate: about {fmt_time(self.seconds)} for {n} run(s), {at_once} at once on this machine "
                 f"({fmt_time(self.run_seconds)} of run time; from {' and '.join(how) or 'no rates'}; "
                 f"per run {OVERHEAD_S:g} s of start-up added)")
 
 
-def device_name_here(device: str = "auto") -> str:
-    """The name a run's record gives this machine's device (``env.device_name``)."""
-    import torch
+GPU_NOTE = (f"on a GPU the figure comes from CUDA-graph replays ({GPU_STEPS} timed after {GPU_WARMUP} warm-up steps) "
+            "in a short subprocess on the GPU the runs will use, and from rates recorded there")
 
-    from ..train.device import cpu_name, resolve_device
-    dev = resolve_device(RunConfig(device=device))
-    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()
+
+def device_name_here(device: str = "auto") -> str:
+    """The name a run's record gives the device the runs will use (``env.device_name``); for a GPU, asked in
+    a subprocess."""
+    from ..train.device import cpu_name
+    return probe(device, [])["device_name"] if on_cuda(device) else cpu_name()
 
 
 def estimate(todo: list[RunConfig], at_once: int, threads: int, folders: Iterable[Path],
-             device_name: str, calibrate_shape: Callable[[Shape], tuple[float, float]] | None = None) -> Cost:
-    """The cost of ``todo`` here; ``calibrate_shape`` (a seam for the tests) times a shape not recorded."""
+             device_name: str, calibrate_shape: Callable[[Shape], tuple[float, float]] | None = None,
+             device: str | None = None) -> Cost:
+    """The cost of ``todo`` here; ``calibrate_shape`` (a seam for the tests) times a shape not recorded; ``device``:
+    where the runs will run (default: the first run's device setting)."""
+    device = device or todo[0].device
     rates = recorded_rates(folders, device_name, threads)
     recorded = {shape(c) for c in todo} & set(rates)
     missing = sorted({shape(c) for c in todo} - set(rates), key=str)
     t0 = time.monotonic()
-    for s in missing:
-        rates[s] = (calibrate_shape or (lambda x: calibrate(x, todo[0].device, threads)))(s)
+    timed_on = "timed here on the CPU"
+    if missing and calibrate_shape is None and on_cuda(device):
+        got = probe(device, missing)["rates"]
+        rates.update({s: tuple(r) for s, r in zip(missing, got)})
+        timed_on = f"timed as CUDA-graph replays in a subprocess on cuda:{gpu_of(device)}"
+    else:
+        for s in missing:
+            rates[s] = (calibrate_shape or (lambda x: calibrate(x, device, threads)))(s)
     calibration_s = time.monotonic() - t0
     per_run = {c.run_id(): run_seconds(c, rates) for c in todo}
     total = sum(per_run.values())
-    return Cost(total / max(1, at_once), total, len(recorded), len(missing), calibration_s, per_run)
+    return Cost(total / max(1, at_once), total, len(recorded), len(missing), calibration_s, per_run, timed_on)

@@ -89,6 +89,10 @@ class Executor(ABC):
         """Of ``runs`` (none of them done), those launched before and not yet ended: run id -> handle."""
         return {}
 
+    def estimate_device(self, todo: list[RunConfig]) -> str:
+        """The device the cost estimate times a shape on: where the runs will run."""
+        return todo[0].device
+
     @abstractmethod
     def describe(self, todo: list[RunConfig]) -> Slots:
         """How it will run ``todo``: runs at once, threads per run, and the line that says so."""
@@ -116,7 +120,7 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
         if todo:
             log(slots.line)
             if executor.estimates and estimate_cost:
-                log(_cost_line(todo, slots, out))
+                log(_cost_line(todo, slots, out, executor.estimate_device(todo)))
         if dry_run:
             what = {rid: f"queued {in_flight[rid]}" if rid in in_flight else s for rid, s in status.items()}
             width = max([7] + [len(w) for w in what.values()])
@@ -128,7 +132,8 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
             return {"planned": [c.run_id() for c in todo]}
         for dataset, data_dir in sorted({(c.dataset, c.data_dir) for c in todo}):
             check_available(dataset, from_repo(data_dir))  # missing data stops the grid here, not in every run
-        write_json(out / GRID_RECORD, {"grid": plan.name, "description": plan.description,
+        record = GRID_RECORD if plan.name == out.name else f"grid.{plan.name}.json"   # a later stage's grid beside it
+        write_json(out / record, {"grid": plan.name, "description": plan.description,
                                        "runs": [c.to_dict() for c in plan.runs]})
         todo = [c if c.threads else c.replace(threads=slots.threads) for c in todo]
         runs = executor.launch(Batch(plan, out, todo, in_flight, slots, log))
@@ -141,13 +146,17 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
     return outcome
 
 
-def _cost_line(todo: list[RunConfig], slots: Slots, out: Path) -> str:
-    """The estimate line; an estimate that cannot be made says why and never stops the grid."""
+def _cost_line(todo: list[RunConfig], slots: Slots, out: Path, device: str) -> str:
+    """The estimate line for runs on ``device``; an estimate that cannot be made says why and never stops the
+    grid. On a machine without a GPU, a grid whose device is auto also says where a GPU's figure would come from."""
     from . import estimate as E
     try:
         folders = [out, *sorted(from_repo("reports").glob("*/records"))]
-        cost = E.estimate(todo, slots.at_once, slots.threads, folders, E.device_name_here(todo[0].device))
-        return cost.line(len(todo), slots.at_once)
+        cost = E.estimate(todo, slots.at_once, slots.threads, folders, E.device_name_here(device), device=device)
+        line = cost.line(len(todo), slots.at_once)
+        if device == "auto" and not E.on_cuda(device):
+            line += f"; {E.GPU_NOTE}"
+        return line
     except Exception as e:  # noqa: BLE001 (an estimate is advice)
         return f"estimate: not available ({type(e).__name__}: {str(e)[:200]})"
 

@@ -1,5 +1,6 @@
 """The grid on this machine: ``--jobs`` runs at once in a pool of threads, each running its notebook in a
-kernel of its own, pinned round-robin to ``--gpus``.
+kernel of its own; on CUDA each run takes a GPU from a queue of free ones (``--gpus``, else every visible GPU)
+and gives it back when it ends, so a long run never holds up the runs waiting for a GPU another run freed.
 
 On a CPU, runs at once share the cores: each gets cores // jobs threads (in its config, and in the kernel's
 OMP/MKL variables before its torch starts), so --jobs N speeds a grid up instead of oversubscribing the
@@ -9,6 +10,7 @@ for the CPU grids: docs/PERFORMANCE.md), and one run per GPU on CUDA.
 from __future__ import annotations
 
 import os
+import queue
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -30,14 +32,22 @@ def _on_cuda(cfg: RunConfig) -> bool:
     return cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
 
 
+def visible_gpus() -> int:
+    """CUDA devices this process sees (CUDA_VISIBLE_DEVICES applies)."""
+    import torch
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def parallelism(jobs: int | str, todo: list[RunConfig], gpus: list[int] | None = None,
-                threads: int = 0, cores: int | None = None) -> tuple[int, int, str]:
-    """(runs at once, CPU threads per run, a line saying why)."""
+                threads: int = 0, cores: int | None = None, gpu_count: int | None = None) -> tuple[int, int, str]:
+    """(runs at once, CPU threads per run, a line saying why). ``gpu_count``: the visible GPUs (a seam)."""
     cores = cores or cpu_cores()
     cuda = any(_on_cuda(c) for c in todo)
     if jobs == "auto":
-        jobs = (len(gpus) if gpus else 1) if cuda else max(1, min(cores, len(todo)))
-        why = "--jobs auto: " + ("one run per GPU" if cuda else "one run per core (fastest measured on the CPU)")
+        n_gpu = len(gpus) if gpus else (visible_gpus() if gpu_count is None else gpu_count) if cuda else 0
+        jobs = max(1, n_gpu) if cuda else max(1, min(cores, len(todo)))
+        why = "--jobs auto: " + (f"one run per GPU ({n_gpu} {'given' if gpus else 'visible'})" if cuda else
+                                 "one run per core (fastest measured on the CPU)")
     else:
         why = f"--jobs {jobs}"
     per_run = threads or max(1, cores // jobs)
@@ -60,18 +70,32 @@ class LocalExecutor(Executor):
     def describe(self, todo: list[RunConfig]) -> Slots:
         return Slots(*parallelism(self.jobs, todo, self.gpus, self.threads))
 
+    def estimate_device(self, todo: list[RunConfig]) -> str:
+        return f"cuda:{self.gpus[0]}" if self.gpus else todo[0].device
+
     def launch(self, batch: Batch) -> Iterator[Finished]:
         todo = batch.todo
-        if self.gpus:
-            todo = [c.replace(device=f"cuda:{self.gpus[i % len(self.gpus)]}") for i, c in enumerate(todo)]
+        at_once = max(1, batch.slots.at_once)
+        devices = self.gpus or (list(range(visible_gpus())) if any(_on_cuda(c) for c in todo) else [])
+        free: queue.Queue[int] = queue.Queue()
+        for i in range(at_once):          # a slot per run at once, spread over the GPUs
+            if devices:
+                free.put(devices[i % len(devices)])
 
         def one(cfg: RunConfig) -> Finished:
-            t = time.monotonic()
-            m = execute(cfg, self.notebook)
-            return Finished(cfg, m, time.monotonic() - t)
+            gpu = free.get() if devices else None   # the next GPU a run has given back
+            try:
+                if gpu is not None:
+                    cfg = cfg.replace(device=f"cuda:{gpu}")
+                t = time.monotonic()
+                m = execute(cfg, self.notebook)
+                return Finished(cfg, m, time.monotonic() - t)
+            finally:
+                if gpu is not None:
+                    free.put(gpu)
 
         with thread_env(batch.slots.threads):
-            pool = ThreadPoolExecutor(max_workers=max(1, batch.slots.at_once))
+            pool = ThreadPoolExecutor(max_workers=at_once)
             try:
                 for fut in as_completed([pool.submit(one, c) for c in todo]):
                     yield fut.result()

@@ -13,7 +13,7 @@ from ..notebooks import execute as run_notebook
 from ..paths import RUN_NOTEBOOK
 from ..train.config import RunConfig
 from ..train.device import resolved_precision_here
-from ..train.record import CHECKPOINT, METRICS, read_metrics, same_run
+from ..train.record import CHECKPOINT, METRICS, portable, read_metrics, same_run
 from ..vocab import FINISHED
 
 KERNEL_START_TRIES = 3  # papermill kernel starts can race when several runs start at once
@@ -93,7 +93,7 @@ def write_failure(cfg: RunConfig, error: str, record: dict[str, Any] | None = No
     """The record a failed run gets, written whole to its metrics.json: ``record`` (what the run wrote before
     it died: history, env), or a new one when it wrote none, now ``failed`` with ``error``; ``env`` is added
     to its env (the SLURM path adds the job's state there)."""
-    m = record or {"run_id": cfg.run_id(), "config": cfg.to_dict(), "history": [], "final": None, "env": {}}
+    m = record or portable({"run_id": cfg.run_id(), "config": cfg.to_dict(), "history": [], "final": None, "env": {}})
     m = m | {"status": "failed", "error": error}
     if env:
         m["env"] = {**(m.get("env") or {}), **env}

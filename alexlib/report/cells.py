@@ -26,11 +26,14 @@ def cell_numbers(g: pd.DataFrame) -> dict[str, Any]:
 
 
 def _mixed(g: pd.DataFrame) -> str:
-    """Seeds of one cell run on other devices or thread counts are not bit-comparable: say so."""
+    """Seeds of one cell run on other devices, kinds of CPU kernels or thread counts are not bit-comparable:
+    say so."""
     threads = sorted({int(t) for t in g.cpu_threads.dropna()})
+    caps = sorted(set(g.cpu_capability)) if "cpu_capability" in g else []
     return "; ".join(m for m in (
         f"threads {'/'.join(map(str, threads))}" if len(threads) > 1 else "",
-        f"devices {' / '.join(sorted(set(g.device_name)))}" if g.device_name.nunique() > 1 else "") if m)
+        f"devices {' / '.join(sorted(set(g.device_name)))}" if g.device_name.nunique() > 1 else "",
+        f"CPU kernels {' / '.join(caps)}" if len(caps) > 1 else "") if m)
 
 
 def cells(runs: pd.DataFrame, report: dict[tuple[str, int], float], comparable: bool) -> pd.DataFrame:

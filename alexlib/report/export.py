@@ -11,6 +11,7 @@ Chromium where WeasyPrint cannot load: ALEXLIB_PDF=weasyprint|chromium chooses.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib
 import os
@@ -46,11 +47,11 @@ TITLE = "AlexNet × normalization × batch size: results"
 
 
 def execute_summary(runs_dir: Path, out_dir: Path, reference: str = "params/reference.yaml", select: str = "",
-                    note: str = "") -> Path:
+                    note: str = "", against: str = "") -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / "summary.ipynb"
     execute(SUMMARY_NOTEBOOK, executed, {"runs_dir": str(runs_dir), "report_dir": str(out_dir), "reference": reference,
-                                         "select": select, "note": note})
+                                         "select": select, "note": note, "against": against})
     return executed
 
 
@@ -150,7 +151,7 @@ def copy_records(runs_dir: Path, records: Path) -> Path:
     return records
 
 
-def inputs_digest(runs_dir: Path, reference: str, select: str, note: str) -> str:
+def inputs_digest(runs_dir: Path, reference: str, select: str, note: str, against: Path | None = None) -> str:
     """sha256 over everything a report is made from: every record below ``runs_dir``, the summary notebook,
     the reference numbers, alexlib's source, the select and the note."""
     h = hashlib.sha256()
@@ -163,20 +164,48 @@ def inputs_digest(runs_dir: Path, reference: str, select: str, note: str) -> str
             p.relative_to(package.parent) if p.is_relative_to(package.parent) else p.name
         h.update(str(name).encode() + b"\0")
         h.update(p.read_bytes() + b"\0")
+    for p in record_paths(against) if against else []:
+        h.update(b"against\0" + p.read_bytes() + b"\0")
     h.update(f"{select}\0{note}".encode())
     return h.hexdigest()
 
 
 def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "params/reference.yaml",
-                 pdf: bool = True, select: str = "", note: str = "", only_if_changed: bool = False) -> dict[str, Path]:
+                 pdf: bool = True, select: str = "", note: str = "", only_if_changed: bool = False,
+                 against: str | Path | None = None) -> dict[str, Path]:
     """The summary notebook over ``runs_dir``, executed into ``out_dir``, then HTML and PDF. ``note``: a line
     the report opens with (the pipeline says there which grid it chose and why). ``only_if_changed``: leave a
     report whose inputs are the same as when it was made as it is (make report / make demo run twice leave
-    git status clean)."""
+    git status clean). ``against``: a committed report (or its records) this run is checked against, read as it
+    is now, before this report may rewrite that folder."""
     runs_dir, out_dir = from_repo(runs_dir), from_repo(out_dir)
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"runs folder {runs_dir} does not exist; run a grid into it first")
-    digest = inputs_digest(runs_dir, reference, select, note)
+    with committed_copy(against, runs_dir) as then:
+        return _build(runs_dir, out_dir, reference, pdf, select, note, only_if_changed, then)
+
+
+@contextlib.contextmanager
+def committed_copy(against: str | Path | None, runs_dir: Path):
+    """The committed records to check against, copied aside (the report being built may rewrite them), or None."""
+    if not against:
+        yield None
+        return
+    src = from_repo(against)
+    src = src / RECORDS if (src / RECORDS).is_dir() else src
+    if not record_paths(src):
+        raise FileNotFoundError(f"--against {against}: no records there (a committed report's folder or its records)")
+    if src.resolve() == runs_dir.resolve():
+        raise ValueError(f"--against {against}: that is the folder being reported on")
+    with tempfile.TemporaryDirectory(prefix="alexlib-against-") as tmp:
+        copy = Path(tmp) / "records"
+        copy_records(src, copy)
+        yield copy
+
+
+def _build(runs_dir: Path, out_dir: Path, reference: str, pdf: bool, select: str, note: str, only_if_changed: bool,
+           against: Path | None) -> dict[str, Path]:
+    digest = inputs_digest(runs_dir, reference, select, note, against)
     stamp = out_dir / STAMP
     made = {"notebook": out_dir / "summary.ipynb", "html": out_dir / "report.html"}
     renderer = None
@@ -190,7 +219,7 @@ def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "pa
             p.is_file() for p in made.values()):
         print(f"report unchanged: its inputs (records, notebook, code) are the ones it was made from ({out_dir})")
         return made
-    executed = execute_summary(runs_dir, out_dir, reference, select, note)
+    executed = execute_summary(runs_dir, out_dir, reference, select, note, str(against or ""))
     copy_records(runs_dir, out_dir / RECORDS)
     title = f"{TITLE} ({out_dir.name})"
     made = {"notebook": executed, "html": to_html(executed, out_dir / "report.html", title)}
@@ -200,6 +229,13 @@ def build_report(runs_dir: str | Path, out_dir: str | Path, reference: str = "pa
         else:
             made["pdf"] = to_pdf(made["html"], out_dir / "report.pdf", renderer)
     write_text(stamp, digest + "\n")
+    if against is not None:
+        from ..io import read_json
+        summary = read_json(out_dir / "summary.json").get("against_committed") or {}
+        if summary:
+            print(f"against the committed study: {summary['agree']} of {summary['cells']} cells agree, "
+                  f"{summary['differ']} differ (largest paired difference {summary['largest_difference']:.2f} points); "
+                  f"verdicts {'the same' if summary['verdicts_same'] else 'changed'}")
     return made
 
 
@@ -216,9 +252,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="when the folder holds runs of several protocols, the one to report, e.g. "
                         "'dataset=digits' or 'dataset=fashion_mnist,image_size=63' (fields: "
                         + ", ".join(PROTOCOL + ("epochs", "lr", "norm", "batch_size", "seed")) + ")")
+    p.add_argument("--against", metavar="FOLDER", default="",
+                   help="a committed report (e.g. reports/fashion) to check this rerun against, cell by cell and verdict "
+                        "by verdict; read before this report may rewrite it")
     a = p.parse_args(argv)
     try:
         made = build_report(a.runs, a.out or f"reports/{Path(a.runs).name}", a.reference, pdf=not a.no_pdf,
+                            against=a.against or None,
                             select=a.select)
     except (FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)

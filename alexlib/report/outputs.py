@@ -36,7 +36,8 @@ def write_report(report_dir: Path, runs: pd.DataFrame, cells: pd.DataFrame, desi
 
 def summary_index(runs: pd.DataFrame, protocol: dict[str, Any], fixed_epochs: int, duplicates: int,
                   problems: list[dict[str, str]], analysis: Analysis, findings: list[dict[str, str]],
-                  flags: list[dict[str, Any]], convergence: pd.DataFrame, stages: list[dict[str, Any]]) -> dict[str, Any]:
+                  flags: list[dict[str, Any]], convergence: pd.DataFrame, stages: list[dict[str, Any]],
+                  against: dict[str, Any] | None = None) -> dict[str, Any]:
     """summary.json: the first pages' findings, what the runs are and their statuses, each claim part by part
     (its outcome, margin, interval and level, the p its decision used), every comparison and batch-size effect
     (each with the level of its decision, or the claim that decided it), the flags, convergence, and the stages."""
@@ -52,7 +53,7 @@ def summary_index(runs: pd.DataFrame, protocol: dict[str, Any], fixed_epochs: in
         "convergence": convergence.to_dict(orient="records"),
         "stages": {"seeds_by_stage": runs.groupby("stage").size().to_dict() if "stage" in runs else {1: len(runs)},
                    "second": stages, "design": two_stage_design()},
-        "method": "docs/STATISTICS.md"}
+        "against_committed": against, "method": "docs/STATISTICS.md"}
 
 
 def two_stage_design() -> dict[str, Any]:

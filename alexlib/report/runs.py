@@ -148,6 +148,8 @@ def _row(m: dict[str, Any], path: Path, runs_dir: Path) -> dict[str, Any]:
         "images_per_s": float(np.mean([h["images_per_s"] for h in hist])) if hist else math.nan,
         "device_name": env.get("device_name", "?"), "torch": env.get("torch", "?"),
         "cpu_threads": env.get("cpu_threads"), "updated_at": m.get("updated_at", ""),
+        "cpu_capability": env.get("cpu_capability", "?"), "blas": env.get("blas") or "?", "onednn": env.get("onednn") or "?",
+        "kernel_env": json.dumps(env["kernel_env"], sort_keys=True) if "kernel_env" in env else "?",
         # provenance (alexlib.train writes it; older records lack some: "?")
         **{k.replace("-", "_"): str(env.get(k, "?")) for k in PROVENANCE},
         "data_origin": ds.get("origin", "?"),

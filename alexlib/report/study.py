@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..paths import from_repo
+from . import against as AG
 from . import cells as C
 from . import figures as F
 from . import findings as FD
@@ -41,12 +42,14 @@ class Study:
     figures: dict[str, Figure] = field(default_factory=dict)   # file stem -> the figure last drawn
     fixed_epochs: int = 0   # the epochs of the report's design (fixed epochs and lr) in these runs
     stages: list[dict[str, Any]] = field(default_factory=list)
+    committed: R.Loaded | None = None   # the committed study this run is checked against (--against)
 
     @classmethod
-    def load(cls, runs_dir: str, reference: str, report_dir: str, select: str = "") -> "Study":
+    def load(cls, runs_dir: str, reference: str, report_dir: str, select: str = "", against: str = "") -> "Study":
         found = R.read_study_runs(from_repo(runs_dir), select)
+        then = R.read_study_runs(from_repo(against), select) if against else None
         return cls(found.runs, R.load_reference(from_repo(reference)), from_repo(report_dir), found.problems,
-                   found.duplicates, fixed_epochs=found.fixed_epochs, stages=found.stages)
+                   found.duplicates, fixed_epochs=found.fixed_epochs, stages=found.stages, committed=then)
 
     # ---- what the runs are, and the numbers (computed once) ----
     def designs(self) -> list[str]:
@@ -76,6 +79,21 @@ class Study:
 
     def claims(self):
         return self.analysis.claims
+
+    @functools.cached_property
+    def against(self) -> AG.Against | None:
+        """This study checked against the committed one (None when no committed study was given)."""
+        if self.committed is None:
+            return None
+        then = self.committed
+        return AG.compare(self.runs, then.runs, self.claims(),
+                          analyze(then.runs, R.protocol(then.runs, then.fixed_epochs)).claims)
+
+    def against_markdown(self) -> str:
+        return X.against_markdown(self.against) if self.against is not None else ""
+
+    def against_table(self) -> pd.DataFrame:
+        return AG.table(self.against)
 
     def findings(self) -> list[dict[str, str]]:
         return FD.findings(self.runs, self.analysis, self.flags, self.lr_flags, self.comparable())
@@ -196,5 +214,6 @@ class Study:
                 drawing()
         index = summary_index(self.runs, self.protocol(), self.fixed_epochs, self.duplicates, self.problems,
                               self.analysis, self.findings(), FD.flags_index(self.flags, self.lr_flags),
-                              L.convergence(self.runs), self.stages)
+                              L.convergence(self.runs), self.stages,
+                              self.against.summary() if self.against is not None else None)
         return write_report(self.report_dir, self.runs, self.cells, C.design_cells(self.runs), self.figures, index)

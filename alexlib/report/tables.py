@@ -131,15 +131,10 @@ def as_shown(table: pd.DataFrame):
 def part_rows(parts: list[Part]) -> pd.DataFrame:
     """One claim's parts: the difference (the claimed direction and size), its interval and level, the p the
     decision used against what it had to be below, and the outcome with the stage that reached it."""
-    def claim_text(p: Part) -> str:
-        if p.expect == 0:
-            return f"within ±{p.margin:g}"
-        side = ">" if p.expect > 0 else "<"
-        return f"{side}{NB}{'+' if p.expect > 0 else '−'}{p.margin:g}" if p.margin else f"{side}{NB}0"
     rows = []
     for p in parts:
         iv = p.interval
-        rows.append({"part": p.what, "claimed": claim_text(p),
+        rows.append({"part": p.what, "claimed": p.claimed().replace(" ", NB),
                      "here": "" if iv is None or iv.estimate != iv.estimate else f"{iv.estimate:+.2f}",
                      "interval": "" if iv is None else interval(iv.low, iv.high, iv.level),
                      "p (needed)": "" if p.p != p.p else f"{p_text(p.p)} (<{NB}{p_text(p.needed)})",
@@ -221,8 +216,10 @@ def convergence_table(conv: pd.DataFrame) -> pd.DataFrame:
 def environment_table(runs: pd.DataFrame) -> pd.DataFrame:
     """What the runs ran on: each provenance field's values, with the number of runs behind each."""
     names = {"device_name": "device", "cpu_threads": "CPU threads", "git_commit": "commit", "git_dirty": "uncommitted code",
-             "data_origin": "data", "scikit_learn": "scikit-learn"}
-    fields = ["device_name", "precision", "torch", *[k.replace("-", "_") for k in PROVENANCE], "data_origin"]
+             "data_origin": "data", "scikit_learn": "scikit-learn", "cpu_capability": "CPU kernels", "blas": "BLAS",
+             "onednn": "oneDNN", "kernel_env": "kernel settings"}
+    fields = ["device_name", "cpu_capability", "cpu_threads", "precision", "torch", "blas", "onednn", "kernel_env",
+              *[k.replace("-", "_") for k in PROVENANCE], "data_origin"]
     rows = []
     for f in fields:
         if f not in runs:

@@ -15,6 +15,7 @@ import pandas as pd
 from ..paths import from_repo
 from ..train.datasets import title
 from ..vocab import DESIGNS, REPORT_PROTOCOL
+from .against import mixed_cells
 from .claims import judged_on, report_self_check
 from .runs import comparable
 from .verdicts import Claim
@@ -111,7 +112,11 @@ def header_markdown(runs: pd.DataFrame, duplicates: int, problems: list[dict[str
         lines += ["", f"{duplicates} run folder(s) held a run already counted (same configuration, "
                       "e.g. a copied folder): each run is counted once."]
     if problems:
-        lines += ["", f"**{len(problems)} metrics file(s) could not be read**: see the last section."]
+        lines += ["", f"**{len(problems)} metrics file(s) could not be read**: see below."]
+    mixed = mixed_cells(runs)
+    lines += ["", ("**Cells whose seeds ran on different machines** (their numbers can differ by numerical noise as "
+                   "well as by seed): " + "; ".join(mixed) + ".") if mixed else
+              "Every cell's seeds ran on one kind of device and CPU kernels."]
     return "\n".join(lines)
 
 
@@ -203,3 +208,20 @@ FILES = ("The numbers behind this report sit beside it: summary.json (every numb
          "comparisons, batch effects, flags, convergence, stages), cells.csv (one row per norm and batch size), "
          "designs.csv (per design), results.csv (one row per run), and records/ (each run's own record, from which "
          "the whole report rebuilds).")
+
+
+def against_markdown(ag) -> str:
+    """The rerun against the committed study in words: the rule, the cells, the verdicts, the machines."""
+    s = ag.summary()
+    lines = [f"The same configurations and seeds as the committed study, paired on the seed. A cell *agrees* unless its "
+             f"mean paired difference exceeds {s['z']:.2f} × {s['sigma']:.2f} × √(2/n) points: what a new seed's noise "
+             f"would move a mean of n seeds by ({s['sigma']:.2f}: the committed seed-to-seed sd), Bonferroni over the "
+             f"{s['cells']} cells, fixed before the rerun's numbers are read.",
+             "", f"**{s['agree']} of {s['cells']} cells agree**, {s['differ']} differ; the largest paired difference is "
+             f"{s['largest_difference']:.2f} points. " + (
+                 "**Every claim's verdict and every part's outcome is the same.**" if s["verdicts_same"] else
+                 "**Verdicts that changed:** " + "; ".join(
+                     f"claim {v['claim']}: {v['committed']} → {v['here']}" for v in s["verdict_changes"]) + ".")]
+    if s["not_comparable"]:
+        lines += ["", f"Not comparable (no committed run of that configuration): {', '.join(s['not_comparable'])}."]
+    return "\n".join(lines)

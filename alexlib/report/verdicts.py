@@ -61,6 +61,13 @@ class Part:
     alpha: float = ALPHA / 2                  # each one-sided test's share of the claim's α
 
     # ---- the tests: (name, p at the first look, p combined or nan) for the outcomes this part can reach ----
+    def claimed(self) -> str:
+        """What the claim says of this difference, in a few characters: '> 0', '< −10', 'within ±5'."""
+        if self.expect == 0:
+            return f"within ±{self.margin:g}"
+        side = ">" if self.expect > 0 else "<"
+        return f"{side} {'+' if self.expect > 0 else '−'}{self.margin:g}" if self.margin else f"{side} 0"
+
     def _tests(self) -> list[tuple[str, str, float, bool]]:
         """(outcome, test name, delta, above) for each one-sided test this part can decide by."""
         m, s = self.margin, self.expect

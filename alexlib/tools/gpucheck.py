@@ -12,7 +12,10 @@ check and a verdict line: PASS, or FAIL with what failed. Exit status 0 only on 
 What counts as agreement: bf16 rounding and cuDNN's autotuned kernels make the two runs differ a
 little and training amplifies it, so each epoch's training loss must agree within LOSS_RTOL and the
 final test accuracy within ACC_POINTS; the graphed run must say that its graph was captured and
-checked (env.cuda_graph), and both must learn (first-epoch loss above the last).
+checked (env.cuda_graph), and with BN, LN or GN both must learn (first-epoch loss above the last). Without
+normalization and with LRN the network sits at chance (loss 2.303) for its first 1,000-1,500 SGD steps at lr
+0.005 (the committed Fashion-MNIST records show it for 2-3 epochs), so after 2 x 64 steps "learned" is a coin
+flip there: for them the check is that both runs agree, not that they learned.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from ..io import write_json
 from ..train import data as D
 from ..train.datasets import register, unregister
 from ..train.loop import train
-from ..vocab import NORMS
+from ..vocab import NORMED, NORMS
 
 LOSS_RTOL = 0.05      # per-epoch training loss, graphed vs eager
 ACC_POINTS = 5.0      # final test accuracy, graphed vs eager
@@ -55,10 +58,11 @@ def agree(eager: dict[str, Any], graphed: dict[str, Any]) -> list[str]:
     if da > ACC_POINTS:
         bad.append(f"final test accuracy {graphed['final']['test_acc']:.2f} graphed vs "
                    f"{eager['final']['test_acc']:.2f} eager ({da:.2f} points apart, limit {ACC_POINTS:g})")
-    for r, name in ((eager, "eager"), (graphed, "graphed")):
-        h = r["history"]
-        if len(h) > 1 and not h[-1]["train_loss"] < h[0]["train_loss"]:
-            bad.append(f"{name} run did not learn (train loss {h[0]['train_loss']:.4f} -> {h[-1]['train_loss']:.4f})")
+    if (eager.get("config") or {}).get("norm") in NORMED:
+        for r, name in ((eager, "eager"), (graphed, "graphed")):
+            h = r["history"]
+            if len(h) > 1 and not h[-1]["train_loss"] < h[0]["train_loss"]:
+                bad.append(f"{name} run did not learn (train loss {h[0]['train_loss']:.4f} -> {h[-1]['train_loss']:.4f})")
     return bad
 
 

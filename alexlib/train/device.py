@@ -76,9 +76,16 @@ def run_context(cfg: RunConfig, dev: torch.device):
             torch.set_num_threads(saved[4])
 
 
+# Environment variables that choose the CPU kernels (and so the order of a float sum): recorded when set
+KERNEL_VARS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "OMP_NUM_THREADS",
+               "MKL_NUM_THREADS")
+
+
 def environment(dev: torch.device, precision: str, cfg: RunConfig) -> dict[str, Any]:
-    """What a run ran on and with: the device, the code (git commit, alexlib's version) and the versions
-    of the libraries that compute its numbers."""
+    """What a run ran on and with: the device, the code (git commit, alexlib's version), the versions of the
+    libraries that compute its numbers, and what can move them on another machine: the CPU's instruction set as
+    torch's kernels use it, the BLAS and oneDNN builds, the kernel-choosing environment, and on CUDA the GPU,
+    CUDA and cuDNN versions."""
     import numpy
     import torchvision
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()
@@ -87,8 +94,27 @@ def environment(dev: torch.device, precision: str, cfg: RunConfig) -> dict[str, 
             "cuda_graph": False,  # true once a graph has been captured and its first replay checked
             "deterministic": cfg.deterministic, "cpu_threads": torch.get_num_threads(), "host": platform.node(),
             "alexlib": alexlib_version(), **git_state(), "numpy": numpy.__version__,
-            "scikit-learn": _version("scikit-learn"), "scipy": _version("scipy"),
+            "scikit-learn": _version("scikit-learn"), "scipy": _version("scipy"), **kernels(dev),
             **({"slurm": slurm} if (slurm := slurm_job()) else {})}
+
+
+def kernels(dev: torch.device) -> dict[str, Any]:
+    """What chooses the kernels a run's numbers come from (another CPU or GPU sums floats in another order)."""
+    build = torch.__config__.show()
+    out = {"cpu_capability": torch.backends.cpu.get_cpu_capability(),
+           "blas": _build_line(build, r"(Intel\(R\) oneAPI Math Kernel Library Version [^\s]+|OpenBLAS[^\n]*)"),
+           "onednn": _build_line(build, r"(?:Intel\(R\) MKL-DNN|oneDNN) (v[\d.]+)"),
+           "kernel_env": {k: os.environ[k] for k in KERNEL_VARS if k in os.environ}}
+    if dev.type == "cuda":
+        out.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
+                   gpu_capability=".".join(map(str, torch.cuda.get_device_capability(dev))))
+    return out
+
+
+def _build_line(text: str, pattern: str) -> str | None:
+    import re
+    m = re.search(pattern, text)
+    return m.group(1).strip() if m else None
 
 
 def _version(dist: str) -> str | None:

@@ -10,6 +10,7 @@ Command line: ``python -m alexlib.train --norm gn --batch-size 32 [--epochs 2 ..
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -27,10 +28,10 @@ from .data import batches, epoch_order
 from .datasets import load_dataset
 from .device import environment, resolve_device, resolve_precision, run_context
 from .model import count_params
-from .record import CHECKPOINT, METRICS, read_metrics, same_run
+from .record import CHECKPOINT, METRICS, portable, read_metrics, same_run
 from .shapes import stage_sizes
 from .splits import DataError
-from .trainer import Speed, Trainer
+from .trainer import CaptureError, Speed, Trainer
 
 CUDA_CHECK_EVERY = 200      # steps between non-finite checks on CUDA (each check is one host sync)
 
@@ -79,7 +80,8 @@ def _remove_stale_temporaries(out: Path) -> None:
 def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, speed: Speed,
                   say) -> dict[str, Any]:
     record: dict[str, Any] = {
-        "run_id": cfg.run_id(), "config": cfg.to_dict(), "status": "running", "history": [], "final": None,
+        "run_id": cfg.run_id(), "config": portable({"config": cfg.to_dict()})["config"], "status": "running",
+        "history": [], "final": None,
         "env": environment(dev, precision, cfg), "started_at": utc_now(),
     }
     t_start = time.perf_counter()
@@ -89,9 +91,9 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
         if cfg.batch_size > len(ds.train):
             raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(ds.train)} training images")
         tr = Trainer(cfg, ds, dev, precision, speed)
-        record["dataset"] = {"name": ds.name, "description": ds.source,
-                             "train_images": len(ds.train), "test_images": len(ds.test),
-                             "synthetic": ds.name == "synthetic", **ds.origin.record()}
+        record["dataset"] = portable({"dataset": {
+            "name": ds.name, "description": ds.source, "train_images": len(ds.train), "test_images": len(ds.test),
+            "synthetic": ds.name == "synthetic", **ds.origin.record()}})["dataset"]
         record["model"] = {"params": count_params(tr.model), "image_size": cfg.image_size, "width": cfg.width}
         start_epoch = _resume(tr, out / CHECKPOINT, cfg, precision, record, say)
 
@@ -109,7 +111,7 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
                 break
             h = _finish_epoch(tr, epoch, train_seconds)
             record["history"].append(h)
-            say(_epoch_line(h, cfg.epochs, tr.graph_note))
+            say(_epoch_line(h, cfg.epochs))
             last = epoch == cfg.epochs
             record["status"] = "completed" if last else "running"
             record["final"] = _final(record["history"]) if last else None
@@ -159,13 +161,8 @@ def _resume(tr: Trainer, ckpt_path: Path, cfg: RunConfig, precision: str, record
 
 
 def _note_graph(tr: Trainer, record: dict[str, Any], say) -> None:
-    env = record["env"]
-    captured = tr.graph_note == "captured"
-    if captured and not env["cuda_graph"]:
-        env["cuda_graph"] = True
-    elif tr.graph_note.startswith("capture failed") and "cuda_graph_note" not in env:
-        env["cuda_graph_note"] = tr.graph_note
-        say(f"CUDA graph: {tr.graph_note}")
+    if tr.graph_note == "captured" and not record["env"]["cuda_graph"]:
+        record["env"]["cuda_graph"] = True
 
 
 def steps_per_epoch(n: int, cfg: RunConfig) -> int:
@@ -179,12 +176,20 @@ def steps_per_epoch(n: int, cfg: RunConfig) -> int:
 
 def _progress(enabled: bool, label: str, total: int):
     """tqdm, throttled: in place on a terminal, a line every 30 s elsewhere (an executed notebook or its
-    HTML is not flooded), gone when the epoch ends (the epoch's own line follows)."""
+    HTML is not flooded), gone when the epoch ends (the epoch's own line follows). Without progress, no tqdm:
+    a bare GPU image (torch, torchvision, numpy) trains without it."""
+    if not enabled:
+        return contextlib.nullcontext(_NoBar())
     from tqdm import tqdm
     tty = sys.stdout.isatty()
     return tqdm(total=total, desc=f"  {label}", unit="batch", file=sys.stdout, disable=not enabled, leave=False,
                 mininterval=1.0 if tty else 30.0, maxinterval=1e9 if not tty else 10.0,
                 dynamic_ncols=tty, ascii=not tty, delay=0 if tty else 30.0)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
 
 
 def _train_epoch(tr: Trainer, cfg: RunConfig, epoch: int, n_batches: int) -> tuple[int | None, float]:
@@ -229,11 +234,10 @@ def _final(history: list[dict[str, Any]]) -> dict[str, Any] | None:
         "seconds": sum(h["seconds"] for h in history)}
 
 
-def _epoch_line(h: dict[str, Any], epochs: int, graph_note: str = "") -> str:
-    eager = " | eager steps: graph capture failed" if graph_note.startswith("capture failed") else ""
+def _epoch_line(h: dict[str, Any], epochs: int) -> str:
     return (f"epoch {h['epoch']:>3}/{epochs:<3} train loss {h['train_loss']:7.4f} acc {h['train_acc']:6.2f} | "
             f"test loss {h['test_loss']:7.4f} acc {h['test_acc']:6.2f} | {h['seconds']:7.1f} s "
-            f"{h['images_per_s']:8.0f} img/s{eager}")
+            f"{h['images_per_s']:8.0f} img/s")
 
 
 def _write(out: Path, record: dict[str, Any], t_start: float) -> dict[str, Any]:
@@ -270,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (DataError, PermissionError) as e:
+    except (DataError, PermissionError, CaptureError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     final = result.get("final") or {}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..io import read_json
+from ..paths import REPO
 from .config import ConfigError, RunConfig
 
 METRICS = "metrics.json"
@@ -53,6 +54,30 @@ def read_records(folder: str | Path) -> Iterator[tuple[Path, dict[str, Any] | Un
     a reader decides what an unreadable file means to it (the report lists it, the estimate skips it)."""
     for p in record_paths(folder):
         yield p, _read(p)
+
+
+PATH_KEYS = (("config", "data_dir"), ("config", "out_dir"), ("dataset", "location"), ("dataset", "fallback_from"))
+
+
+def relative_to_repo(path: str | None) -> str | None:
+    """A path inside the repository as relative to its root (what every clone shares); others as they are."""
+    if not path:
+        return path
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(REPO)) if p.is_absolute() else path
+    except ValueError:
+        return path
+
+
+def portable(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without this machine's paths: the folders it names inside the repository, relative to its root
+    (runs resolve them against the root again, wherever they start). Everything else as it is."""
+    out = dict(record)
+    for block, key in PATH_KEYS:
+        if isinstance(out.get(block), dict) and out[block].get(key):
+            out[block] = {**out[block], key: relative_to_repo(out[block][key])}
+    return out
 
 
 def same_run(saved: dict[str, Any] | None, cfg: RunConfig, precision: str | None = None) -> tuple[bool, str]:

@@ -66,3 +66,34 @@ def eval_rate(norm: str, ds: Dataset, dev: torch.device, image_size: int, width:
     tr.evaluate(sub)
     sync(dev)
     return len(sub) / (time.perf_counter() - t)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m alexlib.train.timing --device cuda --shapes '[[norm, batch, px, width], ...]'``: the device's
+    name and each shape's (train, eval) images/s as one JSON line, for the grid's estimate (run in a subprocess,
+    so the grid's own process holds no CUDA context)."""
+    import argparse
+    import json
+
+    from .device import cpu_name, resolve_device
+    p = argparse.ArgumentParser(prog="python -m alexlib.train.timing", description=main.__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--shapes", default="[]", help="JSON list of [norm, batch size, image size, width]")
+    p.add_argument("--steps", type=int, default=20, help="timed steps")
+    p.add_argument("--warmup", type=int, default=10, help="untimed steps first (the graph's warm-ups and capture)")
+    a = p.parse_args(argv)
+    dev = resolve_device(RunConfig(device=a.device))
+    torch.backends.cudnn.benchmark = dev.type == "cuda"   # as the runs step (alexlib.train.device.run_context)
+    rates = []
+    for norm, bs, size, width in json.loads(a.shapes):
+        ds = synthetic_on(dev, max((a.steps + a.warmup) * int(bs), 64), 512 if dev.type == "cuda" else 128)
+        rates.append([train_rate(norm, int(bs), ds, dev, int(size), float(width), a.steps, a.warmup, dev.type == "cuda"),
+                      eval_rate(norm, ds, dev, int(size), float(width), batches=1)])
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()
+    print(json.dumps({"device_name": name, "rates": rates}))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())

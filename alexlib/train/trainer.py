@@ -39,6 +39,12 @@ class GraphCheckError(RuntimeError):
     """A captured step whose replay did not train (the counters did not move)."""
 
 
+class CaptureError(RuntimeError):
+    """The capture of the training step failed. CUDA leaves the capture (and its random-number generator's
+    capture bookkeeping) half open after such a failure, so no eager step is safe after it in this process: the
+    run ends, saying how to go on."""
+
+
 class Trainer:
     """Holds the model, optimizer and running sums; ``step`` trains on one batch, eagerly or by replaying
     the captured full-batch step. Both run ``train_step``, so they compute the same thing."""
@@ -58,7 +64,7 @@ class Trainer:
         self.make_graph = speed.graph
         self._graph_obj: StepGraph | None = None   # made at the first warm-up step
         self.graph: StepGraph | None = None        # the same object, once a capture succeeded
-        self.graph_note = "" if speed.graph else "off"   # "", "captured", or why the steps run eagerly
+        self.graph_note = "" if speed.graph else "off"   # "", "captured", or "off"
         self.warmup_left = GRAPH_WARMUP_STEPS
         self.replays = 0
 
@@ -87,15 +93,14 @@ class Trainer:
 
     def step(self, x_u8: torch.Tensor, y: torch.Tensor) -> None:
         full = y.shape[0] == self.cfg.batch_size
-        if self.make_graph is None or not full or self.graph_note not in ("", "captured"):
-            return self.train_step(x_u8, y)       # CPU, graphs off or failed, or the partial last batch
+        if self.make_graph is None or not full:
+            return self.train_step(x_u8, y)       # CPU, graphs off, or the partial last batch
         if self.graph is None:
             if self.warmup_left > 0:
                 self.warmup_left -= 1
                 g = self._graph_object()
                 return g.warmup(lambda: self.train_step(x_u8, y))
-            if not self._capture(x_u8, y):
-                return self.train_step(x_u8, y)   # capture failed: this batch, and all after it, eager
+            self._capture(x_u8, y)
         self.static_x.copy_(x_u8, non_blocking=True)
         self.static_y.copy_(y, non_blocking=True)
         if self.replays == 0:
@@ -108,18 +113,17 @@ class Trainer:
             self._graph_obj = self.make_graph()
         return self._graph_obj
 
-    def _capture(self, x_u8: torch.Tensor, y: torch.Tensor) -> bool:
+    def _capture(self, x_u8: torch.Tensor, y: torch.Tensor) -> None:
         self.static_x, self.static_y = x_u8.clone(), y.clone()
         g = self._graph_object()
         try:
             g.capture(lambda: self.train_step(self.static_x, self.static_y))
-        except Exception as e:  # noqa: BLE001 (any capture error: fall back to eager steps, say why)
-            self.graph_note = f"capture failed, eager steps ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
-            if self.cuda:
-                torch.cuda.synchronize(self.dev)
-            return False
+        except Exception as e:  # noqa: BLE001 (any capture error ends the run, with the way on)
+            raise CaptureError(
+                f"the capture of the training step in a CUDA graph failed ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:160]}); rerun with cuda_graph=false: the run resumes from its last "
+                f"checkpoint with every step eager") from e
         self.graph, self.graph_note = g, "captured"
-        return True
 
     def _first_replay(self) -> None:
         """Replay once and check that it trained: the on-device image count grew by one batch."""

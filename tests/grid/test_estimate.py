@@ -56,3 +56,43 @@ def test_the_dry_run_counts_each_block_and_prints_the_estimate_without_training(
     for block, n in (("norm_x_batch", 60), ("equal_steps", 12), ("lr_scaled", 12)):
         assert f"{block}: {n} runs, 0 done, {n} to run" in lines
     assert not list(out.rglob("metrics.json"))
+
+
+def test_on_a_gpu_shapes_are_timed_as_graph_replays_in_a_subprocess_on_the_runs_gpu(tmp_path, monkeypatch):
+    """CUDA stood in: the grid's own process never touches CUDA (its entry points raise if it does); the shapes
+    not recorded are timed by ``python -m alexlib.train.timing`` in one subprocess that sees only the GPU the
+    runs will use, after enough warm-up steps that every timed step is a graph replay; the line says so."""
+    import torch
+
+    from alexlib.train.trainer import GRAPH_WARMUP_STEPS
+    calls = []
+
+    def fake_run(cmd, env=None, **kw):
+        calls.append((cmd, env))
+        shapes = json.loads(cmd[cmd.index("--shapes") + 1])
+        out = {"device_name": "NVIDIA H200", "rates": [[5000.0, 20000.0] for _ in shapes]}
+        return subprocess.CompletedProcess(cmd, 0, json.dumps(out) + "\n", "")
+
+    def no_cuda_here(*a, **k):
+        raise AssertionError("the grid's process made a CUDA context")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for name in ("init", "get_device_name", "synchronize", "set_device"):
+        monkeypatch.setattr(torch.cuda, name, no_cuda_here)
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    todo = [RunConfig(norm=n, batch_size=64, dataset="digits", seed=0) for n in ("bn", "gn")]
+    name = E.device_name_here("cuda:3")
+    cost = E.estimate(todo, 1, 1, [tmp_path], name, device="cuda:3")
+    assert name == "NVIDIA H200" and cost.calibrated == 2
+    (cmd, env), = calls[1:]
+    assert env["CUDA_VISIBLE_DEVICES"] == "3" and cmd[cmd.index("-m") + 1] == "alexlib.train.timing"
+    assert int(cmd[cmd.index("--warmup") + 1]) >= GRAPH_WARMUP_STEPS + 2   # warm-ups, capture, first replay
+    assert "CUDA-graph replays in a subprocess on cuda:3" in cost.line(2, 1)
+
+
+def test_a_cpu_dry_run_of_a_gpu_grid_says_where_a_gpus_figure_would_come_from(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "alexlib.grid", "params/paper.yaml", "--out", str(tmp_path / "p"),
+                        "--dry-run", "--set", "dataset=synthetic", "--set", "train_size=256", "--set", "test_size=64",
+                        "--set", "image_size=63", "--set", "width=0.125"],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "on a GPU the figure comes from CUDA-graph replays" in r.stdout

@@ -1,4 +1,5 @@
-"""The grid on this machine: runs at once share the cores, and GPUs are handed out round-robin."""
+"""The grid on this machine: runs at once share the cores; on CUDA, one run per GPU, each GPU handed to the next
+run as it frees up."""
 import pytest
 
 from alexlib.grid import local as L
@@ -25,18 +26,33 @@ def test_cpu_runs_share_the_cores(jobs, cores, runs, expect):
 def test_jobs_auto_on_cuda_is_one_run_per_gpu():
     todo = [RunConfig(device="cuda:0")] * 8
     assert L.parallelism("auto", todo, gpus=[0, 1, 2], cores=16)[:2] == (3, 5)
-    assert L.parallelism("auto", todo, cores=16)[:2] == (1, 16)
+    at_once, _, line = L.parallelism("auto", todo, cores=16, gpu_count=4)   # no --gpus: every visible GPU
+    assert at_once == 4 and "one run per GPU (4 visible)" in line
 
 
-def test_gpus_are_assigned_round_robin(tmp_path, monkeypatch):
-    seen = []
+def test_a_gpu_goes_to_the_next_run_when_it_frees_up(tmp_path, monkeypatch):
+    """The first run holds its GPU until every other run has ended: the others all run on the other GPU, one at a
+    time, and never two runs share a GPU (pinned round-robin, every other run would have waited on GPU 0)."""
+    import threading
+    lock, active, peak, seen = threading.Lock(), {}, {}, []
+    others_done = threading.Event()
 
-    def fake_execute(cfg, notebook=None, log=print):  # records where each run would go
-        seen.append(cfg.device)
+    def fake_execute(cfg, notebook=None, log=print):
+        with lock:
+            active[cfg.device] = active.get(cfg.device, 0) + 1
+            peak[cfg.device] = max(peak.get(cfg.device, 0), active[cfg.device])
+            first = not seen
+            seen.append(cfg.device)
+        if first:
+            others_done.wait(timeout=30)
+        with lock:
+            active[cfg.device] -= 1
+            if len(seen) == 9 and not first:
+                others_done.set()
         return {"status": "completed", "final": {"test_acc": 50.0}}
 
     monkeypatch.setattr(L, "execute", fake_execute)
     plan = load_grid(SMOKE, tmp_path / "g")
-    outcome = run_plan(plan, tmp_path / "g", L.LocalExecutor(jobs=1, gpus=[0, 3]))
-    assert seen == ["cuda:0", "cuda:3"] * 4 + ["cuda:0"]
-    assert len(outcome["completed"]) == 9
+    outcome = run_plan(plan, tmp_path / "g", L.LocalExecutor(jobs=2, gpus=[0, 3]))
+    assert len(outcome["completed"]) == 9 and others_done.is_set()
+    assert set(peak.values()) == {1} and seen[0] == "cuda:0" and seen[1:] == ["cuda:3"] * 8

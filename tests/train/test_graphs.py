@@ -4,6 +4,7 @@ a failed replay, a replay that trains nothing; deterministic mode set for a run 
 import json
 
 import pytest
+import torch
 
 import alexlib.train.loop as T
 import alexlib.train.trainer as TR
@@ -65,16 +66,28 @@ def test_a_graphed_run_resumed_mid_way_matches_one_run_straight_through(tmp_path
     assert numbers(resumed) == numbers(straight)
 
 
-def test_a_capture_that_raises_falls_back_to_eager_steps_and_says_so(tmp_path, capsys):
+def test_a_failed_capture_ends_the_run_cleanly_and_cuda_graph_false_goes_on(tmp_path, monkeypatch):
+    """The stand-in fails as CUDA does (the error out of the capture's exit, the generator left mid-capture, so any
+    later step with dropout would fail with CUDA's "Offset increment outside graph capture"): the run ends at once
+    with one line that says what failed and how to go on, and cuda_graph=false does."""
     eager = T.train(tiny(tmp_path, norm="bn", out_dir=str(tmp_path / "eager"), **GRAPHED))
     speed, made = graphed(fail_capture="operation not permitted when stream is capturing")
-    r = T.train(tiny(tmp_path, norm="bn", out_dir=str(tmp_path / "graph"), progress=True, **GRAPHED), speed=speed)
-    assert r["status"] == "completed" and numbers(r) == numbers(eager)
-    assert r["env"]["cuda_graph"] is False
-    assert "capture failed" in r["env"]["cuda_graph_note"] and "stream is capturing" in r["env"]["cuda_graph_note"]
-    assert made[0].captures == 1 and made[0].replays == 0     # not tried again
-    out = capsys.readouterr().out
-    assert "CUDA graph: capture failed" in out and "eager steps: graph capture failed" in out
+    real = TR.Trainer.train_step
+
+    def step_checked(self, x, y):   # an eager step after the failed capture meets CUDA's half-open generator
+        if made and made[0].poisoned:
+            made[0].eager_step_allowed()
+        return real(self, x, y)
+    monkeypatch.setattr(TR.Trainer, "train_step", step_checked)
+    cfg = tiny(tmp_path, norm="bn", out_dir=str(tmp_path / "graph"), **GRAPHED)
+    with pytest.raises(TR.CaptureError, match="stream is capturing.*rerun with cuda_graph=false"):
+        T.train(cfg, speed=speed)
+    m = json.loads((tmp_path / "graph" / "metrics.json").read_text())
+    assert m["status"] == "failed" and "cuda_graph=false" in m["error"] and "Offset increment" not in m["error"]
+    assert made[0].captures == 1 and made[0].replays == 0
+    monkeypatch.undo()
+    again = T.train({**cfg, "cuda_graph": False})
+    assert again["status"] == "completed" and numbers(again) == numbers(eager)
 
 
 def test_a_failed_replay_fails_the_run_and_a_rerun_resumes_from_the_checkpoint(tmp_path):
@@ -88,3 +101,28 @@ def test_a_failed_replay_fails_the_run_and_a_rerun_resumes_from_the_checkpoint(t
     assert m["status"] == "failed" and len(m["history"]) == 1
     again = T.train(cfg, speed=graphed()[0])
     assert again["status"] == "completed" and numbers(again) == numbers(straight)
+
+
+def test_each_device_captures_on_a_stream_of_its_own(monkeypatch):
+    """torch.cuda.graph's default capture stream is made once per process, on the first device that captures;
+    each run's graph brings a stream of its own device (CUDA stood in: the streams and the capture recorded)."""
+    import contextlib
+
+    from alexlib.train.graphs import CudaStepGraph
+
+    class FakeStream:
+        def __init__(self, device=None):
+            self.device = device
+    seen = []
+
+    @contextlib.contextmanager
+    def fake_graph(graph, pool=None, stream=None, **kw):
+        seen.append(stream)
+        yield
+    monkeypatch.setattr(torch.cuda, "Stream", FakeStream)
+    monkeypatch.setattr(torch.cuda, "graph", fake_graph)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: object())
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda dev=None: None)
+    for dev in ("cuda:0", "cuda:1"):
+        CudaStepGraph(torch.device(dev)).capture(lambda: None)
+    assert [s.device for s in seen] == [torch.device("cuda:0"), torch.device("cuda:1")]

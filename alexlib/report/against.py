@@ -1,0 +1,150 @@
+"""A rerun checked against the committed study: the same configurations and seeds on another machine (or the
+same one), cell by cell, paired on the seed; whether each cell agrees within what numerical noise can move it;
+whether every verdict is the same; and the two environments side by side.
+
+Why a margin and not identity: another CPU or GPU sums floats in another order, and training amplifies that to
+about a new seed's spread (docs/PERFORMANCE.md measures it). So a rerun of n seeds of a cell has a mean paired
+difference of sd about sigma * sqrt(2 / n), sigma the committed study's pooled seed-to-seed sd; a cell *differs*
+when its difference exceeds z of that, z the two-sided Bonferroni quantile at 0.05 over the cells compared (so a
+rerun whose noise is no larger than a new seed's calls no cell of the study different, 95 % of the time), and
+*agrees* otherwise. The margin is fixed by the committed records alone, before the rerun's numbers are read.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from scipy import stats
+
+from ..vocab import PROTOCOL
+from .stats import pooled_var
+
+CELL = ["design", "norm", "batch_size", "lr", "epochs"]
+ENV = [("device_name", "device"), ("cpu_capability", "CPU kernels"), ("cpu_threads", "CPU threads"),
+       ("precision", "precision"), ("torch", "torch"), ("blas", "BLAS"), ("onednn", "oneDNN"),
+       ("kernel_env", "kernel settings"), ("git_commit", "commit")]
+
+
+class AgainstError(ValueError):
+    """A rerun that cannot be compared with the committed study (no configuration in common)."""
+
+
+@dataclass(frozen=True)
+class Against:
+    cells: pd.DataFrame            # per cell: here, committed, paired difference, interval, margin, decision
+    sigma: float                   # the committed study's pooled seed-to-seed sd (points)
+    z: float                       # the quantile the margin takes
+    verdicts: list[dict[str, Any]]  # claims whose verdict or parts' outcomes differ ([] when all the same)
+    environments: pd.DataFrame     # field, here, committed
+    not_comparable: list[str]      # cells here that the committed study has no run of (another protocol)
+
+    def summary(self) -> dict[str, Any]:
+        c = self.cells
+        return {"cells": len(c), "agree": int((c.decision == "agrees").sum()),
+                "differ": int((c.decision == "differs").sum()), "sigma": self.sigma, "z": self.z,
+                "largest_difference": float(c["diff"].abs().max()) if len(c) else math.nan,
+                "verdicts_same": not self.verdicts, "verdict_changes": self.verdicts,
+                "not_comparable": self.not_comparable, "per_cell": c.to_dict(orient="records")}
+
+    def line(self, where: str) -> str:
+        s = self.summary()
+        return (f"against {where}: {s['agree']} of {s['cells']} cells agree, {s['differ']} differ (largest paired "
+                f"difference {s['largest_difference']:.2f} points; margin {self.z:.2f} × {self.sigma:.2f} × √(2/n)); "
+                f"verdicts {'the same' if s['verdicts_same'] else 'changed for claim(s) ' + ', '.join(v['claim'] for v in self.verdicts)}"
+                + (f"; {len(self.not_comparable)} cell(s) not comparable" if self.not_comparable else ""))
+
+
+def compare(here: pd.DataFrame, committed: pd.DataFrame, claims_here, claims_committed) -> Against:
+    """Cell by cell, paired on the run (same configuration and seed), completed runs only."""
+    a, b = here[here.status == "completed"], committed[committed.status == "completed"]
+    shared = sorted(set(a.run_id) & set(b.run_id))
+    if not shared:
+        raise AgainstError("the rerun shares no configuration with the committed study: "
+                           + (_protocol_diff(here, committed) or "no run id in common") + "; not comparable")
+    groups = [g.test_acc.to_numpy() for _, g in b.groupby(CELL) if len(g) >= 2]
+    sigma = math.sqrt(pooled_var(groups)[0]) if groups else math.nan
+    both = a.set_index("run_id").loc[shared]
+    then = b.set_index("run_id").loc[shared]
+    keys = both[CELL].apply(tuple, axis=1)
+    z = float(stats.norm.isf(0.05 / (2 * max(1, keys.nunique()))))
+    rows = []
+    for key, ids in keys.groupby(keys).groups.items():
+        d = both.loc[ids, "test_acc"].to_numpy() - then.loc[ids, "test_acc"].to_numpy()
+        n = len(d)
+        half = float(stats.t.isf(0.025, n - 1) * d.std(ddof=1) / math.sqrt(n)) if n >= 2 and d.std() > 0 else math.nan
+        margin = z * sigma * math.sqrt(2 / n)
+        rows.append({**dict(zip(CELL, key)), "seeds": n, "here": float(both.loc[ids, "test_acc"].mean()),
+                     "committed": float(then.loc[ids, "test_acc"].mean()), "diff": float(d.mean()),
+                     "ci_low": float(d.mean()) - half, "ci_high": float(d.mean()) + half,
+                     "identical": int((d == 0).sum()), "margin": margin,
+                     "decision": "differs" if abs(d.mean()) > margin else "agrees"})
+    here_cells = set(a[CELL].apply(tuple, axis=1)) - set(keys)
+    return Against(pd.DataFrame(rows), sigma, z, verdict_changes(claims_here, claims_committed),
+                   environments(here, committed), [" ".join(map(str, c)) for c in sorted(here_cells, key=str)])
+
+
+def _protocol_diff(here: pd.DataFrame, committed: pd.DataFrame) -> str:
+    out = []
+    for k in list(PROTOCOL) + ["lr", "epochs"]:
+        x, y = sorted(map(str, set(here[k]))), sorted(map(str, set(committed[k])))
+        if x != y:
+            out.append(f"{k} {'/'.join(x)} here, {'/'.join(y)} there")
+    return "; ".join(out)
+
+
+def verdict_changes(claims_here, claims_committed) -> list[dict[str, Any]]:
+    """Claims whose verdict, or any part's outcome, differs between the two studies."""
+    then = {c.id: c for c in claims_committed}
+    out = []
+    for c in claims_here:
+        o = then.get(c.id)
+        if o is None:
+            continue
+        parts = [(p.what, q.outcome, p.outcome) for p, q in zip(c.parts, o.parts) if p.outcome != q.outcome]
+        if c.verdict != o.verdict or parts:
+            out.append({"claim": c.id, "committed": o.verdict, "here": c.verdict,
+                        "parts": [{"part": w, "committed": x, "here": y} for w, x, y in parts]})
+    return out
+
+
+def _values(d: pd.DataFrame, col: str) -> str:
+    if col not in d:
+        return "not recorded"
+    v = d[col].astype(str).replace({"?": "not recorded", "nan": "not recorded", "None": "not recorded",
+                                     "{}": "none set"}).value_counts()
+    return "; ".join(f"{k} ({n})" if len(v) > 1 else k for k, n in v.items())
+
+
+def environments(here: pd.DataFrame, committed: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame([{"": name, "here": _values(here, col), "committed": _values(committed, col)}
+                         for col, name in ENV]).set_index("")
+
+
+def table(ag: Against) -> pd.DataFrame:
+    """The per-cell comparison as the report shows it."""
+    c = ag.cells
+    if c.empty:
+        return pd.DataFrame({"note": ["no cell in common"]})
+    from ..vocab import SHORT_NAMES
+    from .tables import NB
+    rows = [{"cell": f"{r.design.replace('_', ' ')}: {SHORT_NAMES.get(r.norm, r.norm)} batch {r.batch_size}"
+                     + (f" lr {r.lr:g}" if r.design == "lr_sweep" else ""),
+             "seeds": r.seeds, "here": f"{r.here:.2f}", "committed": f"{r.committed:.2f}",
+             "paired difference": f"{r.diff:+.2f}" + ("" if r.ci_low != r.ci_low else
+                                                     f" [{r.ci_low:+.2f},{NB}{r.ci_high:+.2f}]{NB}95{NB}%"),
+             "margin": f"±{r.margin:.2f}", "": r.decision} for r in c.itertuples()]
+    return pd.DataFrame(rows).set_index("cell")
+
+
+def mixed_cells(runs: pd.DataFrame) -> list[str]:
+    """Cells of the report's design whose seeds ran on more than one device or kind of CPU kernels."""
+    out = []
+    cols = [c for c in ("device_name", "cpu_capability") if c in runs]
+    for (norm, bs), g in runs[runs.design == "fixed"].groupby(["norm", "batch_size"]):
+        kinds = {tuple(str(v) for v in r) for r in g[cols].itertuples(index=False)}
+        if len(kinds) > 1:
+            out.append(f"{norm} batch {bs}: " + " / ".join(", ".join(k) for k in sorted(kinds)))
+    return out
+
