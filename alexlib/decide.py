@@ -191,7 +191,7 @@ def run(grid_file: Path, runs_dir: Path, reports_dir: Path, budget: Budget, cap:
 
 def _run_grid(stage_grid: Path, runs_dir: Path, jobs, gpus, stages_file: Path) -> int:
     t0 = time.monotonic()
-    code = G.exit_code(G.run(stage_grid, runs_dir, jobs=jobs, gpus=gpus))
+    code = G.exit_code(G.run(stage_grid, runs_dir, jobs=jobs, gpus=gpus, record="grid.stage2.json"))
     doc = read_json(stages_file)
     doc["stages"][0]["measured_seconds"] = doc["stages"][0].get("measured_seconds", 0.0) + (time.monotonic() - t0)
     write_json(stages_file, doc)

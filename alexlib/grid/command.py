@@ -36,10 +36,11 @@ def run(grid_file: str | Path, out: str | Path | None = None, executor: str | No
         jobs: int | str = "auto", threads: int = 0, gpus: list[int] | str | None = None, dry_run: bool = False,
         wait: bool = False, overrides: dict[str, Any] | None = None,
         slurm: Mapping[str, Any] | None = None, no_wait: bool = False,
-        log: Callable[[str], None] = say, estimate: bool = True) -> dict[str, list[str]]:
+        log: Callable[[str], None] = say, estimate: bool = True, record: str = "grid.json") -> dict[str, list[str]]:
     """Run every configuration of a grid file not yet done, into ``out`` (default runs/<grid name>);
     returns run ids by outcome (completed, diverged, failed; planned for a dry run; submitted, queued and
-    done with ``no_wait``); before it starts it prints the estimated time (``estimate``). ``executor``: a name in alexlib.backends (default: the grid file's
+    done with ``no_wait``); before it starts it prints the estimated time (``estimate``); ``record``: the file in
+    ``out`` that keeps the expanded grid (a second stage keeps its own beside the first's). ``executor``: a name in alexlib.backends (default: the grid file's
     ``executor: {type: ...}``, else local). Raises one of REFUSED when the grid cannot start."""
     jobs = jobs if jobs == "auto" else _positive_int("--jobs", str(jobs))
     if threads < 0:
@@ -51,7 +52,7 @@ def run(grid_file: str | Path, out: str | Path | None = None, executor: str | No
     plan = load_grid(grid_path, out, overrides)
     ex = executor_class(executor or plan.executor.get("type", "local")).from_options(
         Options(jobs, threads, gpus, plan.executor, dict(slurm or {}), no_wait))
-    return run_plan(plan, out, ex, dry_run=dry_run, wait=wait, log=log, estimate_cost=estimate)
+    return run_plan(plan, out, ex, dry_run=dry_run, wait=wait, log=log, estimate_cost=estimate, record=record)
 
 
 def exit_code(outcome: dict[str, list[str]]) -> int:

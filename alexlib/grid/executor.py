@@ -104,7 +104,8 @@ class Executor(ABC):
 
 
 def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, wait: bool = False,
-             log: Callable[[str], None] = say, estimate_cost: bool = True) -> dict[str, list[str]]:
+             log: Callable[[str], None] = say, estimate_cost: bool = True,
+             record: str = GRID_RECORD) -> dict[str, list[str]]:
     """Run every run of ``plan`` that is not done with ``executor``; returns run ids by outcome (by what
     was planned, for a dry run; by what was launched, for an executor that does not wait)."""
     with contextlib.nullcontext() if dry_run else _locked(out, executor.holder, wait):
@@ -132,7 +133,6 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
             return {"planned": [c.run_id() for c in todo]}
         for dataset, data_dir in sorted({(c.dataset, c.data_dir) for c in todo}):
             check_available(dataset, from_repo(data_dir))  # missing data stops the grid here, not in every run
-        record = GRID_RECORD if plan.name == out.name else f"grid.{plan.name}.json"   # a later stage's grid beside it
         write_json(out / record, {"grid": plan.name, "description": plan.description,
                                        "runs": [c.to_dict() for c in plan.runs]})
         todo = [c if c.threads else c.replace(threads=slots.threads) for c in todo]

@@ -95,12 +95,13 @@ def _protocol_diff(here: pd.DataFrame, committed: pd.DataFrame) -> str:
 
 
 def verdict_changes(claims_here, claims_committed) -> list[dict[str, Any]]:
-    """Claims whose verdict, or any part's outcome, differs between the two studies."""
+    """Claims whose verdict, or any part's outcome, differs between the two studies; a claim the rerun cannot test
+    (it reran only some cells) is not compared."""
     then = {c.id: c for c in claims_committed}
     out = []
     for c in claims_here:
         o = then.get(c.id)
-        if o is None:
+        if o is None or c.verdict == "not testable" or any(p.outcome == "not testable" for p in c.parts):
             continue
         parts = [(p.what, q.outcome, p.outcome) for p, q in zip(c.parts, o.parts) if p.outcome != q.outcome]
         if c.verdict != o.verdict or parts:
