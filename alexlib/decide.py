@@ -103,13 +103,18 @@ def make_plan(study: Study, grid_file: Path, runs_dir: Path, budget: Budget, cap
     sample = list(templates.values())
     cost = E.estimate(sample, at_once, threads, folders, E.device_name_here(sample[0].device)) if sample else None
     per_cell = {cell: cost.per_run[cfg.run_id()] / at_once for cell, cfg in templates.items()} if cost else {}
+    untrained = {cell: "near chance" for cell, f in study.flags.items() if "near chance" in f}
+    untrained |= {("lr", lr): "near chance" for lr, f in study.lr_flags.items() if "near chance" in f}
     plan = PL.plan_second_stage(study.claims(), seeds_now, lambda cell: per_cell.get(cell, float("inf")),
-                                budget.seconds, budget.runs, cap)
+                                budget.seconds, budget.runs, cap, untrained)
     start = int(study.runs.seed.max()) + 1
-    added = []
+    by_id: dict[str, RunConfig] = {}   # run id -> config: the sweep's lr 0.005 cell is batch 64's none cell
     for cell, seeds in plan.new_seeds(start).items():
         base = templates[cell]
-        added += [base.replace(seed=s, out_dir=str(Path(runs_dir) / base.replace(seed=s).run_id())) for s in seeds]
+        for s in seeds:
+            c = base.replace(seed=s)
+            by_id.setdefault(c.run_id(), c.replace(out_dir=str(Path(runs_dir) / c.run_id())))
+    added = list(by_id.values())
     line = E.estimate(added, at_once, threads, folders, E.device_name_here(added[0].device)).line(len(added), at_once) \
         if added else ""
     info = {"at_once": at_once, "threads": threads, "estimate": line,
@@ -170,8 +175,12 @@ def run(grid_file: Path, runs_dir: Path, reports_dir: Path, budget: Budget, cap:
         return _run_grid(Path(runs_dir) / STAGE_GRID, runs_dir, jobs, gpus, stages_file)
     source = first_stage_folder(Path(runs_dir), Path(reports_dir))
     found = read_study_runs(source)
-    if (found.runs.stage == 2).any():
-        log(f"{source} already holds a second stage: nothing to plan")
+    if found.stages:
+        st = found.stages[0]
+        log(f"second stage already run (planned {st.get('planned_at')}, budget {st.get('budget')}): "
+            f"{len(st.get('runs', []))} runs for claim(s) {', '.join(st.get('claims', []))}, planned "
+            f"{fmt_time(st.get('planned_seconds', 0))}, measured {fmt_time(st.get('measured_seconds', 0))}; "
+            "the design has two looks, so no further stage is planned")
         return 0
     study = Study(found.runs, {"table": {}, "sweep": {}}, Path(reports_dir), found.problems, found.duplicates,
                   fixed_epochs=found.fixed_epochs, stages=found.stages)

@@ -37,6 +37,7 @@ class Against:
     sigma: float                   # the committed study's pooled seed-to-seed sd (points)
     z: float                       # the quantile the margin takes
     verdicts: list[dict[str, Any]]  # claims whose verdict or parts' outcomes differ ([] when all the same)
+    compared: list[str]            # the claims both studies could test (a rerun of some cells tests fewer)
     environments: pd.DataFrame     # field, here, committed
     not_comparable: list[str]      # cells here that the committed study has no run of (another protocol)
 
@@ -45,15 +46,23 @@ class Against:
         return {"cells": len(c), "agree": int((c.decision == "agrees").sum()),
                 "differ": int((c.decision == "differs").sum()), "sigma": self.sigma, "z": self.z,
                 "largest_difference": float(c["diff"].abs().max()) if len(c) else math.nan,
-                "verdicts_same": not self.verdicts, "verdict_changes": self.verdicts,
+                "verdicts_same": not self.verdicts, "verdict_changes": self.verdicts, "claims_compared": self.compared,
                 "not_comparable": self.not_comparable, "per_cell": c.to_dict(orient="records")}
 
     def line(self, where: str) -> str:
-        s = self.summary()
-        return (f"against {where}: {s['agree']} of {s['cells']} cells agree, {s['differ']} differ (largest paired "
-                f"difference {s['largest_difference']:.2f} points; margin {self.z:.2f} × {self.sigma:.2f} × √(2/n)); "
-                f"verdicts {'the same' if s['verdicts_same'] else 'changed for claim(s) ' + ', '.join(v['claim'] for v in self.verdicts)}"
-                + (f"; {len(self.not_comparable)} cell(s) not comparable" if self.not_comparable else ""))
+        return summary_line(self.summary(), where)
+
+
+def summary_line(s: dict[str, Any], where: str) -> str:
+    """The console's one line of a comparison (``Against.summary()``, as summary.json holds it)."""
+    compared = s.get("claims_compared", [])
+    verdicts = (f"verdicts of the {len(compared)} claim(s) both can test "
+                + ("the same" if s["verdicts_same"] else
+                   "changed for claim(s) " + ", ".join(v["claim"] for v in s["verdict_changes"]))
+                if compared else "no claim testable in both: verdicts not compared")
+    return (f"against {where}: {s['agree']} of {s['cells']} cells agree, {s['differ']} differ (largest paired "
+            f"difference {s['largest_difference']:.2f} points; margin {s['z']:.2f} × {s['sigma']:.2f} × √(2/n)); "
+            + verdicts + (f"; {len(s['not_comparable'])} cell(s) not comparable" if s["not_comparable"] else ""))
 
 
 def compare(here: pd.DataFrame, committed: pd.DataFrame, claims_here, claims_committed) -> Against:
@@ -82,7 +91,8 @@ def compare(here: pd.DataFrame, committed: pd.DataFrame, claims_here, claims_com
                      "decision": "differs" if abs(d.mean()) > margin else "agrees"})
     here_cells = set(a[CELL].apply(tuple, axis=1)) - set(keys)
     return Against(pd.DataFrame(rows), sigma, z, verdict_changes(claims_here, claims_committed),
-                   environments(here, committed), [" ".join(map(str, c)) for c in sorted(here_cells, key=str)])
+                   [c.id for c in claims_here if testable(c)], environments(here, committed),
+                   [" ".join(map(str, c)) for c in sorted(here_cells, key=str)])
 
 
 def _protocol_diff(here: pd.DataFrame, committed: pd.DataFrame) -> str:
@@ -101,13 +111,17 @@ def verdict_changes(claims_here, claims_committed) -> list[dict[str, Any]]:
     out = []
     for c in claims_here:
         o = then.get(c.id)
-        if o is None or c.verdict == "not testable" or any(p.outcome == "not testable" for p in c.parts):
+        if o is None or not testable(c):
             continue
         parts = [(p.what, q.outcome, p.outcome) for p, q in zip(c.parts, o.parts) if p.outcome != q.outcome]
         if c.verdict != o.verdict or parts:
             out.append({"claim": c.id, "committed": o.verdict, "here": c.verdict,
                         "parts": [{"part": w, "committed": x, "here": y} for w, x, y in parts]})
     return out
+
+
+def testable(c) -> bool:
+    return c.verdict != "not testable" and not any(p.outcome == "not testable" for p in c.parts)
 
 
 def _values(d: pd.DataFrame, col: str) -> str:

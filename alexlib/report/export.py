@@ -233,9 +233,8 @@ def _build(runs_dir: Path, out_dir: Path, reference: str, pdf: bool, select: str
         from ..io import read_json
         summary = read_json(out_dir / "summary.json").get("against_committed") or {}
         if summary:
-            print(f"against the committed study: {summary['agree']} of {summary['cells']} cells agree, "
-                  f"{summary['differ']} differ (largest paired difference {summary['largest_difference']:.2f} points); "
-                  f"verdicts {'the same' if summary['verdicts_same'] else 'changed'}")
+            from .against import summary_line
+            print(summary_line(summary, "the committed study"))
     return made
 
 

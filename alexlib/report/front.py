@@ -136,18 +136,18 @@ def claim_words(c: Claim) -> str:
 
 
 def flagged_cells(c: Claim, flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]]) -> str:
-    """The claim's cells that are near chance or still learning, in words ('' when none is)."""
-    seen, out = set(), []
+    """The claim's cells that are near chance (‡) or still learning (†), in a few words ('' when none is)."""
+    by_flag: dict[str, list[str]] = {}
+    seen = set()
     for p in c.parts:
         for cell in p.cells:
             if cell in seen:
                 continue
             seen.add(cell)
-            f = lr_flags.get(cell[1], []) if cell[0] == "lr" else flags.get(cell, [])
-            if f:
-                name = f"none lr {cell[1]:g}" if cell[0] == "lr" else f"{SHORT_NAMES[cell[0]]} at batch {cell[1]}"
-                out.append(f"{name} ({'; '.join(f)})")
-    return "; ".join(out)
+            for f in (lr_flags.get(cell[1], []) if cell[0] == "lr" else flags.get(cell, [])):
+                by_flag.setdefault(f, []).append(f"lr {cell[1]:g}" if cell[0] == "lr" else
+                                                 f"{SHORT_NAMES[cell[0]]} {cell[1]}")
+    return "; ".join(f"{f} {', '.join(names)}" for f, names in by_flag.items())
 
 
 def reproduced_table(claims: list[Claim], cells: pd.DataFrame, sweep: pd.DataFrame,

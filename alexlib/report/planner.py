@@ -3,6 +3,8 @@ parts can be decided, within a budget. Pure: the claims (judged on the first sta
 what one more run of a cell costs are given; ``alexlib.decide`` gives them from a runs folder and this machine's
 cost estimate, and runs the plan through the grid.
 
+- Only claims not yet decided are planned (a claim with a part shown against or ruled out is not reproduced,
+  whatever its other parts would show).
 - Each open part asks for the seeds per cell that give 80 % conditional power at the size that matters
   (``Part.seeds_needed``), the same number added to every cell it reads (paired parts stay paired), and never more
   than ``cap`` seeds per cell in all.
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .verdicts import OPEN, Claim, Part
+from .verdicts import NOT_REPRODUCED, OPEN, REPRODUCED, Claim, Part
 
 Cell = tuple   # (norm, batch size) of the report's design, or ("lr", lr) of the sweep
 CAP = 20       # seeds per cell at most, first stage included
@@ -54,12 +56,22 @@ class StagePlan:
         return {c: list(range(first, first + n)) for c, n in self.cells.items()}
 
 
-def part_needs(claims: list[Claim], seeds_now: dict[Cell, int], cap: int = CAP) -> list[PartNeed]:
-    """Every open part of every claim with the seeds per cell it asks for (within ``cap`` in all)."""
+def part_needs(claims: list[Claim], seeds_now: dict[Cell, int], cap: int = CAP,
+               untrained: dict[Cell, str] | None = None) -> list[PartNeed]:
+    """Every open part of every claim with the seeds per cell it asks for (within ``cap`` in all). A part whose
+    cells are all ``untrained`` (near chance: they have not learned) is not planned: more seeds of a network that
+    has not learned measure nothing new; more training would."""
+    untrained = untrained or {}
     out = []
     for c in claims:
+        if c.verdict in (REPRODUCED, NOT_REPRODUCED):   # decided: more seeds would not change its verdict
+            continue
         for p in c.parts:
             if p.outcome != OPEN:
+                continue
+            if p.cells and all(cell in untrained for cell in p.cells):
+                out.append(PartNeed(c.id, p, p.cells, 0, "its cells are near chance: more training, not more "
+                                                         "seeds, would decide it"))
                 continue
             n = p.seeds_needed()
             room = min((cap - seeds_now.get(cell, 0) for cell in p.cells), default=0)
@@ -86,11 +98,11 @@ def _claim_plans(needs: list[PartNeed]) -> list[ClaimPlan]:
 
 def plan_second_stage(claims: list[Claim], seeds_now: dict[Cell, int], cost: Callable[[Cell], float],
                       budget_seconds: float | None = None, budget_runs: int | None = None,
-                      cap: int = CAP) -> StagePlan:
+                      cap: int = CAP, untrained: dict[Cell, str] | None = None) -> StagePlan:
     """The second stage within the budget (seconds of wall time, or runs): the claims' open parts planned,
     cheapest claim first, a cell grown for two claims paid for once. ``cost(cell)``: the wall seconds one more
-    run of that cell adds."""
-    needs = part_needs(claims, seeds_now, cap)
+    run of that cell adds; ``untrained``: cells near chance (their parts are not planned)."""
+    needs = part_needs(claims, seeds_now, cap, untrained)
     plan = StagePlan(unplannable=[nd for nd in needs if not nd.add])
     todo = _claim_plans(needs)
     for cp in todo:

@@ -5,7 +5,7 @@ Pure functions over plain lists and dicts of accuracies (points, %), rounded fir
 resolution. Paired differences with the pair's variance pooled over batch sizes when they agree on it;
 Welch per pair without shared seeds; exact sign-flip or permutation p where nothing varies (never below
 2^(1-n)); Holm over a table with each interval at its decision's level; blocked means checked by an exact
-sign flip; equivalence by two one-sided tests. docs/STATISTICS.md states the method and why.
+sign flip. The claims' tests at their sizes: alexlib.report.verdicts. docs/STATISTICS.md states the method and why.
 """
 from __future__ import annotations
 
@@ -324,21 +324,6 @@ def pairs_table(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0
                 rows.append((bs, u, v, e))
     holm_family([r[3] for r in rows if (r[0], frozenset(r[1:3])) not in skip], alpha)
     return sorted(rows, key=lambda r: (r[0], -r[3].diff))
-
-
-# ---------------------------------------------------------------------------------------------------
-# Equivalence: "stable across batch sizes"
-# ---------------------------------------------------------------------------------------------------
-def equivalence(e: Estimate, margin: float, alpha: float = ALPHA) -> tuple[float, float]:
-    """Two one-sided tests of |difference| < margin: (p that it is inside the margin, p that it is beyond
-    it). Inside: the (1 - 2 alpha) interval within (-margin, +margin)."""
-    if not e.testable or not e.se > 0:
-        return math.nan, math.nan
-    lo = stats.t.sf((e.diff + margin) / e.se, e.df)     # H0: diff <= -margin
-    hi = stats.t.cdf((e.diff - margin) / e.se, e.df)    # H0: diff >= +margin
-    inside = float(max(lo, hi))
-    beyond = float(stats.t.sf((abs(e.diff) - margin) / e.se, e.df))  # H0: |diff| <= margin
-    return inside, beyond
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -163,7 +163,9 @@ class Study:
         return X.stages_markdown(self.runs, self.stages, self.claims())
 
     def plan_table(self) -> pd.DataFrame:
-        return T.plan_table(self.claims())
+        near = {cell for cell, f in self.flags.items() if L.NEAR_CHANCE in f}
+        near |= {("lr", lr) for lr, f in self.lr_flags.items() if L.NEAR_CHANCE in f}
+        return T.plan_table(self.claims(), near)
 
     def method_markdown(self) -> str:
         return X.method_markdown()

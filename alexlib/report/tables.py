@@ -230,20 +230,29 @@ def environment_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("")
 
 
-def plan_table(claims: list[Claim]) -> pd.DataFrame:
+def plan_table(claims: list[Claim], near_chance: set = frozenset()) -> pd.DataFrame:
     """Per claim with open parts: how many, the size they are to be decided at, and the seeds per cell a second
-    stage would need to decide each (80 % power at that size, given the first look)."""
+    stage would need to decide each (80 % power at that size, given the first look); parts whose cells are all
+    ``near_chance`` are counted apart (more training, not more seeds, would decide them)."""
     rows = []
     for c in claims:
         open_ = [p for p in c.parts if p.outcome == "open"]
         if not open_:
+            continue
+        stuck = [p for p in open_ if p.cells and all(cell in near_chance for cell in p.cells)]
+        open_ = [p for p in open_ if p not in stuck]
+        if not open_:
+            rows.append({"claim": c.id, "open parts": f"{len(stuck)} of {len(c.parts)}", "size to decide (points)": "",
+                         "seeds per cell (each part)": "none: its cells are near chance"})
             continue
         need = [p.seeds_needed() for p in open_]
         known = [n for n in need if n is not None]
         seeds = ("" if not known else f"{min(known)}" if min(known) == max(known) else f"{min(known)}–{max(known)}")
         if len(known) < len(need):
             seeds = (seeds + "; " if seeds else "") + f"{len(need) - len(known)} more than 1,000"
-        rows.append({"claim": c.id, "open parts": f"{len(open_)} of {len(c.parts)}",
+        if stuck:
+            seeds += f"; {len(stuck)} near chance"
+        rows.append({"claim": c.id, "open parts": f"{len(open_) + len(stuck)} of {len(c.parts)}",
                      "size to decide (points)": ", ".join(dict.fromkeys(f"{p.distance():g}" for p in open_)),
                      "seeds per cell (each part)": seeds})
     if not rows:

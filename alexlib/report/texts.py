@@ -219,7 +219,10 @@ def against_markdown(ag) -> str:
              f"{s['cells']} cells, fixed before the rerun's numbers are read.",
              "", f"**{s['agree']} of {s['cells']} cells agree**, {s['differ']} differ; the largest paired difference is "
              f"{s['largest_difference']:.2f} points. " + (
-                 "**Every claim's verdict and every part's outcome is the same.**" if s["verdicts_same"] else
+                 "No claim can be tested on both (the rerun holds too few cells): verdicts not compared."
+                 if not s["claims_compared"] else
+                 f"**Every verdict and part outcome of the {len(s['claims_compared'])} claim(s) both can test is the "
+                 "same.**" if s["verdicts_same"] else
                  "**Verdicts that changed:** " + "; ".join(
                      f"claim {v['claim']}: {v['committed']} → {v['here']}" for v in s["verdict_changes"]) + ".")]
     if s["not_comparable"]:

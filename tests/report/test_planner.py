@@ -36,9 +36,9 @@ def cells_of(rng, truth, seeds, sd, only=None):
     return CL.Evidence(final=final, first=final, sweep=sweep, res=RES)
 
 
-def flat(value=80.0, **over):
+def flat(value=80.0, over=None):
     cells = {n: {bs: value for bs in SIZES} for n in ("none", "bn", "ln", "gn")}
-    for (n, bs), v in over.items():
+    for (n, bs), v in (over or {}).items():
         cells[n][bs] = v
     return {"cells": cells, "sweep": {lr: value for lr in LRS}}
 
@@ -131,3 +131,20 @@ def test_a_budget_that_covers_nothing_adds_nothing_and_says_what_it_would_cost()
     assert all(n >= 2 for n in some.cells.values())
     seeds = some.new_seeds(3)
     assert len({tuple(v[:2]) for v in seeds.values()}) == 1     # every cell the same new seeds: still paired
+
+
+def test_a_claim_already_decided_gets_no_seeds():
+    """Claim 2 with a gap of 2 points at batch 64 (its 10-point collapse ruled out: not reproduced) and an open
+    part at batch 32: nothing is planned for it."""
+    rng = np.random.default_rng(14)
+    truth = {"cells": flat(over={("none", 8): 74.0, ("none", 32): 80.0, ("none", 64): 76.0})["cells"],
+             "sweep": flat()["sweep"]}
+    for _ in range(20):
+        first = CL.judge_claims(cells_of(rng, truth, [0, 1, 2], 2.0), ids=("2",))
+        if first[0].verdict == V.NOT_REPRODUCED and any(p.outcome == V.OPEN for p in first[0].parts):
+            break
+    else:
+        pytest.skip("no study with one part ruled out and one open")
+    seeds_now = {("none", bs): 3 for bs in SIZES}
+    plan = PL.plan_second_stage(first, seeds_now, cost=lambda c: 1.0, budget_runs=1000)
+    assert plan.runs == 0 and not plan.chosen and not plan.unreached

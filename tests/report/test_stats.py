@@ -128,7 +128,7 @@ def test_holm_adjustment():
 
 
 # --------------------------------------------------------------------------------------------------
-# aggregates, contrasts, equivalence, power
+# aggregates, contrasts (equivalence: tests/report/test_verdicts.py, where the claims use it)
 # --------------------------------------------------------------------------------------------------
 def test_the_blocked_mean_holds_alpha_and_shows_a_plain_effect():
     rng = np.random.default_rng(11)
@@ -153,15 +153,6 @@ def test_contrasts_pool_the_norms_variance_over_its_cells():
     e = ST.contrast(cells, 64, 8, RES)
     assert e.diff == pytest.approx(10.0) and e.df == 8 and "pooled over 4 cells" in e.method
     assert e.p < 0.001
-
-
-def test_equivalence_needs_the_90_percent_interval_inside_the_margin():
-    inside = ST.Estimate(0.5, 0.5, 8, 0.3, 3, 1.0, "t")
-    wide = ST.Estimate(0.5, 3.0, 8, 0.8, 3, 5.0, "t")
-    beyond = ST.Estimate(12.0, 1.0, 8, 1e-6, 3, 2.0, "t")
-    assert ST.equivalence(inside, 5.0)[0] < 0.05
-    assert ST.equivalence(wide, 5.0)[0] > 0.05 and ST.equivalence(wide, 5.0)[1] > 0.05
-    assert ST.equivalence(beyond, 5.0)[1] < 0.05
 
 
 # --------------------------------------------------------------------------------------------------
