@@ -97,6 +97,7 @@ def make_plan(study: Study, grid_file: Path, runs_dir: Path, budget: Budget, cap
         if r.norm == "none" and r.batch_size == ANCHOR_BATCH and r.design in ("fixed", "lr_sweep"):
             seeds_now[("lr", float(r.lr))] = seeds_now.get(("lr", float(r.lr)), 0) + 1
     cells = {cell for c in study.claims() for p in c.parts for cell in p.cells}
+    cells |= {PL.run_cell(cell) for cell in cells}   # the cells whose runs the seeds are
     templates = {cell: cfg for cell in cells if (cfg := cell_config(cell, grid_runs, study.fixed_epochs))}
     at_once, threads, _ = parallelism(jobs if jobs == "auto" else int(jobs), list(templates.values()))
     folders = [runs_dir, *sorted(Path(runs_dir).parent.parent.glob("reports/*/records"))]

@@ -58,10 +58,10 @@ def test_the_plan_is_written_before_the_stage_runs_and_a_second_call_resumes_it(
         seen.append((grid_file.name, len(stages[0]["runs"]), kw.get("record")))
         return {"completed": stages[0]["runs"], "diverged": [], "failed": []}
     monkeypatch.setattr(G, "run", fake_grid)
-    assert D.run(REPO / "params" / "fashion.yaml", runs, reports, D.parse_budget("10"), log=lambda s: None) == 0
+    assert D.run(REPO / "params" / "fashion.yaml", runs, reports, D.parse_budget("25"), log=lambda s: None) == 0
     stage = json.loads((runs / STAGES).read_text())["stages"][0]
-    assert seen == [("stage2.yaml", len(stage["runs"]), "grid.stage2.json")] and 0 < len(stage["runs"]) <= 10
-    assert stage["budget"] == "10" and stage["claims"] and "measured_seconds" in stage
+    assert seen == [("stage2.yaml", len(stage["runs"]), "grid.stage2.json")] and 0 < len(stage["runs"]) <= 25
+    assert stage["budget"] == "25" and stage["claims"] and "measured_seconds" in stage
     lines = []
     assert D.run(REPO / "params" / "fashion.yaml", runs, reports, D.parse_budget("2h"), log=lines.append) == 0
     assert "already planned" in lines[0] and len(seen) == 2 and seen[1][1] == len(stage["runs"])

@@ -91,7 +91,8 @@ def compare(here: pd.DataFrame, committed: pd.DataFrame, claims_here, claims_com
                      "decision": "differs" if abs(d.mean()) > margin else "agrees"})
     here_cells = set(a[CELL].apply(tuple, axis=1)) - set(keys)
     return Against(pd.DataFrame(rows), sigma, z, verdict_changes(claims_here, claims_committed),
-                   [c.id for c in claims_here if testable(c)], environments(here, committed),
+                   [c.id for c in claims_here if comparable_claims(c, {o.id: o for o in claims_committed}.get(c.id))],
+                   environments(here, committed),
                    [" ".join(map(str, c)) for c in sorted(here_cells, key=str)])
 
 
@@ -111,9 +112,10 @@ def verdict_changes(claims_here, claims_committed) -> list[dict[str, Any]]:
     out = []
     for c in claims_here:
         o = then.get(c.id)
-        if o is None or not testable(c):
+        if not comparable_claims(c, o):
             continue
-        parts = [(p.what, q.outcome, p.outcome) for p, q in zip(c.parts, o.parts) if p.outcome != q.outcome]
+        theirs = {q.key: q for q in o.parts}
+        parts = [(p.what, theirs[p.key].outcome, p.outcome) for p in c.parts if p.outcome != theirs[p.key].outcome]
         if c.verdict != o.verdict or parts:
             out.append({"claim": c.id, "committed": o.verdict, "here": c.verdict,
                         "parts": [{"part": w, "committed": x, "here": y} for w, x, y in parts]})
@@ -122,6 +124,11 @@ def verdict_changes(claims_here, claims_committed) -> list[dict[str, Any]]:
 
 def testable(c) -> bool:
     return c.verdict != "not testable" and not any(p.outcome == "not testable" for p in c.parts)
+
+
+def comparable_claims(c, o) -> bool:
+    """Both studies tested the claim, on the same parts (a rerun of fewer batch sizes has other parts)."""
+    return o is not None and testable(c) and testable(o) and {p.key for p in c.parts} == {q.key for q in o.parts}
 
 
 def _values(d: pd.DataFrame, col: str) -> str:

@@ -22,7 +22,7 @@ from . import stats as ST
 from .cells import seed_table
 from .claims import batch_key, pair_key, report_claims
 from .runs import arm, designs, main_grid, test_resolution
-from .verdicts import AGAINST, SHOWN, Claim, Part
+from .verdicts import Claim, Part
 
 Cells = dict[str, dict[int, dict[int, float]]]
 
@@ -42,7 +42,10 @@ class Analysis:
 def analyze(runs: pd.DataFrame, protocol: dict[str, Any]) -> Analysis:
     claims = report_claims(runs, protocol)
     first = runs[runs.stage == 1] if "stage" in runs else runs
-    parts = {p.quantity: (c.id, p) for c in claims for p in c.parts if p.quantity and p.interval is not None}
+    parts: dict[str, tuple[str, Part]] = {}
+    for c in claims:   # a quantity two parts share is shown at the later of their looks
+        for p in sorted((p for p in c.parts if p.quantity and p.interval is not None), key=lambda p: p.interval.stage):
+            parts[p.quantity] = (c.id, p)
     return Analysis(claims, norm_comparisons(first, parts), batch_effects(first, parts), lrn_mean(first))
 
 
@@ -74,7 +77,7 @@ def norm_comparisons(runs: pd.DataFrame, parts: dict[str, tuple[str, Part]]) -> 
                 decided[(bs, frozenset((a, b)))] = ST.Comparison(
                     bs, hi_norm, lo_norm, f"claim {cid}'s part, at the claim's level", part.stage1.n, diff, lo, hi,
                     part.p, part.p, part.interval.level, part.stage1.sd, part.stage1.df, f"claim {cid}",
-                    part.outcome in (SHOWN, AGAINST))
+                    bool(lo > 0 or hi < 0))
     return ST.compare_norms(groups, test_resolution(runs), decided)
 
 

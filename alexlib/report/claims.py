@@ -36,6 +36,7 @@ class Evidence:
     first: Cells
     diverged: dict[str, dict[int, list[int]]] = field(default_factory=dict)
     sweep: dict[float, dict[int, float]] = field(default_factory=dict)
+    sweep_diverged: dict[float, list[int]] = field(default_factory=dict)   # lr -> seeds that diverged
     res: float = 0.0
     chance: float = 10.0
 
@@ -50,7 +51,15 @@ class Evidence:
             for bs, seeds in by_bs.items():
                 for s in seeds:
                     final.setdefault(norm, {}).setdefault(bs, {})[s] = self.chance
-        return replace(self, final=final, diverged={})
+        sweep = {lr: dict(s) for lr, s in self.sweep.items()}
+        for lr, seeds in self.sweep_diverged.items():
+            for s in seeds:
+                sweep.setdefault(lr, {})[s] = self.chance
+        return replace(self, final=final, diverged={}, sweep=sweep, sweep_diverged={})
+
+    @property
+    def lost_any(self) -> bool:
+        return bool(self.diverged or self.sweep_diverged)
 
 
 def evidence(runs: pd.DataFrame, stage: int | None = None) -> Evidence:
@@ -66,9 +75,12 @@ def evidence(runs: pd.DataFrame, stage: int | None = None) -> Evidence:
     lr_cells: dict[float, dict[int, float]] = {}
     for r in s[s.status == "completed"].itertuples():
         lr_cells.setdefault(float(r.lr), {})[int(r.seed)] = float(r.test_acc)
+    lr_lost: dict[float, list[int]] = {}
+    for r in s[s.status == "diverged"].itertuples():
+        lr_lost.setdefault(float(r.lr), []).append(int(r.seed))
     return Evidence(final=seed_table(done, lambda r: r.test_acc),
                     first=seed_table(done, lambda r: r.curve[0] if r.curve else None),
-                    diverged=diverged, sweep=lr_cells, res=test_resolution(runs))
+                    diverged=diverged, sweep=lr_cells, sweep_diverged=lr_lost, res=test_resolution(runs))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -100,7 +112,12 @@ def batch_key(design: str, norm: str, a: int, b: int) -> tuple[str, int]:
 def norm_mean(ev: Evidence, hi: str, lo: str, first: bool) -> DZ.StageTest | None:
     cells = ev.first if first else ev.final
     a, b = cells.get(hi, {}), cells.get(lo, {})
-    return stage_test(ST.blocked_mean(a, b, ev.res, flip_check=False), max(1, len(set(a) & set(b))))
+    e = ST.blocked_mean(a, b, ev.res, flip_check=False)
+    t = stage_test(e, max(1, len(set(a) & set(b))))
+    if t is not None and not t.se > 0:   # nothing varies within a batch size: the exact flip of the real units
+        units, weights = ST.blocked_units(a, b, ev.res)
+        t = replace(t, units=tuple(units), weights=tuple(weights))
+    return t
 
 
 def pair_at(ev: Evidence, a: str, b: str, bs: int) -> DZ.StageTest | None:
@@ -140,7 +157,7 @@ def _claim1(ev: Evidence) -> list[Part]:
             parts.append(Part(f"{n}-none {what}", f"{SHORT_NAMES[n]} − none, {what}",
                               norm_mean(ev, n, "none", first), +1, 0.0,
                               tuple((x, bs) for bs in sizes for x in (n, "none")),
-                              "" if first else _lost(ev, n, ev.final.get(n, {})), f"mean:{what}:{n}-none",
+                              _lost(ev, n, _sizes(ev, n)), f"mean:{what}:{n}-none",
                               group=f"{what} accuracy"))
     return parts or [Part("none-normed", "needs runs without normalization and with BN/LN/GN", None)]
 
@@ -194,7 +211,8 @@ def _claim5(ev: Evidence) -> list[Part]:
 
 def _claim6(ev: Evidence) -> list[Part]:
     return [Part(f"lr {REFERENCE_LR:g}-{other:g}", f"none, batch {ANCHOR_BATCH}: lr {REFERENCE_LR:g} − lr {other:g}",
-                 lr_diff(ev, REFERENCE_LR, other), +1, 0.0, (("lr", REFERENCE_LR), ("lr", other)), "",
+                 lr_diff(ev, REFERENCE_LR, other), +1, 0.0, (("lr", REFERENCE_LR), ("lr", other)),
+                 "seeds diverged at lr 0.005: cannot count as support" if ev.sweep_diverged.get(REFERENCE_LR) else "",
                  f"lr:{REFERENCE_LR:g}-{other:g}", group=f"above lr {other:g}") for other in (0.001, 0.01)]
 
 
@@ -228,12 +246,13 @@ def judge_claims(stage1: Evidence, stage2: Evidence | None = None, judged_on: st
             continue
         parts = make(stage1)
         if stage2 is not None:
-            later = {p.key: p.stage1 for p in make(stage2)}
+            later = {p.key: p for p in make(stage2)}
             for p in parts:
-                p.stage2 = later.get(p.key)
+                if p.key in later:   # the second stage's seeds: their test, and any seeds they lost
+                    p.stage2, p.blocked = later[p.key].stage1, p.blocked or later[p.key].blocked
         c = Claim(cid, words, statement, parts=parts, judged_on=judged_on).judge()
         out.append(c)
-    if stage1.diverged:
+    if stage1.lost_any or (stage2 is not None and stage2.lost_any):
         worst = judge_claims(stage1.at_chance(), stage2.at_chance() if stage2 else None, ids=ids)
         for c, w in zip(out, worst):
             c.sensitivity = f"with the diverged seeds counted at chance ({stage1.chance:g} %): {w.verdict}"

@@ -137,7 +137,13 @@ def combined_z(stage1: StageTest, stage2: StageTest, delta: float, above: bool =
                weights: tuple[float, float] = WEIGHTS) -> float:
     """The inverse-normal combination of the two stages' one-sided p values against ``delta``."""
     p = (lambda t: t.p_above(delta)) if above else (lambda t: t.p_below(delta))
-    return weights[0] * z_of(p(stage1)) + weights[1] * z_of(p(stage2))
+    return weights[0] * z_of(_clip(p(stage1))) + weights[1] * z_of(_clip(p(stage2)))
+
+
+def _clip(p: float) -> float:
+    """A stage's p kept off 0 and 1: an exact p of 1 (nothing varies, the difference on the null's side) is the
+    weakest evidence, not an infinite one, so the combination and its interval stay finite."""
+    return min(max(p, 1e-300), 1 - 1e-12)
 
 
 def combined_p(stage1: StageTest, stage2: StageTest, delta: float, above: bool = True,

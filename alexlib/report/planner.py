@@ -17,10 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..vocab import ANCHOR_BATCH, REFERENCE_LR
 from .verdicts import NOT_REPRODUCED, OPEN, REPRODUCED, Claim, Part
 
 Cell = tuple   # (norm, batch size) of the report's design, or ("lr", lr) of the sweep
 CAP = 20       # seeds per cell at most, first stage included
+
+
+def run_cell(cell: Cell) -> Cell:
+    """The cell whose runs a cell's seeds are: the sweep's lr 0.005 is no normalization at batch 64."""
+    return ("none", ANCHOR_BATCH) if cell[0] == "lr" and abs(cell[1] - REFERENCE_LR) < 1e-12 else cell
 
 
 @dataclass
@@ -74,7 +80,7 @@ def part_needs(claims: list[Claim], seeds_now: dict[Cell, int], cap: int = CAP,
                                                          "seeds, would decide it"))
                 continue
             n = p.seeds_needed()
-            room = min((cap - seeds_now.get(cell, 0) for cell in p.cells), default=0)
+            room = min((cap - seeds_now.get(run_cell(cell), seeds_now.get(cell, 0)) for cell in p.cells), default=0)
             if n is None:
                 out.append(PartNeed(c.id, p, p.cells, 0, "more than 1,000 seeds per cell"))
             elif n > room:
@@ -91,7 +97,7 @@ def _claim_plans(needs: list[PartNeed]) -> list[ClaimPlan]:
             continue
         cp = plans.setdefault(nd.claim, ClaimPlan(nd.claim, [], {}))
         cp.needs.append(nd)
-        for cell in nd.cells:
+        for cell in map(run_cell, nd.cells):
             cp.cells[cell] = max(cp.cells.get(cell, 0), nd.add)
     return list(plans.values())
 

@@ -234,6 +234,20 @@ def contrast(cells: dict, hi, lo, res: float = 0.0) -> Estimate:
     return welch(a, b)
 
 
+def blocked_units(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]],
+                  res: float = 0.0) -> tuple[list[float], list[float]]:
+    """The (seed, batch size) units of a blocked mean: each shared seed's difference at each batch size both ran,
+    and its weight (each batch size weighs the same)."""
+    units, weights = [], []
+    sizes = [bs for bs in sorted(set(a) & set(b)) if len(set(a[bs]) & set(b[bs])) >= 2]
+    for bs in sizes:
+        shared = sorted(set(a[bs]) & set(b[bs]))
+        d = rounded([a[bs][s] for s in shared], res) - rounded([b[bs][s] for s in shared], res)
+        units += list(map(float, d))
+        weights += [1 / (len(sizes) * len(d))] * len(d)
+    return units, weights
+
+
 def blocked_mean(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]], res: float = 0.0,
                  flip_check: bool = True) -> Estimate:
     """a - b averaged over the batch sizes both ran (each batch size weighs the same), on shared seeds, with

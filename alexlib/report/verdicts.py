@@ -131,9 +131,15 @@ class Part:
 
     def seeds_needed(self) -> int | None:
         """Seeds per cell a second stage needs to decide this open part with 80 % power at ``distance`` (the
-        conditional power given its first look: the test that came closest, the truth that far beyond it)."""
-        if self.outcome != OPEN or self.stage1 is None:
+        conditional power given its first look: the test that came closest, the truth that far beyond it). An
+        equivalence must clear both of its one-sided tests: each is planned at 90 %, from its weaker side. None
+        when the part is decided, or when a second stage has already run (the design has two looks)."""
+        if self.outcome != OPEN or self.stage1 is None or self.stage2 is not None:
             return None
+        if self.expect == 0:
+            m = self.margin
+            z1 = min(DZ.z_of(self.stage1.p_above(-m)), DZ.z_of(self.stage1.p_below(m)))
+            return DZ.seeds_for_second_stage(self.stage1, self.distance(), min(z1, 10.0), self.alpha, 1 - (1 - POWER) / 2)
         tests = [(n, d, a) for o, n, d, a in self._tests() if not (o == SHOWN and self.blocked)]
         z1 = max(DZ.z_of(self._p(self.stage1, n, d, a)) for n, d, a in tests)
         return DZ.seeds_for_second_stage(self.stage1, self.distance(), min(z1, 10.0), self.alpha, POWER)

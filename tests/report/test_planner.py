@@ -30,8 +30,9 @@ def cells_of(rng, truth, seeds, sd, only=None):
                 final.setdefault(norm, {})[bs] = {s: float(ST.rounded(m + shared[s] + rng.normal(0, sd / 2), RES))
                                                   for s in use}
     for lr, m in truth.get("sweep", {}).items():
-        if only is None or ("lr", lr) in only:
-            use = seeds if only is None else seeds[:only[("lr", lr)]]
+        cell = PL.run_cell(("lr", lr))   # the sweep's lr 0.005 seeds are none batch 64's runs
+        if only is None or cell in only:
+            use = seeds if only is None else seeds[:only[cell]]
             sweep[lr] = {s: float(ST.rounded(m + rng.normal(0, sd), RES)) for s in use}
     return CL.Evidence(final=final, first=final, sweep=sweep, res=RES)
 
@@ -111,7 +112,7 @@ def test_a_true_effect_of_the_planned_size_is_decided_at_about_the_planned_power
     for _ in range(300):
         first, final, plan = two_stage(rng, truth, ("6",), cap=60)
         p1, p2 = first[0].parts[1], final[0].parts[1]
-        if p1.outcome != V.OPEN or ("lr", 0.01) not in plan.cells:
+        if p1.outcome != V.OPEN or ("lr", 0.01) not in plan.cells or ("none", 64) not in plan.cells:
             continue
         tried += 1
         hits += p2.outcome == V.SHOWN
@@ -148,3 +149,13 @@ def test_a_claim_already_decided_gets_no_seeds():
     seeds_now = {("none", bs): 3 for bs in SIZES}
     plan = PL.plan_second_stage(first, seeds_now, cost=lambda c: 1.0, budget_runs=1000)
     assert plan.runs == 0 and not plan.chosen and not plan.unreached
+
+
+def test_the_sweeps_lr_0005_cell_and_batch_64_without_a_norm_are_one_cell():
+    """Their runs are the same configurations: seeds planned for both are run, and paid for, once."""
+    assert PL.run_cell(("lr", 0.005)) == ("none", 64) and PL.run_cell(("lr", 0.01)) == ("lr", 0.01)
+    part = V.Part("k", "x", None, cells=(("lr", 0.005), ("lr", 0.01)))
+    other = V.Part("j", "y", None, cells=(("none", 8), ("none", 64)))
+    needs = [PL.PartNeed("6", part, part.cells, 4), PL.PartNeed("2", other, other.cells, 4)]
+    (c6, c2) = sorted(PL._claim_plans(needs), key=lambda cp: cp.claim, reverse=True)
+    assert set(c6.cells) == {("none", 64), ("lr", 0.01)} and set(c2.cells) == {("none", 8), ("none", 64)}

@@ -118,3 +118,29 @@ def test_each_part_reports_its_interval_level_and_the_p_its_decision_used():
         assert d["outcome"] == V.SHOWN and d["stage"] == 1 and d["p"] < d["p_needed"]
         assert d["alpha_one_sided"] == pytest.approx(0.05 / (2 * 6))
         assert d["level"] == pytest.approx(1 - 2 * d["p_needed"]) and d["ci_low"] > 0
+
+
+def test_seeds_lost_in_the_second_stage_block_support_and_say_so():
+    rng = np.random.default_rng(8)
+    ev1 = evidence(rng, {"none": 70.0, "bn": 80.0, "ln": 80.0, "gn": 80.0}, sd=2.0)
+    ev2 = evidence(rng, {"none": 70.0, "bn": 80.0, "ln": 80.0, "gn": 80.0}, sd=2.0, seed0=3)
+    lost = CL.Evidence(final=ev2.final, first=ev2.first, diverged={"bn": {8: [3]}}, res=RES)
+    c = verdict(ev1, "1", lost)
+    bn = [p for p in c.parts if p.what.startswith("BN")]
+    assert all(p.blocked and p.outcome != V.SHOWN for p in bn) and c.sensitivity
+
+
+def test_a_norm_whose_seeds_all_diverged_at_one_batch_size_cannot_support_claim_1():
+    rng = np.random.default_rng(9)
+    ev = evidence(rng, {"none": 70.0, "bn": 85.0, "ln": 85.0, "gn": 85.0}, sd=1.0)
+    del ev.final["bn"][8]
+    lost = CL.Evidence(final=ev.final, first=ev.first, diverged={"bn": {8: [0, 1, 2]}}, res=RES)
+    c = verdict(lost, "1")
+    assert all(p.blocked for p in c.parts if p.what.startswith("BN")) and c.verdict != V.REPRODUCED
+
+
+def test_a_stage_without_spread_keeps_the_combined_interval_finite():
+    t1 = DZ.StageTest(2.0, 0.0, math.nan, 3, 0.0, "no spread", units=(2.0,) * 3)
+    t2 = DZ.StageTest(1.5, 0.5, 8, 3, 1.0, "t")
+    iv = DZ.combined_interval(t1, t2, 0.025 / 6)
+    assert -100 < iv.low < iv.estimate < iv.high < 100
