@@ -19,12 +19,12 @@ import pandas as pd
 from scipy import stats
 
 from ..vocab import PROTOCOL
+from .runs import ENVIRONMENT, env_values
 from .stats import pooled_var
 
 CELL = ["design", "norm", "batch_size", "lr", "epochs"]
-ENV = [("device_name", "device"), ("cpu_capability", "CPU kernels"), ("cpu_threads", "CPU threads"),
-       ("precision", "precision"), ("torch", "torch"), ("blas", "BLAS"), ("onednn", "oneDNN"),
-       ("kernel_env", "kernel settings"), ("git_commit", "commit")]
+ENV = ("device_name", "cpu_capability", "cpu_threads", "precision", "torch", "blas", "onednn", "kernel_env",
+       "git_commit")   # what the rerun check lists of both environments
 
 
 class AgainstError(ValueError):
@@ -131,17 +131,9 @@ def comparable_claims(c, o) -> bool:
     return o is not None and testable(c) and testable(o) and {p.key for p in c.parts} == {q.key for q in o.parts}
 
 
-def _values(d: pd.DataFrame, col: str) -> str:
-    if col not in d:
-        return "not recorded"
-    v = d[col].astype(str).replace({"?": "not recorded", "nan": "not recorded", "None": "not recorded",
-                                     "{}": "none set"}).value_counts()
-    return "; ".join(f"{k} ({n})" if len(v) > 1 else k for k, n in v.items())
-
-
 def environments(here: pd.DataFrame, committed: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame([{"": name, "here": _values(here, col), "committed": _values(committed, col)}
-                         for col, name in ENV]).set_index("")
+    return pd.DataFrame([{"": name, "here": env_values(here, col), "committed": env_values(committed, col)}
+                         for col, name in ENVIRONMENT.items() if col in ENV]).set_index("")
 
 
 def table(ag: Against) -> pd.DataFrame:
@@ -158,15 +150,3 @@ def table(ag: Against) -> pd.DataFrame:
                                                      f" [{r.ci_low:+.2f},{NB}{r.ci_high:+.2f}]{NB}95{NB}%"),
              "margin": f"±{r.margin:.2f}", "": r.decision} for r in c.itertuples()]
     return pd.DataFrame(rows).set_index("cell")
-
-
-def mixed_cells(runs: pd.DataFrame) -> list[str]:
-    """Cells of the report's design whose seeds ran on more than one device or kind of CPU kernels."""
-    out = []
-    cols = [c for c in ("device_name", "cpu_capability") if c in runs]
-    for (norm, bs), g in runs[runs.design == "fixed"].groupby(["norm", "batch_size"]):
-        kinds = {tuple(str(v) for v in r) for r in g[cols].itertuples(index=False)}
-        if len(kinds) > 1:
-            out.append(f"{norm} batch {bs}: " + " / ".join(", ".join(k) for k in sorted(kinds)))
-    return out
-

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..vocab import NORMS, STATUS_RANK
+from ..vocab import NORMS, SHORT_NAMES, STATUS_RANK
 from .runs import arm, designs, main_grid, sweep
 
 COUNTS = [f"n_{s}" for s in STATUS_RANK]   # n_completed, n_diverged, n_failed, n_interrupted, n_running
@@ -25,21 +25,28 @@ def cell_numbers(g: pd.DataFrame) -> dict[str, Any]:
     return {"mean": acc.mean(), "std": acc.std(), **{f"n_{s}": int(count.get(s, 0)) for s in STATUS_RANK}}
 
 
-def _mixed(g: pd.DataFrame) -> str:
+def mixed(g: pd.DataFrame) -> str:
     """Seeds of one cell run on other devices, kinds of CPU kernels or thread counts are not bit-comparable:
-    say so."""
-    threads = sorted({int(t) for t in g.cpu_threads.dropna()})
-    caps = sorted(set(g.cpu_capability)) if "cpu_capability" in g else []
+    say so. A value a record does not hold (written before it was recorded, "?") is not a difference."""
+    def kinds(col: str) -> list[str]:
+        return sorted({str(v) for v in g[col].dropna()} - {"?", ""}) if col in g else []
+    threads = sorted({int(t) for t in g.cpu_threads.dropna()}) if "cpu_threads" in g else []
     return "; ".join(m for m in (
         f"threads {'/'.join(map(str, threads))}" if len(threads) > 1 else "",
-        f"devices {' / '.join(sorted(set(g.device_name)))}" if g.device_name.nunique() > 1 else "",
-        f"CPU kernels {' / '.join(caps)}" if len(caps) > 1 else "") if m)
+        f"devices {' / '.join(kinds('device_name'))}" if len(kinds("device_name")) > 1 else "",
+        f"CPU kernels {' / '.join(kinds('cpu_capability'))}" if len(kinds("cpu_capability")) > 1 else "") if m)
+
+
+def mixed_cells(runs: pd.DataFrame) -> list[str]:
+    """Cells of the report's design whose seeds ran on more than one device, kind of CPU kernels or thread count."""
+    return [f"{SHORT_NAMES.get(norm, norm)} batch {bs}: {m}" for (norm, bs), g in
+            runs[runs.design == "fixed"].groupby(["norm", "batch_size"]) if (m := mixed(g))]
 
 
 def cells(runs: pd.DataFrame, report: dict[tuple[str, int], float], comparable: bool) -> pd.DataFrame:
     """One row per norm x batch size of the report's design, beside the report's value (``report``: its
     table by (norm, batch size)) and, where the protocol is the report's, the difference."""
-    rows = [{"norm": norm, "batch_size": int(bs), **cell_numbers(g), "mixed": _mixed(g)}
+    rows = [{"norm": norm, "batch_size": int(bs), **cell_numbers(g), "mixed": mixed(g)}
             for (norm, bs), g in main_grid(runs, only_completed=False).groupby(["norm", "batch_size"])]
     out = pd.DataFrame(rows, columns=["norm", "batch_size", "mean", "std", *COUNTS, "mixed"])
     out["report"] = [report.get((r.norm, r.batch_size), math.nan) for r in out.itertuples()]

@@ -117,6 +117,25 @@ def load_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, str]],
 
 # The versions and the commit every record carries in its env, shown in the report's environment section
 PROVENANCE = ("python", "torchvision", "numpy", "scikit-learn", "scipy", "alexlib", "git_commit", "git_dirty")
+# What a run ran on, as the environment tables name it (column -> name), in the order they list it
+ENVIRONMENT = {"device_name": "device", "cpu_capability": "CPU kernels", "cpu_threads": "CPU threads",
+               "precision": "precision", "torch": "torch", "blas": "BLAS", "onednn": "oneDNN",
+               "kernel_env": "kernel settings", "python": "python", "torchvision": "torchvision", "numpy": "numpy",
+               "scikit_learn": "scikit-learn", "scipy": "scipy", "alexlib": "alexlib", "git_commit": "commit",
+               "git_dirty": "uncommitted code", "data_origin": "data"}
+
+
+def env_values(runs: pd.DataFrame, col: str) -> str:
+    """One environment field over ``runs``: its value, or each value with its number of runs when they differ
+    (a record written before the field existed counts as "not recorded"; commits shortened to 10 characters)."""
+    if col not in runs:
+        return "not recorded"
+    v = runs[col].astype(str).replace({"?": "not recorded", "nan": "not recorded", "None": "not recorded",
+                                       "{}": "none set"})
+    if col == "git_commit":
+        v = v.map(lambda c: c[:10] if c != "not recorded" else c)
+    counts = v.value_counts()
+    return "; ".join(f"{k} ({n})" if len(counts) > 1 else k for k, n in counts.items())
 
 
 def _row(m: dict[str, Any], path: Path, runs_dir: Path) -> dict[str, Any]:

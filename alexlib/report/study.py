@@ -95,6 +95,10 @@ class Study:
     def against_table(self) -> pd.DataFrame:
         return AG.table(self.against)
 
+    def against_environments(self, styled: bool = False):
+        t = self.against.environments
+        return self._wide(t, [18, 41, 41]) if styled else t
+
     def findings(self) -> list[dict[str, str]]:
         return FD.findings(self.runs, self.analysis, self.flags, self.lr_flags, self.comparable())
 
@@ -173,8 +177,9 @@ class Study:
     def header_markdown(self) -> str:
         return X.header_markdown(self.runs, self.duplicates, self.problems)
 
-    def environment_table(self) -> pd.DataFrame:
-        return T.environment_table(self.runs)
+    def environment_table(self, styled: bool = False):
+        t = T.environment_table(self.runs)
+        return self._wide(t, [18, 82]) if styled else t
 
     def time_table(self) -> pd.DataFrame:
         return T.time_table(self.runs)

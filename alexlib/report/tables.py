@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ..vocab import DESIGNS, NORMS, SHORT_NAMES, STATUS_RANK
-from .runs import PROVENANCE
+from .runs import ENVIRONMENT, env_values
 from .stats import Comparison
 from .verdicts import Claim, Part
 
@@ -215,19 +215,8 @@ def convergence_table(conv: pd.DataFrame) -> pd.DataFrame:
 
 def environment_table(runs: pd.DataFrame) -> pd.DataFrame:
     """What the runs ran on: each provenance field's values, with the number of runs behind each."""
-    names = {"device_name": "device", "cpu_threads": "CPU threads", "git_commit": "commit", "git_dirty": "uncommitted code",
-             "data_origin": "data", "scikit_learn": "scikit-learn", "cpu_capability": "CPU kernels", "blas": "BLAS",
-             "onednn": "oneDNN", "kernel_env": "kernel settings"}
-    fields = ["device_name", "cpu_capability", "cpu_threads", "precision", "torch", "blas", "onednn", "kernel_env",
-              *[k.replace("-", "_") for k in PROVENANCE], "data_origin"]
-    rows = []
-    for f in fields:
-        if f not in runs:
-            continue
-        counts = runs[f].astype(str).replace({"?": "not recorded", "nan": "not recorded"}).value_counts()
-        rows.append({"": names.get(f, f.replace("_", " ")), "value (runs)": "; ".join(
-            f"{v} ({k})" if len(counts) > 1 else f"{v}" for v, k in counts.items())})
-    return pd.DataFrame(rows).set_index("")
+    return pd.DataFrame([{"": name, "value (runs)": env_values(runs, col)} for col, name in ENVIRONMENT.items()
+                         if col in runs]).set_index("")
 
 
 def plan_table(claims: list[Claim], near_chance: set = frozenset()) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import pandas as pd
 from ..paths import from_repo
 from ..train.datasets import title
 from ..vocab import DESIGNS, REPORT_PROTOCOL
-from .against import mixed_cells
+from .cells import mixed_cells
 from .claims import judged_on, report_self_check
 from .runs import comparable
 from .verdicts import Claim
@@ -116,7 +116,7 @@ def header_markdown(runs: pd.DataFrame, duplicates: int, problems: list[dict[str
     mixed = mixed_cells(runs)
     lines += ["", ("**Cells whose seeds ran on different machines** (their numbers can differ by numerical noise as "
                    "well as by seed): " + "; ".join(mixed) + ".") if mixed else
-              "Every cell's seeds ran on one kind of device and CPU kernels."]
+              "Every cell's seeds ran on one kind of device and CPU kernels (as far as the records say)."]
     return "\n".join(lines)
 
 

@@ -2,7 +2,7 @@
 averaged in as zero; cells whose seeds ran on other devices or thread counts say so."""
 import pandas as pd
 
-from alexlib.report.cells import cell_numbers, design_cells
+from alexlib.report.cells import cell_numbers, design_cells, mixed, mixed_cells
 
 from conftest import fake_run, study
 
@@ -65,3 +65,10 @@ def test_cells_whose_seeds_ran_with_other_thread_counts_or_devices_say_so(tmp_pa
     assert cells.loc["bn", "mixed"] == "threads 1/2" and cells.loc["gn", "mixed"] == "devices CPU a / CPU b"
     assert cells.loc["ln", "mixed"] == ""
     assert s.accuracy_table().loc["BN", (64, "here (n per cell)")] == "81.00\u00a0±\u00a01.41 (n=2; mixed threads 1/2)"
+
+
+def test_a_record_that_predates_a_field_is_not_a_different_machine():
+    runs = pd.DataFrame({"design": "fixed", "norm": ["bn", "bn", "gn", "gn"], "batch_size": 64,
+                         "device_name": "CPU a", "cpu_threads": 1, "cpu_capability": ["?", "AVX512", "AVX2", "AVX512"]})
+    assert mixed(runs[runs.norm == "bn"]) == ""
+    assert mixed_cells(runs) == ["GN batch 64: CPU kernels AVX2 / AVX512"]
