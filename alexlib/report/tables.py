@@ -228,22 +228,19 @@ def plan_table(claims: list[Claim], near_chance: set = frozenset()) -> pd.DataFr
         open_ = [p for p in c.parts if p.outcome == "open"]
         if not open_:
             continue
+        total = len(open_)
         stuck = [p for p in open_ if p.cells and all(cell in near_chance for cell in p.cells)]
-        open_ = [p for p in open_ if p not in stuck]
-        if not open_:
-            rows.append({"claim": c.id, "open parts": f"{len(stuck)} of {len(c.parts)}", "size to decide (points)": "",
-                         "seeds per cell (each part)": "none: its cells are near chance"})
-            continue
+        spent = [p for p in open_ if p not in stuck and p.stage2 is not None]   # both looks taken
+        open_ = [p for p in open_ if p not in stuck and p not in spent]
         need = [p.seeds_needed() for p in open_]
         known = [n for n in need if n is not None]
-        seeds = ("" if not known else f"{min(known)}" if min(known) == max(known) else f"{min(known)}–{max(known)}")
-        if len(known) < len(need):
-            seeds = (seeds + "; " if seeds else "") + f"{len(need) - len(known)} more than 1,000"
-        if stuck:
-            seeds += f"; {len(stuck)} near chance"
-        rows.append({"claim": c.id, "open parts": f"{len(open_) + len(stuck)} of {len(c.parts)}",
+        said = [f"{min(known)}" if known and min(known) == max(known) else f"{min(known)}–{max(known)}" if known else "",
+                f"{len(need) - len(known)} more than 1,000" if len(known) < len(need) else "",
+                f"{len(spent)} after their second look: a new study" if spent else "",
+                (f"{len(stuck)} near chance" if open_ or spent else "none: its cells are near chance") if stuck else ""]
+        rows.append({"claim": c.id, "open parts": f"{total} of {len(c.parts)}",
                      "size to decide (points)": ", ".join(dict.fromkeys(f"{p.distance():g}" for p in open_)),
-                     "seeds per cell (each part)": seeds})
+                     "seeds per cell (each part)": "; ".join(s for s in said if s)})
     if not rows:
         return pd.DataFrame({"note": ["no part of a claim is open"]})
     return pd.DataFrame(rows).set_index("claim")

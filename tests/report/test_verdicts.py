@@ -144,3 +144,15 @@ def test_a_stage_without_spread_keeps_the_combined_interval_finite():
     t2 = DZ.StageTest(1.5, 0.5, 8, 3, 1.0, "t")
     iv = DZ.combined_interval(t1, t2, 0.025 / 6)
     assert -100 < iv.low < iv.estimate < iv.high < 100
+
+
+def test_a_part_open_after_its_second_look_asks_for_a_new_study_not_for_more_seeds():
+    from alexlib.report.tables import plan_table
+    rng = np.random.default_rng(10)
+    ev1, ev2 = evidence(rng, NULL, sd=2.0), evidence(rng, NULL, sd=2.0, seed0=3)
+    first, final = verdict(ev1, "4"), verdict(ev1, "4", ev2)
+    assert any(p.outcome == V.OPEN for p in final.parts)
+    before = plan_table([first]).loc["4", "seeds per cell (each part)"]
+    after = plan_table([final]).loc["4", "seeds per cell (each part)"]
+    assert "second look" not in before and any(ch.isdigit() for ch in before)
+    assert "after their second look: a new study" in after and "more than 1,000" not in after
