@@ -182,6 +182,11 @@ def run(grid_file: Path, runs_dir: Path, reports_dir: Path, budget: Budget, cap:
             f"{len(st.get('runs', []))} runs for claim(s) {', '.join(st.get('claims', []))}, planned "
             f"{fmt_time(st.get('planned_seconds', 0))}, measured {fmt_time(st.get('measured_seconds', 0))}; "
             "the design has two looks, so no further stage is planned")
+        for part in st.get("parts", []):
+            log(f"  claim {part['claim']}: {part['part']}: +{part['add']} seeds in "
+                f"{', '.join(cell_name(tuple(c)) for c in part['cells'])}")
+        if st.get("unreached"):
+            log(f"  not reached: claim(s) {', '.join(st['unreached'])}")
         return 0
     study = Study(found.runs, {"table": {}, "sweep": {}}, Path(reports_dir), found.problems, found.duplicates,
                   fixed_epochs=found.fixed_epochs, stages=found.stages)

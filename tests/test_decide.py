@@ -65,3 +65,16 @@ def test_the_plan_is_written_before_the_stage_runs_and_a_second_call_resumes_it(
     lines = []
     assert D.run(REPO / "params" / "fashion.yaml", runs, reports, D.parse_budget("2h"), log=lines.append) == 0
     assert "already planned" in lines[0] and len(seen) == 2 and seen[1][1] == len(stage["runs"])
+
+
+def test_a_study_that_had_its_second_stage_says_what_it_ran_and_plans_no_third(tmp_path):
+    src = REPO / "reports" / "fashion" / "records"
+    if not (src / STAGES).is_file():
+        pytest.skip("the committed Fashion study has no second stage")
+    lines = []
+    assert D.run(REPO / "params" / "fashion.yaml", tmp_path / "runs" / "fashion", REPO / "reports" / "fashion",
+                 D.parse_budget("1h"), dry_run=True, log=lines.append) == 0
+    stage = json.loads((src / STAGES).read_text())["stages"][0]
+    assert lines[0].startswith("second stage already run") and "no further stage is planned" in lines[0]
+    assert len([ln for ln in lines if ln.startswith("  claim ")]) == len(stage["parts"])
+    assert not (tmp_path / "runs").exists()
