@@ -21,6 +21,7 @@ from scipy import stats
 from ..vocab import PROTOCOL
 from .runs import ENVIRONMENT, env_values
 from .stats import pooled_var
+from .verdicts import AGAINST, NOT_REPRODUCED, REPRODUCED, RULED_OUT, SHOWN
 
 CELL = ["design", "norm", "batch_size", "lr", "epochs"]
 ENV = ("device_name", "cpu_capability", "cpu_threads", "precision", "torch", "blas", "onednn", "kernel_env",
@@ -46,7 +47,9 @@ class Against:
         return {"cells": len(c), "agree": int((c.decision == "agrees").sum()),
                 "differ": int((c.decision == "differs").sum()), "sigma": self.sigma, "z": self.z,
                 "largest_difference": float(c["diff"].abs().max()) if len(c) else math.nan,
-                "verdicts_same": not self.verdicts, "verdict_changes": self.verdicts, "claims_compared": self.compared,
+                "verdicts_same": not self.verdicts, "verdict_changes": self.verdicts,
+                "verdicts_contradict": [v["claim"] for v in self.verdicts if v["contradicts"]],
+                "claims_compared": self.compared,
                 "not_comparable": self.not_comparable, "per_cell": c.to_dict(orient="records")}
 
     def line(self, where: str) -> str:
@@ -58,11 +61,27 @@ def summary_line(s: dict[str, Any], where: str) -> str:
     compared = s.get("claims_compared", [])
     verdicts = (f"verdicts of the {len(compared)} claim(s) both can test "
                 + ("the same" if s["verdicts_same"] else
-                   "changed for claim(s) " + ", ".join(v["claim"] for v in s["verdict_changes"]))
+                   "changed for claim(s) " + ", ".join(v["claim"] for v in s["verdict_changes"])
+                   + _contradicting(s))
                 if compared else "no claim testable in both: verdicts not compared")
     return (f"against {where}: {s['agree']} of {s['cells']} cells agree, {s['differ']} differ (largest paired "
             f"difference {s['largest_difference']:.2f} points; margin {s['z']:.2f} × {s['sigma']:.2f} × √(2/n)); "
             + verdicts + (f"; {len(s['not_comparable'])} cell(s) not comparable" if s["not_comparable"] else ""))
+
+
+def _contradicting(s: dict[str, Any]) -> str:
+    c = s.get("verdicts_contradict", [])
+    return f" ({'a contradiction in claim(s) ' + ', '.join(c) if c else 'no contradiction'})"
+
+
+def change_words(v: dict[str, Any]) -> str:
+    """What a verdict change means, in words (one entry of ``verdict_changes``)."""
+    if v.get("contradicts"):
+        return "a contradiction: one study found what the other found against"
+    pairs = [(v["committed"], v["here"])] + [(p["committed"], p["here"]) for p in v.get("parts", [])]
+    if any("open" in pair for pair in pairs):
+        return "no contradiction: one study left open what the other decided (fewer seeds, less power)"
+    return "no contradiction: both found against it, one by its direction, the other by its size"
 
 
 def compare(here: pd.DataFrame, committed: pd.DataFrame, claims_here, claims_committed) -> Against:
@@ -107,7 +126,9 @@ def _protocol_diff(here: pd.DataFrame, committed: pd.DataFrame) -> str:
 
 def verdict_changes(claims_here, claims_committed) -> list[dict[str, Any]]:
     """Claims whose verdict, or any part's outcome, differs between the two studies; a claim the rerun cannot test
-    (it reran only some cells) is not compared."""
+    (it reran only some cells) is not compared. A change *contradicts* when one study found what the other found
+    against (reproduced / not reproduced; a part shown / shown against or its size ruled out); a claim decided in
+    one and open in the other (a rerun of fewer seeds has less power) does not."""
     then = {c.id: c for c in claims_committed}
     out = []
     for c in claims_here:
@@ -118,8 +139,14 @@ def verdict_changes(claims_here, claims_committed) -> list[dict[str, Any]]:
         parts = [(p.what, theirs[p.key].outcome, p.outcome) for p in c.parts if p.outcome != theirs[p.key].outcome]
         if c.verdict != o.verdict or parts:
             out.append({"claim": c.id, "committed": o.verdict, "here": c.verdict,
-                        "parts": [{"part": w, "committed": x, "here": y} for w, x, y in parts]})
+                        "parts": [{"part": w, "committed": x, "here": y} for w, x, y in parts],
+                        "contradicts": contradicts(o.verdict, c.verdict) or any(contradicts(x, y) for _, x, y in parts)})
     return out
+
+
+def contradicts(a: str, b: str) -> bool:
+    """A verdict or part outcome against another: one found, the other found against (open contradicts nothing)."""
+    return {a, b} == {REPRODUCED, NOT_REPRODUCED} or (SHOWN in (a, b) and bool({a, b} & {AGAINST, RULED_OUT}))
 
 
 def testable(c) -> bool:

@@ -15,6 +15,7 @@ import pandas as pd
 from ..paths import from_repo
 from ..train.datasets import title
 from ..vocab import DESIGNS, REPORT_PROTOCOL
+from .against import change_words
 from .cells import mixed_cells
 from .claims import judged_on, report_self_check
 from .runs import comparable
@@ -226,7 +227,8 @@ def against_markdown(ag) -> str:
                  f"**Every verdict and part outcome of the {len(s['claims_compared'])} claim(s) both can test is the "
                  "same.**" if s["verdicts_same"] else
                  "**Verdicts that changed:** " + "; ".join(
-                     f"claim {v['claim']}: {v['committed']} → {v['here']}" for v in s["verdict_changes"]) + ".")]
+                     f"claim {v['claim']}: {v['committed']} → {v['here']}"
+                     + f" ({change_words(v)})" for v in s["verdict_changes"]) + ".")]
     if s["not_comparable"]:
         lines += ["", f"Not comparable (no committed run of that configuration): {', '.join(s['not_comparable'])}."]
     return "\n".join(lines)

@@ -54,3 +54,24 @@ def test_records_written_by_older_code_still_load(tmp_path):
     s = Study.load(str(tmp_path / "runs"), REF, str(tmp_path / "rep"))
     assert len(s.runs) == 2 and set(s.runs.cpu_capability) == {"?"}
     assert s.environment_table().loc["CPU kernels", "value (runs)"] == "not recorded"
+
+
+def test_a_verdict_left_open_by_fewer_seeds_is_a_change_but_no_contradiction():
+    """Decided in one study and open in the other is power, not disagreement; found and found-against contradict."""
+    from types import SimpleNamespace as NS
+
+    def claim(verdict, *outcomes):
+        return NS(id="6", verdict=verdict, parts=[NS(key=f"p{i}", what=f"part {i}", outcome=o)
+                                                  for i, o in enumerate(outcomes)])
+
+    committed = claim("not reproduced", "shown", "shown against")
+    for here, contradicts, words in ((claim("open", "shown", "open"), False, "left open"),
+                                     (claim("not reproduced", "shown", "size ruled out"), False, "direction"),
+                                     (claim("reproduced", "shown", "shown"), True, "a contradiction")):
+        [v] = AG.verdict_changes([here], [committed])
+        assert v["contradicts"] is contradicts and words in AG.change_words(v)
+    assert AG.verdict_changes([committed], [committed]) == []
+    s = {"claims_compared": ["6"], "verdicts_same": False, "verdict_changes": [v], "verdicts_contradict": ["6"],
+         "agree": 1, "cells": 1, "differ": 0, "largest_difference": 0.1, "z": 2.0, "sigma": 1.0, "not_comparable": []}
+    assert "a contradiction in claim(s) 6" in AG.summary_line(s, "x")
+    assert "no contradiction" in AG.summary_line({**s, "verdicts_contradict": []}, "x")
