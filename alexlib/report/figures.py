@@ -8,6 +8,8 @@ where the protocol is the report's.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -118,8 +120,9 @@ def designs_chart(runs: pd.DataFrame) -> Figure:
         if not d.empty:
             sns.barplot(data=d, x="norm_name", y="test_acc", hue="batch_size", order=order, hue_order=sizes,
                         errorbar="sd", capsize=0.1, ax=ax, palette="crest")
-            sns.stripplot(data=d, x="norm_name", y="test_acc", hue="batch_size", order=order, hue_order=sizes,
-                          dodge=True, palette="dark:black", size=2.5, ax=ax, legend=False)
+            with fixed_jitter():
+                sns.stripplot(data=d, x="norm_name", y="test_acc", hue="batch_size", order=order, hue_order=sizes,
+                              dodge=True, palette="dark:black", size=2.5, ax=ax, legend=False)
             if design == shown_designs[-1]:
                 ax.legend(title="batch size", fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
             else:
@@ -177,6 +180,18 @@ def learning_curves(runs: pd.DataFrame) -> Figure:
     fig.text(0.01, 0.005, short_label(runs, d), fontsize=6, color="crimson" if is_synthetic(runs) else "gray")
     fig.tight_layout(rect=(0, 0.04, 0.85, 1))
     return fig
+
+
+@contextmanager
+def fixed_jitter(seed: int = 0):
+    """seaborn jitters dots with numpy's global generator: seed it for the plot (the same records draw the same
+    figure, byte for byte) and give the caller's state back."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def _finish(fig: Figure, runs: pd.DataFrame, shown: pd.DataFrame, rect_bottom: float = 0.05) -> Figure:
