@@ -41,7 +41,7 @@ def choose_grid(name: str, cuda: Callable[[], str | None] = _have_cuda,
         gpu = cuda()
         if gpu:
             name, why = "paper", (f"GRID=auto: CUDA device found ({gpu}): running the paper grid (CIFAR-10, 224 px). "
-                                  "Set GRID=paper|quick|fashion|demo to choose.")
+                                  "Set GRID=paper|paper_steps|quick|fashion|demo to choose.")
         else:
             missing = []
             for grid, dataset in CPU_GRIDS:
@@ -60,7 +60,7 @@ def choose_grid(name: str, cuda: Callable[[], str | None] = _have_cuda,
                      "demo": "the digits demo (scikit-learn's embedded digits)"}[name]
             why = (f"GRID=auto: no CUDA device: running {chose}"
                    + (f", because {'; '.join(missing)}" if missing else "")
-                   + ". Set GRID=paper|quick|fashion|demo to choose.")
+                   + ". Set GRID=paper|paper_steps|quick|fashion|demo to choose.")
     p = PARAMS / f"{name}.yaml"
     return (p if p.exists() else from_repo(name)), why
 

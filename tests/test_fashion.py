@@ -36,7 +36,7 @@ def have(*datasets):
 def test_auto_picks_the_best_grid_this_machine_can_feed(cuda, datasets, grid, because, capsys):
     path, why = P.choose_grid("auto", cuda=lambda: cuda, available=have(*datasets))
     assert path == REPO / "params" / f"{grid}.yaml" and path.exists()
-    assert because in why and why.startswith("GRID=auto") and "GRID=paper|quick|fashion|demo" in why
+    assert because in why and why.startswith("GRID=auto") and "GRID=paper|paper_steps|quick|fashion|demo" in why
     assert "/some/machine/path" not in why  # the reason goes into the report: no machine paths
 
 

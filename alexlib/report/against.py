@@ -79,8 +79,16 @@ def change_words(v: dict[str, Any]) -> str:
     if v.get("contradicts"):
         return "a contradiction: one study found what the other found against"
     pairs = [(v["committed"], v["here"])] + [(p["committed"], p["here"]) for p in v.get("parts", [])]
-    if any("open" in pair for pair in pairs):
-        return "no contradiction: one study left open what the other decided (fewer seeds, less power)"
+    open_here = any(h == "open" != c for c, h in pairs)
+    open_there = any(c == "open" != h for c, h in pairs)
+    if open_here and not open_there:
+        return ("no contradiction: open here, decided in the committed study (fewer seeds here, or a result near "
+                "its boundary)")
+    if open_there and not open_here:
+        return ("no contradiction: decided here, open in the committed study (more seeds here, or a result near "
+                "its boundary)")
+    if open_here:
+        return "no contradiction: each study left open a part the other decided"
     return "no contradiction: both found against it, one by its direction, the other by its size"
 
 

@@ -65,12 +65,15 @@ def test_a_verdict_left_open_by_fewer_seeds_is_a_change_but_no_contradiction():
                                                   for i, o in enumerate(outcomes)])
 
     committed = claim("not reproduced", "shown", "shown against")
-    for here, contradicts, words in ((claim("open", "shown", "open"), False, "left open"),
+    for here, contradicts, words in ((claim("open", "shown", "open"), False, "open here, decided in the committed"),
+                                     (claim("open", "open", "shown against"), False, "open here"),
                                      (claim("not reproduced", "shown", "size ruled out"), False, "direction"),
                                      (claim("reproduced", "shown", "shown"), True, "a contradiction")):
         [v] = AG.verdict_changes([here], [committed])
         assert v["contradicts"] is contradicts and words in AG.change_words(v)
     assert AG.verdict_changes([committed], [committed]) == []
+    [v] = AG.verdict_changes([committed], [claim("open", "shown", "open")])
+    assert "decided here, open in the committed study" in AG.change_words(v)
     s = {"claims_compared": ["6"], "verdicts_same": False, "verdict_changes": [v], "verdicts_contradict": ["6"],
          "agree": 1, "cells": 1, "differ": 0, "largest_difference": 0.1, "z": 2.0, "sigma": 1.0, "not_comparable": []}
     assert "a contradiction in claim(s) 6" in AG.summary_line(s, "x")
