@@ -183,8 +183,14 @@ def test_a_grid_whose_data_is_missing_stops_before_its_first_run(tmp_path, monke
     assert not list(out.glob("*/metrics.json"))  # no run started
 
 
+def _ctrl_c_as_a_terminal_delivers_it():
+    """A shell's background job (`cmd &` without job control) starts with SIGINT ignored, and Python then keeps it
+    ignored: the grid started by such a test run would never see the Ctrl-C this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_grid_at_once_and_a_rerun_resumes(tmp_path):
-    proc, grid_file, out, plan = start_slow_grid(tmp_path, text=True)
+    proc, grid_file, out, plan = start_slow_grid(tmp_path, text=True, preexec_fn=_ctrl_c_as_a_terminal_delivers_it)
     tree = process_tree(proc.pid)
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=600)
