@@ -136,7 +136,7 @@ def verdict_changes(claims_here, claims_committed) -> list[dict[str, Any]]:
     """Claims whose verdict, or any part's outcome, differs between the two studies; a claim the rerun cannot test
     (it reran only some cells) is not compared. A change *contradicts* when one study found what the other found
     against (reproduced / not reproduced; a part shown / shown against or its size ruled out); a claim decided in
-    one and open in the other (a rerun of fewer seeds has less power) does not."""
+    one and open in the other (fewer seeds, or a result near its boundary) does not."""
     then = {c.id: c for c in claims_committed}
     out = []
     for c in claims_here:
