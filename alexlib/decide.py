@@ -4,7 +4,7 @@ budget, as the study's second stage, then rebuild the report (``make report DECI
     python -m alexlib.pipeline --grid fashion --decide 1h [--cap 10] [--dry-run]
 
 The first stage's verdicts (``alexlib.report``) say which parts are open and how many seeds each needs; this
-machine's cost estimate (``alexlib.grid.estimate``) prices a run of each cell; ``alexlib.report.planner`` chooses
+machine's cost estimate (``alexlib.grid.estimate``) prices a run of each cell; ``alexlib.report.inference.planner`` chooses
 within the budget. The plan is printed before anything trains and written to <runs>/stages.json (with the
 stage's own grid file, <runs>/stage2.yaml) before its first run: the design's second look needs the plan fixed
 before its data. Its runs go through the grid like any other (resumable, interrupt-safe; an added seed is just
@@ -20,13 +20,12 @@ from typing import Any, Callable
 
 import yaml
 
-from .grid import command as G
-from .grid import estimate as E
+from .grid import command, estimate
 from .grid.local import parallelism
 from .grid.plan import load_grid
 from .io import read_json, utc_now, write_json, write_text
-from .report import planner as PL
-from .report.runs import STAGES, read_study_runs
+from .report.domain.runs import STAGES, read_study_runs
+from .report.inference import planner
 from .report.study import Study
 from .train.config import RunConfig
 from .train.record import record_paths
@@ -85,7 +84,7 @@ def cell_name(cell: tuple) -> str:
 
 
 def make_plan(study: Study, grid_file: Path, runs_dir: Path, budget: Budget, cap: int, jobs: str | int = "auto",
-              log: Callable[[str], None] = print) -> tuple[PL.StagePlan, list[RunConfig], dict[str, Any]]:
+              log: Callable[[str], None] = print) -> tuple[planner.StagePlan, list[RunConfig], dict[str, Any]]:
     """The second stage for ``study`` (its first stage judged) within ``budget``: the plan, the runs it adds
     (configs into ``runs_dir``), and what the estimate rests on."""
     grid_runs = load_grid(grid_file, runs_dir).runs
@@ -97,16 +96,16 @@ def make_plan(study: Study, grid_file: Path, runs_dir: Path, budget: Budget, cap
         if r.norm == "none" and r.batch_size == ANCHOR_BATCH and r.design in ("fixed", "lr_sweep"):
             seeds_now[("lr", float(r.lr))] = seeds_now.get(("lr", float(r.lr)), 0) + 1
     cells = {cell for c in study.claims() for p in c.parts for cell in p.cells}
-    cells |= {PL.run_cell(cell) for cell in cells}   # the cells whose runs the seeds are
+    cells |= {planner.run_cell(cell) for cell in cells}   # the cells whose runs the seeds are
     templates = {cell: cfg for cell in cells if (cfg := cell_config(cell, grid_runs, study.fixed_epochs))}
     at_once, threads, _ = parallelism(jobs if jobs == "auto" else int(jobs), list(templates.values()))
     folders = [runs_dir, *sorted(Path(runs_dir).parent.parent.glob("reports/*/records"))]
     sample = list(templates.values())
-    cost = E.estimate(sample, at_once, threads, folders, E.device_name_here(sample[0].device)) if sample else None
+    cost = estimate.estimate(sample, at_once, threads, folders, estimate.device_name_here(sample[0].device)) if sample else None
     per_cell = {cell: cost.per_run[cfg.run_id()] / at_once for cell, cfg in templates.items()} if cost else {}
     untrained = {cell: "near chance" for cell, f in study.flags.items() if "near chance" in f}
     untrained |= {("lr", lr): "near chance" for lr, f in study.lr_flags.items() if "near chance" in f}
-    plan = PL.plan_second_stage(study.claims(), seeds_now, lambda cell: per_cell.get(cell, float("inf")),
+    plan = planner.plan_second_stage(study.claims(), seeds_now, lambda cell: per_cell.get(cell, float("inf")),
                                 budget.seconds, budget.runs, cap, untrained)
     start = int(study.runs.seed.max()) + 1
     by_id: dict[str, RunConfig] = {}   # run id -> config: the sweep's lr 0.005 cell is batch 64's none cell
@@ -116,14 +115,14 @@ def make_plan(study: Study, grid_file: Path, runs_dir: Path, budget: Budget, cap
             c = base.replace(seed=s)
             by_id.setdefault(c.run_id(), c.replace(out_dir=str(Path(runs_dir) / c.run_id())))
     added = list(by_id.values())
-    line = E.estimate(added, at_once, threads, folders, E.device_name_here(added[0].device)).line(len(added), at_once) \
+    line = estimate.estimate(added, at_once, threads, folders, estimate.device_name_here(added[0].device)).line(len(added), at_once) \
         if added else ""
     info = {"at_once": at_once, "threads": threads, "estimate": line,
             "seeds_now": seeds_now, "first_seed": start}
     return plan, added, info
 
 
-def plan_lines(plan: PL.StagePlan, seeds_now: dict[tuple, int], budget: Budget, cap: int) -> list[str]:
+def plan_lines(plan: planner.StagePlan, seeds_now: dict[tuple, int], budget: Budget, cap: int) -> list[str]:
     """The plan as the console prints it: per claim and part, seeds now -> planned, cells, runs, time."""
     lines = [f"second stage, budget {budget.text}, at most {cap} seeds per cell:"]
     if not plan.chosen:
@@ -143,7 +142,7 @@ def plan_lines(plan: PL.StagePlan, seeds_now: dict[tuple, int], budget: Budget, 
     return lines
 
 
-def write_stage(runs_dir: Path, plan: PL.StagePlan, added: list[RunConfig], budget: Budget, cap: int,
+def write_stage(runs_dir: Path, plan: planner.StagePlan, added: list[RunConfig], budget: Budget, cap: int,
                 info: dict[str, Any]) -> Path:
     """The stage's grid file and its entry in stages.json, both before its first run."""
     doc = {"description": f"second stage (seeds on demand, budget {budget.text})",
@@ -163,7 +162,7 @@ def write_stage(runs_dir: Path, plan: PL.StagePlan, added: list[RunConfig], budg
     return grid
 
 
-def run(grid_file: Path, runs_dir: Path, reports_dir: Path, budget: Budget, cap: int = PL.CAP,
+def run(grid_file: Path, runs_dir: Path, reports_dir: Path, budget: Budget, cap: int = planner.CAP,
         jobs: str | int = "auto", gpus: str | None = None, dry_run: bool = False,
         log: Callable[[str], None] = print) -> int:
     """Plan the second stage (or resume the one planned), print it, then (unless ``dry_run``) run it through the
@@ -206,7 +205,7 @@ def run(grid_file: Path, runs_dir: Path, reports_dir: Path, budget: Budget, cap:
 
 def _run_grid(stage_grid: Path, runs_dir: Path, jobs, gpus, stages_file: Path) -> int:
     t0 = time.monotonic()
-    code = G.exit_code(G.run(stage_grid, runs_dir, jobs=jobs, gpus=gpus, record="grid.stage2.json"))
+    code = command.exit_code(command.run(stage_grid, runs_dir, jobs=jobs, gpus=gpus, record="grid.stage2.json"))
     doc = read_json(stages_file)
     doc["stages"][0]["measured_seconds"] = doc["stages"][0].get("measured_seconds", 0.0) + (time.monotonic() - t0)
     write_json(stages_file, doc)

@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from . import decide as D
-from .grid import command as G
+from . import decide
+from .grid import command
 from .paths import PARAMS, from_repo
-from .report import planner as PL
-from .report.export import build_report
+from .report.inference import planner
+from .report.render.export import build_report
 from .train.config import Help
 from .train.datasets import check_available, title
 from .train.splits import DataError
@@ -77,15 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decide", metavar="BUDGET", default="",
                    help="then add the seeds that decide the report's open claims, within BUDGET of this machine's "
                         "time (45m, 2h) or a number of runs, as a second stage (alexlib/decide.py)")
-    p.add_argument("--cap", metavar="N", type=int, default=PL.CAP,
+    p.add_argument("--cap", metavar="N", type=int, default=planner.CAP,
                    help="with --decide: seeds per cell at most, the first stage's included")
     p.add_argument("--against", metavar="auto|none|FOLDER", default="auto",
                    help="check the report against a committed one, cell by cell; auto: reports/<grid> when it holds "
                         "records")
     a = p.parse_args(argv)
     try:
-        budget = D.parse_budget(a.decide) if a.decide else None
-    except D.BudgetError as e:
+        budget = decide.parse_budget(a.decide) if a.decide else None
+    except decide.BudgetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     grid_file, why = choose_grid(a.grid)
@@ -96,32 +96,32 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     if a.dry_run:
         try:
-            G.run(grid_file, runs, jobs=a.jobs, gpus=a.gpus or None, dry_run=True)
-        except G.REFUSED as e:
+            command.run(grid_file, runs, jobs=a.jobs, gpus=a.gpus or None, dry_run=True)
+        except command.REFUSED as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         if budget is not None:
             try:
-                D.run(grid_file, runs, reports, budget, a.cap, a.jobs, a.gpus or None, dry_run=True)
+                decide.run(grid_file, runs, reports, budget, a.cap, a.jobs, a.gpus or None, dry_run=True)
             except FileNotFoundError as e:
                 print(f"second stage: not planned yet ({e})")
         print(f"then: the report into {reports}")
         return 0
     try:
-        code = G.exit_code(G.run(grid_file, runs, jobs=a.jobs, gpus=a.gpus or None))
-    except G.REFUSED as e:
+        code = command.exit_code(command.run(grid_file, runs, jobs=a.jobs, gpus=a.gpus or None))
+    except command.REFUSED as e:
         print(f"error: {e}", file=sys.stderr)
         return 2  # bad grid or locked folder: nothing ran
     except KeyboardInterrupt:
-        G.stop_at_once()
+        command.stop_at_once()
     if budget is not None and code == 0:
         try:
-            code = D.run(grid_file, runs, reports, budget, a.cap, a.jobs, a.gpus or None)
-        except G.REFUSED as e:
+            code = decide.run(grid_file, runs, reports, budget, a.cap, a.jobs, a.gpus or None)
+        except command.REFUSED as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            G.stop_at_once()
+            command.stop_at_once()
     try:
         against = (reports if (reports / "records").is_dir() else None) if a.against == "auto" else \
             None if a.against == "none" else from_repo(a.against)

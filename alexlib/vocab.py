@@ -1,12 +1,9 @@
 """The study's vocabulary: the names every other module shares, written once. Imports nothing from alexlib.
 
 Norms and their labels, the precisions a run may name, the report's protocol, the designs
-that separate batch size from step count, the statuses a run record can have, and how p values and
-durations are printed.
+that separate batch size from step count, the statuses a run record can have, and how durations are printed.
 """
 from __future__ import annotations
-
-import math
 
 # ---- the study's variables ----
 NORMS = ("none", "bn", "ln", "gn", "lrn")          # also the order of every table and figure
@@ -48,11 +45,6 @@ FINISHED = ("completed", "diverged")               # a rerun returns these as th
 
 # ---- decisions ----
 ALPHA = 0.05                                       # family-wise error rate of every table and claim
-
-
-def fmt_p(p: float) -> str:
-    """A p value as the report prints it."""
-    return "n/a" if not math.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
 def fmt_time(s: float) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from alexlib import decide as D
 from alexlib.grid import command as G
-from alexlib.report.runs import STAGES
+from alexlib.report.domain.runs import STAGES
 
 from conftest import REPO
 

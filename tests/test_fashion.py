@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from alexlib import pipeline as P
-from alexlib.report.export import build_report
+from alexlib.report.render.export import build_report
 from alexlib.train.data import DEBIAN_FASHION_DIR, DataError
 
 from conftest import REPO

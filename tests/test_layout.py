@@ -3,7 +3,12 @@ pipeline's stages and imports only go down. train/ (one run) imports no other st
 report/ (records to a report) may use train/'s configuration and record but never each other: they meet only
 through metrics.json; the shared modules at the top import no stage; nothing but the commands on top (pipeline,
 decide) imports them;
-no import cycle; no module over 400 lines or class over 200. And the report half loads without torch."""
+no import cycle; no module over 400 lines or class over 200. And the report half loads without torch.
+
+Inside report/, layers named for what they do, imports going down only: inference/ (the tests, the two-look
+design, power, verdicts, the planner: plain numbers in, no pandas, no plotting) <- domain/ (the study on its runs
+table: runs, cells, flags and convergence, the claims, the analysis, the rerun check) <- render/ (prose, tables,
+figures, style, the report's files and their export) <- the facade on top (study)."""
 import ast
 import subprocess
 import sys
@@ -78,6 +83,77 @@ def test_report_reads_nothing_of_train_but_the_configuration_and_the_record():
     assert used <= allowed, used - allowed
 
 
+REPORT_LAYERS = ("inference", "domain", "render")   # bottom to top: each may import those before it
+PURE = ("pandas", "matplotlib", "seaborn", "IPython")   # what inference/ never imports (and domain/ no plotting)
+
+
+def report_layer(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[:2] != ["alexlib", "report"] or len(parts) < 3:
+        return None
+    return parts[2] if parts[2] in REPORT_LAYERS else "facade"
+
+
+def test_the_report_layers_import_only_downwards():
+    bad = []
+    for src, targets in graph().items():
+        s = report_layer(src)
+        if s is None or s == "facade":
+            continue
+        for t in targets:
+            lt = report_layer(t)
+            if lt == "facade" and t != "alexlib.report" or (lt in REPORT_LAYERS
+                                                             and REPORT_LAYERS.index(lt) > REPORT_LAYERS.index(s)):
+                bad.append(f"{src} -> {t}")
+    assert not bad, bad
+
+
+def third_party(p: Path) -> set[str]:
+    out = set()
+    for n in ast.walk(ast.parse(p.read_text())):
+        if isinstance(n, ast.Import):
+            out |= {a.name.split(".")[0] for a in n.names}
+        elif isinstance(n, ast.ImportFrom) and not n.level and n.module:
+            out.add(n.module.split(".")[0])
+    return out
+
+
+def test_inference_is_plain_numbers_and_the_domain_draws_nothing():
+    bad = []
+    for p in (PKG / "report" / "inference").rglob("*.py"):
+        bad += [f"{p.name} imports {m}" for m in third_party(p) & set(PURE)]
+    for p in (PKG / "report" / "domain").rglob("*.py"):
+        bad += [f"{p.name} imports {m}" for m in third_party(p) & {"matplotlib", "seaborn", "IPython"}]
+    assert not bad, bad
+
+
+def test_the_layer_rule_can_fail(tmp_path, monkeypatch):
+    """A domain module that imports a renderer, in a copy of the package, is caught."""
+    import shutil
+    copy = tmp_path / "alexlib"
+    shutil.copytree(PKG, copy)
+    (copy / "report" / "domain" / "sneaky.py").write_text("from ..render import tables\n")
+    monkeypatch.setattr(sys.modules[__name__], "PKG", copy)
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    g = graph()
+    assert "alexlib.report.render.tables" in g["alexlib.report.domain.sneaky"]
+    with __import__("pytest").raises(AssertionError, match="sneaky"):
+        test_the_report_layers_import_only_downwards()
+
+
+def test_every_module_has_a_test_file():
+    """tests/ mirrors the package: alexlib/a/b.py is tested in tests/a/test_b.py (a package's __init__ and
+    __main__ by the tests of what they expose)."""
+    missing = []
+    for p in PKG.rglob("*.py"):
+        if p.name in ("__init__.py", "__main__.py"):
+            continue
+        rel = p.relative_to(PKG)
+        if not (REPO / "tests" / rel.parent / f"test_{p.name}").exists():
+            missing.append(str(rel))
+    assert not missing, missing
+
+
 def test_no_import_cycle():
     g = graph()
     index, low, on, stack, cycles, counter = {}, {}, set(), [], [], [0]
@@ -136,7 +212,7 @@ def test_no_module_over_400_lines_and_no_class_over_200():
 
 
 def test_the_report_half_and_the_record_load_without_torch():
-    code = ("import sys, alexlib.report.study, alexlib.report.export, alexlib.train.record, alexlib.grid.plan; "
+    code = ("import sys, alexlib.report.study, alexlib.report.render.export, alexlib.train.record, alexlib.grid.plan; "
             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

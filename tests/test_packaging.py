@@ -36,12 +36,13 @@ def test_a_non_editable_install_carries_every_folder_and_rebuilds_a_committed_re
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     installed = {p.parent.relative_to(site).as_posix() for p in (site / "alexlib").rglob("__init__.py")}
-    assert installed == {"alexlib", "alexlib/train", "alexlib/grid", "alexlib/report", "alexlib/tools"}
+    assert installed == {"alexlib", "alexlib/train", "alexlib/grid", "alexlib/report", "alexlib/report/inference",
+                         "alexlib/report/domain", "alexlib/report/render", "alexlib/tools"}
     clone = tmp_path / "clone"           # what the report reads besides the package: notebooks, params, docs
     for part in ("notebooks", "params", "docs"):
         shutil.copytree(REPO / part, clone / part)
     env = {**__import__("os").environ, "PYTHONPATH": str(site)}
-    where = subprocess.run([sys.executable, "-P", "-c", "import alexlib.report.export as e; print(e.__file__)"],
+    where = subprocess.run([sys.executable, "-P", "-c", "import alexlib.report.render.export as e; print(e.__file__)"],
                            cwd=clone, env=env, capture_output=True, text=True, timeout=60)
     assert where.stdout.strip().startswith(str(site)), where.stdout + where.stderr
     out = tmp_path / "report"

@@ -15,7 +15,7 @@ from alexlib.grid import local as L
 from alexlib.grid import plan as P
 from alexlib.io import FolderLock
 from alexlib.paths import SUMMARY_NOTEBOOK
-from alexlib.report.export import build_report
+from alexlib.report.render.export import build_report
 
 from conftest import REPO, nbval
 
@@ -63,13 +63,13 @@ def test_report_html_pdf_and_figures_without_a_browser(smoke_runs, tmp_path, mon
     out, _ = smoke_runs
     if shutil.which("pdftotext") is None:
         pytest.skip("no pdftotext on this machine (.ci/run installs poppler-utils)")
-    from alexlib.report.export import NoRenderer, pdf_renderer
+    from alexlib.report.render.export import NoRenderer, pdf_renderer
     try:
         pdf_renderer()
     except NoRenderer as e:
         pytest.skip(f"{e} (.ci/run installs Pango)")
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + ":/usr/bin:/bin")
-    monkeypatch.setattr("alexlib.report.export.find_browser", lambda: None)
+    monkeypatch.setattr("alexlib.report.render.export.find_browser", lambda: None)
     made = build_report(out, tmp_path / "report")
     html = made["html"].read_text()
     assert "What this study found" in html and "SYNTHETIC DATA" in html

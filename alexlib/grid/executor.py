@@ -149,13 +149,13 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
 def _cost_line(todo: list[RunConfig], slots: Slots, out: Path, device: str) -> str:
     """The estimate line for runs on ``device``; an estimate that cannot be made says why and never stops the
     grid. On a machine without a GPU, a grid whose device is auto also says where a GPU's figure would come from."""
-    from . import estimate as E
+    from . import estimate
     try:
         folders = [out, *sorted(from_repo("reports").glob("*/records"))]
-        cost = E.estimate(todo, slots.at_once, slots.threads, folders, E.device_name_here(device), device=device)
+        cost = estimate.estimate(todo, slots.at_once, slots.threads, folders, estimate.device_name_here(device), device=device)
         line = cost.line(len(todo), slots.at_once)
-        if device == "auto" and not E.on_cuda(device):
-            line += f"; {E.GPU_NOTE}"
+        if device == "auto" and not estimate.on_cuda(device):
+            line += f"; {estimate.GPU_NOTE}"
         return line
     except Exception as e:  # noqa: BLE001 (an estimate is advice)
         return f"estimate: not available ({type(e).__name__}: {str(e)[:200]})"

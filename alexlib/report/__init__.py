@@ -1,8 +1,14 @@
-"""From run records to a report: the runs table (runs), cells, the statistics (stats, power), the claims'
-verdicts (verdicts, claims), the analysis and its findings, prose, tables and figures, the facade the summary
-notebook uses (study), the report folder's files (outputs) and the HTML/PDF export.
+"""From run records to a report, in three layers that import only downwards:
 
-    python -m alexlib.report runs/<grid> [--out reports/<grid>]
+- ``inference/``: the tests (stats), the two-look design (looks), power, verdicts part by part, and the planner
+  of seeds on demand. Plain numbers in and out: no pandas, no plotting.
+- ``domain/``: the study on its runs table: the records read into one table (runs), the numbers per cell
+  (cells), flags and convergence (learning), the report's claims (claims), every comparison (analysis) and the
+  rerun check (against).
+- ``render/``: prose (texts, findings), page 1 (front), tables, figures, the report folder's files (outputs) and
+  the HTML/PDF export.
 
-Reads records (alexlib.train.record) and never the grid: the two meet only through metrics.json.
+``study.Study`` is the facade the summary notebook calls. ``python -m alexlib.report runs/<grid> [--out
+reports/<grid>]`` builds a report. Reads records (alexlib.train.record) and never the grid: the two meet only
+through metrics.json.
 """

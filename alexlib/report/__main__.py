@@ -1,5 +1,5 @@
 import sys
 
-from .export import main
+from .render.export import main
 
 sys.exit(main())

@@ -29,8 +29,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..grid import estimate as E
-from ..train import data as D
+from ..grid import estimate
+from ..train import data as train_data
 from ..train.config import RunConfig
 from ..train.datasets import images
 from ..train.device import environment, resolve_device, resolve_precision
@@ -87,7 +87,7 @@ class PILImages(torch.utils.data.Dataset):
         return self.tf(Image.fromarray(self.x[i])), int(self.y[i])
 
 
-def bench_report_style(norm: str, bs: int, split: D.Split, dev: torch.device, image_size: int, width: float,
+def bench_report_style(norm: str, bs: int, split: train_data.Split, dev: torch.device, image_size: int, width: float,
                        steps: int, warmup: int, workers: int) -> float:
     x_hwc = split.x.permute(0, 2, 3, 1).contiguous().numpy()
     loader = torch.utils.data.DataLoader(PILImages(x_hwc, split.y.numpy(), image_size), batch_size=bs, shuffle=True,
@@ -124,16 +124,16 @@ def paper_grid_runs() -> list[RunConfig]:
     return load_grid(PARAMS / "paper.yaml").runs
 
 
-def grid_seconds(rates: E.Rates, overhead: dict[E.Shape, float] | None = None) -> dict[str, Any]:
-    """Seconds for params/paper.yaml by the grid's own estimate (``E.run_seconds``) at these rates; runs whose
+def grid_seconds(rates: estimate.Rates, overhead: dict[estimate.Shape, float] | None = None) -> dict[str, Any]:
+    """Seconds for params/paper.yaml by the grid's own estimate (``estimate.run_seconds``) at these rates; runs whose
     shape was not measured are left out and counted."""
     total, counted, missing = 0.0, 0, 0
     for cfg in paper_grid_runs():
-        s = E.shape(cfg)
+        s = estimate.shape(cfg)
         if s not in rates:
             missing += 1
             continue
-        total += E.run_seconds(cfg, rates, (overhead or {}).get(s, 0.0))
+        total += estimate.run_seconds(cfg, rates, (overhead or {}).get(s, 0.0))
         counted += 1
     return {"runs_counted": counted, "runs_not_measured": missing, "seconds": total}
 
@@ -172,7 +172,7 @@ def measure_grid(fraction: float, norms: list[str], sizes: list[int], dev: torch
                 overhead[s] = total - h1["seconds"] - h2["seconds"] + max(0.0, h1["seconds"] - h2["seconds"])
     return {"method": f"measured: train() on {fraction:g} of CIFAR-10's sizes, 2nd epoch's rates, plus setup",
             **grid_seconds(rates, overhead),
-            "epoch_seconds": {f"{n}-{b}": E.run_seconds(RunConfig(norm=n, batch_size=b, image_size=i, width=w,
+            "epoch_seconds": {f"{n}-{b}": estimate.run_seconds(RunConfig(norm=n, batch_size=b, image_size=i, width=w,
                                                                   epochs=1), rates, 0.0)
                               for (n, b, i, w) in rates},
             "setup_seconds": {f"{s[0]}-{s[1]}": v for s, v in overhead.items()}}
@@ -191,9 +191,9 @@ def run(args) -> dict[str, Any]:
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     n_imgs = max(sizes) * (args.steps + args.warmup + 2)
-    train_split, test_split = D.make_synthetic(n_imgs, 2000 if dev.type == "cuda" else 256)
-    ds = D.Dataset("synthetic", D.Split(train_split.x.to(dev), train_split.y.to(dev)),
-                   D.Split(test_split.x.to(dev), test_split.y.to(dev)), 10, "synthetic (benchmark)")
+    train_split, test_split = train_data.make_synthetic(n_imgs, 2000 if dev.type == "cuda" else 256)
+    ds = train_data.Dataset("synthetic", train_data.Split(train_split.x.to(dev), train_split.y.to(dev)),
+                   train_data.Split(test_split.x.to(dev), test_split.y.to(dev)), 10, "synthetic (benchmark)")
     rate = matmul_rate(dev, precision)
     print(f"device {environment(dev, precision, RunConfig())['device_name']}, torch {torch.__version__}, "
           f"{precision}; matmul {rate / 1e12:.2f} TFLOP/s; {args.image_size} px, width {args.width:g}; "

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from ..io import write_json
-from ..train import data as D
+from ..train import data
 from ..train.datasets import register, unregister
 from ..train.loop import train
 from ..vocab import NORMED, NORMS
@@ -68,9 +68,9 @@ def agree(eager: dict[str, Any], graphed: dict[str, Any]) -> list[str]:
 
 def run(norms: list[str], epochs: int, image_size: int, train_size: int, batch_size: int, device: str,
         work: Path) -> dict[str, Any]:
-    tr, te = D.make_synthetic(train_size, max(500, train_size // 5), seed=0)
-    sums = D.write_cifar10_format(work / "data", tr, te)
-    register(DATASET, lambda d, a, b: D.load_cifar10(d, checksums=sums), 10, "CIFAR-10-format files (gpucheck)")
+    tr, te = data.make_synthetic(train_size, max(500, train_size // 5), seed=0)
+    sums = data.write_cifar10_format(work / "data", tr, te)
+    register(DATASET, lambda d, a, b: data.load_cifar10(d, checksums=sums), 10, "CIFAR-10-format files (gpucheck)")
     try:
         return _checks(norms, epochs, image_size, train_size, batch_size, device, work)
     finally:

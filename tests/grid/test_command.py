@@ -15,7 +15,7 @@ import yaml
 import alexlib.train.loop as T
 from alexlib.grid import command as G
 from alexlib.grid import plan as P
-from alexlib.report.runs import main_grid
+from alexlib.report.domain.runs import main_grid
 from alexlib.report.study import Study
 
 from conftest import REPO, numbers

@@ -3,8 +3,8 @@ numbers for at least one run (only the kernels' summation order differs), and th
 in agreement."""
 import pandas as pd
 
-from alexlib.report import against as AG
-from alexlib.report.runs import read_study_runs
+from alexlib.report.domain import against as AG
+from alexlib.report.domain.runs import read_study_runs
 from alexlib.tools import noise as N
 
 from conftest import TINY

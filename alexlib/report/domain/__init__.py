@@ -1,0 +1,1 @@
+"""domain layer of the report (see alexlib.report)."""

@@ -1,0 +1,386 @@
+"""Which differences are larger than seed-to-seed noise, at the power the seeds have: the tests behind the
+significance table, the batch-size effects and the report's claims (what n seeds can show: alexlib.power).
+
+Pure functions over plain lists and dicts of accuracies (points, %), rounded first to the test set's
+resolution. Paired differences with the pair's variance pooled over batch sizes when they agree on it;
+Welch per pair without shared seeds; exact sign-flip or permutation p where nothing varies (never below
+2^(1-n)); Holm over a table with each interval at its decision's level; blocked means checked by an exact
+sign flip. The claims' tests at their sizes: alexlib.report.inference.verdicts. docs/STATISTICS.md states the method and why.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special, stats
+
+from ...vocab import ALPHA
+
+HOMOGENEITY_ALPHA = 0.05    # batch sizes whose spreads differ at this level are not pooled
+EXACT_UNITS = 16            # sign flips enumerated exactly up to 2^16 patterns, else sampled
+SAMPLED_FLIPS = 20_000
+
+
+# ---------------------------------------------------------------------------------------------------
+# Resolution
+# ---------------------------------------------------------------------------------------------------
+def resolution(test_images: int | None) -> float:
+    """Points one test image is worth (0 when unknown: no rounding)."""
+    return 100.0 / test_images if test_images else 0.0
+
+
+def rounded(values, res: float) -> np.ndarray:
+    """Accuracies rounded to the test set's resolution, so equal image counts are equal floats."""
+    v = np.asarray(values, dtype=float)
+    return np.round(v / res) * res if res else v
+
+
+def _no_spread(v: np.ndarray, res: float) -> bool:
+    """Every value the same, up to a hundredth of an image (or of float rounding when res is 0)."""
+    tol = (res or 1e-9) * 1e-2
+    return len(v) > 0 and float(np.ptp(v)) <= tol
+
+
+# ---------------------------------------------------------------------------------------------------
+# One estimate
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class Estimate:
+    """A difference in points with its standard error and test. ``p`` is two-sided and unadjusted; a
+    table's adjustment sets ``p_adj`` and ``level`` (the confidence level of ``low``/``high``)."""
+    diff: float
+    se: float
+    df: float
+    p: float
+    n: int                       # units behind it: seeds (paired), or the smaller group
+    sd: float                    # the sd of one unit (of a paired difference, or of one run)
+    method: str
+    p_adj: float = math.nan
+    level: float = 1 - ALPHA
+    low: float = math.nan
+    high: float = math.nan
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if math.isnan(self.p_adj):
+            self.p_adj = self.p
+        self.set_level(self.level)
+
+    def set_level(self, level: float) -> None:
+        self.level = level
+        if self.se > 0 and np.isfinite(self.df) and self.df > 0:
+            half = float(stats.t.ppf(1 - (1 - level) / 2, self.df)) * self.se
+            self.low, self.high = self.diff - half, self.diff + half
+        else:
+            self.low = self.high = math.nan
+
+    @property
+    def testable(self) -> bool:
+        return np.isfinite(self.p)
+
+    def shown(self, alpha: float = ALPHA) -> bool | None:
+        return None if not self.testable else bool(self.p_adj < alpha)
+
+
+def untestable(diff: float = math.nan, n: int = 0, why: str = "fewer than 2 completed seeds on a side") -> Estimate:
+    return Estimate(diff, math.nan, math.nan, math.nan, n, math.nan, why)
+
+
+def t_p(diff: float, se: float, df: float) -> float:
+    return float(2 * stats.t.sf(abs(diff) / se, df))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Exact tests for the cases a t statistic cannot take
+# ---------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=32)
+def _patterns(n: int) -> np.ndarray:
+    if n <= EXACT_UNITS:
+        return np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+    rng = np.random.default_rng(0)
+    return np.vstack([np.ones(n), rng.choice((1.0, -1.0), size=(SAMPLED_FLIPS - 1, n))])
+
+
+def sign_flip_p(d, weights=None) -> float:
+    """Two-sided p of the (weighted) mean of paired differences under random sign flips: exact up to
+    2^16 patterns. n units that all agree give 2^(1-n), never less."""
+    d = np.asarray(d, float)
+    if len(d) == 0:
+        return math.nan
+    w = np.ones(len(d)) if weights is None else np.asarray(weights, float)
+    stat = abs(float(np.dot(w, d)))
+    if stat == 0:
+        return 1.0
+    flips = _patterns(len(d)) @ (w * d)
+    return float(np.mean(np.abs(flips) >= stat * (1 - 1e-9)))
+
+
+def permutation_p(a, b) -> float:
+    """Two-sided exact p of mean(a) - mean(b) over every relabelling (groups of a few seeds)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    pooled = np.concatenate([a, b])
+    stat = abs(a.mean() - b.mean())
+    if stat == 0:
+        return 1.0
+    hits = total = 0
+    for idx in itertools.combinations(range(len(pooled)), len(a)):
+        mask = np.zeros(len(pooled), bool)
+        mask[list(idx)] = True
+        hits += abs(pooled[mask].mean() - pooled[~mask].mean()) >= stat * (1 - 1e-9)
+        total += 1
+    return hits / total
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pooling
+# ---------------------------------------------------------------------------------------------------
+def homogeneous(groups: list[np.ndarray]) -> bool:
+    """Whether groups of 2+ values agree on their spread (Brown-Forsythe, i.e. Levene about the median: a one-way
+    ANOVA of each value's distance from its group's median; the same F as scipy's levene, computed here because
+    it runs inside every simulated study). Groups without spread are left to the test: they cannot tell."""
+    usable = [np.asarray(g, float) for g in groups if len(g) >= 2]
+    if len(usable) < 2:
+        return True
+    z = [np.abs(g - np.median(g)) for g in usable]
+    n, k = sum(len(g) for g in z), len(z)
+    grand = np.concatenate(z).mean()
+    between = sum(len(g) * (g.mean() - grand) ** 2 for g in z) / (k - 1)
+    within = sum(((g - g.mean()) ** 2).sum() for g in z) / (n - k)
+    if not within > 0:
+        return True
+    p = float(special.fdtrc(k - 1, n - k, between / within))
+    return not (np.isfinite(p) and p < HOMOGENEITY_ALPHA)
+
+
+def pooled_var(groups: list[np.ndarray]) -> tuple[float, float]:
+    """(variance, df) pooled over groups of 2+ values."""
+    usable = [g for g in groups if len(g) >= 2]
+    df = sum(len(g) - 1 for g in usable)
+    if df == 0:
+        return math.nan, 0.0
+    return float(sum((len(g) - 1) * g.var(ddof=1) for g in usable) / df), float(df)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Paired comparisons of two norms, over batch sizes
+# ---------------------------------------------------------------------------------------------------
+def paired_by_batch(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]], res: float = 0.0,
+                    pool: bool = True) -> dict[int, Estimate]:
+    """``a``, ``b``: batch size -> seed -> accuracy of two norms. Per batch size: mean of a - b with its test,
+    on the shared seeds, the pair's variance pooled over batch sizes when they agree on it; Welch's test
+    for a batch size without two shared seeds."""
+    diffs, unpaired = {}, {}
+    for bs in sorted(set(a) & set(b)):
+        shared = sorted(set(a[bs]) & set(b[bs]))
+        if len(shared) >= 2:
+            diffs[bs] = rounded([a[bs][s] for s in shared], res) - rounded([b[bs][s] for s in shared], res)
+        else:
+            unpaired[bs] = (list(a[bs].values()), list(b[bs].values()))
+    out = {bs: welch(x, y, res) for bs, (x, y) in unpaired.items()}
+    groups = list(diffs.values())
+    pooled = pool and len(groups) > 1 and homogeneous(groups)
+    var, df = pooled_var(groups) if pooled else (math.nan, 0.0)
+    if not any(not _no_spread(d, res) for d in groups):
+        var = 0.0   # float remainders of equal differences are not a spread
+    for bs, d in diffs.items():
+        n = len(d)
+        mean = float(d.mean())
+        if pooled and var > 0:
+            se, dof, how = math.sqrt(var / n), df, f"paired t ({n} seeds), variance pooled over {len(groups)} batch sizes"
+        else:
+            v = float(d.var(ddof=1))
+            se, dof, how = math.sqrt(v / n), n - 1.0, f"paired t ({n} seeds)"
+        if se == 0 or (_no_spread(d, res) and not (pooled and var > 0)):
+            out[bs] = Estimate(mean, 0.0, dof, sign_flip_p(d), n, 0.0,
+                               f"exact sign flip ({n} seeds, every seed the same difference)")
+            continue
+        out[bs] = Estimate(mean, se, dof, t_p(mean, se, dof), n, math.sqrt(se ** 2 * n), how)
+    return dict(sorted(out.items()))
+
+
+def welch(a, b, res: float = 0.0) -> Estimate:
+    """mean(a) - mean(b), unpaired, Welch's test; groups without spread: the exact permutation p."""
+    a, b = rounded(a, res), rounded(b, res)
+    if len(a) < 2 or len(b) < 2:   # no number for a test that cannot be run
+        return untestable(n=min(len(a), len(b)))
+    diff = float(a.mean() - b.mean())
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    n = min(len(a), len(b))
+    if _no_spread(a, res) and _no_spread(b, res):
+        return Estimate(diff, 0.0, math.nan, permutation_p(a, b), n, 0.0,
+                        "exact permutation (no spread within either group)")
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / ((va ** 2 / (len(a) - 1) if va else 0) + (vb ** 2 / (len(b) - 1) if vb else 0))
+    return Estimate(diff, se, df, t_p(diff, se, df), n, math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2), "Welch t")
+
+
+def contrast(cells: dict, hi, lo, res: float = 0.0) -> Estimate:
+    """Two cells of one norm (batch sizes, or learning rates): mean(hi) - mean(lo), unpaired, with the
+    variance pooled over every cell given when they agree on it (else Welch on the two)."""
+    a, b = rounded(cells.get(hi, []), res), rounded(cells.get(lo, []), res)
+    if len(a) < 2 or len(b) < 2:
+        return untestable(n=min(len(a), len(b)))
+    groups = [rounded(v, res) for v in cells.values() if len(v) >= 2]
+    if len(groups) > 2 and homogeneous(groups):
+        var, df = pooled_var(groups)
+        if var > 0:
+            diff = float(a.mean() - b.mean())
+            se = math.sqrt(var * (1 / len(a) + 1 / len(b)))
+            return Estimate(diff, se, df, t_p(diff, se, df), min(len(a), len(b)), math.sqrt(var),
+                            f"t, variance pooled over {len(groups)} cells")
+    return welch(a, b)
+
+
+def blocked_units(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]],
+                  res: float = 0.0) -> tuple[list[float], list[float]]:
+    """The (seed, batch size) units of a blocked mean: each shared seed's difference at each batch size both ran,
+    and its weight (each batch size weighs the same)."""
+    units, weights = [], []
+    sizes = [bs for bs in sorted(set(a) & set(b)) if len(set(a[bs]) & set(b[bs])) >= 2]
+    for bs in sizes:
+        shared = sorted(set(a[bs]) & set(b[bs]))
+        d = rounded([a[bs][s] for s in shared], res) - rounded([b[bs][s] for s in shared], res)
+        units += list(map(float, d))
+        weights += [1 / (len(sizes) * len(d))] * len(d)
+    return units, weights
+
+
+def blocked_mean(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]], res: float = 0.0,
+                 flip_check: bool = True) -> Estimate:
+    """a - b averaged over the batch sizes both ran (each batch size weighs the same), on shared seeds, with
+    the pair's pooled variance; checked by an exact sign-flip test over every (seed, batch size) unit, and
+    the larger p kept. Batch sizes without two shared seeds are left out and said."""
+    diffs = {}
+    for bs in sorted(set(a) & set(b)):
+        shared = sorted(set(a[bs]) & set(b[bs]))
+        if len(shared) >= 2:
+            diffs[bs] = rounded([a[bs][s] for s in shared], res) - rounded([b[bs][s] for s in shared], res)
+    if not diffs:
+        return untestable()
+    k = len(diffs)
+    groups = list(diffs.values())
+    mean = float(np.mean([d.mean() for d in groups]))
+    if not any(not _no_spread(d, res) for d in groups):
+        se, df, how = 0.0, math.nan, f"mean over {k} batch sizes"
+    elif homogeneous(groups):
+        var, df = pooled_var(groups)
+        se = math.sqrt(var * sum(1 / len(d) for d in groups)) / k
+        how = f"mean over {k} batch sizes, pooled variance"
+    else:  # each batch size's own variance, Welch-Satterthwaite df
+        parts = [d.var(ddof=1) / len(d) / k ** 2 for d in groups]
+        se = math.sqrt(sum(parts))
+        df = sum(parts) ** 2 / sum(p ** 2 / (len(d) - 1) for p, d in zip(parts, groups)) if se > 0 else math.nan
+        how = f"mean over {k} batch sizes, each its own variance"
+    units = np.concatenate(groups)
+    weights = np.concatenate([np.full(len(d), 1 / (k * len(d))) for d in groups])
+    flip = sign_flip_p(units, weights) if flip_check or not se > 0 else 0.0
+    n = int(min(len(d) for d in groups))
+    if not se > 0:
+        return Estimate(mean, 0.0, df, flip, n, 0.0, how + "; exact sign flip (no spread)")
+    p = max(t_p(mean, se, df), flip)
+    return Estimate(mean, se, df, p, n, se * k / math.sqrt(sum(1 / len(d) for d in groups)),
+                    how + (f"; checked by an exact sign flip over {len(units)} units (larger p kept)" if flip_check else ""))
+
+
+# ---------------------------------------------------------------------------------------------------
+# A family of tests: Holm, with intervals at each decision's level
+# ---------------------------------------------------------------------------------------------------
+def holm(p: list[float]) -> list[float]:
+    """Holm's step-down adjusted p (nan entries stay nan; they are not tests and do not count)."""
+    idx = [i for i, v in enumerate(p) if np.isfinite(v)]
+    m = len(idx)
+    out = [math.nan] * len(p)
+    running = 0.0
+    for rank, i in enumerate(sorted(idx, key=lambda i: p[i])):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def holm_family(estimates: list[Estimate], alpha: float = ALPHA) -> list[Estimate]:
+    """Adjust a family by Holm and draw each interval at the level its decision used: the k-th smallest p
+    is tested at alpha / (m - k + 1) while the steps go on, and every row after the first that is not shown
+    at the level of that step, so an interval excludes 0 exactly when its row is shown."""
+    tested = [e for e in estimates if e.testable]
+    m = len(tested)
+    adjusted = holm([e.p for e in tested])
+    stopped_at = None
+    for rank, e in enumerate(sorted(tested, key=lambda e: e.p)):
+        if stopped_at is None and e.p >= alpha / (m - rank):
+            stopped_at = rank
+        step = rank if stopped_at is None else stopped_at
+        e.set_level(1 - alpha / (m - step))
+    for e, p in zip(tested, adjusted):
+        e.p_adj = p
+    return estimates
+
+
+def pairs_table(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0, alpha: float = ALPHA,
+                skip: set[tuple[int, frozenset]] = frozenset()) -> list[tuple[int, str, str, Estimate]]:
+    """``groups``: batch size -> norm -> seed -> accuracy. Every pair of norms with 2+ runs each at every
+    batch size, (batch, higher norm, lower norm, estimate), Holm over every row of the table but those in
+    ``skip`` ((batch, {norm, norm}): rows decided elsewhere, left out of the family and returned unadjusted)."""
+    by_norm: dict[str, dict[int, dict[int, float]]] = {}
+    for bs, norms in groups.items():
+        for norm, seeds in norms.items():
+            if len(seeds) >= 2:
+                by_norm.setdefault(norm, {})[bs] = seeds
+    rows = []
+    for u, v in itertools.combinations(sorted(by_norm), 2):
+        for bs, e in paired_by_batch(by_norm[u], by_norm[v], res).items():
+            if e.diff < 0:  # the higher norm first
+                e.diff, e.low, e.high = -e.diff, -e.high, -e.low
+                rows.append((bs, v, u, e))
+            else:
+                rows.append((bs, u, v, e))
+    holm_family([r[3] for r in rows if (r[0], frozenset(r[1:3])) not in skip], alpha)
+    return sorted(rows, key=lambda r: (r[0], -r[3].diff))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The significance table's rows
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    """One row of the significance table: norm ``a`` (the higher mean) minus ``b`` at a batch size."""
+    batch_size: int
+    a: str
+    b: str
+    method: str
+    n: int               # seeds behind it (pairs, or the smaller group)
+    diff: float          # points
+    ci_low: float        # the interval at ``level``, the level of this row's decision
+    ci_high: float
+    p: float             # Holm-adjusted over the whole table; nan when it cannot be tested
+    p_raw: float = math.nan
+    level: float = 1 - ALPHA
+    sd: float = math.nan   # sd of one seed's difference (pooled when the method says so)
+    df: float = math.nan
+    decided_in: str = ""   # "claim 4": the row is that claim's part, decided there at the claim's level
+    decided: bool | None = None   # for such a row: whether the claim's test showed a difference
+
+    @property
+    def shown(self) -> bool | None:
+        if self.decided_in:
+            return self.decided
+        return None if not np.isfinite(self.p) else bool(self.p < ALPHA)
+
+
+def compare_norms(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0,
+                  decided: dict[tuple[int, frozenset], Comparison] | None = None) -> list[Comparison]:
+    """``groups``: batch size -> norm -> seed -> test accuracy (completed runs only). Every pair of norms
+    with 2+ runs each at every batch size, decided by Holm over the table at ``ALPHA``, except the rows
+    ``decided`` elsewhere (a claim's parts), which are taken as they were decided there."""
+    decided = decided or {}
+    rows = pairs_table(groups, res, skip=set(decided))
+    m = sum(e.testable for bs, a, b, e in rows if (bs, frozenset((a, b))) not in decided)
+    out = []
+    for bs, a, b, e in rows:
+        key = (bs, frozenset((a, b)))
+        out.append(decided[key] if key in decided else
+                   Comparison(bs, a, b, f"{e.method}; Holm over the table's {m} rows", e.n, e.diff, e.low, e.high,
+                              e.p_adj, e.p, e.level, e.sd, e.df))
+    return out

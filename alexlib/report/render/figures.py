@@ -1,0 +1,202 @@
+"""The report's figures, drawn from the runs table and the cells: accuracy bars per norm and batch size,
+the differences between norms with their intervals (a forest plot), the designs side by side, and learning
+curves with their seed bands. Every norm has one colour in every figure (``vocab.NORM_COLORS``, colour-blind-safe).
+
+Each returns a matplotlib ``Figure`` (not pyplot's: each is shown once, where a notebook displays it) whose
+foot names the runs behind it, in red when any run is synthetic. The report's own values are drawn only
+where the protocol is the report's.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from ...vocab import DESIGNS, NORM_COLORS, NORMS, REPORT_COLOR, SHORT_NAMES
+from ..domain.runs import arm, designs, is_synthetic, main_grid
+from ..inference.stats import Comparison
+from .texts import short_label
+
+PAGE_WIDTH = 7.5   # inches: a figure this wide fills the PDF's text width at its natural size
+
+
+def bar_chart(runs: pd.DataFrame, cells: pd.DataFrame, report: dict[tuple[str, int], float],
+              comparable: bool, chance_acc: float = 10.0) -> Figure:
+    """Test accuracy per norm at each batch size of the report's design: mean ± sd bars, a dot per run,
+    n✕ where a cell lost n seeds, the chance line, and the report's single run (``report``) where comparable."""
+    d = main_grid(runs).assign(norm_name=lambda x: x.norm.map(SHORT_NAMES))
+    order = [SHORT_NAMES[n] for n in NORMS if n in set(cells.norm)]
+    sizes = sorted(cells.batch_size.unique())
+    fig = Figure(figsize=(PAGE_WIDTH, 2.9))
+    ax = fig.subplots()
+    if not cells.empty:
+        if not d.empty:
+            palette = {SHORT_NAMES[n]: NORM_COLORS[n] for n in NORMS}
+            sns.barplot(data=d, x="batch_size", y="test_acc", hue="norm_name", hue_order=order, order=sizes,
+                        errorbar="sd", capsize=0.1, ax=ax, palette=palette, err_kws={"linewidth": 1})
+        width = 0.8 / max(1, len(order))
+        first_ref, first_lost = True, True
+        for i, bs in enumerate(sizes):
+            for j, name in enumerate(order):
+                norm = [k for k, v in SHORT_NAMES.items() if v == name][0]
+                x = i - 0.4 + width * (j + 0.5)
+                pts = d[(d.batch_size == bs) & (d.norm == norm)].test_acc
+                ax.scatter([x] * len(pts), pts, s=9, color="black", zorder=3)
+                cell = cells[(cells.batch_size == bs) & (cells.norm == norm)]
+                lost = int(cell.n_diverged.sum() + cell.n_failed.sum())
+                if lost:  # seeds that did not finish: marked where the bar is (or would be)
+                    y = (pts.mean() if len(pts) else 0) + 1.5
+                    ax.text(x, y, f"{lost}✕", ha="center", va="bottom", fontsize=7, color="crimson", zorder=4,
+                            label=None)
+                    if first_lost:
+                        ax.plot([], [], "x", color="crimson", label="n✕: seeds diverged/failed")
+                        first_lost = False
+                ref = report.get((norm, int(bs)))
+                if ref is not None and comparable:
+                    ax.plot([x - width / 2.5, x + width / 2.5], [ref, ref], color=REPORT_COLOR, lw=2, ls=(0, (1, 1)),
+                            label="report (1 run)" if first_ref else None, gid="report")
+                    first_ref = False
+        ax.axhline(chance_acc, color="crimson", lw=0.8, ls="--", zorder=1, label=f"chance ({chance_acc:g} %)")
+        ax.set_xticks(range(len(sizes)), [str(s) for s in sizes])
+        ax.legend(title="norm", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title_fontsize=8)
+    ax.set(xlabel="batch size (images per SGD step)", ylabel="test accuracy (%)", ylim=(0, 100))
+    ax.set_title("Test accuracy after the last epoch (bars: mean ± sd over completed seeds; dots: runs)", fontsize=9)
+    return _finish(fig, runs, main_grid(runs, only_completed=False))
+
+
+def forest(runs: pd.DataFrame, comparisons: list[Comparison]) -> Figure:
+    """Every pair of norms at every batch size: the difference in mean test accuracy with its interval at its
+    decision's level (Holm over the table), zero marked; a filled dot where the difference is shown, a hollow one
+    where it is not. Each pair is drawn in one orientation (the later norm of ``NORMS`` minus the earlier) in
+    every panel, so a row reads the same across batch sizes."""
+    sizes = sorted({c.batch_size for c in comparisons}) or [0]
+    pairs = sorted({tuple(sorted((c.a, c.b), key=NORMS.index)) for c in comparisons},
+                   key=lambda p: (NORMS.index(p[0]), NORMS.index(p[1])))
+    fig = Figure(figsize=(PAGE_WIDTH, 0.28 * max(1, len(pairs)) + 1.3))
+    axes = fig.subplots(1, len(sizes), sharey=True, sharex=True, squeeze=False)[0]
+    for ax, bs in zip(axes, sizes):
+        for y, (lo_norm, hi_norm) in enumerate(pairs):
+            c = next((c for c in comparisons if c.batch_size == bs and {c.a, c.b} == {lo_norm, hi_norm}), None)
+            if c is None or c.diff != c.diff:
+                continue
+            sign = 1 if c.a == hi_norm else -1
+            lo, hi = sorted((sign * c.ci_low, sign * c.ci_high))
+            color = "black" if c.shown else "#8C8C8C"
+            if lo == lo and abs(lo) < 1e3:
+                ax.plot([lo, hi], [y, y], color=color, lw=1.4, solid_capstyle="butt")
+            ax.plot([sign * c.diff], [y], "D" if c.decided_in else "o", ms=4.5, color=color,
+                    mfc=color if c.shown else "white", zorder=3)
+        ax.axvline(0, color="crimson", lw=0.8, zorder=1)
+        ax.set_title(f"batch {bs}", fontsize=9)
+        ax.grid(axis="x", color="#E5E5E5", lw=0.6)
+        ax.tick_params(labelsize=8)
+    if pairs:
+        axes[0].set_yticks(range(len(pairs)), [f"{SHORT_NAMES[h]} − {SHORT_NAMES[lo]}" for lo, h in pairs])
+        axes[0].set_ylim(len(pairs) - 0.5, -0.5)
+    else:
+        axes[0].text(0.5, 0.5, "no two norms with 2+ completed seeds at a batch size", ha="center",
+                     transform=axes[0].transAxes, fontsize=8)
+    fig.supxlabel("difference in test accuracy (points); filled: shown, hollow: not shown; bars: the interval at the "
+                  "level its decision used (circles: Holm over the table; diamonds: a claim's part, at the claim's "
+                  "level)", fontsize=7, y=0.055)
+    return _finish(fig, runs, main_grid(runs), rect_bottom=0.09)
+
+
+def designs_chart(runs: pd.DataFrame) -> Figure:
+    """One panel per design: test accuracy per norm at each of its batch sizes (mean ± sd, dots: runs)."""
+    shown_designs = designs(runs)
+    fig = Figure(figsize=(PAGE_WIDTH, 3.2))
+    axes = fig.subplots(1, max(1, len(shown_designs)), sharey=True, squeeze=False)[0]
+    shown = pd.DataFrame()
+    for ax, design in zip(axes, shown_designs):
+        d = arm(runs, design, only_completed=True).assign(norm_name=lambda x: x.norm.map(SHORT_NAMES))
+        shown = pd.concat([shown, arm(runs, design)])
+        order = [SHORT_NAMES[n] for n in NORMS if n in set(d.norm)]
+        sizes = sorted(d.batch_size.unique())
+        if not d.empty:
+            sns.barplot(data=d, x="norm_name", y="test_acc", hue="batch_size", order=order, hue_order=sizes,
+                        errorbar="sd", capsize=0.1, ax=ax, palette="crest")
+            with fixed_jitter():
+                sns.stripplot(data=d, x="norm_name", y="test_acc", hue="batch_size", order=order, hue_order=sizes,
+                              dodge=True, palette="dark:black", size=2.5, ax=ax, legend=False)
+            if design == shown_designs[-1]:
+                ax.legend(title="batch size", fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+            else:
+                ax.get_legend().remove()
+        ax.set(xlabel="", ylabel="test accuracy (%)", ylim=(0, 100))
+        ax.set_title(DESIGNS[design][0], fontsize=9)
+    return _finish(fig, runs, shown)
+
+
+def learning_curves(runs: pd.DataFrame) -> Figure:
+    """Per batch size of the report's design: test accuracy (top) and training loss (bottom) after each epoch,
+    mean over the completed seeds with a band of ± one sd; the designs' batch-8 arms dashed (equal steps) and
+    dotted (lr scaled); the legend outside the panels."""
+    d = main_grid(runs)
+    sizes = sorted(d.batch_size.unique()) or [0]
+    fig = Figure(figsize=(PAGE_WIDTH, 3.9))
+    axes = fig.subplots(2, len(sizes), sharey="row", sharex=False, squeeze=False)
+    arms = {k: arm(runs, k, only_completed=True) for k in ("equal_steps", "lr_scaled")}
+    styles = {"fixed": "-", "equal_steps": "--", "lr_scaled": ":"}
+    for j, bs in enumerate(sizes):
+        for design, dd in [("fixed", d)] + [(k, a[a.design == k]) for k, a in arms.items()]:
+            for norm in [n for n in NORMS if n in set(dd.norm)]:
+                g = dd[(dd.batch_size == bs) & (dd.norm == norm)]
+                for row, col in ((0, "curve"), (1, "loss_curve")):
+                    curves = [c for c in g[col] if isinstance(c, list) and c] if col in g else []
+                    if not curves:
+                        continue
+                    n = min(map(len, curves))
+                    m = np.array([c[:n] for c in curves], float)
+                    x = np.arange(1, n + 1)
+                    ax = axes[row][j]
+                    ax.plot(x, m.mean(0), styles[design], marker="o" if n < 3 else None, ms=3, lw=1.2,
+                            color=NORM_COLORS[norm], label=SHORT_NAMES[norm] if design == "fixed" else None)
+                    if len(curves) > 1:
+                        sd = m.std(0, ddof=1)
+                        ax.fill_between(x, m.mean(0) - sd, m.mean(0) + sd, color=NORM_COLORS[norm], alpha=0.15, lw=0)
+        axes[0][j].set_title(f"batch {bs}", fontsize=9)
+        axes[1][j].set_xlabel("epoch", fontsize=8)
+        for row in (0, 1):
+            axes[row][j].xaxis.set_major_locator(MaxNLocator(integer=True))
+            axes[row][j].tick_params(labelsize=7)
+    axes[0][0].set_ylabel("test accuracy (%)", fontsize=8)
+    axes[1][0].set_ylabel("training loss", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes[0][1:]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    from matplotlib.lines import Line2D
+    if any(not a.empty for a in arms.values()):
+        handles += [Line2D([], [], color="gray", ls="--"), Line2D([], [], color="gray", ls=":")]
+        labels += ["equal steps (batch 8)", "lr scaled (batch 8)"]
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.86, 0.95), fontsize=7, frameon=False)
+    fig.text(0.01, 0.005, short_label(runs, d), fontsize=6, color="crimson" if is_synthetic(runs) else "gray")
+    fig.tight_layout(rect=(0, 0.04, 0.85, 1))
+    return fig
+
+
+@contextmanager
+def fixed_jitter(seed: int = 0):
+    """seaborn jitters dots with numpy's global generator: seed it for the plot (the same records draw the same
+    figure, byte for byte) and give the caller's state back."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _finish(fig: Figure, runs: pd.DataFrame, shown: pd.DataFrame, rect_bottom: float = 0.05) -> Figure:
+    """Every figure carries the label of the runs behind it (red when any run of the study is synthetic)."""
+    fig.text(0.01, 0.005, short_label(runs, shown), fontsize=6, color="crimson" if is_synthetic(runs) else "gray")
+    fig.tight_layout(rect=(0, rect_bottom, 1, 1))
+    return fig
+

@@ -1,0 +1,232 @@
+"""What the study found, in plain sentences for the report's first pages, each generated from numbers that
+summary.json holds (its ``claims``, ``comparisons``, ``batch_effects``, ``lrn`` and ``flags``), so no sentence
+says more than the numbers do, and every interval it quotes carries its level.
+
+    findings(runs, analysis, flags, comparable) -> [{"text": a markdown sentence, "from": the keys it rests on}]
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import pandas as pd
+
+from ...vocab import ALPHA, ANCHOR_BATCH, NORMED, SHORT_NAMES
+from ..domain.analysis import Analysis
+from ..domain.learning import NEAR_CHANCE, STILL
+from ..inference.power import detectable, seeds_needed
+from ..inference.stats import Comparison
+from ..inference.verdicts import VERDICTS, Claim
+from .tables import level_text
+
+
+def _names(norms: list[str]) -> str:
+    names = [SHORT_NAMES[n] for n in norms]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _pair(c: Comparison, a: str, b: str) -> bool:
+    return {c.a, c.b} == {a, b}
+
+
+def _avg(a: Analysis, norm: str) -> str:
+    """'BN +10.9 [+8.5, +13.4] 99.5 %': the norm minus none on average over the batch sizes, as decided."""
+    p = a.parts().get(f"mean:final:{norm}-none")
+    if p is not None and p.interval is not None and p.interval.low == p.interval.low:
+        iv = p.interval
+        return f"{SHORT_NAMES[norm]} {iv.estimate:+.1f} [{iv.low:+.1f}, {iv.high:+.1f}] {level_text(iv.level)}"
+    if norm == "lrn" and a.lrn and a.lrn["ci_low"] == a.lrn["ci_low"]:
+        r = a.lrn
+        return f"LRN {r['diff']:+.1f} [{r['ci_low']:+.1f}, {r['ci_high']:+.1f}] {level_text(r['level'])}"
+    return ""
+
+
+def _flag_note(norm: str, sizes: list[int], flags: dict[tuple[str, int], list[str]]) -> str:
+    hit = [f"at batch {bs} is {' and '.join(flags[(norm, bs)])}" for bs in sizes if (norm, bs) in flags]
+    return (f" {SHORT_NAMES[norm]} {'; '.join(hit)}: a difference there measures training that has not happened "
+            f"or not finished, not the norm alone.") if hit else ""
+
+
+def _vs_none(a: Analysis, norms: list[str], flags: dict[tuple[str, int], list[str]]) -> list[str]:
+    """Each of ``norms`` against no normalization: at how many batch sizes a difference is shown, by how much,
+    and the average over the batch sizes."""
+    out = []
+    per = {n: [c for c in a.comparisons if _pair(c, n, "none") and c.shown is not None] for n in norms}
+    per = {n: cs for n, cs in per.items() if cs}
+    if not per:
+        return out
+    above = {n: [c for c in cs if c.shown and c.a == n] for n, cs in per.items()}
+    below = {n: [c for c in cs if c.shown and c.a == "none"] for n, cs in per.items()}
+
+    def mean_text(ns):
+        parts = [t for n in ns if (t := _avg(a, n))]
+        return f"; on average over the batch sizes {', '.join(parts)}" if parts else ""
+    everywhere = [n for n in per if len(above[n]) == len(per[n])]
+    if everywhere:
+        gaps = [c.diff for n in everywhere for c in above[n]]
+        sizes = sorted({c.batch_size for n in everywhere for c in per[n]})
+        out.append(f"**{_names(everywhere)} {'each beat' if len(everywhere) > 1 else 'beats'} no normalization at every "
+                   f"batch size** ({', '.join(map(str, sizes))}; {len(gaps)} of {len(gaps)} comparisons shown), by "
+                   f"{min(gaps):.1f}–{max(gaps):.1f} points{mean_text(everywhere)}.")
+    groups: dict[tuple, list[str]] = {}
+    for n in [n for n in per if n not in everywhere]:
+        key = (tuple(c.batch_size for c in above[n]), tuple(c.batch_size for c in below[n]), len(per[n]))
+        groups.setdefault(key, []).append(n)
+    for (up, down, m), ns in groups.items():
+        who = _names(ns)
+        if not up and not down:
+            txt = f"{who}: no difference from no normalization is shown at any of the {m} batch sizes"
+        elif not up:
+            txt = (f"{who} {'each ' if len(ns) > 1 else ''}**below** no normalization at {len(down)} of {m} batch "
+                   f"sizes ({', '.join(map(str, down))}) and above it at none")
+        else:
+            txt = (f"{who} {'each ' if len(ns) > 1 else ''}above no normalization at {len(up)} of {m} batch sizes "
+                   f"({', '.join(map(str, up))})")
+            if down:
+                txt += f", **below** it at {len(down)} ({', '.join(map(str, down))})"
+        flagged = "".join(_flag_note(n, list(up) + list(down), flags) for n in ns)
+        out.append(txt + mean_text(ns) + "." + flagged)
+    return out
+
+
+def _among(a: Analysis, norms: tuple[str, ...]) -> str:
+    """Differences among ``norms`` (BN, LN, GN): which are shown, and what the others could have shown at the
+    level the table decides at (Holm's first step over its rows: α / rows)."""
+    cs = [c for c in a.comparisons if c.a in norms and c.b in norms and c.shown is not None]
+    if not cs:
+        return ""
+    shown = [c for c in cs if c.shown]
+    open_ = [c for c in cs if not c.shown and not c.decided_in]
+    present = [n for n in norms if any(n in (c.a, c.b) for c in cs)]
+    if shown:
+        listed = "; ".join(f"{SHORT_NAMES[c.a]} above {SHORT_NAMES[c.b]} at batch {c.batch_size} by {c.diff:.1f}"
+                           for c in sorted(shown, key=lambda c: (c.batch_size, -c.diff)))
+        txt = f"Among {_names(present)}, {len(shown)} of {len(cs)} differences are shown: {listed}"
+        txt += f"; the other {len(cs) - len(shown)} are not." if len(cs) > len(shown) else "."
+    else:
+        txt = f"**Among {_names(present)} no difference is shown** ({len(cs)} comparisons)."
+    rows = sum(1 for c in a.comparisons if not c.decided_in and c.p == c.p)
+    sds = [c.sd for c in open_ if c.sd == c.sd and c.n >= 2]
+    if sds and rows:
+        sd, n = statistics.median(sds), min(c.n for c in open_)
+        level = ALPHA / rows
+        df = statistics.median([c.df for c in open_ if c.df == c.df] or [n - 1])
+        d = detectable(sd, n, df=df, alpha=level)
+        need1, need2 = seeds_needed(sd, 1.0, alpha=level), seeds_needed(sd, 2.0, alpha=level)
+
+        def seeds(k):
+            return "more than 1,000" if k is None else f"about {k}"
+        txt += (f" At {n} seeds those could show about {d:.1f} points (80 % power at α = {level:.2g}, the level of Holm's "
+                f"first step over the table's {rows} rows); telling apart 2 points would need {seeds(need2)} seeds "
+                f"per cell, 1 point {seeds(need1)}.")
+    return txt
+
+
+def batch_sentences(a: Analysis, runs: pd.DataFrame) -> str:
+    """The batch-size question in plain sentences: the report's design, then with the lr scaled and with equal
+    steps, the equal-steps confound named."""
+    rows = a.batch_effects
+    by = {d: [r for r in rows if r["design"] == d and r["effect"] == r["effect"]] for d in ("fixed", "lr_scaled", "equal_steps")}
+    out = []
+    if by["fixed"]:
+        small = by["fixed"][0]["small"]
+        shown = [r for r in by["fixed"] if r["shown"]]
+        out.append(f"In the report's design (lr and epochs fixed, so batch {small} takes {ANCHOR_BATCH // small}× the SGD "
+                   f"steps of batch {ANCHOR_BATCH}), batch {ANCHOR_BATCH} − batch {small} is "
+                   + ", ".join(f"{SHORT_NAMES[r['norm']]} {r['effect']:+.1f}" for r in by["fixed"])
+                   + (f"; shown for {_names([r['norm'] for r in shown])}" if shown else "; none of these is shown") + ".")
+    if by["lr_scaled"]:
+        gap = max(abs(r["effect"]) for r in by["lr_scaled"])
+        out.append(f"**With the lr scaled to the batch size (linear scaling), batch {by['lr_scaled'][0]['small']} and "
+                   f"batch {ANCHOR_BATCH} land within {gap:.1f} points for every norm** ("
+                   + ", ".join(f"{SHORT_NAMES[r['norm']]} {r['effect']:+.1f}" for r in by["lr_scaled"]) + ").")
+    if by["equal_steps"]:
+        small = by["equal_steps"][0]["small"]
+        effects = [r["effect"] for r in by["equal_steps"]]
+        ep = runs[(runs.design == "equal_steps") & (runs.batch_size == small)].epochs
+        ep64 = runs[(runs.design == "fixed") & (runs.batch_size == ANCHOR_BATCH)].epochs
+        epochs = (f"{int(ep.iloc[0])} epoch{'s' if int(ep.iloc[0]) != 1 else ''} where batch {ANCHOR_BATCH} has "
+                  f"{int(ep64.iloc[0])}" if len(ep) and len(ep64) else f"{small}/{ANCHOR_BATCH} of the epochs")
+        out.append(f"With equal SGD steps, batch {small} falls {min(effects):.1f}–{max(effects):.1f} points below batch "
+                   f"{ANCHOR_BATCH} (" + ", ".join(f"{SHORT_NAMES[r['norm']]} {r['effect']:+.1f}" for r in by["equal_steps"])
+                   + f"); but equal steps gives batch {small} {epochs}, {ANCHOR_BATCH // small}× fewer images, so this "
+                   f"design trades the step-count confound for a data one.")
+    return " ".join(out)
+
+
+def batch_short(a: Analysis) -> str:
+    """The batch-size answer in one sentence for the findings (the section says it in full)."""
+    scaled = [r for r in a.batch_effects if r["design"] == "lr_scaled" and r["effect"] == r["effect"]]
+    fixed = [r for r in a.batch_effects if r["design"] == "fixed" and r["effect"] == r["effect"]]
+    if not fixed:
+        return ""
+    small = fixed[0]["small"]
+    shown = [r["norm"] for r in fixed if r["shown"]]
+    txt = (f"Batch {ANCHOR_BATCH} against batch {small} in the report's design: a difference is shown for "
+           f"{_names(shown) if shown else 'no norm'}")
+    if scaled:
+        txt += (f"; **with the lr scaled to the batch size, the two land within {max(abs(r['effect']) for r in scaled):.1f}"
+                f" points for every norm** (the batch-size section separates batch size from step count)")
+    return txt + "."
+
+
+def _claims(claims: list[Claim]) -> str:
+    counts = []
+    for v in VERDICTS:
+        ids = [c.id for c in claims if c.verdict == v]
+        if ids:
+            counts.append(f"{len(ids)} {v} ({', '.join(ids)})")
+    return f"**The report's {len(claims)} claims: {', '.join(counts)}** (each part at the size it claims; page 1)."
+
+
+def _flags(flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]]) -> str:
+    near = [f"{SHORT_NAMES[n]} at batch {b}" for (n, b), f in flags.items() if NEAR_CHANCE in f]
+    near += [f"none at lr {lr:g}" for lr, f in lr_flags.items() if NEAR_CHANCE in f]
+    still = [f"{SHORT_NAMES[n]} at batch {b}" for (n, b), f in flags.items() if STILL in f]
+    still += [f"none at lr {lr:g}" for lr, f in lr_flags.items() if STILL in f]
+    bits = []
+    if near:
+        bits.append(f"near chance (‡): {', '.join(near)}")
+    if still:
+        bits.append(f"still learning at the last epoch (†): {', '.join(still)}")
+    return ("Cells " + "; ".join(bits) + ". A difference that involves them measures training that has not "
+            "happened or not finished, not the norm or the batch size alone.") if bits else ""
+
+
+def findings(runs: pd.DataFrame, a: Analysis, flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]],
+             comparable: bool) -> list[dict[str, str]]:
+    """The first pages' sentences, in order, each with the summary.json keys it rests on."""
+    out: list[dict[str, str]] = []
+    if runs.synthetic.any():
+        out.append({"text": "**SYNTHETIC DATA: these runs test the code, not the study; nothing here is a "
+                            "result.**", "from": "synthetic"})
+    if a.claims:
+        out.append({"text": _claims(a.claims), "from": "claims"})
+    out += [{"text": t, "from": "comparisons, claims"} for t in _vs_none(a, list(NORMED), flags)]
+    if (among := _among(a, NORMED)):
+        out.append({"text": among, "from": "comparisons"})
+    out += [{"text": t, "from": "comparisons, lrn"} for t in _vs_none(a, ["lrn"], flags)]
+    if (b := batch_short(a)):
+        out.append({"text": b, "from": "batch_effects"})
+    if (f := _flags(flags, lr_flags)):
+        out.append({"text": f, "from": "flags"})
+    lost = runs[runs.status.isin(["diverged", "failed"])]
+    if len(lost):
+        where = ", ".join(f"{SHORT_NAMES.get(n, n)} batch {b}: {k}" for (n, b), k in
+                          lost.groupby(["norm", "batch_size"]).size().items())
+        out.append({"text": f"{len(lost)} run(s) diverged or failed ({where}); they are counted beside their "
+                            "cells, never averaged in as zero.", "from": "status"})
+    if not comparable:
+        out.append({"text": "These runs do not follow the report's CIFAR-10 protocol (page 1): they test the direction "
+                            "and size of its claims, not its numbers.", "from": "comparable_to_report"})
+    return out
+
+
+def findings_markdown(items: list[dict[str, str]]) -> str:
+    return "\n".join(f"- {f['text']}" for f in items) if items else "- No comparison could be made on these runs."
+
+
+def flags_index(flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]]) -> list[dict[str, Any]]:
+    """The flags as summary.json holds them."""
+    return ([{"norm": n, "batch_size": b, "flags": f} for (n, b), f in flags.items()]
+            + [{"norm": "none", "batch_size": ANCHOR_BATCH, "lr": lr, "flags": f} for lr, f in lr_flags.items()])

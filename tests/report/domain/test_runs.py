@@ -1,0 +1,140 @@
+"""The runs table: each run counted once, one protocol per study, and each run's design told from how its
+epochs and lr follow its batch size."""
+import json
+import shutil
+
+import pytest
+
+import alexlib.train.loop as T
+from alexlib.report.domain import runs as R
+from alexlib.report.domain.cells import design_cells
+from alexlib.report.domain.runs import ProtocolError, load_runs, parse_select
+from alexlib.report.study import Study
+
+from conftest import arms, cell, fake_run, study, tiny
+
+
+# --------------------------------------------------------------------------------------------------
+# one protocol, each run once
+# --------------------------------------------------------------------------------------------------
+def test_runs_of_two_protocols_are_not_averaged_together(tmp_path):
+    for seed in (0, 1):
+        fake_run(tmp_path / "runs", norm="bn", seed=seed, acc=90.0)
+        fake_run(tmp_path / "runs", norm="bn", seed=seed, acc=40.0, epochs=4)
+    with pytest.raises(ProtocolError, match=r"2 protocols, which differ in epochs .*--select 'epochs=2'"):
+        study(tmp_path)
+    s = study(tmp_path, select="epochs=4")
+    cells = s.cells
+    assert len(cells) == 1 and cells["mean"][0] == 40.0 and cells.n_completed[0] == 2
+
+
+def test_a_run_that_failed_before_training_is_a_problem_not_a_protocol(tmp_path):
+    """A CIFAR-10 run that found no CIFAR-10, beside a digits grid: listed as a problem, the report goes on."""
+    for seed in (0, 1):
+        fake_run(tmp_path / "runs", norm="bn", seed=seed, acc=90.0)
+    failed = fake_run(tmp_path / "runs", norm="bn", dataset="cifar10", image_size=224, width=1.0, status="failed")
+    m = json.loads((failed / "metrics.json").read_text())
+    (failed / "metrics.json").write_text(json.dumps(m | {"history": [], "error": "DataError: CIFAR-10 is not usable"}))
+    s = study(tmp_path)
+    assert s.cells[["n_completed", "n_failed"]].values.tolist() == [[2, 0]]
+    assert [p["file"] for p in s.problems] == [f"{failed.name}/metrics.json"]
+    assert "failed before training" in s.problems[0]["problem"] and "CIFAR-10 is not usable" in s.problems[0]["problem"]
+
+
+def test_the_protocol_message_names_the_flag_its_form_and_the_biggest_protocol(tmp_path):
+    for seed in (0, 1, 2):
+        fake_run(tmp_path / "runs", norm="bn", seed=seed, image_size=63)
+    fake_run(tmp_path / "runs", norm="bn", image_size=95)
+    with pytest.raises(ProtocolError, match=r"--select FIELD=VALUE\[,FIELD=VALUE\].*--select 'image_size=63'"):
+        study(tmp_path)
+
+
+def test_precision_and_subset_size_are_part_of_the_protocol(tmp_path):
+    fake_run(tmp_path / "runs", norm="bn", precision="bf16")
+    fake_run(tmp_path / "runs", norm="gn", precision="fp32")
+    with pytest.raises(ProtocolError, match="precision"):
+        study(tmp_path)
+    shutil.rmtree(tmp_path / "runs")
+    fake_run(tmp_path / "runs", norm="bn", train_size=100)
+    fake_run(tmp_path / "runs", norm="gn", train_size=200)
+    with pytest.raises(ProtocolError, match="train_size"):
+        study(tmp_path)
+
+
+def test_a_copied_run_folder_counts_once(tmp_path):
+    a = fake_run(tmp_path / "runs", norm="bn", seed=0, acc=80.0)
+    fake_run(tmp_path / "runs", norm="bn", seed=1, acc=70.0)
+    shutil.copytree(a, tmp_path / "runs" / "backup" / a.name)
+    df, problems, dups = load_runs(tmp_path / "runs")
+    assert len(df) == 2 and dups == 1 and not problems
+    s = study(tmp_path)
+    assert s.cells.n_completed[0] == 2 and s.cells["mean"][0] == 75.0
+    assert "1 run folder(s) held a run already counted" in s.header_markdown()
+
+
+def test_select_takes_field_value_pairs_of_known_fields():
+    assert parse_select("dataset=digits, epochs=4") == {"dataset": "digits", "epochs": 4}
+    assert parse_select("") == {}
+    with pytest.raises(ProtocolError, match="field=value pairs"):
+        parse_select("digits")
+    with pytest.raises(ProtocolError, match="unknown field 'colour'"):
+        parse_select("colour=red")
+
+
+# --------------------------------------------------------------------------------------------------
+# designs
+# --------------------------------------------------------------------------------------------------
+def test_runs_are_told_apart_by_how_epochs_and_lr_follow_the_batch_size(tmp_path):
+    arms(tmp_path)
+    s = study(tmp_path)
+    assert s.fixed_epochs == 8 and s.designs() == ["fixed", "equal_steps", "lr_scaled"]
+    got = {(r.norm, r.batch_size, r.epochs, r.lr): r.design for r in s.runs.itertuples()}
+    assert got[("none", 8, 8, 0.005)] == "fixed" and got[("none", 64, 8, 0.005)] == "fixed"
+    assert got[("none", 8, 1, 0.005)] == "equal_steps" and got[("bn", 8, 8, 0.000625)] == "lr_scaled"
+    assert got[("none", 64, 8, 0.01)] == "lr_sweep" and got[("bn", 16, 8, 0.02)] == "other"
+    # each arm holds its own batch-8 runs and the batch-64 runs it shares with the fixed design
+    for design, epochs8, lr8 in (("equal_steps", 1, 0.005), ("lr_scaled", 8, 0.000625)):
+        a = R.arm(s.runs, design)
+        assert set(a.batch_size) == {8, 64} and len(a) == 12 and "lrn" not in set(a.norm)
+        assert set(a[a.batch_size == 8].epochs) == {epochs8} and set(a[a.batch_size == 8].lr) == {lr8}
+    assert len(R.main_grid(s.runs)) == 15 and set(R.main_grid(s.runs).epochs) == {8}
+    cells = design_cells(s.runs)
+    steps = {(r.design, r.batch_size): r.steps for r in cells.itertuples()}
+    assert (steps[("fixed", 8)], steps[("equal_steps", 8)], steps[("fixed", 64)]) == (5000, 625, 632)  # 5,000 images
+    means = {(r.design, r.norm, r.batch_size): r.mean for r in cells.itertuples()}
+    assert means[("fixed", "none", 8)] == 30.0 and means[("equal_steps", "bn", 8)] == 80.0
+    assert means[("lr_scaled", "bn", 8)] == 79.0 and means[("lr_scaled", "none", 64)] == 60.0
+
+
+def test_an_equal_steps_family_with_its_own_batch_64_run(tmp_path):
+    """paper_steps: fixed at 10 epochs; equal steps at batch 64's 8 epochs, so 8 -> 1 epoch, 64 -> 8."""
+    for bs in (8, 64):
+        cell(tmp_path, "bn", bs, 80.0, epochs=10)
+    for bs, ep in ((8, 1), (16, 2), (64, 8)):
+        cell(tmp_path, "bn", bs, 70.0, epochs=ep)
+    s = study(tmp_path)
+    assert s.fixed_epochs == 10
+    a = R.arm(s.runs, "equal_steps")
+    assert sorted(set(zip(a.batch_size, a.epochs))) == [(8, 1), (16, 2), (64, 8)]
+
+
+def test_unrelated_epochs_at_the_same_lr_are_two_protocols(tmp_path):
+    for bs, ep in ((8, 2), (64, 2), (8, 3), (64, 5)):
+        fake_run(tmp_path / "runs", norm="bn", batch_size=bs, epochs=ep)
+    with pytest.raises(ProtocolError, match=r"differ in epochs .*neither one fixed number of epochs nor one"):
+        study(tmp_path)
+    assert study(tmp_path, select="epochs=2").fixed_epochs == 2
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00garbage", b'{"status": "completed"}',
+                                     b'{"config": {"norm": "bn"}, "status": 5}', b"[]"])
+def test_the_summary_reports_malformed_metrics_instead_of_crashing(tmp_path, content):
+    good = T.train(tiny(tmp_path, out_dir=str(tmp_path / "runs" / "good")))
+    bad = tmp_path / "runs" / "bad"
+    bad.mkdir()
+    (bad / "metrics.json").write_bytes(content)
+    df, problems, _ = load_runs(tmp_path / "runs")
+    assert len(df) == 1 and df.iloc[0].status == good["status"]
+    assert len(problems) == 1 and problems[0]["file"].endswith("bad/metrics.json")
+    study = Study.load(str(tmp_path / "runs"), "params/reference.yaml", str(tmp_path / "rep"))
+    assert "unreadable" in set(study.problems_table().status)

@@ -1,0 +1,86 @@
+"""The committed reports are what their committed records say: each rebuilds from reports/<grid>/records with
+the same numbers, byte for byte (so a change of analysis shows up here until the reports are rebuilt)."""
+import pytest
+
+from alexlib.report.render.export import RECORDS, copy_records
+from alexlib.report.study import Study
+
+from conftest import REF, REPO, fake_run
+
+COMMITTED = [p.parent.name for p in sorted((REPO / "reports").glob(f"*/{RECORDS}"))]
+# Reports made before records were kept beside them, each with why and how to make its records
+WITHOUT_RECORDS: dict[str, str] = {}
+DATA_FILES = ("results.csv", "cells.csv", "designs.csv", "summary.json")
+
+
+def test_every_committed_report_has_its_records():
+    reports = sorted(p.parent.name for p in (REPO / "reports").glob("*/report.html"))
+    assert reports and sorted(set(reports) - set(WITHOUT_RECORDS)) == COMMITTED
+    assert not set(WITHOUT_RECORDS) & set(COMMITTED), "a report with records: take it off WITHOUT_RECORDS"
+
+
+@pytest.mark.parametrize("grid", COMMITTED)
+def test_a_committed_report_rebuilds_from_its_committed_records(grid, tmp_path):
+    committed = REPO / "reports" / grid
+    s = Study.load(str(committed / RECORDS), REF, str(tmp_path))
+    s.write()
+    for name in DATA_FILES:
+        assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), (
+            f"reports/{grid}/{name} is not what its records give: rebuild it with "
+            f"python -m alexlib.report reports/{grid}/{RECORDS} --out reports/{grid}")
+
+
+def test_records_are_copied_beside_the_report_and_never_over_themselves(tmp_path):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        fake_run(runs, norm="bn", seed=seed)
+    (next(runs.iterdir()) / "checkpoint.pt").write_bytes(b"x")
+    out = copy_records(runs, tmp_path / "rep" / RECORDS)
+    got = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert got == sorted(p.relative_to(runs) for p in runs.rglob("metrics.json"))
+    assert copy_records(out, out) == out and len(list(out.rglob("metrics.json"))) == 2
+
+
+def test_report_help_shows_the_select_form(capsys):
+    from alexlib.report.render.export import main
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--select FIELD=VALUE[,FIELD=VALUE]" in text and "dataset=fashion_mnist,image_size=63" in text
+
+
+def test_a_report_whose_inputs_did_not_change_is_left_as_it_is(tmp_path, capsys):
+    """make report / make demo twice: the second leaves the report's files untouched (git status clean);
+    a changed record rebuilds it."""
+    from alexlib.report.render.export import STAMP, build_report
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        fake_run(runs, norm="bn", seed=seed)
+        fake_run(runs, norm="gn", seed=seed)
+    out = tmp_path / "rep"
+    build_report(runs, out, pdf=False, only_if_changed=True)
+    files = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert (out / STAMP).is_file() and (out / "report.html").is_file()
+    build_report(runs, out, pdf=False, only_if_changed=True)
+    assert "report unchanged" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == files
+    fake_run(runs, norm="gn", seed=2)
+    build_report(runs, out, pdf=False, only_if_changed=True)
+    assert (out / "report.html").stat().st_mtime_ns != files[out / "report.html"]
+
+
+def test_the_pdf_renderer_is_weasyprint_then_chromium_and_says_what_to_install(monkeypatch):
+    import sys
+
+    from alexlib.report.render import export as R
+    monkeypatch.delenv("ALEXLIB_PDF", raising=False)
+    assert R.pdf_renderer() == "weasyprint"   # installed by requirements.txt: no browser needed
+    monkeypatch.setitem(sys.modules, "weasyprint", None)   # as where it cannot load
+    monkeypatch.setattr(R, "find_browser", lambda: "/usr/bin/chromium")
+    assert R.pdf_renderer() == "chromium"
+    monkeypatch.setattr(R, "find_browser", lambda: None)
+    with pytest.raises(R.NoRenderer, match="libpango-1.0-0.*chromium"):
+        R.pdf_renderer()
+    monkeypatch.setenv("ALEXLIB_PDF", "latex")
+    with pytest.raises(R.NoRenderer, match="weasyprint, chromium or unset"):
+        R.pdf_renderer()
