@@ -28,8 +28,9 @@ from .report.domain.runs import STAGES, read_study_runs
 from .report.inference import planner
 from .report.study import Study
 from .train.config import RunConfig
+from .train.norms import SHORT_NAMES
 from .train.record import record_paths
-from .vocab import ANCHOR_BATCH, REFERENCE_LR, SHORT_NAMES, fmt_time
+from .vocab import ANCHOR_BATCH, REFERENCE_LR, fmt_time
 
 STAGE_GRID = "stage2.yaml"
 

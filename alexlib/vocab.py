@@ -1,17 +1,11 @@
 """The study's vocabulary: the names every other module shares, written once. Imports nothing from alexlib.
 
-Norms and their labels, the precisions a run may name, the report's protocol, the designs
+The norms live in their registry (alexlib.train.norms). Here: the precisions a run may name, the report's protocol, the designs
 that separate batch size from step count, the statuses a run record can have, and how durations are printed.
 """
 from __future__ import annotations
 
 # ---- the study's variables ----
-NORMS = ("none", "bn", "ln", "gn", "lrn")          # also the order of every table and figure
-NORMED = ("bn", "ln", "gn")                        # the report's three normalization layers
-NORM_NAMES = {"none": "none", "bn": "BatchNorm", "ln": "LayerNorm", "gn": "GroupNorm", "lrn": "LRN"}
-SHORT_NAMES = {"none": "none", "bn": "BN", "ln": "LN", "gn": "GN", "lrn": "LRN"}
-# One colour per norm in every figure: Okabe & Ito's colour-blind-safe palette (grey for no normalization)
-NORM_COLORS = {"none": "#8C8C8C", "bn": "#0072B2", "ln": "#E69F00", "gn": "#009E73", "lrn": "#CC79A7"}
 REPORT_COLOR = "#000000"                           # the report's single run, in every figure
 PRECISIONS = ("auto", "fp32", "bf16")
 

@@ -1,14 +1,8 @@
-"""The study's vocabulary: every norm has its names and its colour, the protocol's fields are run parameters,
-and p values and durations print as the report prints them."""
+"""The study's vocabulary: the protocol's fields are run parameters, statuses rank finished runs first, and
+durations print as the report prints them."""
 
 from alexlib import vocab as V
 from alexlib.train.config import RunConfig
-
-
-def test_every_norm_has_a_name_a_short_name_and_a_colour():
-    assert set(V.NORM_NAMES) == set(V.SHORT_NAMES) == set(V.NORM_COLORS) == set(V.NORMS)
-    assert len(set(V.NORM_COLORS.values())) == len(V.NORMS)
-    assert set(V.NORMED) < set(V.NORMS)
 
 
 def test_the_protocol_and_the_reports_protocol_name_run_parameters():

@@ -35,9 +35,9 @@ from ..train.config import RunConfig
 from ..train.datasets import images
 from ..train.device import environment, resolve_device, resolve_precision
 from ..train.model import AlexNet
+from ..train.norms import NORMS
 from ..train.record import Unreadable, read_records
 from ..train.timing import eval_rate, sync, train_rate
-from ..vocab import NORMS
 
 
 def matmul_rate(dev: torch.device, precision: str) -> float:

@@ -32,7 +32,7 @@ from ..io import write_json
 from ..train import data
 from ..train.datasets import register, unregister
 from ..train.loop import train
-from ..vocab import NORMED, NORMS
+from ..train.norms import NORMED, NORMS
 
 LOSS_RTOL = 0.05      # per-epoch training loss, graphed vs eager
 ACC_POINTS = 5.0      # final test accuracy, graphed vs eager

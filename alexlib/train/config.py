@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Iterable, Sequence
 
-from ..vocab import NORMS, PRECISIONS
+from ..vocab import PRECISIONS
 from .datasets import REGISTRY  # the built-in datasets plus any registered ones (tests, the GPU check)
+from .norms import NORMS
 from .shapes import stage_channels
 
 # Fields that say where a run's files live, which device of a kind ran it, or how fast it runs, but not

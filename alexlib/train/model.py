@@ -8,73 +8,41 @@ feature map as it is (256x6x6 at 224 px), so smaller inputs make a smaller netwo
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..vocab import NORMS
-from .shapes import hidden_units, stage_channels, stage_sizes
-
-
-class LocalResponseNorm(nn.Module):
-    """Krizhevsky et al. 2012, section 3.3: b_c = a_c / (k + alpha * sum of a_j^2 over the n channels
-    around c)^beta, with the paper's n=5, k=2, alpha=1e-4, beta=0.75 (torch's LocalResponseNorm writes
-    alpha/n, so its alpha would be 5e-4; the same function, tested against it).
-    Computed in fp32 (under bf16 autocast the denominator would round in ~0.8 % steps) as a sum of
-    shifted slices, which is deterministic on CUDA (torch's avg_pool3d backward is not)."""
-
-    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0):
-        super().__init__()
-        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x32 = x.float()
-        c = x32.shape[1]
-        sq = F.pad(x32.square(), (0, 0, 0, 0, self.size // 2, (self.size - 1) // 2))  # pad channels: (B, C+n-1, H, W)
-        window = sum(sq[:, i:i + c] for i in range(self.size))                           # (B, C, H, W)
-        return (x32 / (self.k + self.alpha * window).pow(self.beta)).to(x.dtype)
-
-    def extra_repr(self) -> str:
-        return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+from .layers import LocalResponseNorm  # noqa: F401  (the model's LRN, also imported from here)
+from .norms import norm_entry
+from .shapes import hidden_units, place_shapes, stage_channels, stage_sizes
 
 
 def make_norm(kind: str, channels: int, side: int, gn_groups: int = 4) -> nn.Module:
-    """One of the report's normalization layers for a stage's output of shape (channels, side, side)."""
-    if kind in ("none", "lrn"):  # lrn sits elsewhere: see AlexNet
-        return nn.Identity()
-    if kind == "bn":   # Ioffe & Szegedy 2015: batch statistics per channel; depends on batch size
-        return nn.BatchNorm2d(channels)
-    if kind == "ln":   # Ba et al. 2016, as the report: per-sample over [C, H, W], one weight per element
-        return nn.LayerNorm([channels, side, side])
-    if kind == "gn":   # Wu & He 2018: per-sample over channel groups; independent of batch size
-        return nn.GroupNorm(gn_groups, channels)
-    raise ValueError(f"unknown norm {kind!r}; choose one of {', '.join(NORMS)}")
+    """The norm ``kind``'s layer for an activation of shape (channels, side, side) (``alexlib.train.norms``)."""
+    n = norm_entry(kind)
+    return n.build(channels, side, gn_groups) if n.build else nn.Identity()
 
 
 class AlexNet(nn.Module):
-    """AlexNet with a choice of normalization.
-
-    bn, ln, gn: one layer per conv stage, after the max-pool in stages 1, 2 and 5 and after the ReLU in
-    stages 3 and 4 (where the report's LayerNorm shapes put them).
-    lrn: as the 2012 paper has it, after the ReLU of conv1 and conv2, before their max-pools, and nowhere
-    else. (LRN in the report's five places divides every stage by at least 2^0.75 and never learned.)
-    """
+    """AlexNet with a choice of normalization, each norm's layers where ``alexlib.train.norms`` places them:
+    bn, ln, gn after each of the five conv stages; lrn after the ReLU of conv1 and conv2 (the 2012 paper)."""
 
     def __init__(self, norm: str = "none", num_classes: int = 10, image_size: int = 224,
                  width: float = 1.0, gn_groups: int = 4, dropout: float = 0.5, in_channels: int = 3):
         super().__init__()
         c1, c2, c3, c4, c5 = stage_channels(width)
-        n1, n2, n3, n4, n5 = (make_norm(norm, c, s, gn_groups)
-                              for c, s in zip((c1, c2, c3, c4, c5), stage_sizes(image_size)))
-        lrn1, lrn2 = (LocalResponseNorm() if norm == "lrn" else nn.Identity() for _ in range(2))
+        shapes = place_shapes(image_size, width)   # place -> (channels, side)
+        spec = norm_entry(norm)
+
+        def at(place: str) -> nn.Module:   # the norm's layer where the registry puts it, else nothing
+            return make_norm(norm, *shapes[place], gn_groups) if place in spec.places else nn.Identity()
         side = stage_sizes(image_size)[-1]
         hidden = hidden_units(width)
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, 11, stride=4, padding=2), nn.ReLU(inplace=True), lrn1,
-            nn.MaxPool2d(3, 2), n1,
-            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(inplace=True), lrn2, nn.MaxPool2d(3, 2), n2,
-            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(inplace=True), n3,
-            nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True), n4,
-            nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2), n5,
+            nn.Conv2d(in_channels, c1, 11, stride=4, padding=2), nn.ReLU(inplace=True), at("relu1"),
+            nn.MaxPool2d(3, 2), at("stage1"),
+            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(inplace=True), at("relu2"), nn.MaxPool2d(3, 2), at("stage2"),
+            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(inplace=True), at("stage3"),
+            nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True), at("stage4"),
+            nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2), at("stage5"),
         )
         self.classifier = nn.Sequential(
             nn.Dropout(dropout), nn.Linear(c5 * side * side, hidden), nn.ReLU(inplace=True),

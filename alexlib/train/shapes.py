@@ -31,3 +31,13 @@ def stage_sizes(image_size: int) -> tuple[int, ...]:
     if c1 < 3 or s1 < 3 or s2 < 3 or s5 < 1:
         raise ValueError(f"image_size {image_size} is too small for AlexNet's pooling; use at least 63")
     return (s1, s2, s2, s2, s5)
+
+
+def place_shapes(image_size: int, width: float = 1.0) -> dict[str, tuple[int, int]]:
+    """(channels, side) of the activation at each place a norm can sit (``alexlib.train.norms.PLACES``):
+    after conv1's and conv2's ReLU (before their pools), and after each of the five stages."""
+    c = stage_channels(width)
+    s = stage_sizes(image_size)
+    relu1 = _conv_out(image_size, 11, 4, 2)
+    return {"relu1": (c[0], relu1), "relu2": (c[1], s[0]),
+            **{f"stage{i + 1}": (c[i], s[i]) for i in range(5)}}

@@ -1,6 +1,7 @@
 """What the runs show, computed once and each quantity decided in one place: the report's claims part by part
 (``alexlib.report.domain.claims``), every comparison of two norms at every batch size, the batch-size effect under
-each design and how it changes when steps (or lr) are equalized, and LRN against no normalization on average.
+each design and how it changes when steps (or lr) are equalized, and each norm beyond the report's three (LRN)
+against no normalization on average.
 
 A difference that is a claim's part is decided in its claim, at the claim's level, and every table that shows
 it shows that decision and that interval; the other rows of a table form their own family (Holm). So each
@@ -17,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...vocab import ANCHOR_BATCH, DESIGNS, NORMS
+from ...train.norms import EXTRAS, NORMS
+from ...vocab import ANCHOR_BATCH, DESIGNS
 from ..inference import stats
 from ..inference.verdicts import Claim, Part
 from .cells import seed_table
@@ -32,7 +34,7 @@ class Analysis:
     claims: list[Claim]
     comparisons: list[stats.Comparison]      # every pair of norms at every batch size of the report's design
     batch_effects: list[dict[str, Any]]   # per norm and design: batch 64 minus the design's smallest batch
-    lrn: dict[str, Any] | None            # LRN − none on average over the batch sizes (its own test)
+    vs_none: dict[str, dict[str, Any]]    # each norm beyond the report's (EXTRAS) − none on average (own test)
 
     def parts(self) -> dict[str, Part]:
         """The claims' parts by the quantity they decide."""
@@ -46,7 +48,8 @@ def analyze(runs: pd.DataFrame, protocol: dict[str, Any]) -> Analysis:
     for c in claims:   # a quantity two parts share is shown at the later of their looks
         for p in sorted((p for p in c.parts if p.quantity and p.interval is not None), key=lambda p: p.interval.stage):
             parts[p.quantity] = (c.id, p)
-    return Analysis(claims, norm_comparisons(first, parts), batch_effects(first, parts), lrn_mean(first))
+    return Analysis(claims, norm_comparisons(first, parts), batch_effects(first, parts),
+                    {n: m for n in EXTRAS if (m := mean_vs_none(first, n))})
 
 
 def _decision(part: Part, sign: int) -> tuple[float, float, float]:
@@ -81,16 +84,17 @@ def norm_comparisons(runs: pd.DataFrame, parts: dict[str, tuple[str, Part]]) -> 
     return stats.compare_norms(groups, test_resolution(runs), decided)
 
 
-def lrn_mean(runs: pd.DataFrame) -> dict[str, Any] | None:
-    """LRN minus no normalization in final accuracy, averaged over the batch sizes both ran: one test, 95 %."""
+def mean_vs_none(runs: pd.DataFrame, norm: str) -> dict[str, Any] | None:
+    """``norm`` minus no normalization in final accuracy, averaged over the batch sizes both ran: one test, 95 %
+    (for the norms beyond the report's three, which no claim compares)."""
     cells = seed_table(main_grid(runs), lambda r: r.test_acc)
-    if "lrn" not in cells or "none" not in cells:
+    if norm not in cells or "none" not in cells:
         return None
-    e = stats.blocked_mean(cells["lrn"], cells["none"], test_resolution(runs))
+    e = stats.blocked_mean(cells[norm], cells["none"], test_resolution(runs))
     if not e.testable:
         return None
-    return {"a": "lrn", "b": "none", "diff": e.diff, "ci_low": e.low, "ci_high": e.high, "level": e.level,
-            "p": e.p, "shown": e.shown(), "batch_sizes": sorted(set(cells["lrn"]) & set(cells["none"])),
+    return {"a": norm, "b": "none", "diff": e.diff, "ci_low": e.low, "ci_high": e.high, "level": e.level,
+            "p": e.p, "shown": e.shown(), "batch_sizes": sorted(set(cells[norm]) & set(cells["none"])),
             "method": e.method}
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from ...vocab import NORMS, SHORT_NAMES, STATUS_RANK
+from ...train.norms import NORMS, SHORT_NAMES
+from ...vocab import STATUS_RANK
 from .runs import arm, designs, main_grid, sweep
 
 COUNTS = [f"n_{s}" for s in STATUS_RANK]   # n_completed, n_diverged, n_failed, n_interrupted, n_running

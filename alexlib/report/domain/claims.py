@@ -15,7 +15,8 @@ from typing import Any, Callable
 import pandas as pd
 
 from ...train.datasets import title
-from ...vocab import ANCHOR_BATCH, NORMED, REFERENCE_LR, SHORT_NAMES
+from ...train.norms import NORMED, SHORT_NAMES
+from ...vocab import ANCHOR_BATCH, REFERENCE_LR
 from ..inference import looks, stats
 from ..inference.verdicts import Claim, Part
 from .cells import seed_table
@@ -97,7 +98,7 @@ def stage_test(e: stats.Estimate, units_per_seed: int = 1, paired: bool = True) 
 
 def pair_key(design: str, bs: int, a: str, b: str) -> tuple[str, int]:
     """The quantity 'a − b at batch bs' as named across the report (the earlier norm first) and its sign."""
-    from ...vocab import NORMS
+    from ...train.norms import NORMS
     lo, hi = sorted((a, b), key=NORMS.index)
     return f"pair:{design}:{bs}:{lo}-{hi}", (1 if (lo, hi) == (a, b) else -1)
 

@@ -1,5 +1,5 @@
 """What the study found, in plain sentences for the report's first pages, each generated from numbers that
-summary.json holds (its ``claims``, ``comparisons``, ``batch_effects``, ``lrn`` and ``flags``), so no sentence
+summary.json holds (its ``claims``, ``comparisons``, ``batch_effects``, ``vs_none`` and ``flags``), so no sentence
 says more than the numbers do, and every interval it quotes carries its level.
 
     findings(runs, analysis, flags, comparable) -> [{"text": a markdown sentence, "from": the keys it rests on}]
@@ -11,7 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from ...vocab import ALPHA, ANCHOR_BATCH, NORMED, SHORT_NAMES
+from ...train.norms import EXTRAS, NORMED, SHORT_NAMES
+from ...vocab import ALPHA, ANCHOR_BATCH
 from ..domain.analysis import Analysis
 from ..domain.learning import NEAR_CHANCE, STILL
 from ..inference.power import detectable, seeds_needed
@@ -35,9 +36,9 @@ def _avg(a: Analysis, norm: str) -> str:
     if p is not None and p.interval is not None and p.interval.low == p.interval.low:
         iv = p.interval
         return f"{SHORT_NAMES[norm]} {iv.estimate:+.1f} [{iv.low:+.1f}, {iv.high:+.1f}] {level_text(iv.level)}"
-    if norm == "lrn" and a.lrn and a.lrn["ci_low"] == a.lrn["ci_low"]:
-        r = a.lrn
-        return f"LRN {r['diff']:+.1f} [{r['ci_low']:+.1f}, {r['ci_high']:+.1f}] {level_text(r['level'])}"
+    r = a.vs_none.get(norm)
+    if r and r["ci_low"] == r["ci_low"]:
+        return f"{SHORT_NAMES[norm]} {r['diff']:+.1f} [{r['ci_low']:+.1f}, {r['ci_high']:+.1f}] {level_text(r['level'])}"
     return ""
 
 
@@ -205,7 +206,7 @@ def findings(runs: pd.DataFrame, a: Analysis, flags: dict[tuple[str, int], list[
     out += [{"text": t, "from": "comparisons, claims"} for t in _vs_none(a, list(NORMED), flags)]
     if (among := _among(a, NORMED)):
         out.append({"text": among, "from": "comparisons"})
-    out += [{"text": t, "from": "comparisons, lrn"} for t in _vs_none(a, ["lrn"], flags)]
+    out += [{"text": t, "from": "comparisons, vs_none"} for t in _vs_none(a, list(EXTRAS), flags)]
     if (b := batch_short(a)):
         out.append({"text": b, "from": "batch_effects"})
     if (f := _flags(flags, lr_flags)):

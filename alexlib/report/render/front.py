@@ -10,8 +10,10 @@ from typing import Any, Callable
 import pandas as pd
 
 from ...train.datasets import REGISTRY, title
+from ...train.norms import NORMS, SHORT_NAMES
+from ...train.norms import REGISTRY as NORM_REGISTRY
 from ...train.shapes import hidden_units, stage_channels
-from ...vocab import ANCHOR_BATCH, NORMS, REPORT_PROTOCOL, SHORT_NAMES
+from ...vocab import ANCHOR_BATCH, REPORT_PROTOCOL
 from ..domain.runs import main_grid
 from ..inference.verdicts import AGAINST, OPEN, RULED_OUT, SHOWN, UNTESTABLE, Claim, Part
 
@@ -49,7 +51,7 @@ def protocol_table(runs: pd.DataFrame, stages: list[dict[str, Any]] | None = Non
          f"{'/'.join(map(str, sorted(side))) or '?'} px, resized to {_values(d, 'image_size')} px"),
         ("network", network(rep_w), " / ".join(network(w) for w in sorted(d.width.unique()))),
         ("norms after each conv stage", REPORT_SIDE["norms"],
-         ", ".join(SHORT_NAMES[k] + (" (4 groups)" if k == "gn" else " (the 2012 paper's two places)" if k == "lrn" else "")
+         ", ".join(SHORT_NAMES[k] + (f" ({NORM_REGISTRY[k].detail})" if NORM_REGISTRY[k].detail else "")
                    for k in NORMS if k in set(d.norm))),
         ("batch sizes", "8, 16, 32, 64", ", ".join(map(str, sorted(d.batch_size.unique())))),
         ("epochs, optimizer", f"{REPORT_PROTOCOL['epochs']}; SGD lr 0.005, momentum 0.9",

@@ -49,7 +49,7 @@ def summary_index(runs: pd.DataFrame, protocol: dict[str, Any], fixed_epochs: in
         "claims": [c.as_dict() for c in analysis.claims],
         "comparisons": [vars(c) | {"shown": c.shown} for c in analysis.comparisons],
         "designs": {k: DESIGNS[k][1] for k in designs(runs)}, "fixed_epochs": fixed_epochs,
-        "batch_effects": analysis.batch_effects, "lrn_vs_none": analysis.lrn, "flags": flags,
+        "batch_effects": analysis.batch_effects, "vs_none": analysis.vs_none, "flags": flags,
         "convergence": convergence.to_dict(orient="records"),
         "stages": {"seeds_by_stage": runs.groupby("stage").size().to_dict() if "stage" in runs else {1: len(runs)},
                    "second": stages, "design": two_stage_design()},

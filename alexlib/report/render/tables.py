@@ -9,7 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from ...vocab import DESIGNS, NORMS, SHORT_NAMES, STATUS_RANK
+from ...train.norms import NORMS, SHORT_NAMES
+from ...vocab import DESIGNS, STATUS_RANK
 from ..domain.runs import ENVIRONMENT, env_values
 from ..inference.verdicts import Claim, Part
 

@@ -56,8 +56,8 @@ def test_every_number_a_finding_cites_is_in_summary_json(tmp_path):
     for c in out["claims"]:
         for p in c["parts"]:
             numbers |= {f"{p[k]:+.1f}" for k in ("diff", "ci_low", "ci_high") if p[k] is not None}
-    if out["lrn_vs_none"]:
-        numbers |= {f"{out['lrn_vs_none'][k]:+.1f}" for k in ("diff", "ci_low", "ci_high")}
+    for r in out["vs_none"].values():
+        numbers |= {f"{r[k]:+.1f}" for k in ("diff", "ci_low", "ci_high")}
     for c in out["comparisons"]:
         numbers |= {f"{c['diff']:.1f}", f"{c['diff']:+.1f}"}
     for f in out["findings"]:
