@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import pandas as pd
 
@@ -146,8 +146,51 @@ def _sizes(ev: Evidence, norm: str) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The report's claims: each a function of one stage's evidence -> its parts (stage1 filled)
+# The report's claims, a registry: each owns its words, its tested statement, its parts (one stage's evidence ->
+# parts, margins fixed above) and its page-1 cells, so a claim cannot be added without its row on page 1
 # ---------------------------------------------------------------------------------------------------
+class CellView(Protocol):
+    """What a claim's page-1 line reads: one column ('report' or 'mean') of the cells and of the lr sweep, each
+    value formatted as page 1 prints it (a dash where the cell is missing)."""
+    sizes: list[int]                                  # the batch sizes the cells have
+    lrs: list[float]                                  # the lr sweep's rates
+
+    def at(self, norm: str, bs: int) -> str: ...      # one cell
+    def row(self, norm: str, sizes: list[int]) -> str: ...   # "a / b / c" at those batch sizes
+    def avg(self, norms: list[str]) -> str: ...       # each norm's mean over the batch sizes, "a / b / c"
+    def lr_row(self) -> str: ...                      # the sweep at each lr, "a / b / c"
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    id: str
+    words: str                                        # the report's conclusion, as it says it
+    statement: str                                    # the form in which it is tested here
+    parts: Callable[[Evidence], list[Part]]           # one stage's evidence -> the claim's parts (stage 1 filled)
+    page1: Callable[[CellView], str]                  # the claim's cells on page 1, in a line
+
+
+CLAIMS: list[ClaimSpec] = []
+
+
+def claim(cid: str, words: str, statement: str, page1: Callable[[CellView], str]):
+    """Registers the decorated parts builder as claim ``cid``."""
+    def register(parts: Callable[[Evidence], list[Part]]) -> Callable[[Evidence], list[Part]]:
+        if any(c.id == cid for c in CLAIMS):
+            raise ValueError(f"claim {cid} is registered twice")
+        CLAIMS.append(ClaimSpec(cid, words, statement, parts, page1))
+        return parts
+    return register
+
+
+def claim_spec(cid: str) -> ClaimSpec:
+    return next(c for c in CLAIMS if c.id == cid)
+
+
+@claim("1", "Adding BN, LN or GN improves both accuracy and convergence speed.",
+       "Each of BN, LN, GN above no normalization in final test accuracy and in test accuracy after the first epoch "
+       "(convergence), each on average over the batch sizes (the direction only).",
+       page1=lambda v: f"BN / LN / GN {v.avg(['bn', 'ln', 'gn'])} vs none {v.avg(['none'])} (mean over batch sizes)")
 def _claim1(ev: Evidence) -> list[Part]:
     parts = []
     sizes = sorted(set(ev.final.get("none", {})))
@@ -162,6 +205,9 @@ def _claim1(ev: Evidence) -> list[Part]:
     return parts or [Part("none-normed", "needs runs without normalization and with BN/LN/GN", None)]
 
 
+@claim("2", "Without normalization, batch 8 is much worse (39.14 %) than batch 32 and 64 (79.66 / 80.49 %).",
+       f"No normalization: batch 8 at least {MUCH_WORSE:g} points below batch 32 and below batch 64.",
+       page1=lambda v: f"none at batch 8: {v.at('none', 8)} vs {v.row('none', [32, 64])} at 32 / 64")
 def _claim2(ev: Evidence) -> list[Part]:
     parts = []
     for bs in (32, 64):
@@ -183,6 +229,9 @@ def _stable(ev: Evidence, norm: str) -> list[Part]:
     return parts or [Part(f"{norm} stable", f"{SHORT_NAMES[norm]}: two or more batch sizes", None)]
 
 
+@claim("3", "BN is stable across batch sizes and best at batch 64 among its own sizes (81.31 %).",
+       f"BN: every pair of batch sizes within ±{STABLE_POINTS:g} points, and batch 64 above each other batch size.",
+       page1=lambda v: f"BN at batch {' / '.join(map(str, v.sizes))}: {v.row('bn', v.sizes)}")
 def _claim3(ev: Evidence) -> list[Part]:
     best = []
     for bs in [b for b in sorted(ev.final.get("bn", {})) if b != ANCHOR_BATCH]:
@@ -199,16 +248,31 @@ def _pair_part(ev: Evidence, a: str, b: str, bs: int, expect: int, group: str) -
                 0.0, ((a, bs), (b, bs)), _lost(ev, a if expect > 0 else b, (bs,)), q, sign, group)
 
 
+def _ln_bn(v: CellView) -> str:
+    sizes = [b for b in (8, 16) if b in v.sizes] + [ANCHOR_BATCH]
+    return f"LN {v.row('ln', sizes)} vs BN {v.row('bn', sizes)} at batch {' / '.join(map(str, sizes))}"
+
+
+@claim("4", "LN is slightly below BN at small batches and above BN at batch 64 (82.66 vs 81.31 %).",
+       "LN below BN at batch 8 and 16, above BN at batch 64 (the direction only).", page1=_ln_bn)
 def _claim4(ev: Evidence) -> list[Part]:
-    return [_pair_part(ev, "ln", "bn", 8, -1, "below BN at 8 and 16"), _pair_part(ev, "ln", "bn", 16, -1, "below BN at 8 and 16"),
+    return [_pair_part(ev, "ln", "bn", 8, -1, "below BN at 8 and 16"),
+            _pair_part(ev, "ln", "bn", 16, -1, "below BN at 8 and 16"),
             _pair_part(ev, "ln", "bn", ANCHOR_BATCH, +1, f"above BN at {ANCHOR_BATCH}")]
 
 
+@claim("5", "GN is stable across batch sizes; at batch 8 (78.55 %) it is slightly below the other methods.",
+       f"GN: every pair of batch sizes within ±{STABLE_POINTS:g} points, and at batch 8 below BN and below LN.",
+       page1=lambda v: (f"GN at batch {' / '.join(map(str, v.sizes))}: {v.row('gn', v.sizes)}; at 8 GN "
+                        f"{v.at('gn', 8)} vs BN {v.at('bn', 8)}, LN {v.at('ln', 8)}"))
 def _claim5(ev: Evidence) -> list[Part]:
     return _stable(ev, "gn") + [_pair_part(ev, "gn", "bn", 8, -1, "below BN and LN at 8"),
                                 _pair_part(ev, "gn", "ln", 8, -1, "below BN and LN at 8")]
 
 
+@claim("6", "lr 0.005 is the best of 0.001 / 0.005 / 0.01 without normalization at batch 64.",
+       f"No normalization, batch 64: lr {REFERENCE_LR:g} above lr 0.001 and above lr 0.01 (the direction only).",
+       page1=lambda v: f"none, batch 64, lr {' / '.join(f'{x:g}' for x in v.lrs)}: {v.lr_row()}")
 def _claim6(ev: Evidence) -> list[Part]:
     return [Part(f"lr {REFERENCE_LR:g}-{other:g}", f"none, batch {ANCHOR_BATCH}: lr {REFERENCE_LR:g} − lr {other:g}",
                  lr_diff(ev, REFERENCE_LR, other), +1, 0.0, (("lr", REFERENCE_LR), ("lr", other)),
@@ -216,41 +280,21 @@ def _claim6(ev: Evidence) -> list[Part]:
                  f"lr:{REFERENCE_LR:g}-{other:g}", group=f"above lr {other:g}") for other in (0.001, 0.01)]
 
 
-# id, the report's words, the tested statement, the parts, the report's cells for page 1
-CLAIMS: list[tuple[str, str, str, Callable[[Evidence], list[Part]]]] = [
-    ("1", "Adding BN, LN or GN improves both accuracy and convergence speed.",
-     "Each of BN, LN, GN above no normalization in final test accuracy and in test accuracy after the first epoch "
-     "(convergence), each on average over the batch sizes (the direction only).", _claim1),
-    ("2", "Without normalization, batch 8 is much worse (39.14 %) than batch 32 and 64 (79.66 / 80.49 %).",
-     f"No normalization: batch 8 at least {MUCH_WORSE:g} points below batch 32 and below batch 64.", _claim2),
-    ("3", "BN is stable across batch sizes and best at batch 64 among its own sizes (81.31 %).",
-     f"BN: every pair of batch sizes within ±{STABLE_POINTS:g} points, and batch 64 above each other batch size.",
-     _claim3),
-    ("4", "LN is slightly below BN at small batches and above BN at batch 64 (82.66 vs 81.31 %).",
-     "LN below BN at batch 8 and 16, above BN at batch 64 (the direction only).", _claim4),
-    ("5", "GN is stable across batch sizes; at batch 8 (78.55 %) it is slightly below the other methods.",
-     f"GN: every pair of batch sizes within ±{STABLE_POINTS:g} points, and at batch 8 below BN and below LN.", _claim5),
-    ("6", "lr 0.005 is the best of 0.001 / 0.005 / 0.01 without normalization at batch 64.",
-     f"No normalization, batch 64: lr {REFERENCE_LR:g} above lr 0.001 and above lr 0.01 (the direction only).",
-     _claim6),
-]
-
-
 def judge_claims(stage1: Evidence, stage2: Evidence | None = None, judged_on: str = "",
                  ids: tuple[str, ...] | None = None) -> list[Claim]:
     """The six claims (or those named in ``ids``) on one or two stages' evidence: each part built on each
     stage, then judged."""
     out = []
-    for cid, words, statement, make in CLAIMS:
-        if ids is not None and cid not in ids:
+    for spec in CLAIMS:
+        if ids is not None and spec.id not in ids:
             continue
-        parts = make(stage1)
+        parts = spec.parts(stage1)
         if stage2 is not None:
-            later = {p.key: p for p in make(stage2)}
+            later = {p.key: p for p in spec.parts(stage2)}
             for p in parts:
                 if p.key in later:   # the second stage's seeds: their test, and any seeds they lost
                     p.stage2, p.blocked = later[p.key].stage1, p.blocked or later[p.key].blocked
-        c = Claim(cid, words, statement, parts=parts, judged_on=judged_on).judge()
+        c = Claim(spec.id, spec.words, spec.statement, parts=parts, judged_on=judged_on).judge()
         out.append(c)
     if stage1.lost_any or (stage2 is not None and stage2.lost_any):
         worst = judge_claims(stage1.at_chance(), stage2.at_chance() if stage2 else None, ids=ids)

@@ -5,7 +5,8 @@ cells, this study's means for the same cells, and the verdict in words, part by 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -13,7 +14,8 @@ from ...train.datasets import REGISTRY, title
 from ...train.norms import NORMS, SHORT_NAMES
 from ...train.norms import REGISTRY as NORM_REGISTRY
 from ...train.shapes import hidden_units, stage_channels
-from ...vocab import ANCHOR_BATCH, REPORT_PROTOCOL
+from ...vocab import REPORT_PROTOCOL
+from ..domain.claims import claim_spec
 from ..domain.runs import main_grid
 from ..inference.verdicts import AGAINST, OPEN, RULED_OUT, SHOWN, UNTESTABLE, Claim, Part
 
@@ -76,33 +78,35 @@ def _f(v: float) -> str:
     return "—" if v != v else f"{v:.1f}"
 
 
-def _row(vals: list[float]) -> str:
-    return " / ".join(_f(v) for v in vals)
+@dataclass
+class Page1Cells:
+    """The cells as a claim's page-1 line reads them (``claims.CellView``): one column, formatted."""
+    cells: pd.DataFrame
+    sweep: pd.DataFrame
+    col: str                                          # "report" (its numbers) or "mean" (this study's)
 
+    @property
+    def sizes(self) -> list[int]:
+        return sorted(set(self.cells.batch_size))
 
-Cells = Callable[[pd.DataFrame, str], str]   # (cells, "mean" or "report") -> the claim's numbers in a line
+    @property
+    def lrs(self) -> list[float]:
+        return sorted(self.sweep.lr) if "lr" in self.sweep else [0.001, 0.005, 0.01]
 
+    def at(self, norm: str, bs: int) -> str:
+        return _f(_mean(self.cells, norm, bs, self.col))
 
-def _claim_cells(sizes: list[int], sweep: pd.DataFrame) -> dict[str, Cells]:
-    def avg(c, col, norm):
-        return float(pd.Series([_mean(c, norm, bs, col) for bs in sizes]).mean())
+    def row(self, norm: str, sizes: list[int]) -> str:
+        return " / ".join(self.at(norm, bs) for bs in sizes)
 
-    def at(c, col, norm, bss):
-        return _row([_mean(c, norm, bs, col) for bs in bss])
-    small = [b for b in (8, 16) if b in sizes]
-    lrs = sorted(sweep.lr) if "lr" in sweep else [0.001, 0.005, 0.01]
-    return {
-        "1": lambda c, col: (f"BN / LN / GN {_row([avg(c, col, n) for n in ('bn', 'ln', 'gn')])} vs none "
-                             f"{_f(avg(c, col, 'none'))} (mean over batch sizes)"),
-        "2": lambda c, col: f"none at batch 8: {_f(_mean(c, 'none', 8, col))} vs {at(c, col, 'none', [32, 64])} at 32 / 64",
-        "3": lambda c, col: f"BN at batch {' / '.join(map(str, sizes))}: {at(c, col, 'bn', sizes)}",
-        "4": lambda c, col: (f"LN {at(c, col, 'ln', small + [ANCHOR_BATCH])} vs BN {at(c, col, 'bn', small + [ANCHOR_BATCH])}"
-                             f" at batch {' / '.join(map(str, small + [ANCHOR_BATCH]))}"),
-        "5": lambda c, col: (f"GN at batch {' / '.join(map(str, sizes))}: {at(c, col, 'gn', sizes)}; at 8 GN "
-                             f"{_f(_mean(c, 'gn', 8, col))} vs BN {_f(_mean(c, 'bn', 8, col))}, LN {_f(_mean(c, 'ln', 8, col))}"),
-        "6": lambda c, col: (f"none, batch 64, lr {' / '.join(f'{x:g}' for x in lrs)}: " + _row(
-            [float(c[c.lr == x][col].iloc[0]) if "lr" in c and (c.lr == x).any() else math.nan for x in lrs])),
-    }
+    def avg(self, norms: list[str]) -> str:
+        return " / ".join(_f(float(pd.Series([_mean(self.cells, n, bs, self.col) for bs in self.sizes]).mean()))
+                          for n in norms)
+
+    def lr_row(self) -> str:
+        s = self.sweep
+        return " / ".join(_f(float(s[s.lr == x][self.col].iloc[0]) if "lr" in s and (s.lr == x).any() else math.nan)
+                          for x in self.lrs)
 
 
 def phrase(p: Part) -> str:
@@ -154,15 +158,14 @@ def flagged_cells(c: Claim, flags: dict[tuple[str, int], list[str]], lr_flags: d
 
 def reproduced_table(claims: list[Claim], cells: pd.DataFrame, sweep: pd.DataFrame,
                      flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]]) -> pd.DataFrame:
-    """One row per claim: what the report said (its numbers), what this study observed for the same cells, and
-    the verdict in words; cells flagged near chance or still learning marked as in the tables."""
-    sizes = sorted(set(cells.batch_size))
-    fmt = _claim_cells(sizes, sweep.rename(columns={"sd": "std"}))
+    """One row per claim: what the report said (its numbers), what this study observed for the same cells (each
+    claim's own page-1 line, ``claims.ClaimSpec.page1``), and the verdict in words; cells flagged near chance or
+    still learning marked as in the tables."""
+    sweep = sweep.rename(columns={"sd": "std"})
     rows = []
     for c in claims:
-        cid = c.id
-        rows.append({"claim": f"{cid}. {c.claim}", "the report": fmt[cid](cells, "report") if cid != "6" else
-                     fmt[cid](sweep, "report"), "here (means)": fmt[cid](cells, "mean") if cid != "6" else
-                     fmt[cid](sweep, "mean"),
+        line = claim_spec(c.id).page1
+        rows.append({"claim": f"{c.id}. {c.claim}", "the report": line(Page1Cells(cells, sweep, "report")),
+                     "here (means)": line(Page1Cells(cells, sweep, "mean")),
                      "verdict": claim_words(c) + (f" · rests on {f}" if (f := flagged_cells(c, flags, lr_flags)) else "")})
     return pd.DataFrame(rows).set_index("claim")

@@ -61,7 +61,7 @@ def two_stage(rng, truth, ids, budget_runs=400, cap=PL.CAP, sd=2.0):
 def naive_decided(ev1, ev_pooled, cid) -> bool:
     """The optional-stopping procedure: each part tested at its plain level on the first stage, and where it was
     not decided there, tested again at the same plain level on all the seeds pooled."""
-    make = CL.CLAIMS[int(cid) - 1][3]
+    make = CL.claim_spec(cid).parts
     k = len(make(ev1))
     alpha = 0.05 / (2 * k)
     for ev in (ev1, ev_pooled):

@@ -1,5 +1,7 @@
 """Page 1: the protocol beside the report's, and one row per claim with the report's numbers, ours for the same
 cells and the verdict in words, flagged cells named."""
+import pytest
+
 from alexlib.report.render import front as P1
 
 from conftest import cell, study
@@ -34,3 +36,25 @@ def test_the_protocol_table_sets_the_report_beside_this_study(tmp_path):
     t = P1.protocol_table(s.runs)
     assert list(t.columns) == ["the report", "here"]
     assert "CIFAR-10" in t.loc["data", "the report"] and "8, 16, 32, 64" in t.loc["batch sizes", "here"]
+
+
+def test_a_new_claim_is_one_registry_entry_with_its_page_1_line(tmp_path, monkeypatch):
+    """A claim registered in claims.py (words, statement, parts, page-1 cells) is judged and shown on page 1 with
+    nothing else changed; its page-1 line is a required part of the entry."""
+    from alexlib.report.domain import claims as CL
+    from alexlib.report.inference.verdicts import Part
+    monkeypatch.setattr(CL, "CLAIMS", list(CL.CLAIMS))
+
+    @CL.claim("7", "GN beats LN at batch 16.", "GN above LN at batch 16 (the direction only).",
+              page1=lambda v: f"GN {v.at('gn', 16)} vs LN {v.at('ln', 16)} at batch 16")
+    def _claim7(ev):
+        return [Part("gn-ln 16", "GN − LN at batch 16", CL.pair_at(ev, "gn", "ln", 16), +1, 0.0,
+                     (("gn", 16), ("ln", 16)))]
+    s = full_grid(tmp_path)
+    t = s.reproduced_table()
+    assert len(t) == 7 and t.iloc[-1]["here (means)"] == "GN 81.5 vs LN 81.0 at batch 16"
+    assert t.iloc[-1]["verdict"].startswith("**")
+    with pytest.raises(ValueError, match="registered twice"):
+        CL.claim("7", "", "", page1=lambda v: "")(_claim7)
+    with pytest.raises(TypeError):
+        CL.claim("8", "", "")   # no page-1 line: not a claim
