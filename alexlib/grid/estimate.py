@@ -47,12 +47,12 @@ def recorded_rates(folders: Iterable[Path], device_name: str, threads: int) -> R
             if isinstance(m, Unreadable):
                 continue
             try:
-                env, hist, c = m.get("env") or {}, m.get("history") or [], m["config"]
-                if m.get("status") != "completed" or not hist or env.get("device_name") != device_name or \
+                env, hist, c = m.env, m.history, m.config
+                if m.status != "completed" or not hist or env.get("device_name") != device_name or \
                         env.get("cpu_threads") != threads:
                     continue
                 train = sum(h["images_per_s"] for h in hist) / len(hist)
-                test = (m.get("dataset") or {}).get("test_images") or 0
+                test = m.dataset.get("test_images") or 0
                 ev = sum(h.get("eval_seconds", 0.0) for h in hist)
                 rate = test * len(hist) / ev if ev > 0 and test else math.inf
                 key = (c["norm"], c["batch_size"], c["image_size"], float(c["width"]))

@@ -259,7 +259,7 @@ def measure_grid_settings(grid: str, settings: list[tuple[int, int]], overrides:
             secs = time.perf_counter() - t
             if r.returncode != 0:
                 raise SystemExit(f"error: the grid failed under {jobs}x{threads}:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
-            accs = {m.parent.name: None if isinstance(rec, Unreadable) else (rec.get("final") or {}).get("test_acc")
+            accs = {m.parent.name: None if isinstance(rec, Unreadable) else (rec.final or {}).get("test_acc")
                     for m, rec in read_records(out)}
             rows.append({"jobs": jobs, "threads": threads, "seconds": secs, "runs": len(accs), "acc": accs})
             print(f"  {jobs} at once x {threads} thread(s): {secs:6.1f} s for {len(accs)} runs", flush=True)

@@ -68,8 +68,8 @@ def train_under(configs: list[dict[str, Any]], env: dict[str, str], out: Path, j
                         "--no-estimate"], env={**os.environ, **env}, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"error: the runs failed under {env or 'the default kernels'}:\n{r.stdout[-2000:]}{r.stderr[-1000:]}")
-    return {p.parent.name: (m.get("final") or {}).get("test_acc") for p, m in read_records(out)
-            if not isinstance(m, Unreadable) and m.get("status") == "completed"}
+    return {p.parent.name: (m.final or {}).get("test_acc") for p, m in read_records(out)
+            if not isinstance(m, Unreadable) and m.status == "completed"}
 
 
 def compare(a: dict[str, float], b: dict[str, float], cells: dict[str, str]) -> dict[str, Any]:

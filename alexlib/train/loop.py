@@ -28,7 +28,7 @@ from .data import batches, epoch_order
 from .datasets import load_dataset
 from .device import environment, resolve_device, resolve_precision, run_context
 from .model import count_params
-from .record import CHECKPOINT, METRICS, portable, read_metrics, same_run
+from .record import CHECKPOINT, METRICS, RunRecord, portable, read_metrics, same_run, training_code_digest
 from .shapes import stage_sizes
 from .splits import DataError
 from .trainer import CaptureError, Speed, Trainer
@@ -79,11 +79,8 @@ def _remove_stale_temporaries(out: Path) -> None:
 
 def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, speed: Speed,
                   say) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "run_id": cfg.run_id(), "config": portable({"config": cfg.to_dict()})["config"], "status": "running",
-        "history": [], "final": None,
-        "env": environment(dev, precision, cfg), "started_at": utc_now(),
-    }
+    record = RunRecord(cfg.run_id(), portable({"config": cfg.to_dict()})["config"],
+                       env=environment(dev, precision, cfg), code_digest=training_code_digest(), started_at=utc_now())
     t_start = time.perf_counter()
     writer = EpochWriter()
     try:
@@ -91,59 +88,59 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
         if cfg.batch_size > len(ds.train):
             raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(ds.train)} training images")
         tr = Trainer(cfg, ds, dev, precision, speed)
-        record["dataset"] = portable({"dataset": {
+        record.dataset = portable({"dataset": {
             "name": ds.name, "description": ds.source, "train_images": len(ds.train), "test_images": len(ds.test),
             "synthetic": ds.name == "synthetic", **ds.origin.record()}})["dataset"]
-        record["model"] = {"params": count_params(tr.model), "image_size": cfg.image_size, "width": cfg.width}
+        record.model = {"params": count_params(tr.model), "image_size": cfg.image_size, "width": cfg.width}
         start_epoch = _resume(tr, out / CHECKPOINT, cfg, precision, record, say)
 
         n_batches = steps_per_epoch(len(ds.train), cfg)
         say(f"{cfg.run_id()}: {ds.source}{ds.origin.fallback_note()}, {len(ds.train)} train / {len(ds.test)} test "
-            f"images at {cfg.image_size} px, {record['model']['params']:,} parameters, {n_batches} batches/epoch, "
+            f"images at {cfg.image_size} px, {record.model['params']:,} parameters, {n_batches} batches/epoch, "
             f"{dev} {precision}{' + CUDA graph' if speed.graph else ''}")
         for epoch in range(start_epoch, cfg.epochs + 1):
             diverged, train_seconds = _train_epoch(tr, cfg, epoch, n_batches)
             _note_graph(tr, record, say)
             if diverged is not None:
-                record.update(status="diverged", diverged_at={"epoch": epoch, "step": diverged},
-                              final=_final(record["history"]))
+                record.status, record.diverged_at = "diverged", {"epoch": epoch, "step": diverged}
+                record.final = _final(record.history)
                 say(f"epoch {epoch}: loss is not finite by step {diverged}; run stopped as diverged")
                 break
             h = _finish_epoch(tr, epoch, train_seconds)
-            record["history"].append(h)
+            record.history.append(h)
             say(_epoch_line(h, cfg.epochs))
             last = epoch == cfg.epochs
-            record["status"] = "completed" if last else "running"
-            record["final"] = _final(record["history"]) if last else None
+            record.status = "completed" if last else "running"
+            record.final = _final(record.history) if last else None
             ckpt = None
             if not last or cfg.keep_checkpoint:
                 ckpt = {"config": cfg.to_dict(), "precision": precision, "epoch": epoch,
                         "model": tr.model.state_dict(), "optimizer": tr.opt.state_dict(), "rng": rng_state(dev),
-                        "history": record["history"], "started_at": record["started_at"]}
-            save_epoch(writer, out, ckpt, None if last else record | {"updated_at": utc_now()})
+                        "history": record.history, "started_at": record.started_at}
+            save_epoch(writer, out, ckpt, None if last else record.to_json() | {"updated_at": utc_now()})
         writer.close()
-        if record["status"] == "running":  # resumed from a checkpoint of the last epoch
-            record["status"] = "completed"
-        record["final"] = record["final"] or _final(record["history"])
+        if record.status == "running":  # resumed from a checkpoint of the last epoch
+            record.status = "completed"
+        record.final = record.final or _final(record.history)
     except BaseException as e:
         try:
             writer.close()  # the last epoch's files first, so this record is written after them
         except BaseException:
             pass
         if isinstance(e, KeyboardInterrupt):  # Ctrl-C (or a kernel interrupt): not an error; a rerun resumes
-            record.update(status="interrupted", interrupted_at=utc_now())
+            record.status, record.interrupted_at = "interrupted", utc_now()
         else:
-            record.update(status="failed", error=f"{type(e).__name__}: {e}",
-                          traceback=traceback.format_exc(limit=20))
+            record.status, record.error = "failed", f"{type(e).__name__}: {e}"
+            record.traceback = traceback.format_exc(limit=20)
         _write(out, record, t_start)
         raise
-    record = _write(out, record, t_start)
+    written = _write(out, record, t_start)
     if not cfg.keep_checkpoint:
         (out / CHECKPOINT).unlink(missing_ok=True)
-    return record
+    return written
 
 
-def _resume(tr: Trainer, ckpt_path: Path, cfg: RunConfig, precision: str, record: dict[str, Any], say) -> int:
+def _resume(tr: Trainer, ckpt_path: Path, cfg: RunConfig, precision: str, record: RunRecord, say) -> int:
     """Load the checkpoint if there is one; returns the first epoch still to train."""
     if not ckpt_path.exists():
         return 1
@@ -154,15 +151,15 @@ def _resume(tr: Trainer, ckpt_path: Path, cfg: RunConfig, precision: str, record
     tr.model.load_state_dict(ck["model"])
     tr.opt.load_state_dict(ck["optimizer"])
     restore_rng(ck["rng"], tr.dev)
-    record["history"] = list(ck["history"])
-    record["started_at"] = ck.get("started_at", record["started_at"])
+    record.history = list(ck["history"])
+    record.started_at = ck.get("started_at", record.started_at)
     say(f"resuming {ckpt_path.parent} after epoch {ck['epoch']}/{cfg.epochs}")
     return int(ck["epoch"]) + 1
 
 
-def _note_graph(tr: Trainer, record: dict[str, Any], say) -> None:
-    if tr.graph_note == "captured" and not record["env"]["cuda_graph"]:
-        record["env"]["cuda_graph"] = True
+def _note_graph(tr: Trainer, record: RunRecord, say) -> None:
+    if tr.graph_note == "captured" and not record.env["cuda_graph"]:
+        record.env["cuda_graph"] = True
 
 
 def steps_per_epoch(n: int, cfg: RunConfig) -> int:
@@ -240,16 +237,16 @@ def _epoch_line(h: dict[str, Any], epochs: int) -> str:
             f"{h['images_per_s']:8.0f} img/s")
 
 
-def _write(out: Path, record: dict[str, Any], t_start: float) -> dict[str, Any]:
+def _write(out: Path, record: RunRecord, t_start: float) -> dict[str, Any]:
     """The final record, written atomically; returned as JSON reads it back (NaN becomes None)."""
-    record = record | {"updated_at": utc_now(), "session_seconds": time.perf_counter() - t_start}
+    record.updated_at, record.session_seconds = utc_now(), time.perf_counter() - t_start
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / METRICS, record)
+        write_json(out / METRICS, record.to_json())
         return read_json(out / METRICS)
     except OSError as e:
         print(f"warning: could not write {out / METRICS}: {e}", file=sys.stderr)
-        return record
+        return record.to_json()
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,11 +1,16 @@
-"""A run's record (metrics.json): its file names, reading one back, reading every record below a folder (one
-error policy for every reader: the report, the cost estimate, the benchmark, the report's copy), and whether a
-record is the same run as a configuration. Torch-free (a test holds it so): the grid, the cluster path and the
-report read records without loading torch.
+"""A run's record (metrics.json) as one typed definition, ``RunRecord``, with a schema version: train writes it,
+the grid and the report read it; an older record is read through ``upgrade``, which knows what each version
+lacks. Also: its file names, reading every record below a folder (one error policy for every reader: the report,
+the cost estimate, the benchmark, the report's copy), whether a record is the same run as a configuration, and
+the digest of the training code that made it. Torch-free (a test holds it so): the grid, the cluster path and
+the report read records without loading torch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ast
+import functools
+import hashlib
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -15,6 +20,96 @@ from .config import ConfigError, RunConfig
 
 METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
+
+# The record's schema. Version 1: every record written before the schema had a number (no "schema" key). Of
+# those, the ones written before 2026-12-03 also lack the environment fields that move numbers (cpu_capability,
+# blas, onednn, kernel_env), and all lack the training code's digest. Version 2 adds "schema" and "code_digest".
+SCHEMA = 2
+ENV_ADDED_IN_1 = ("cpu_capability", "blas", "onednn", "kernel_env")   # absent from the earliest version-1 records
+STATUSES = ("completed", "diverged", "failed", "interrupted", "running")
+
+
+class RecordError(ValueError):
+    """A record this code cannot read (a newer schema, a missing field, an unknown status)."""
+
+
+@dataclass
+class RunRecord:
+    """What one run wrote: its configuration, how it ended, its per-epoch history and where it ran. Written
+    whole (atomically) after every epoch and at the end; the JSON form is ``to_json``."""
+    run_id: str
+    config: dict[str, Any]                        # RunConfig.to_dict(), paths repo-relative
+    status: str = "running"                       # one of STATUSES
+    history: list[dict[str, Any]] = field(default_factory=list)   # per epoch: losses, accuracies (%), seconds
+    final: dict[str, Any] | None = None           # the last epoch's numbers, set when the run ends
+    env: dict[str, Any] = field(default_factory=dict)       # device, versions, kernels (train.device.environment)
+    dataset: dict[str, Any] = field(default_factory=dict)   # name, sizes, origin and file checksums
+    model: dict[str, Any] = field(default_factory=dict)     # parameters, image size, width
+    code_digest: str | None = None                # the training code that made it (``training_code_digest``)
+    started_at: str = ""
+    updated_at: str = ""
+    session_seconds: float | None = None          # wall time of the session that wrote it last
+    diverged_at: dict[str, int] | None = None     # epoch and step where the loss stopped being finite
+    interrupted_at: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    schema: int = SCHEMA
+    lacks: tuple[str, ...] = ()                   # what its version did not record (set on reading, never written)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as metrics.json holds it (fields that are not set are left out, ``lacks`` never written)."""
+        d = asdict(self)
+        d.pop("lacks")
+        return {k: v for k, v in d.items() if v is not None or k in ("final", "code_digest")}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "RunRecord":
+        """A record read back, of any version this code knows (``upgrade``)."""
+        d, lacks = upgrade(d)
+        known = {f.name for f in fields(cls)}
+        missing = [k for k in ("run_id", "config", "status") if k not in d]
+        if missing:
+            raise RecordError(f"the record lacks {', '.join(missing)}")
+        if d["status"] not in STATUSES:
+            raise RecordError(f"unknown status {d['status']!r}")
+        return cls(**{k: v for k, v in d.items() if k in known}, lacks=lacks)
+
+
+def upgrade(d: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """A record of any earlier version in the current one, and what its version lacks (the report says "not
+    recorded" for those fields rather than guess them)."""
+    version = d.get("schema", 1)
+    if not isinstance(version, int) or version > SCHEMA:
+        raise RecordError(f"written by a newer alexlib (record schema {version!r}, this code reads up to {SCHEMA}): "
+                          "update alexlib to read it")
+    lacks: list[str] = []
+    if version == 1:
+        env = d.get("env") or {}
+        lacks += [f"env.{k}" for k in ENV_ADDED_IN_1 if k not in env] + ["code_digest"]
+        d = {**d, "schema": SCHEMA, "code_digest": None}
+    return d, tuple(lacks)
+
+
+@functools.lru_cache(maxsize=1)
+def training_code_digest() -> str:
+    """The digest of this training code (alexlib/train/*.py): ``code_digest`` of this folder."""
+    return code_digest(Path(__file__).parent)
+
+
+def code_digest(folder: Path) -> str:
+    """A digest of the Python files in ``folder`` as Python reads them: comments, docstrings and layout left out,
+    so a comment change keeps the digest and a change of what the code does changes it. 12 hex digits."""
+    h = hashlib.sha256()
+    for p in sorted(Path(folder).glob("*.py")):
+        tree = ast.parse(p.read_text())
+        for node in ast.walk(tree):   # docstrings out: a reworded one trains the same network
+            body = getattr(node, "body", None)
+            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(getattr(body[0], "value", None), ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        h.update(p.name.encode() + b"\0" + ast.dump(tree).encode() + b"\0")
+    return h.hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -49,11 +144,19 @@ def record_paths(folder: str | Path) -> list[Path]:
     return sorted(folder.rglob(METRICS)) if folder.is_dir() else []
 
 
-def read_records(folder: str | Path) -> Iterator[tuple[Path, dict[str, Any] | Unreadable]]:
-    """Each metrics.json below ``folder`` with its record, or ``Unreadable`` saying why it could not be read:
-    a reader decides what an unreadable file means to it (the report lists it, the estimate skips it)."""
+def read_records(folder: str | Path) -> Iterator[tuple[Path, RunRecord | Unreadable]]:
+    """Each metrics.json below ``folder`` as a ``RunRecord`` (upgraded to the current schema), or ``Unreadable``
+    saying why it could not be read: a reader decides what an unreadable file means to it (the report lists it,
+    the estimate skips it)."""
     for p in record_paths(folder):
-        yield p, _read(p)
+        m = _read(p)
+        if isinstance(m, Unreadable):
+            yield p, m
+            continue
+        try:
+            yield p, RunRecord.from_json(m)
+        except (RecordError, TypeError) as e:
+            yield p, Unreadable(p, f"unreadable metrics.json ({e})")
 
 
 PATH_KEYS = (("config", "data_dir"), ("config", "out_dir"), ("dataset", "location"), ("dataset", "fallback_from"))

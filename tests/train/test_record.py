@@ -1,6 +1,9 @@
-"""A run's record: whether a saved record or checkpoint is the same run as a configuration."""
+"""A run's record: the typed record and its schema versions, the training code's digest, and whether a saved
+record or checkpoint is the same run as a configuration."""
 from alexlib.train.config import RunConfig
 from alexlib.train.record import same_run
+
+from conftest import REPO
 
 
 def test_resume_is_keyed_on_the_resolved_precision_and_not_on_speed_switches():
@@ -40,3 +43,51 @@ def test_a_trained_record_holds_no_path_of_this_machine_inside_the_repository():
         assert {"cpu_capability", "blas", "onednn", "kernel_env"} <= set(m["env"])
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+# ---- the typed record and its schema ----
+def test_a_record_round_trips_and_carries_its_schema_and_code_digest():
+    from alexlib.train.record import SCHEMA, RunRecord, training_code_digest
+    cfg = RunConfig(norm="bn")
+    r = RunRecord(cfg.run_id(), cfg.to_dict(), env={"precision": "fp32"}, code_digest=training_code_digest())
+    d = r.to_json()
+    assert d["schema"] == SCHEMA and len(d["code_digest"]) == 12 and "lacks" not in d and "error" not in d
+    back = RunRecord.from_json(d)
+    assert back == r and back.lacks == ()
+
+
+def test_a_version_1_record_reads_through_the_upgrade_which_says_what_it_lacks():
+    import json
+
+    from alexlib.train.record import RunRecord
+    committed = sorted((REPO / "reports" / "fashion" / "records").rglob("metrics.json"))
+    oldest = [json.loads(p.read_text()) for p in committed]
+    assert oldest and all("schema" not in m for m in oldest)   # the committed study: all written as version 1
+    recs = [RunRecord.from_json(m) for m in oldest]
+    assert all("code_digest" in r.lacks and r.code_digest is None for r in recs)
+    without_kernels = [r for r in recs if "env.cpu_capability" in r.lacks]
+    assert without_kernels and all("cpu_capability" not in r.env for r in without_kernels)
+    assert all("cpu_capability" in r.env for r in recs if r not in without_kernels)
+
+
+def test_a_newer_schema_or_a_broken_record_is_refused_with_the_reason():
+    import pytest
+
+    from alexlib.train.record import SCHEMA, RecordError, RunRecord
+    cfg = RunConfig().to_dict()
+    with pytest.raises(RecordError, match="newer alexlib"):
+        RunRecord.from_json({"schema": SCHEMA + 1, "run_id": "x", "config": cfg, "status": "completed"})
+    with pytest.raises(RecordError, match="unknown status 'done'"):
+        RunRecord.from_json({"run_id": "x", "config": cfg, "status": "done"})
+    with pytest.raises(RecordError, match="lacks config"):
+        RunRecord.from_json({"run_id": "x", "status": "completed"})
+
+
+def test_the_code_digest_ignores_comments_and_docstrings_but_not_code(tmp_path):
+    from alexlib.train.record import code_digest
+    (tmp_path / "a.py").write_text('"""A module."""\ndef f(x):\n    """Twice."""\n    return 2 * x  # double\n')
+    d = code_digest(tmp_path)
+    (tmp_path / "a.py").write_text('"""A module, reworded."""\n\n\ndef f(x):\n    # comment\n    return 2 * x\n')
+    assert code_digest(tmp_path) == d
+    (tmp_path / "a.py").write_text('"""A module."""\ndef f(x):\n    return 3 * x\n')
+    assert code_digest(tmp_path) != d

@@ -27,19 +27,22 @@ def cell_numbers(g: pd.DataFrame) -> dict[str, Any]:
 
 
 def mixed(g: pd.DataFrame) -> str:
-    """Seeds of one cell run on other devices, kinds of CPU kernels or thread counts are not bit-comparable:
-    say so. A value a record does not hold (written before it was recorded, "?") is not a difference."""
+    """Seeds of one cell run on other devices, kinds of CPU kernels or thread counts are not bit-comparable, and
+    seeds trained by other training code (``code_digest``) may not be the same experiment: say so. A value a
+    record does not hold (written before it was recorded, "?") is not a difference."""
     def kinds(col: str) -> list[str]:
         return sorted({str(v) for v in g[col].dropna()} - {"?", ""}) if col in g else []
     threads = sorted({int(t) for t in g.cpu_threads.dropna()}) if "cpu_threads" in g else []
     return "; ".join(m for m in (
         f"threads {'/'.join(map(str, threads))}" if len(threads) > 1 else "",
         f"devices {' / '.join(kinds('device_name'))}" if len(kinds("device_name")) > 1 else "",
-        f"CPU kernels {' / '.join(kinds('cpu_capability'))}" if len(kinds("cpu_capability")) > 1 else "") if m)
+        f"CPU kernels {' / '.join(kinds('cpu_capability'))}" if len(kinds("cpu_capability")) > 1 else "",
+        f"training code {' / '.join(kinds('code_digest'))}" if len(kinds("code_digest")) > 1 else "") if m)
 
 
 def mixed_cells(runs: pd.DataFrame) -> list[str]:
-    """Cells of the report's design whose seeds ran on more than one device, kind of CPU kernels or thread count."""
+    """Cells of the report's design whose seeds ran on more than one device, kind of CPU kernels or thread count,
+    or came from more than one version of the training code."""
     return [f"{SHORT_NAMES.get(norm, norm)} batch {bs}: {m}" for (norm, bs), g in
             runs[runs.design == "fixed"].groupby(["norm", "batch_size"]) if (m := mixed(g))]
 

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from ...train.config import ConfigError, RunConfig
-from ...train.record import Unreadable, read_records
+from ...train.record import RunRecord, Unreadable, read_records
 from ...vocab import ANCHOR_BATCH, DESIGNS, PROTOCOL, REFERENCE_LR, REPORT_PROTOCOL, STATUS_RANK
 from ..inference.stats import resolution
 
@@ -122,6 +122,7 @@ ENVIRONMENT = {"device_name": "device", "cpu_capability": "CPU kernels", "cpu_th
                "precision": "precision", "torch": "torch", "blas": "BLAS", "onednn": "oneDNN",
                "kernel_env": "kernel settings", "python": "python", "torchvision": "torchvision", "numpy": "numpy",
                "scikit_learn": "scikit-learn", "scipy": "scipy", "alexlib": "alexlib", "git_commit": "commit",
+               "code_digest": "training code",
                "git_dirty": "uncommitted code", "data_origin": "data"}
 
 
@@ -138,21 +139,19 @@ def env_values(runs: pd.DataFrame, col: str) -> str:
     return "; ".join(f"{k} ({n})" if len(counts) > 1 else k for k, n in counts.items())
 
 
-def _row(m: dict[str, Any], path: Path, runs_dir: Path) -> dict[str, Any]:
-    c, env, final = m["config"], m.get("env") or {}, m.get("final") or {}
-    status = m["status"]
-    if status not in STATUS_RANK:
-        raise ValueError(f"unknown status {status!r}")
+def _row(m: RunRecord, path: Path, runs_dir: Path) -> dict[str, Any]:
+    c, env, final = m.config, m.env, m.final or {}
+    status = m.status
     try:
         cfg = RunConfig.from_dict(c)
     except ConfigError as e:
         raise ValueError(f"config not readable: {e}") from None
     precision = env.get("precision") or cfg.precision
     done = status == "completed"
-    hist = m.get("history") or []
-    ds = m.get("dataset") or {}
+    hist = m.history
+    ds = m.dataset
     return {
-        "run_id": m.get("run_id", path.parent.name), "path": str(path.parent.relative_to(runs_dir)),
+        "run_id": m.run_id, "path": str(path.parent.relative_to(runs_dir)),
         "status": status, "key": json.dumps(cfg.result_key(precision), sort_keys=True),
         "norm": cfg.norm, "batch_size": cfg.batch_size, "lr": cfg.lr, "momentum": cfg.momentum, "seed": cfg.seed,
         "epochs": cfg.epochs, "dataset": cfg.dataset, "image_size": cfg.image_size, "width": cfg.width,
@@ -166,15 +165,16 @@ def _row(m: dict[str, Any], path: Path, runs_dir: Path) -> dict[str, Any]:
         "train_seconds": float(sum(h.get("train_seconds", 0.0) for h in hist)),
         "images_per_s": float(np.mean([h["images_per_s"] for h in hist])) if hist else math.nan,
         "device_name": env.get("device_name", "?"), "torch": env.get("torch", "?"),
-        "cpu_threads": env.get("cpu_threads"), "updated_at": m.get("updated_at", ""),
+        "cpu_threads": env.get("cpu_threads"), "updated_at": m.updated_at,
         "cpu_capability": env.get("cpu_capability", "?"), "blas": env.get("blas") or "?", "onednn": env.get("onednn") or "?",
         "kernel_env": json.dumps(env["kernel_env"], sort_keys=True) if "kernel_env" in env else "?",
         # provenance (alexlib.train writes it; older records lack some: "?")
         **{k.replace("-", "_"): str(env.get(k, "?")) for k in PROVENANCE},
         "data_origin": ds.get("origin", "?"),
         "data_md5": " ".join(f"{f}:{h}" for f, h in sorted((ds.get("files") or {}).items())) or "?",
-        "diverged_at": json.dumps(m.get("diverged_at")) if m.get("diverged_at") else "",
-        "error": (m.get("error") or "")[:300],
+        "code_digest": m.code_digest or "?",   # "?": written before records carried it (schema 1)
+        "diverged_at": json.dumps(m.diverged_at) if m.diverged_at else "",
+        "error": (m.error or "")[:300],
         "curve": [h.get("test_acc") for h in hist],
         "loss_curve": [h.get("train_loss") for h in hist],
     }

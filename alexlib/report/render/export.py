@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import alexlib
+
 from ...io import atomic_path, write_text
 from ...notebooks import execute
 from ...paths import SUMMARY_NOTEBOOK, from_repo
@@ -153,11 +155,13 @@ def copy_records(runs_dir: Path, records: Path) -> Path:
 
 def inputs_digest(runs_dir: Path, reference: str, select: str, note: str, against: Path | None = None) -> str:
     """sha256 over everything a report is made from: every record below ``runs_dir``, the summary notebook,
-    the reference numbers, alexlib's source, the select and the note."""
+    the reference numbers, alexlib's source, the pinned packages (an upgrade can change a figure), the select and
+    the note."""
     h = hashlib.sha256()
-    package = Path(__file__).resolve().parents[1]   # alexlib/, every subpackage
+    package = Path(alexlib.__file__).resolve().parent   # alexlib/, every subpackage
+    pins = [p for p in [from_repo("requirements.txt")] if p.is_file()]
     files = record_paths(runs_dir) + [p for p in [runs_dir / STAGES] if p.is_file()] + \
-        [SUMMARY_NOTEBOOK, from_repo(reference), from_repo(METHOD)] + \
+        [SUMMARY_NOTEBOOK, from_repo(reference), from_repo(METHOD)] + pins + \
         sorted(package.rglob("*.py"))
     for p in files:
         name = p.relative_to(runs_dir) if p.is_relative_to(runs_dir) else \

@@ -114,9 +114,10 @@ def header_markdown(runs: pd.DataFrame, duplicates: int, problems: list[dict[str
     if problems:
         lines += ["", f"**{len(problems)} metrics file(s) could not be read**: see below."]
     mixed = mixed_cells(runs)
-    lines += ["", ("**Cells whose seeds ran on different machines** (their numbers can differ by numerical noise as "
-                   "well as by seed): " + "; ".join(mixed) + ".") if mixed else
-              "Every cell's seeds ran on one kind of device and CPU kernels (as far as the records say)."]
+    lines += ["", ("**Cells whose seeds ran on different machines or training code** (their numbers can differ by "
+                   "numerical noise, or by what the code did, as well as by seed): " + "; ".join(mixed) + ".") if mixed
+              else "Every cell's seeds ran on one kind of device and CPU kernels, with one version of the training "
+                   "code (as far as the records say)."]
     return "\n".join(lines)
 
 
