@@ -38,11 +38,11 @@ class AlexNet(nn.Module):
         hidden = hidden_units(width)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, c1, 11, stride=4, padding=2), nn.ReLU(inplace=True), at("relu1"),
-            nn.MaxPool2d(3, 2), at("stage1"),
-            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(inplace=True), at("relu2"), nn.MaxPool2d(3, 2), at("stage2"),
-            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(inplace=True), at("stage3"),
-            nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True), at("stage4"),
-            nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2), at("stage5"),
+            nn.MaxPool2d(3, 2), at("conv1"),
+            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(inplace=True), at("relu2"), nn.MaxPool2d(3, 2), at("conv2"),
+            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(inplace=True), at("conv3"),
+            nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True), at("conv4"),
+            nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2), at("conv5"),
         )
         self.classifier = nn.Sequential(
             nn.Dropout(dropout), nn.Linear(c5 * side * side, hidden), nn.ReLU(inplace=True),

@@ -3,7 +3,7 @@ network and how its layer is built. The model builds from this registry and the 
 one entry here (and its builder), not a branch in each.
 
 Torch-free at import (the report and the configuration read it without torch): a builder imports torch when it
-builds. Places in the network (``alexlib.train.model``): ``stage1``..``stage5``, one after each conv stage (after
+builds. Places in the network (``alexlib.train.model``): ``conv1``..``conv5``, one after each conv stage (after
 the max-pool in stages 1, 2 and 5, after the ReLU in 3 and 4, where the report's LayerNorm shapes put them), and
 ``relu1``, ``relu2``, after the ReLU of conv1 and conv2, before their max-pools (the 2012 paper's LRN).
 """
@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5")
-PLACES = ("relu1", "relu2") + STAGES   # every place a norm can sit, in the network's order
+CONVS = (   # after each conv stage (the stage of conv k: its ReLU, and its pool where it has one)
+    "conv1", "conv2", "conv3", "conv4", "conv5")
+PLACES = ("relu1", "relu2") + CONVS   # every place a norm can sit, in the network's order
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,11 @@ def _lrn(c: int, side: int, groups: int):
 
 REGISTRY: dict[str, Norm] = {n.key: n for n in (
     Norm("none", "none", "none", "#8C8C8C", (), None, "no normalization: the report's baseline"),
-    Norm("bn", "BN", "BatchNorm", "#0072B2", STAGES, _bn,
+    Norm("bn", "BN", "BatchNorm", "#0072B2", CONVS, _bn,
          "Ioffe & Szegedy 2015: batch statistics per channel; depends on the batch size", report=True),
-    Norm("ln", "LN", "LayerNorm", "#E69F00", STAGES, _ln,
+    Norm("ln", "LN", "LayerNorm", "#E69F00", CONVS, _ln,
          "Ba et al. 2016, as the report: per sample over [C, H, W], one weight per element", report=True),
-    Norm("gn", "GN", "GroupNorm", "#009E73", STAGES, _gn,
+    Norm("gn", "GN", "GroupNorm", "#009E73", CONVS, _gn,
          "Wu & He 2018: per sample over channel groups; independent of the batch size", report=True,
          detail="4 groups"),
     Norm("lrn", "LRN", "LRN", "#CC79A7", ("relu1", "relu2"), _lrn,

@@ -40,4 +40,4 @@ def place_shapes(image_size: int, width: float = 1.0) -> dict[str, tuple[int, in
     s = stage_sizes(image_size)
     relu1 = _conv_out(image_size, 11, 4, 2)
     return {"relu1": (c[0], relu1), "relu2": (c[1], s[0]),
-            **{f"stage{i + 1}": (c[i], s[i]) for i in range(5)}}
+            **{f"conv{i + 1}": (c[i], s[i]) for i in range(5)}}
