@@ -39,6 +39,10 @@ FINISHED = ("completed", "diverged")               # a rerun returns these as th
 
 # ---- decisions ----
 ALPHA = 0.05                                       # family-wise error rate of every table and claim
+POWER = 0.8                                        # the power every "seeds needed" and "could show" is stated at
+SEED_LIMIT = 1000                                  # seeds per cell past which a need is "more than 1,000"
+POWER_TEXT = f"{POWER:.0%}".replace("%", " %")     # "80 %", as the report prints it
+BEYOND_LIMIT = f"more than {SEED_LIMIT:,}"         # "more than 1,000"
 
 
 def fmt_time(s: float) -> str:

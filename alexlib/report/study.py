@@ -117,8 +117,7 @@ class Study:
 
     # ---- the sections ----
     def accuracy_note(self) -> str:
-        return (texts.comparison_note(self.protocol()) + " ‡: near chance (below chance + 10 points); †: still learning "
-                "(the last epoch added more than 2 points).")
+        return texts.comparison_note(self.protocol()) + " " + tables.FLAG_RULES
 
     def accuracy_table(self, styled: bool = False):
         """The accuracy table; ``styled``: as the report shows it (the report's column in grey)."""
@@ -160,9 +159,11 @@ class Study:
         return texts.stages_markdown(self.runs, self.stages, self.claims())
 
     def plan_table(self) -> pd.DataFrame:
-        near = {cell for cell, f in self.flags.items() if learning.NEAR_CHANCE in f}
-        near |= {("lr", lr) for lr, f in self.lr_flags.items() if learning.NEAR_CHANCE in f}
-        return tables.plan_table(self.claims(), near)
+        return tables.plan_table(self.claims(), self.near_chance())
+
+    def near_chance(self) -> set[tuple]:
+        """The cells near chance, the sweep's as ("lr", lr) (``learning.near_chance_cells``)."""
+        return learning.near_chance_cells(self.flags, self.lr_flags)
 
     def method_markdown(self) -> str:
         return texts.method_markdown()

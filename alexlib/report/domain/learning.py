@@ -44,6 +44,13 @@ def _flags(curves: list[list[float]], chance_acc: float) -> list[str]:
     return out
 
 
+def near_chance_cells(flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]]) -> set[tuple]:
+    """The cells flagged near chance, the sweep's as ("lr", lr): the cells more training, not more seeds, would
+    decide (the planner gives them none)."""
+    return ({cell for cell, f in flags.items() if NEAR_CHANCE in f}
+            | {("lr", lr) for lr, f in lr_flags.items() if NEAR_CHANCE in f})
+
+
 def cell_flags(runs: pd.DataFrame) -> dict[tuple[str, int], list[str]]:
     """(norm, batch size) of the report's design -> its flags (completed seeds)."""
     c = chance(runs)

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+from ...vocab import POWER, SEED_LIMIT
+from .stats import sign_patterns
+
 WEIGHTS = (math.sqrt(0.5), math.sqrt(0.5))   # fixed before any data: the stages weigh the same
 SEARCH = 1e4                                 # points: no accuracy difference lies outside ±this
 
@@ -80,17 +83,8 @@ def _flip_p(units: tuple[float, ...], weights: tuple[float, ...], delta: float) 
     d = np.asarray(units, float) - delta
     w = np.ones(len(d)) / len(d) if not weights else np.asarray(weights, float)
     stat = float(np.dot(w, d))
-    flips = _patterns(len(d)) @ (w * d)
+    flips = sign_patterns(len(d)) @ (w * d)
     return float(np.mean(flips >= stat - 1e-9 * max(1.0, abs(stat))))
-
-
-@functools.lru_cache(maxsize=32)
-def _patterns(n: int) -> np.ndarray:
-    if n <= 14:
-        import itertools
-        return np.array(list(itertools.product((1.0, -1.0), repeat=n)))
-    rng = np.random.default_rng(0)
-    return np.vstack([np.ones(n), rng.choice((1.0, -1.0), size=(16_383, n))])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -228,8 +222,8 @@ def _root(f, start: float, side: int, scale: float, lo: float | None = None, hi:
 # ---------------------------------------------------------------------------------------------------
 # Power: how many seeds a second stage needs
 # ---------------------------------------------------------------------------------------------------
-def seeds_for_second_stage(t1: StageTest, distance: float, z1: float, alpha: float, power: float = 0.8,
-                           cap: int = 1000, weights: tuple[float, float] = WEIGHTS) -> int | None:
+def seeds_for_second_stage(t1: StageTest, distance: float, z1: float, alpha: float, power: float = POWER,
+                           cap: int = SEED_LIMIT, weights: tuple[float, float] = WEIGHTS) -> int | None:
     """The fewest seeds per cell a second stage needs so that the combination clears c2 with ``power`` when the
     truth lies ``distance`` points beyond the boundary the test must clear, given the first look's z1 (its
     conditional power). None when more than ``cap`` seeds would be needed or nothing is known of the spread."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ...vocab import ANCHOR_BATCH, REFERENCE_LR
+from ...vocab import ANCHOR_BATCH, BEYOND_LIMIT, REFERENCE_LR
 from .verdicts import NOT_REPRODUCED, OPEN, REPRODUCED, Claim, Part
 
 Cell = tuple   # (norm, batch size) of the report's design, or ("lr", lr) of the sweep
@@ -82,7 +82,7 @@ def part_needs(claims: list[Claim], seeds_now: dict[Cell, int], cap: int = CAP,
             n = p.seeds_needed()
             room = min((cap - seeds_now.get(run_cell(cell), seeds_now.get(cell, 0)) for cell in p.cells), default=0)
             if n is None:
-                out.append(PartNeed(c.id, p, p.cells, 0, "more than 1,000 seeds per cell"))
+                out.append(PartNeed(c.id, p, p.cells, 0, f"{BEYOND_LIMIT} seeds per cell"))
             elif n > room:
                 out.append(PartNeed(c.id, p, p.cells, 0, f"{n} more seeds per cell, beyond the cap of {cap}"))
             else:

@@ -1,4 +1,4 @@
-"""What a number of seeds can show: the smallest difference a two-sided test finds with 80 % power at the
+"""What a number of seeds can show: the smallest difference a two-sided test finds with 80 % power (vocab.POWER) at the
 observed spread, and the fewest seeds that would find a given difference (t quantiles, as the tests use)."""
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import math
 
 from scipy import stats
 
-from ...vocab import ALPHA
-
-POWER = 0.8         # the power "the smallest difference these seeds could show" is stated at
-MAX_SEEDS = 1000    # "would need more than this" above it
+from ...vocab import ALPHA, POWER
+from ...vocab import SEED_LIMIT as MAX_SEEDS
 
 
 def detectable(sd: float, n: int, units_per_seed: int = 1, df: float | None = None, alpha: float = ALPHA,

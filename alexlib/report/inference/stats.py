@@ -97,7 +97,9 @@ def t_p(diff: float, se: float, df: float) -> float:
 # Exact tests for the cases a t statistic cannot take
 # ---------------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=32)
-def _patterns(n: int) -> np.ndarray:
+def sign_patterns(n: int) -> np.ndarray:
+    """Every pattern of n signs (the exact test) up to EXACT_UNITS units, else a fixed sample of them with the
+    identity first (seeded: the same units give the same p on every run)."""
     if n <= EXACT_UNITS:
         return np.array(list(itertools.product((1.0, -1.0), repeat=n)))
     rng = np.random.default_rng(0)
@@ -114,7 +116,7 @@ def sign_flip_p(d, weights=None) -> float:
     stat = abs(float(np.dot(w, d)))
     if stat == 0:
         return 1.0
-    flips = _patterns(len(d)) @ (w * d)
+    flips = sign_patterns(len(d)) @ (w * d)
     return float(np.mean(np.abs(flips) >= stat * (1 - 1e-9)))
 
 

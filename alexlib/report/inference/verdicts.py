@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...vocab import ALPHA
+from ...vocab import ALPHA, POWER
 from . import looks
 
 SHOWN, AGAINST, RULED_OUT, OPEN, UNTESTABLE = "shown", "shown against", "size ruled out", "open", "not testable"
@@ -35,7 +35,6 @@ OUTCOMES = (SHOWN, AGAINST, RULED_OUT, OPEN, UNTESTABLE)
 REPRODUCED, NOT_REPRODUCED, CLAIM_OPEN, NOT_TESTABLE = "reproduced", "not reproduced", "open", "not testable"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, CLAIM_OPEN, NOT_TESTABLE)
 DECISION_POINTS = 2.0   # the size a direction-only part is planned to decide (seeds on demand)
-POWER = 0.8
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ...train.norms import EXTRAS, NORMED, SHORT_NAMES
-from ...vocab import ALPHA, ANCHOR_BATCH
+from ...vocab import ALPHA, ANCHOR_BATCH, BEYOND_LIMIT, POWER_TEXT
 from ..domain.analysis import Analysis
 from ..domain.learning import NEAR_CHANCE, STILL
 from ..inference.power import detectable, seeds_needed
@@ -116,8 +116,8 @@ def _among(a: Analysis, norms: tuple[str, ...]) -> str:
         need1, need2 = seeds_needed(sd, 1.0, alpha=level), seeds_needed(sd, 2.0, alpha=level)
 
         def seeds(k):
-            return "more than 1,000" if k is None else f"about {k}"
-        txt += (f" At {n} seeds those could show about {d:.1f} points (80 % power at α = {level:.2g}, the level of Holm's "
+            return BEYOND_LIMIT if k is None else f"about {k}"
+        txt += (f" At {n} seeds those could show about {d:.1f} points ({POWER_TEXT} power at α = {level:.2g}, the level of Holm's "
                 f"first step over the table's {rows} rows); telling apart 2 points would need {seeds(need2)} seeds "
                 f"per cell, 1 point {seeds(need1)}.")
     return txt

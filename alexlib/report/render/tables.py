@@ -10,12 +10,15 @@ from typing import Any
 import pandas as pd
 
 from ...train.norms import NORMS, SHORT_NAMES
-from ...vocab import DESIGNS, STATUS_RANK
+from ...vocab import BEYOND_LIMIT, DESIGNS, STATUS_RANK
+from ..domain.learning import CHANCE_BAND, NEAR_CHANCE, STILL, STILL_LEARNING
 from ..domain.runs import ENVIRONMENT, env_values
 from ..inference.verdicts import Claim, Part
 
 NB = "\u00a0"  # a no-break space: keeps "[a, b]" on one line in the PDF
-FLAG_MARKS = {"near chance": "‡", "still learning": "†"}
+FLAG_MARKS = {NEAR_CHANCE: "‡", STILL: "†"}
+FLAG_RULES = (f"‡: {NEAR_CHANCE} (below chance + {CHANCE_BAND:g} points); †: {STILL} (the last epoch added more "
+              f"than {STILL_LEARNING:g} points).")
 DESIGN_SHORT = {"fixed": "report's", "equal_steps": "equal steps", "lr_scaled": "lr scaled"}
 CHANGE_SHORT = {"larger when equalized": "larger", "smaller when equalized": "smaller", "reverses": "reverses",
                 "no change shown": "no", "not testable": "n/a"}
@@ -209,7 +212,7 @@ def environment_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def plan_table(claims: list[Claim], near_chance: set = frozenset()) -> pd.DataFrame:
     """Per claim with open parts: how many, the size they are to be decided at, and the seeds per cell a second
-    stage would need to decide each (80 % power at that size, given the first look); parts whose cells are all
+    stage would need to decide each (vocab.POWER at that size, given the first look); parts whose cells are all
     ``near_chance`` are counted apart (more training, not more seeds, would decide them)."""
     rows = []
     for c in claims:
@@ -223,7 +226,7 @@ def plan_table(claims: list[Claim], near_chance: set = frozenset()) -> pd.DataFr
         need = [p.seeds_needed() for p in open_]
         known = [n for n in need if n is not None]
         said = [f"{min(known)}" if known and min(known) == max(known) else f"{min(known)}–{max(known)}" if known else "",
-                f"{len(need) - len(known)} more than 1,000" if len(known) < len(need) else "",
+                f"{len(need) - len(known)} {BEYOND_LIMIT}" if len(known) < len(need) else "",
                 f"{len(spent)} after their second look: a new study" if spent else "",
                 (f"{len(stuck)} near chance" if open_ or spent else "none: its cells are near chance") if stuck else ""]
         rows.append({"claim": c.id, "open parts": f"{total} of {len(c.parts)}",

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ...paths import from_repo
 from ...train.datasets import title
-from ...vocab import DESIGNS, REPORT_PROTOCOL
+from ...vocab import DESIGNS, POWER_TEXT, REPORT_PROTOCOL
 from ..domain.cells import mixed_cells
 from ..domain.claims import judged_on, report_self_check
 from ..domain.runs import comparable
@@ -194,7 +194,7 @@ def stages_markdown(runs: pd.DataFrame, stages: list[dict[str, Any]], claims: li
         lines.append("Decided at stage 2: " + ("; ".join(decided2) if decided2 else "no part") + ".")
     opened = sum(p.outcome == "open" for c in claims for p in c.parts)
     lines.append(f"Open parts now: {opened}. For each, the seeds per cell a second stage would need to decide it "
-                 "(80 % power when the truth lies the size that matters beyond the boundary it must clear, given its "
+                 f"({POWER_TEXT} power when the truth lies the size that matters beyond the boundary it must clear, given its "
                  "first look; the size is the claim's margin, else 2 points)"
                  + ("; a part that has had its second look stays open here: the design has two looks, so deciding "
                     "it takes a new study" if stages else "") + ":" if opened else "No part is open.")
