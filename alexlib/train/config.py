@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 
 from ..vocab import PRECISIONS
 from .datasets import REGISTRY  # the built-in datasets plus any registered ones (tests, the GPU check)
-from .norms import NORMS
+from .norms import NORMS, norm_entry
 from .shapes import stage_channels
 
 # Fields that say where a run's files live, which device of a kind ran it, or how fast it runs, but not
@@ -199,7 +199,7 @@ def _check_values(c: RunConfig) -> None:
     need(c.data_dir.strip() != "", "data_dir", "must name a folder")
     need("\x00" not in c.data_dir, "data_dir", "must not contain NUL characters")
     need("\x00" not in c.out_dir, "out_dir", "must not contain NUL characters")
-    if c.norm == "gn":
+    if norm_entry(c.norm).groups:
         chans = stage_channels(c.width)
         need(all(ch % c.gn_groups == 0 for ch in chans), "gn_groups",
              f"must divide every stage's channel count {chans} at width {c.width:g}")

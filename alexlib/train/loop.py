@@ -28,6 +28,7 @@ from .data import batches, epoch_order
 from .datasets import load_dataset
 from .device import environment, resolve_device, resolve_precision, run_context
 from .model import count_params
+from .norms import norm_entry
 from .record import CHECKPOINT, METRICS, RunRecord, portable, read_metrics, same_run, training_code_digest
 from .shapes import stage_sizes
 from .splits import DataError
@@ -164,9 +165,10 @@ def _note_graph(tr: Trainer, record: RunRecord, say) -> None:
 
 def steps_per_epoch(n: int, cfg: RunConfig) -> int:
     """Batches per epoch, the last partial one kept (the report's 782 at 64) except a last batch of one
-    image under BatchNorm when the last stage is 1x1: batch statistics of a single value do not exist."""
+    image under a norm of batch statistics (BatchNorm) when the last stage is 1x1: statistics of a single value do
+    not exist."""
     steps = math.ceil(n / cfg.batch_size)
-    if cfg.norm == "bn" and n % cfg.batch_size == 1 and stage_sizes(cfg.image_size)[-1] == 1:
+    if norm_entry(cfg.norm).batch_stats and n % cfg.batch_size == 1 and stage_sizes(cfg.image_size)[-1] == 1:
         steps -= 1
     return steps
 

@@ -27,6 +27,8 @@ class Norm:
     build: Callable[[int, int, int], Any] | None   # (channels, side, gn groups) -> the layer at a place
     why: str                          # one line: what it normalizes over, and its source
     report: bool = False              # one of the report's three normalization layers (BN, LN, GN)
+    batch_stats: bool = False         # normalizes over the batch: a batch of one value per statistic cannot train
+    groups: bool = False              # takes gn_groups (they must divide every place's channels)
     detail: str = ""                  # said beside its name where the protocol is listed ("4 groups")
 
 
@@ -53,12 +55,13 @@ def _lrn(c: int, side: int, groups: int):
 REGISTRY: dict[str, Norm] = {n.key: n for n in (
     Norm("none", "none", "none", "#8C8C8C", (), None, "no normalization: the report's baseline"),
     Norm("bn", "BN", "BatchNorm", "#0072B2", CONVS, _bn,
-         "Ioffe & Szegedy 2015: batch statistics per channel; depends on the batch size", report=True),
+         "Ioffe & Szegedy 2015: batch statistics per channel; depends on the batch size", report=True,
+         batch_stats=True),
     Norm("ln", "LN", "LayerNorm", "#E69F00", CONVS, _ln,
          "Ba et al. 2016, as the report: per sample over [C, H, W], one weight per element", report=True),
     Norm("gn", "GN", "GroupNorm", "#009E73", CONVS, _gn,
          "Wu & He 2018: per sample over channel groups; independent of the batch size", report=True,
-         detail="4 groups"),
+         groups=True, detail="4 groups"),
     Norm("lrn", "LRN", "LRN", "#CC79A7", ("relu1", "relu2"), _lrn,
          "Krizhevsky et al. 2012: each activation over its 5 neighbouring channels; in the report's five places it "
          "divides every stage by at least 2^0.75 and never learned", detail="the 2012 paper's two places"),
