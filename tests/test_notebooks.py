@@ -92,7 +92,7 @@ def test_bad_papermill_values_fail_in_the_first_cell_and_write_nothing(tmp_path,
     assert message in r.stderr + r.stdout
     assert not out.exists()
     # the console ends with what was wrong, not a traceback through alexlib (the notebook's own cell shows it too)
-    assert r.stderr.rstrip().splitlines()[-1].startswith("ConfigError: ") and "alexlib/config.py" not in r.stderr
+    assert r.stderr.rstrip().splitlines()[-1].startswith("ConfigError: ") and "alexlib/train/config.py" not in r.stderr
 
 
 def test_nbval_run_notebook_reproduces_its_outputs(tmp_path):

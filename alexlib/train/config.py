@@ -237,7 +237,7 @@ FLOAT_LIMITS = {"lr": "0 < lr <= 1000", "momentum": "0 <= momentum < 1", "dropou
 
 
 def field_comments() -> dict[str, str]:
-    """Each RunConfig field's one-line comment in alexlib/config.py (what the notebook's parameters cell and
+    """Each RunConfig field's one-line comment in alexlib/train/config.py (what the notebook's parameters cell and
     papermill's --help-notebook show), read from the source so the two never drift apart."""
     import inspect
     import io

@@ -3,7 +3,7 @@
 Fast on CUDA: data on the GPU as uint8, resize/normalize per batch there, bf16 autocast, channels_last,
 the whole full-batch training step (forward, backward, SGD, loss/accuracy sums) captured in one CUDA
 graph, and no host synchronization per step. On the CPU the same code runs eagerly in fp32; the graph
-path runs there too, through a stand-in (alexlib.graphs), in the tests.
+path runs there too, through a stand-in (alexlib.train.graphs), in the tests.
 
 Command line: ``python -m alexlib.train --norm gn --batch-size 32 [--epochs 2 ...]``.
 """

@@ -1,5 +1,5 @@
 """The model, its optimizer and one training step: eager, or by replaying the whole full-batch step captured
-in one CUDA graph (on the CPU, through alexlib.graphs' stand-in); and evaluation on a whole split."""
+in one CUDA graph (on the CPU, through alexlib.train.graphs' stand-in); and evaluation on a whole split."""
 from __future__ import annotations
 
 import contextlib

@@ -1,5 +1,5 @@
 """Which differences are larger than seed-to-seed noise, at the power the seeds have: the tests behind the
-significance table, the batch-size effects and the report's claims (what n seeds can show: alexlib.power).
+significance table, the batch-size effects and the report's claims (what n seeds can show: alexlib.report.inference.power).
 
 Pure functions over plain lists and dicts of accuracies (points, %), rounded first to the test set's
 resolution. Paired differences with the pair's variance pooled over batch sizes when they agree on it;
