@@ -6,7 +6,6 @@ that separate batch size from step count, the statuses a run record can have, an
 from __future__ import annotations
 
 # ---- the study's variables ----
-REPORT_COLOR = "#000000"                           # the report's single run, in every figure
 PRECISIONS = ("auto", "fp32", "bf16")
 
 # ---- the report's protocol and the designs ----

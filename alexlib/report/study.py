@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from ..paths import from_repo
 from .domain import against, cells, learning, runs
 from .domain.analysis import Analysis, analyze
-from .render import figures, findings, front, tables, texts
+from .render import figures, findings, front, style, tables, texts
 from .render.outputs import summary_index, write_report
 
 
@@ -90,7 +90,7 @@ class Study:
 
     def against_environments(self, styled: bool = False):
         t = self.against.environments
-        return self._wide(t, [18, 41, 41]) if styled else t
+        return self._wide(t, style.WIDTHS["against_environments"]) if styled else t
 
     def findings(self) -> list[dict[str, str]]:
         return findings.findings(self.runs, self.analysis, self.flags, self.lr_flags, self.comparable())
@@ -101,11 +101,11 @@ class Study:
     # ---- page 1 ----
     def protocol_table(self, styled: bool = False):
         t = front.protocol_table(self.runs, self.stages)
-        return self._wide(t, [22, 39, 39]) if styled else t
+        return self._wide(t, style.WIDTHS["protocol"]) if styled else t
 
     def reproduced_table(self, styled: bool = False):
         t = front.reproduced_table(self.claims(), self.cells, self.sweep_cells(), self.flags, self.lr_flags)
-        return self._wide(t, [25, 19, 19, 37]) if styled else t
+        return self._wide(t, style.WIDTHS["reproduced"]) if styled else t
 
     @staticmethod
     def _wide(t: pd.DataFrame, widths: list[int]):
@@ -173,7 +173,7 @@ class Study:
 
     def environment_table(self, styled: bool = False):
         t = tables.environment_table(self.runs)
-        return self._wide(t, [18, 82]) if styled else t
+        return self._wide(t, style.WIDTHS["environment"]) if styled else t
 
     def time_table(self) -> pd.DataFrame:
         return tables.time_table(self.runs)

@@ -17,12 +17,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ...train.norms import NORM_COLORS, NORMS, SHORT_NAMES
-from ...vocab import DESIGNS, REPORT_COLOR
+from ...vocab import DESIGNS
 from ..domain.runs import arm, designs, is_synthetic, main_grid
 from ..inference.stats import Comparison
+from .style import PAGE_WIDTH, REPORT_COLOR
 from .texts import short_label
-
-PAGE_WIDTH = 7.5   # inches: a figure this wide fills the PDF's text width at its natural size
 
 
 def bar_chart(runs: pd.DataFrame, cells: pd.DataFrame, report: dict[tuple[str, int], float],

@@ -20,27 +20,6 @@ from ..domain.claims import judged_on, report_self_check
 from ..domain.runs import comparable
 from ..inference.verdicts import Claim
 
-# The report's page: A4 for the PDF, a readable column on a screen, tables that never wrap inside a number
-REPORT_CSS = """<style>
-@page { size: A4; margin: 12mm 12mm 12mm 12mm; }
-body { max-width: 62rem; margin: 0 auto; }
-.jp-RenderedHTMLCommon table, .jp-RenderedHTML table { font-size: 0.8rem; margin-left: 0; }
-.jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { white-space: nowrap; padding: 0.2em 0.55em; }
-.jp-RenderedHTMLCommon table.wide { width: 100%; table-layout: fixed; }
-.jp-RenderedHTMLCommon table.wide td, .jp-RenderedHTMLCommon table.wide th { white-space: normal;
-  text-align: left; vertical-align: top; overflow-wrap: break-word; }
-.jp-RenderedImage img, .jp-OutputArea-output img { max-width: 100%; height: auto; }
-h2 { break-after: avoid; page-break-after: avoid; margin-top: 1.4em; }
-.jp-RenderedHTMLCommon li { margin-bottom: 0.35em; }
-@media print {
-  .jp-Cell, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-child .jp-OutputArea-output,
-  .jp-OutputArea-output { display: block !important; overflow: visible !important; }
-  .jp-OutputArea-child { break-inside: auto !important; }   /* long text splits across pages */
-  .jp-RenderedImage, .jp-RenderedHTMLCommon table { break-inside: avoid; }   /* figures and tables do not */
-  body { max-width: none; font-size: 9pt; } .jp-RenderedHTMLCommon table { font-size: 7.5pt; }
-  h1 { font-size: 17pt; } h2 { font-size: 13pt; margin-top: 0.9em; } h3, h4 { font-size: 10.5pt; } }
-</style>"""
-
 
 # ---------------------------------------------------------------------------------------------------
 # Labels
