@@ -135,11 +135,7 @@ class Study:
         return [(texts.claim_heading(c), tables.part_rows(c.parts)) for c in self.claims()]
 
     def convergence_note(self) -> str:
-        conv = learning.convergence(self.runs)
-        t = conv.threshold.iloc[0] if len(conv) else float("nan")
-        return (f"Mean ± sd over the completed seeds: test accuracy after the first epoch, and the epochs (SGD steps) a "
-                f"seed took to reach {t:g} % (90 % of the best cell's mean, rounded down); a seed that never reached it "
-                f"is counted, not averaged in.")
+        return texts.convergence_note(learning.convergence(self.runs))
 
     def convergence_table(self) -> pd.DataFrame:
         return tables.convergence_table(learning.convergence(self.runs))

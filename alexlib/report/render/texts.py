@@ -17,6 +17,7 @@ from ...train.datasets import title
 from ...vocab import DESIGNS, POWER_TEXT, REPORT_PROTOCOL
 from ..domain.cells import mixed_cells
 from ..domain.claims import judged_on, report_self_check
+from ..domain.learning import REACH_SHARE
 from ..domain.runs import comparable
 from ..inference.verdicts import Claim
 
@@ -248,3 +249,11 @@ def change_words(v: dict[str, Any]) -> str:
     if open_here:
         return "no contradiction: each study left open a part the other decided"
     return "no contradiction: both found against it, one by its direction, the other by its size"
+
+
+def convergence_note(conv: pd.DataFrame) -> str:
+    """What the convergence table shows (``learning.convergence``), with the threshold it used."""
+    t = conv.threshold.iloc[0] if len(conv) else float("nan")
+    return (f"Mean ± sd over the completed seeds: test accuracy after the first epoch, and the epochs (SGD steps) a "
+            f"seed took to reach {t:g} % ({REACH_SHARE * 100:g} % of the best cell's mean, rounded down); a seed that never "
+            f"reached it is counted, not averaged in.")
