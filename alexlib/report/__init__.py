@@ -1,6 +1,6 @@
 """From run records to a report, in three layers that import only downwards:
 
-- ``inference/``: the tests (stats), the two-look design (looks), power, verdicts part by part, and the planner
+- ``inference/``: the tests (stats), the two-look sequential test (looks), power, verdicts part by part, and the planner
   of seeds on demand. Plain numbers in and out: no pandas, no plotting.
 - ``domain/``: the study on its runs table: the records read into one table (runs), the numbers per cell
   (cells), flags and convergence (learning), the report's claims (claims), every comparison (analysis) and the

@@ -1,5 +1,5 @@
-"""The study's two-stage design, as pure functions: the first stage is the grid as written; a second stage adds
-seeds where the first left a claim's part open (``alexlib.decide``), and the final test combines the two
+"""The two-look sequential test over the study's two stages, as pure functions: the first stage is the grid as
+written; a second stage adds seeds where the first left a claim's part open (``alexlib.decide``), and the final test combines the two
 stages' evidence so that the error rate holds although the second stage's size depends on the first.
 
 - Each one-sided test is a group-sequential test with two looks and O'Brien–Fleming boundaries (c1 at the
@@ -11,7 +11,7 @@ stages' evidence so that the error rate holds although the second stage's size d
 - Intervals follow the tests: at the first look, the set of differences the first-look test does not reject;
   at the second, the set the combination test does not reject (found by bisection).
 
-docs/STATISTICS.md states the design and why.
+docs/STATISTICS.md states the method and why.
 """
 from __future__ import annotations
 

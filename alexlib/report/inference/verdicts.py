@@ -132,7 +132,7 @@ class Part:
         """Seeds per cell a second stage needs to decide this open part with 80 % power at ``distance`` (the
         conditional power given its first look: the test that came closest, the truth that far beyond it). An
         equivalence must clear both of its one-sided tests: each is planned at 90 %, from its weaker side. None
-        when the part is decided, or when a second stage has already run (the design has two looks)."""
+        when the part is decided, or when a second stage has already run (the sequential test has two looks)."""
         if self.outcome != OPEN or self.stage1 is None or self.stage2 is not None:
             return None
         if self.expect == 0:

@@ -176,7 +176,7 @@ def stages_markdown(runs: pd.DataFrame, stages: list[dict[str, Any]], claims: li
     lines.append(f"Open parts now: {opened}. For each, the seeds per cell a second stage would need to decide it "
                  f"({POWER_TEXT} power when the truth lies the size that matters beyond the boundary it must clear, given its "
                  "first look; the size is the claim's margin, else 2 points)"
-                 + ("; a part that has had its second look stays open here: the design has two looks, so deciding "
+                 + ("; a part that has had its second look stays open here: the test has two looks, so deciding "
                     "it takes a new study" if stages else "") + ":" if opened else "No part is open.")
     return "\n\n".join(lines)
 
