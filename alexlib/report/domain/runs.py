@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ...stages import STAGES, SecondStage, StagesError, read_stages  # noqa: F401  (STAGES: the report's readers)
 from ...train.config import ConfigError, RunConfig
 from ...train.record import RunRecord, Unreadable, read_records
 from ...vocab import ANCHOR_BATCH, DESIGNS, PROTOCOL, REFERENCE_LR, REPORT_PROTOCOL, STATUS_RANK
@@ -27,7 +28,6 @@ class ProtocolError(ValueError):
     """Runs of more than one protocol in one folder: averaging them would mix different experiments."""
 
 
-STAGES = "stages.json"   # <runs>/stages.json: the seeds a second stage added (alexlib.decide), run ids by stage
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Loaded:
     fixed_epochs: int                   # the epochs of the report's design (fixed epochs and lr)
     problems: list[dict[str, str]]      # metrics.json files that could not be used, and why
     duplicates: int                     # run folders that held a run already counted
-    stages: list[dict[str, Any]] = field(default_factory=list)   # the second stages' plans (stages.json)
+    stages: list[SecondStage] = field(default_factory=list)   # the second stage's plan (stages.json)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -60,21 +60,9 @@ def read_study_runs(runs_dir: Path, select: str = "") -> Loaded:
     check_one_protocol(df, runs_dir)
     df, fixed_epochs = assign_designs(df.reset_index(drop=True), runs_dir)
     stages = read_stages(runs_dir)
-    later = {rid for st in stages for rid in st.get("runs", [])}
+    later = {rid for st in stages for rid in st.runs}
     df = df.assign(stage=[2 if rid in later else 1 for rid in df.run_id])
     return Loaded(df, fixed_epochs, problems + untrained, dups, stages)
-
-
-def read_stages(runs_dir: Path) -> list[dict[str, Any]]:
-    """The second stages recorded in ``<runs_dir>/stages.json`` ([] when the study has one stage)."""
-    p = Path(runs_dir) / STAGES
-    if not p.is_file():
-        return []
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ProtocolError(f"{p} cannot be read ({e}); it says which seeds a second stage added") from None
-    return [s for s in doc.get("stages", []) if isinstance(s, dict)] if isinstance(doc, dict) else []
 
 
 def set_aside_untrained(df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, str]]]:

@@ -26,10 +26,10 @@ import alexlib
 from ...io import atomic_path, write_text
 from ...notebooks import execute
 from ...paths import SUMMARY_NOTEBOOK, from_repo
+from ...stages import STAGES
 from ...train.config import Help
 from ...train.record import METRICS, record_paths
 from ...vocab import PROTOCOL
-from ..domain.runs import STAGES
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 LOCAL_MATHJAX = "/usr/share/javascript/mathjax/MathJax.js"  # Debian's libjs-mathjax, for offline HTML

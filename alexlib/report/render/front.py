@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
+from ...stages import SecondStage
 from ...train.datasets import REGISTRY, title
 from ...train.norms import NORMS, SHORT_NAMES
 from ...train.norms import REGISTRY as NORM_REGISTRY
@@ -36,7 +36,7 @@ def network(width: float) -> str:
     return f"AlexNet{'' if width == 1.0 else f' at width {width:g}'} ({ch} channels, fc {hidden_units(width):,})"
 
 
-def protocol_table(runs: pd.DataFrame, stages: list[dict[str, Any]] | None = None) -> pd.DataFrame:
+def protocol_table(runs: pd.DataFrame, stages: list[SecondStage] | None = None) -> pd.DataFrame:
     """The report's protocol and this study's, row by row."""
     d = main_grid(runs, only_completed=False)
     d = runs if d.empty else d

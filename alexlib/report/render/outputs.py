@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ...io import save_figure, write_csv, write_json
+from ...stages import SecondStage
 from ...vocab import DESIGNS
 from ..domain.analysis import Analysis
 from ..domain.runs import comparable, designs, is_synthetic
@@ -36,7 +37,7 @@ def write_report(report_dir: Path, runs: pd.DataFrame, cells: pd.DataFrame, desi
 
 def summary_index(runs: pd.DataFrame, protocol: dict[str, Any], fixed_epochs: int, duplicates: int,
                   problems: list[dict[str, str]], analysis: Analysis, findings: list[dict[str, str]],
-                  flags: list[dict[str, Any]], convergence: pd.DataFrame, stages: list[dict[str, Any]],
+                  flags: list[dict[str, Any]], convergence: pd.DataFrame, stages: list[SecondStage],
                   against: dict[str, Any] | None = None) -> dict[str, Any]:
     """summary.json: the first pages' findings, what the runs are and their statuses, each claim part by part
     (its outcome, margin, interval and level, the p its decision used), every comparison and batch-size effect
@@ -52,7 +53,7 @@ def summary_index(runs: pd.DataFrame, protocol: dict[str, Any], fixed_epochs: in
         "batch_effects": analysis.batch_effects, "vs_none": analysis.vs_none, "flags": flags,
         "convergence": convergence.to_dict(orient="records"),
         "stages": {"seeds_by_stage": runs.groupby("stage").size().to_dict() if "stage" in runs else {1: len(runs)},
-                   "second": stages, "design": two_stage_design()},
+                   "second": [s.to_json() for s in stages], "design": two_stage_design()},
         "against_committed": against, "method": "docs/STATISTICS.md"}
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ...paths import from_repo
+from ...stages import SecondStage
 from ...train.datasets import title
 from ...vocab import DESIGNS, POWER_TEXT, REPORT_PROTOCOL
 from ..domain.cells import mixed_cells
@@ -156,7 +157,7 @@ def claim_heading(c: Claim) -> str:
     return f"**Claim {c.id}: {c.verdict}.** Tested as: {c.statement}{sens}"
 
 
-def stages_markdown(runs: pd.DataFrame, stages: list[dict[str, Any]], claims: list[Claim]) -> str:
+def stages_markdown(runs: pd.DataFrame, stages: list[SecondStage], claims: list[Claim]) -> str:
     """What the stages were: seeds per cell in each, which cells grew and why, and the stage each part was
     decided at."""
     first = runs[runs.stage == 1] if "stage" in runs else runs
