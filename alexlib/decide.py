@@ -1,19 +1,22 @@
 """Seeds on demand: after a grid's first stage, add the seeds that decide the report's open claims within a
 budget, as the study's second stage, then rebuild the report (``make report DECIDE=45m``).
 
-    python -m alexlib.pipeline --grid fashion --decide 1h [--cap 10] [--dry-run]
+    python -m alexlib.pipeline --grid fashion --decide 1h [--cap 10] [--dry-run] [--executor slurm --slurm KEY=VALUE]
 
 The first stage's verdicts (``alexlib.report``) say which parts are open and how many seeds each needs; this
-machine's cost estimate (``alexlib.grid.estimate``) prices a run of each cell; ``alexlib.report.inference.planner`` chooses
+machine's cost estimate (``alexlib.grid.estimate``), at the runs at once and threads per run of the executor that
+will run the stage (its own ``describe``), prices a run of each cell; ``alexlib.report.inference.planner`` chooses
 within the budget. The plan is printed before anything trains and written to <runs>/stages.json (with the
-stage's own grid file, <runs>/stage2.yaml) before its first run: the design's second look needs the plan fixed
-before its data. Its runs go through the grid like any other (resumable, interrupt-safe; an added seed is just
-another run), and a second call resumes the planned stage rather than plan a third look.
+stage's own grid file, <runs>/stage2.yaml, which carries that executor's block) before its first run: the design's
+second look needs the plan fixed before its data. Its runs go through the grid like any other (resumable,
+interrupt-safe; an added seed is just another run), and a second call resumes the planned stage, on the same
+executor, rather than plan a third look.
 """
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -21,16 +24,17 @@ from typing import Any, Callable
 import yaml
 
 from .grid import command, estimate
-from .grid.local import parallelism
+from .grid.executor import Executor
 from .grid.plan import load_grid
-from .io import read_json, utc_now, write_json, write_text
-from .report.domain.runs import STAGES, read_study_runs
+from .io import utc_now, write_text
+from .report.domain.runs import cells_of, read_study_runs
 from .report.inference import planner
 from .report.study import Study
+from .stages import STAGES, SecondStage, read_stages, write_stages
 from .train.config import RunConfig
 from .train.norms import SHORT_NAMES
 from .train.record import record_paths
-from .vocab import ANCHOR_BATCH, REFERENCE_LR, fmt_time
+from .vocab import POWER_TEXT, REFERENCE_LR, fmt_time
 
 STAGE_GRID = "stage2.yaml"
 
@@ -71,11 +75,9 @@ def first_stage_folder(runs_dir: Path, reports_dir: Path) -> Path:
 def cell_config(cell: tuple, grid_runs: list[RunConfig], fixed_epochs: int) -> RunConfig | None:
     """A configuration of ``cell`` in the grid as written: (norm, batch) of the report's design, or ("lr", lr)."""
     for c in grid_runs:
-        if cell[0] == "lr":
-            hit = c.norm == "none" and c.batch_size == ANCHOR_BATCH and abs(c.lr - cell[1]) < 1e-12
-        else:
-            hit = c.norm == cell[0] and c.batch_size == cell[1] and abs(c.lr - REFERENCE_LR) < 1e-12
-        if hit and c.epochs == fixed_epochs:
+        design = "fixed" if abs(c.lr - REFERENCE_LR) < 1e-12 else "lr_sweep"   # at the report's epochs
+        if c.epochs == fixed_epochs and any(cell[0] == x[0] and abs(cell[1] - x[1]) < 1e-12
+                                            for x in cells_of(c.norm, c.batch_size, c.lr, design)):
             return c
     return None
 
@@ -84,28 +86,33 @@ def cell_name(cell: tuple) -> str:
     return f"none lr {cell[1]:g}" if cell[0] == "lr" else f"{SHORT_NAMES[cell[0]]} batch {cell[1]}"
 
 
-def make_plan(study: Study, grid_file: Path, runs_dir: Path, budget: Budget, cap: int, jobs: str | int = "auto",
+def make_plan(study: Study, grid_file: Path, runs_dir: Path, budget: Budget, cap: int,
+              executor: Executor | None = None,
               log: Callable[[str], None] = print) -> tuple[planner.StagePlan, list[RunConfig], dict[str, Any]]:
     """The second stage for ``study`` (its first stage judged) within ``budget``: the plan, the runs it adds
-    (configs into ``runs_dir``), and what the estimate rests on."""
-    grid_runs = load_grid(grid_file, runs_dir).runs
+    (configs into ``runs_dir``), and what the estimate rests on. ``executor``: what will run the stage (default:
+    the grid file's executor block, else this machine); its own description sizes the stage: runs at once and
+    CPU threads per run, which price each cell's runs."""
+    grid = load_grid(grid_file, runs_dir)
+    grid_runs = grid.runs
+    executor = executor or command.make_executor(grid.executor)
     first = study.runs[(study.runs.stage == 1) & (study.runs.status == "completed")]
     seeds_now: dict[tuple, int] = {}
     for r in first.itertuples():
-        if r.design == "fixed":
-            seeds_now[(r.norm, int(r.batch_size))] = seeds_now.get((r.norm, int(r.batch_size)), 0) + 1
-        if r.norm == "none" and r.batch_size == ANCHOR_BATCH and r.design in ("fixed", "lr_sweep"):
-            seeds_now[("lr", float(r.lr))] = seeds_now.get(("lr", float(r.lr)), 0) + 1
+        for cell in cells_of(r.norm, r.batch_size, r.lr, r.design):
+            seeds_now[cell] = seeds_now.get(cell, 0) + 1
     cells = {cell for c in study.claims() for p in c.parts for cell in p.cells}
     cells |= {planner.run_cell(cell) for cell in cells}   # the cells whose runs the seeds are
     templates = {cell: cfg for cell in cells if (cfg := cell_config(cell, grid_runs, study.fixed_epochs))}
-    at_once, threads, _ = parallelism(jobs if jobs == "auto" else int(jobs), list(templates.values()))
-    folders = [runs_dir, *sorted(Path(runs_dir).parent.parent.glob("reports/*/records"))]
     sample = list(templates.values())
-    cost = estimate.estimate(sample, at_once, threads, folders, estimate.device_name_here(sample[0].device)) if sample else None
+    slots = executor.describe(sample)
+    at_once, threads = slots.at_once, slots.threads
+    folders = [runs_dir, *sorted(Path(runs_dir).parent.parent.glob("reports/*/records"))]
+    device = executor.estimate_device(sample) if sample else "cpu"
+    name = estimate.device_name_here(device) if sample else ""
+    cost = estimate.estimate(sample, at_once, threads, folders, name, device=device) if sample else None
     per_cell = {cell: cost.per_run[cfg.run_id()] / at_once for cell, cfg in templates.items()} if cost else {}
-    untrained = {cell: "near chance" for cell, f in study.flags.items() if "near chance" in f}
-    untrained |= {("lr", lr): "near chance" for lr, f in study.lr_flags.items() if "near chance" in f}
+    untrained = {cell: "near chance" for cell in study.near_chance()}
     plan = planner.plan_second_stage(study.claims(), seeds_now, lambda cell: per_cell.get(cell, float("inf")),
                                 budget.seconds, budget.runs, cap, untrained)
     start = int(study.runs.seed.max()) + 1
@@ -116,14 +123,19 @@ def make_plan(study: Study, grid_file: Path, runs_dir: Path, budget: Budget, cap
             c = base.replace(seed=s)
             by_id.setdefault(c.run_id(), c.replace(out_dir=str(Path(runs_dir) / c.run_id())))
     added = list(by_id.values())
-    line = estimate.estimate(added, at_once, threads, folders, estimate.device_name_here(added[0].device)).line(len(added), at_once) \
+    line = estimate.estimate(added, at_once, threads, folders, name, device=device).line(len(added), at_once) \
         if added else ""
-    info = {"at_once": at_once, "threads": threads, "estimate": line,
+    if line and not executor.estimates:   # the runs go elsewhere (SLURM's nodes), never timed from here
+        line = line.replace(" at once on this machine", " at once") + \
+            "; the runs go to the executor's machines, priced at this machine's rates"
+    info = {"at_once": at_once, "threads": threads, "slots": slots.line, "estimate": line,
+            "where": "on this machine" if executor.estimates else f"at this machine's rates, {at_once} at once",
             "seeds_now": seeds_now, "first_seed": start}
     return plan, added, info
 
 
-def plan_lines(plan: planner.StagePlan, seeds_now: dict[tuple, int], budget: Budget, cap: int) -> list[str]:
+def plan_lines(plan: planner.StagePlan, seeds_now: dict[tuple, int], budget: Budget, cap: int,
+               where: str = "on this machine") -> list[str]:
     """The plan as the console prints it: per claim and part, seeds now -> planned, cells, runs, time."""
     lines = [f"second stage, budget {budget.text}, at most {cap} seeds per cell:"]
     if not plan.chosen:
@@ -139,75 +151,93 @@ def plan_lines(plan: planner.StagePlan, seeds_now: dict[tuple, int], budget: Bud
         lines.append(f"  not reached: claim {cp.claim} would add {cp.runs} runs, about {fmt_time(cp.seconds)}")
     for nd in plan.unplannable:
         lines.append(f"  cannot be planned: claim {nd.claim}, {nd.part.what} {nd.part.claimed()}: {nd.why_not}")
-    lines.append(f"  in all: {plan.runs} runs in {len(plan.cells)} cells, about {fmt_time(plan.seconds)} on this machine")
+    lines.append(f"  in all: {plan.runs} runs in {len(plan.cells)} cells, about {fmt_time(plan.seconds)} {where}")
     return lines
 
 
 def write_stage(runs_dir: Path, plan: planner.StagePlan, added: list[RunConfig], budget: Budget, cap: int,
-                info: dict[str, Any]) -> Path:
-    """The stage's grid file and its entry in stages.json, both before its first run."""
+                info: dict[str, Any], executor: Mapping[str, Any] | None = None, stall_timeout: Any = None) -> Path:
+    """The stage's grid file (with the ``executor`` block that runs it and the first stage's ``stall_timeout``,
+    so that a second call resumes it there, watched alike) and its entry in stages.json, both before its first
+    run."""
     doc = {"description": f"second stage (seeds on demand, budget {budget.text})",
            "grids": [{"name": f"{c.norm} bs{c.batch_size} lr{c.lr:g} s{c.seed}",
-                      **{k: v for k, v in c.to_dict().items() if k not in ("out_dir",)}} for c in added]}
+                      **{k: v for k, v in c.to_dict().items() if k not in ("out_dir",)}} for c in added],
+           **({"executor": dict(executor)} if executor else {}),
+           **({"stall_timeout": stall_timeout} if stall_timeout is not None else {})}
     grid = Path(runs_dir) / STAGE_GRID
+    grid.parent.mkdir(parents=True, exist_ok=True)   # a fresh clone plans from the committed records: no runs yet
     write_text(grid, yaml.safe_dump(doc, sort_keys=False))
     seeds = sorted({c.seed for c in added})
-    entry = {"stage": 2, "planned_at": utc_now(), "budget": budget.text, "cap": cap,
-             "rule": "open parts' seeds for 80 % conditional power at the size that matters; claims cheapest first",
-             "claims": [cp.claim for cp in plan.chosen], "unreached": [cp.claim for cp in plan.unreached],
-             "cells": [list(c) for c in plan.cells], "seeds": f"{seeds[0]}–{seeds[-1]}" if seeds else "",
-             "runs": [c.run_id() for c in added], "planned_seconds": plan.seconds, "estimate": info["estimate"],
-             "parts": [{"claim": nd.claim, "part": nd.part.what, "add": nd.add, "cells": [list(c) for c in nd.cells]}
-                       for cp in plan.chosen for nd in cp.needs]}
-    write_json(Path(runs_dir) / STAGES, {"stages": [entry]})
+    entry = SecondStage(
+        planned_at=utc_now(), budget=budget.text, cap=cap,
+        rule=f"open parts' seeds for {POWER_TEXT} conditional power at the size that matters; claims cheapest first",
+        claims=[cp.claim for cp in plan.chosen], unreached=[cp.claim for cp in plan.unreached],
+        cells=[list(c) for c in plan.cells], seeds=f"{seeds[0]}–{seeds[-1]}" if seeds else "",
+        runs=[c.run_id() for c in added], planned_seconds=plan.seconds, estimate=info["estimate"],
+        parts=[{"claim": nd.claim, "part": nd.part.what, "add": nd.add, "cells": [list(c) for c in nd.cells]}
+               for cp in plan.chosen for nd in cp.needs],
+        executor=dict(executor) if executor else None)
+    write_stages(Path(runs_dir), [entry])
     return grid
 
 
 def run(grid_file: Path, runs_dir: Path, reports_dir: Path, budget: Budget, cap: int = planner.CAP,
         jobs: str | int = "auto", gpus: str | None = None, dry_run: bool = False,
-        log: Callable[[str], None] = print) -> int:
+        log: Callable[[str], None] = print, executor: str | None = None,
+        slurm: Mapping[str, Any] | None = None) -> int:
     """Plan the second stage (or resume the one planned), print it, then (unless ``dry_run``) run it through the
-    grid into ``runs_dir``. Returns the grid's exit code (0 for a dry run or an empty plan)."""
+    grid into ``runs_dir``. Returns the grid's exit code (0 for a dry run or an empty plan). ``executor`` and
+    ``slurm`` as the grid takes them (``--executor``, ``--slurm KEY=VALUE``); none named: the grid file's executor
+    block, else local, and on resuming, the block the stage's own grid file carries."""
     stages_file = Path(runs_dir) / STAGES
+    run_stage = dict(jobs=jobs, gpus=gpus, executor=executor, slurm=slurm, log=log)
     if stages_file.is_file() and not dry_run:
-        entry = read_json(stages_file)["stages"][0]
-        log(f"second stage already planned {entry['planned_at']} (budget {entry['budget']}, {len(entry['runs'])} runs): "
-            "resuming it; the design has two looks, so no further stage is planned")
-        return _run_grid(Path(runs_dir) / STAGE_GRID, runs_dir, jobs, gpus, stages_file)
+        entry = read_stages(Path(runs_dir))[0]
+        log(f"second stage already planned {entry.planned_at} (budget {entry.budget}, {len(entry.runs)} runs): "
+            "resuming it; the test has two looks, so no further stage is planned")
+        return _run_grid(Path(runs_dir) / STAGE_GRID, runs_dir, stages_file, **run_stage)
+    first = load_grid(grid_file)
+    first_block = first.executor
+    runner = command.make_executor(first_block, executor, jobs, 0, gpus, slurm)   # a bad name or setting stops here
+    block = command.executor_block(first_block, executor, slurm)
     source = first_stage_folder(Path(runs_dir), Path(reports_dir))
     found = read_study_runs(source)
     if found.stages:
         st = found.stages[0]
-        log(f"second stage already run (planned {st.get('planned_at')}, budget {st.get('budget')}): "
-            f"{len(st.get('runs', []))} runs for claim(s) {', '.join(st.get('claims', []))}, planned "
-            f"{fmt_time(st.get('planned_seconds', 0))}, measured {fmt_time(st.get('measured_seconds', 0))}; "
-            "the design has two looks, so no further stage is planned")
-        for part in st.get("parts", []):
+        log(f"second stage already run (planned {st.planned_at}, budget {st.budget}): "
+            f"{len(st.runs)} runs for claim(s) {', '.join(st.claims)}, planned "
+            f"{fmt_time(st.planned_seconds)}, measured {fmt_time(st.measured_seconds)}; "
+            "the test has two looks, so no further stage is planned")
+        for part in st.parts:
             log(f"  claim {part['claim']}: {part['part']}: +{part['add']} seeds in "
                 f"{', '.join(cell_name(tuple(c)) for c in part['cells'])}")
-        if st.get("unreached"):
-            log(f"  not reached: claim(s) {', '.join(st['unreached'])}")
+        if st.unreached:
+            log(f"  not reached: claim(s) {', '.join(st.unreached)}")
         return 0
     study = Study(found.runs, {"table": {}, "sweep": {}}, Path(reports_dir), found.problems, found.duplicates,
                   fixed_epochs=found.fixed_epochs, stages=found.stages)
     for c in study.claims():
         log(f"claim {c.id} at the first look: {c.verdict} ({sum(p.outcome == 'open' for p in c.parts)} open parts)")
-    plan, added, info = make_plan(study, grid_file, runs_dir, budget, cap, jobs, log)
-    for line in plan_lines(plan, info["seeds_now"], budget, cap):
+    plan, added, info = make_plan(study, grid_file, runs_dir, budget, cap, runner, log)
+    log(f"second stage on {block['type']}: {info['slots']}")
+    for line in plan_lines(plan, info["seeds_now"], budget, cap, info["where"]):
         log(line)
     if info["estimate"]:
         log(info["estimate"])
     if dry_run or not added:
         log("dry run: nothing trained" if dry_run else "nothing to add")
         return 0
-    stage_grid = write_stage(Path(runs_dir), plan, added, budget, cap, info)
-    return _run_grid(stage_grid, runs_dir, jobs, gpus, stages_file)
+    stage_grid = write_stage(Path(runs_dir), plan, added, budget, cap, info, block, first.stall_timeout)
+    return _run_grid(stage_grid, runs_dir, stages_file, **run_stage)
 
 
-def _run_grid(stage_grid: Path, runs_dir: Path, jobs, gpus, stages_file: Path) -> int:
+def _run_grid(stage_grid: Path, runs_dir: Path, stages_file: Path, **grid: Any) -> int:
+    """The stage through the grid (``grid``: command.run's jobs, gpus, executor, slurm and log), its wall time
+    added to stages.json."""
     t0 = time.monotonic()
-    code = command.exit_code(command.run(stage_grid, runs_dir, jobs=jobs, gpus=gpus, record="grid.stage2.json"))
-    doc = read_json(stages_file)
-    doc["stages"][0]["measured_seconds"] = doc["stages"][0].get("measured_seconds", 0.0) + (time.monotonic() - t0)
-    write_json(stages_file, doc)
+    code = command.exit_code(command.run(stage_grid, runs_dir, record="grid.stage2.json", **grid))
+    stages = read_stages(Path(runs_dir))
+    stages[0].measured_seconds += time.monotonic() - t0
+    write_stages(Path(runs_dir), stages)
     return code

@@ -3,7 +3,7 @@ notebooks/summary.ipynb: from the repository root, quietly, with the project's k
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable
 
 from .paths import REPO
 
@@ -23,10 +23,22 @@ def kernel_manager_config():
     return c
 
 
-def execute(src: str | Path, dst: str | Path, parameters: dict[str, Any]) -> None:
+def execute(src: str | Path, dst: str | Path, parameters: dict[str, Any], log: IO[str] | None = None,
+            on_kernel: Callable[[Any], None] | None = None) -> None:
     """Execute a notebook with papermill from the repository root, quietly (no progress bar). An error in a
-    cell raises papermill's PapermillExecutionError; a kernel that dies raises too."""
+    cell raises papermill's PapermillExecutionError; a kernel that dies raises too. ``log``: a text file that
+    gets the kernel's stdout and stderr as they come; ``on_kernel``: told each kernel manager papermill makes
+    (a watchdog ends a hung kernel through it)."""
     import papermill as pm
+    extra: dict[str, Any] = {"stdout_file": log, "stderr_file": log} if log is not None else {}
+    if on_kernel is not None:
+        from jupyter_client import AsyncKernelManager  # nbclient's default manager
+
+        class Announced(AsyncKernelManager):
+            def __init__(self, *a, **k):
+                super().__init__(*a, **k)
+                on_kernel(self)
+        extra["kernel_manager_class"] = Announced
     pm.execute_notebook(str(src), str(dst), parameters=parameters, cwd=str(REPO), progress_bar=False,
                         log_output=False, start_timeout=KERNEL_START_TIMEOUT, kernel_name="python3",
-                        config=kernel_manager_config())
+                        config=kernel_manager_config(), **extra)

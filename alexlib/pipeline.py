@@ -1,6 +1,7 @@
 """The whole pipeline for `make report` / `make demo`: grid -> runs/<grid> -> summary -> reports/<grid>.
 
     python -m alexlib.pipeline --grid auto|paper|quick|fashion|demo|path/to/grid.yaml [--jobs auto|N]
+        [--executor local|slurm --slurm KEY=VALUE] [--decide BUDGET]
 
 ``auto`` runs the study (paper) on a machine with CUDA, and without one the best real-data CPU grid this
 machine can feed: quick on CIFAR-10 when CIFAR-10 is there or downloads, else the Fashion-MNIST grid when
@@ -17,6 +18,7 @@ from typing import Callable
 
 from . import decide
 from .grid import command
+from .grid.plan import parse_pairs
 from .paths import PARAMS, from_repo
 from .report.inference import planner
 from .report.render.export import build_report
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the grid; auto: paper with CUDA, else quick, fashion or demo by the data this machine has")
     p.add_argument("--jobs", metavar="auto|N", default="auto", help="runs at once (see python -m alexlib.grid --help)")
     p.add_argument("--gpus", metavar="I,J,...", default="", help="CUDA device indices to spread runs over")
+    command.add_executor_args(p, "both stages (the second is sized by it)")
     p.add_argument("--dry-run", action="store_true",
                    help="say which grid, its runs per block and the estimated time; train nothing, build no report")
     p.add_argument("--decide", metavar="BUDGET", default="",
@@ -85,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         budget = decide.parse_budget(a.decide) if a.decide else None
-    except decide.BudgetError as e:
+        where = dict(executor=a.executor, slurm=parse_pairs(a.slurm, "--slurm", str.strip))
+    except (decide.BudgetError, command.GridError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     grid_file, why = choose_grid(a.grid)
@@ -96,19 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     if a.dry_run:
         try:
-            command.run(grid_file, runs, jobs=a.jobs, gpus=a.gpus or None, dry_run=True)
+            command.run(grid_file, runs, jobs=a.jobs, gpus=a.gpus or None, dry_run=True, **where)
         except command.REFUSED as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         if budget is not None:
             try:
-                decide.run(grid_file, runs, reports, budget, a.cap, a.jobs, a.gpus or None, dry_run=True)
+                decide.run(grid_file, runs, reports, budget, a.cap, a.jobs, a.gpus or None, dry_run=True, **where)
             except FileNotFoundError as e:
                 print(f"second stage: not planned yet ({e})")
         print(f"then: the report into {reports}")
         return 0
     try:
-        code = command.exit_code(command.run(grid_file, runs, jobs=a.jobs, gpus=a.gpus or None))
+        code = command.exit_code(command.run(grid_file, runs, jobs=a.jobs, gpus=a.gpus or None, **where))
     except command.REFUSED as e:
         print(f"error: {e}", file=sys.stderr)
         return 2  # bad grid or locked folder: nothing ran
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         command.stop_at_once()
     if budget is not None and code == 0:
         try:
-            code = decide.run(grid_file, runs, reports, budget, a.cap, a.jobs, a.gpus or None)
+            code = decide.run(grid_file, runs, reports, budget, a.cap, a.jobs, a.gpus or None, **where)
         except command.REFUSED as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

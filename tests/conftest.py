@@ -161,3 +161,37 @@ def arms(tmp_path, none8=(30.0, 60.0, 58.0), bn8=(80.0, 80.0, 79.0), none64=60.0
     cell(tmp_path, "lrn", 64, 20.0, epochs=8)   # in the fixed design only: not drawn into the arms
     fake_run(tmp_path / "runs", norm="none", batch_size=64, lr=0.01, epochs=8, acc=55.0)  # the sweep
     fake_run(tmp_path / "runs", norm="bn", batch_size=16, lr=0.02, epochs=8, acc=55.0)    # fits no design
+
+
+# --------------------------------------------------------------------------------------------------
+# A real SLURM (make slurm-up; .ci/run starts it): the tests that need one skip without it, except in CI
+# --------------------------------------------------------------------------------------------------
+def slurm_problem() -> str | None:
+    """Why no usable SLURM answers here (None when one does); points SLURM_CONF at make slurm-up's own."""
+    import shutil
+    if shutil.which("sinfo") is None or shutil.which("sacct") is None:
+        return "SLURM's commands are not installed (as root on Debian: make slurm-up)"
+    ours = Path(os.environ.get("ALEXLIB_SLURM_DIR", "/tmp/alexlib-slurm")) / "etc" / "slurm.conf"
+    if "SLURM_CONF" not in os.environ and not Path("/etc/slurm/slurm.conf").exists() and ours.exists():
+        os.environ["SLURM_CONF"] = str(ours)
+    r = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"SLURM does not answer (make slurm-up starts one): {r.stderr.strip()[:200]}"
+    if "idle" not in r.stdout.split() and "mixed" not in r.stdout.split():
+        return f"no idle SLURM node (sinfo: {r.stdout.split()})"
+    if subprocess.run(["sacct", "-n", "-X", "-j", "1"], capture_output=True).returncode != 0:
+        return "sacct does not answer (SLURM without accounting)"
+    return None
+
+
+def need(problem: str | None) -> None:
+    """Skip with ``problem``; in CI (CI=true, where .ci/run starts SLURM) fail instead."""
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the SLURM tests (.ci/run starts make slurm-up): {problem}")
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    need(slurm_problem())

@@ -224,3 +224,23 @@ def test_the_run_notebooks_import_still_works_and_loads_the_loop_when_used():
             "print(train is L.train)")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr
+
+
+def test_every_module_path_a_comment_or_doc_names_exists():
+    """A docstring, comment or doc that names ``alexlib.x.y`` or ``alexlib/x/y.py`` names a module that is there
+    (a module, or one attribute of one): a moved module leaves no stale pointer behind."""
+    import re
+    files = sorted(PKG.rglob("*.py")) + sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"] + \
+        sorted((REPO / "notebooks").glob("*.ipynb"))
+    mods = {module_name(p) for p in PKG.rglob("*.py")}
+    stale = []
+    for f in files:
+        text = f.read_text()
+        for name in set(re.findall(r"alexlib(?:\.[a-z_]\w*)+", text)):
+            parts = name.split(".")
+            k = max((k for k in range(1, len(parts) + 1) if ".".join(parts[:k]) in mods), default=0)
+            if k < len(parts) - 1 or (k == 1 and parts[1] not in ("__file__", "__version__")):
+                stale.append(f"{f.relative_to(REPO)}: {name}")
+        stale += [f"{f.relative_to(REPO)}: {p}" for p in set(re.findall(r"alexlib/[\w/]+\.py", text))
+                  if not (REPO / p).is_file()]
+    assert not stale, stale

@@ -176,3 +176,26 @@ def test_the_pipeline_exits_2_when_its_grid_cannot_start(tmp_path, capsys):
     assert pipeline.main(["--grid", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "the grid is empty" in err
+
+
+def test_the_pipeline_passes_its_executor_to_both_stages(tmp_path, monkeypatch):
+    from alexlib import decide, pipeline
+    seen = []
+    monkeypatch.setattr(G, "run", lambda grid, out, **kw: seen.append(("grid", kw["executor"], kw["slurm"])) or {})
+    monkeypatch.setattr(decide, "run", lambda *a, **kw: seen.append(("decide", kw["executor"], kw["slurm"])) or 0)
+    assert pipeline.main(["--grid", str(SMOKE), "--executor", "slurm", "--slurm", "partition=debug", "--slurm",
+                          "cpus=2", "--decide", "4", "--dry-run"]) == 0
+    assert seen == [(stage, "slurm", {"partition": "debug", "cpus": "2"}) for stage in ("grid", "decide")]
+    seen.clear()
+    assert pipeline.main(["--grid", str(SMOKE), "--decide", "4", "--dry-run"]) == 0
+    assert seen == [("grid", None, {}), ("decide", None, {})]   # none named: the grid file's block, else local
+
+
+def test_the_pipeline_refuses_an_unknown_executor_naming_the_known_ones(capsys):
+    from alexlib import pipeline
+    with pytest.raises(SystemExit) as e:
+        pipeline.main(["--grid", str(SMOKE), "--executor", "kubernetes"])
+    assert e.value.code == 2 and re.search(r"--executor: invalid choice: .kubernetes. \(choose from .local., .slurm.\)",
+                                           capsys.readouterr().err)
+    assert pipeline.main(["--grid", str(SMOKE), "--slurm", "cpus"]) == 2
+    assert "--slurm takes KEY=VALUE, got 'cpus'" in capsys.readouterr().err

@@ -24,8 +24,9 @@ from ..paths import from_repo
 from ..train.config import ConfigError, Help
 from ..train.splits import DataError
 from .backends import EXECUTORS, executor_class
-from .executor import Options, run_plan, say
+from .executor import Executor, Options, run_plan, say
 from .plan import GridError, load_grid, parse_pairs
+from .watchdog import STALL_FLOOR_S, STALL_MARGIN, parse_stall
 
 # What stops a grid before anything runs (a bad grid or setting, missing data, a locked or unwritable
 # folder): the command line exits 2 with the message
@@ -36,23 +37,64 @@ def run(grid_file: str | Path, out: str | Path | None = None, executor: str | No
         jobs: int | str = "auto", threads: int = 0, gpus: list[int] | str | None = None, dry_run: bool = False,
         wait: bool = False, overrides: dict[str, Any] | None = None,
         slurm: Mapping[str, Any] | None = None, no_wait: bool = False,
-        log: Callable[[str], None] = say, estimate: bool = True, record: str = "grid.json") -> dict[str, list[str]]:
+        log: Callable[[str], None] = say, estimate: bool = True, record: str = "grid.json",
+        stall_timeout: str | None = None, rerun_changed: bool = False) -> dict[str, list[str]]:
     """Run every configuration of a grid file not yet done, into ``out`` (default runs/<grid name>);
     returns run ids by outcome (completed, diverged, failed; planned for a dry run; submitted, queued and
     done with ``no_wait``); before it starts it prints the estimated time (``estimate``); ``record``: the file in
-    ``out`` that keeps the expanded grid (a second stage keeps its own beside the first's). ``executor``: a name in alexlib.backends (default: the grid file's
-    ``executor: {type: ...}``, else local). Raises one of REFUSED when the grid cannot start."""
-    jobs = jobs if jobs == "auto" else _positive_int("--jobs", str(jobs))
-    if threads < 0:
-        raise GridError(f"--threads must be at least 0 (0: divide the cores), got {threads}")
-    if isinstance(gpus, str):
-        gpus = [int(g) for g in gpus.split(",") if g.strip()] or None
+    ``out`` that keeps the expanded grid (a second stage keeps its own beside the first's). ``executor``: a name
+    in alexlib.grid.backends (default: the grid file's ``executor: {type: ...}``, else local). ``stall_timeout``:
+    auto or a duration (``20m``) without progress that ends a run (grid/watchdog.py; default: the grid file's
+    ``stall_timeout``, else auto). ``rerun_changed``: finished runs that other training code made are trained
+    again (by default they are reused and counted). Raises one of REFUSED when the grid cannot start."""
+    check_jobs(jobs, threads)
+    stall_s = parse_stall(stall_timeout) if stall_timeout is not None else None
     grid_path = Path(grid_file) if Path(grid_file).exists() else from_repo(grid_file)
     out = from_repo(out or f"runs/{Path(grid_file).stem}")
     plan = load_grid(grid_path, out, overrides)
-    ex = executor_class(executor or plan.executor.get("type", "local")).from_options(
-        Options(jobs, threads, gpus, plan.executor, dict(slurm or {}), no_wait))
-    return run_plan(plan, out, ex, dry_run=dry_run, wait=wait, log=log, estimate_cost=estimate, record=record)
+    if stall_timeout is None and plan.stall_timeout is not None:
+        stall_s = parse_stall(plan.stall_timeout, f"{grid_path}: stall_timeout")
+    ex = make_executor(plan.executor, executor, jobs, threads, gpus, slurm, no_wait, stall_s)
+    return run_plan(plan, out, ex, dry_run=dry_run, wait=wait, log=log, estimate_cost=estimate, record=record,
+                    rerun_changed=rerun_changed)
+
+
+def executor_name(block: Mapping[str, Any], executor: str | None = None) -> str:
+    """The executor a grid runs on: the one named (``--executor``), else its file's ``executor: {type: ...}``,
+    else local. An unknown name is a GridError naming the allowed ones."""
+    name = executor or block.get("type") or "local"
+    executor_class(name)
+    return name
+
+
+def make_executor(block: Mapping[str, Any], executor: str | None = None, jobs: int | str = "auto",
+                  threads: int = 0, gpus: list[int] | str | None = None, slurm: Mapping[str, Any] | None = None,
+                  no_wait: bool = False, stall_s: float | None = None) -> Executor:
+    """The executor ``executor_name`` chooses, built from the command line's options and the grid file's
+    executor ``block`` (the command line wins); its ``describe`` says how it will run a list of runs. ``stall_s``:
+    seconds without progress that end a run (None: from its estimate, grid/watchdog.py)."""
+    jobs = check_jobs(jobs, threads)
+    if isinstance(gpus, str):
+        gpus = [int(g) for g in gpus.split(",") if g.strip()] or None
+    return executor_class(executor_name(block, executor)).from_options(
+        Options(jobs, threads, gpus, dict(block), dict(slurm or {}), no_wait, stall_s))
+
+
+def executor_block(block: Mapping[str, Any], executor: str | None = None,
+                   slurm: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``executor:`` block that runs a grid file as ``make_executor`` runs it: the named executor, the
+    file's settings when they are that executor's, then the command line's (a second stage's grid file carries
+    it, so that resuming the stage runs it where it started)."""
+    name = executor_name(block, executor)
+    inherited = {k: v for k, v in block.items() if k != "type"} if block.get("type", name) == name else {}
+    return {"type": name, **inherited, **dict(slurm or {})}
+
+
+def check_jobs(jobs: int | str, threads: int = 0) -> int | str:
+    """``--jobs`` as auto or a whole number of at least 1, ``--threads`` at least 0; a GridError says which."""
+    if threads < 0:
+        raise GridError(f"--threads must be at least 0 (0: divide the cores), got {threads}")
+    return jobs if jobs == "auto" else _positive_int("--jobs", str(jobs))
 
 
 def exit_code(outcome: dict[str, list[str]]) -> int:
@@ -77,6 +119,16 @@ def _positive_int(flag: str, text: str) -> int:
     return n
 
 
+def add_executor_args(p: argparse.ArgumentParser, what: str = "the runs") -> None:
+    """--executor and --slurm, as the grid and the pipeline take them."""
+    p.add_argument("--executor", choices=tuple(EXECUTORS), default=None,
+                   help=f"where {what} run: local, this machine; slurm, one SLURM array task per run; none: the "
+                        "grid file's executor: block, else local")
+    p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="a SLURM setting, repeatable (partition, gpus, cpus, mem_gb, time, parallel, account, qos, "
+                        "sbatch, requeues); wins over the grid file's executor: block")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m alexlib.grid", description=__doc__.splitlines()[0],
                                 formatter_class=Help)
@@ -96,18 +148,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter for every run, repeatable (e.g. --set device=cpu; keys: "
                         "python -m alexlib.train --help)")
-    p.add_argument("--executor", choices=tuple(EXECUTORS), default=None,
-                   help="local: this machine; slurm: one SLURM array task per run; none: the "
-                        "grid file's executor: block, else local")
-    p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
-                   help="a SLURM setting, repeatable (partition, gpus, cpus, mem_gb, time, parallel, account, qos, "
-                        "sbatch, requeues); wins over the grid file's executor: block")
+    add_executor_args(p)
     p.add_argument("--no-wait", action="store_true", help="with --executor slurm: submit, print the job id, exit")
+    p.add_argument("--stall-timeout", metavar="auto|DURATION", default=None,
+                   help="a run that shows no progress (no output, nothing written in its folder) this long is "
+                        "ended, recorded failed and resumable, and the grid goes on: a duration with its unit "
+                        f"(90s, 20m, 2h), or auto: {STALL_MARGIN} x the run's estimated epoch, at least "
+                        f"{STALL_FLOOR_S // 60} min; none: the grid file's stall_timeout, else auto")
+    p.add_argument("--rerun-changed", action="store_true",
+                   help="train again the finished runs whose records name other training code than this (their "
+                        "records kept aside as metrics.code-<digest>.json); by default they are reused and counted")
     a = p.parse_args(argv)
     try:
         outcome = run(a.grid, a.out, a.executor, a.jobs, a.threads, a.gpus or None, a.dry_run, a.wait,
                       parse_pairs(a.set), parse_pairs(a.slurm, "--slurm", str.strip), a.no_wait,
-                      estimate=not a.no_estimate)
+                      estimate=not a.no_estimate, stall_timeout=a.stall_timeout, rerun_changed=a.rerun_changed)
     except REFUSED as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 ``run_plan``, every step the executors share, written once.
 
 A backend subclasses ``Executor`` in its own module and imports this one; this module never imports a
-backend (alexlib/backends.py maps their names to them).
+backend (alexlib/grid/backends.py maps their names to them).
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from ..io import FolderLock, check_writable, write_json
 from ..paths import from_repo
 from ..train.config import RunConfig
 from ..train.datasets import check_available
+from ..train.record import training_code_digest
 from ..vocab import fmt_time
 from .plan import Plan
-from .runner import status_of
+from .runner import set_aside, status_of, trained_by
 
 GRID_RECORD = "grid.json"  # <out>/grid.json: the expanded grid
 
@@ -38,6 +39,7 @@ class Options:
     block: dict[str, Any] = field(default_factory=dict)  # the grid file's executor: block
     slurm: list[str] = field(default_factory=list)    # --slurm KEY=VALUE
     no_wait: bool = False                             # launch, then return without following the runs
+    stall_s: float | None = None                      # seconds without progress that end a run; None: auto
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Batch:
     in_flight: dict[str, str]    # launched before and not ended: run id -> its handle there (a SLURM job id)
     slots: Slots
     log: Callable[[str], None]
+    estimates: dict[str, float] = field(default_factory=dict)   # run id -> its estimated seconds, if estimated
 
 
 @dataclass
@@ -105,11 +108,19 @@ class Executor(ABC):
 
 def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, wait: bool = False,
              log: Callable[[str], None] = say, estimate_cost: bool = True,
-             record: str = GRID_RECORD) -> dict[str, list[str]]:
+             record: str = GRID_RECORD, rerun_changed: bool = False) -> dict[str, list[str]]:
     """Run every run of ``plan`` that is not done with ``executor``; returns run ids by outcome (by what
-    was planned, for a dry run; by what was launched, for an executor that does not wait)."""
+    was planned, for a dry run; by what was launched, for an executor that does not wait). A finished run is
+    reused whatever code trained it (a comment change must not retrain a study); how many came from other
+    training code is said, and ``rerun_changed`` trains those again (their records kept aside)."""
     with contextlib.nullcontext() if dry_run else _locked(out, executor.holder, wait):
         status = {c.run_id(): status_of(c) for c in plan.runs}
+        changed = _other_code(plan, status, log)
+        if rerun_changed:
+            for c in changed:
+                if not dry_run:
+                    set_aside(c, f"code-{trained_by(c)}")
+                status[c.run_id()] = "new"
         open_runs = [c for c in plan.runs if status[c.run_id()] != "done"]
         in_flight = executor.in_flight(open_runs, out)
         todo = [c for c in open_runs if c.run_id() not in in_flight]
@@ -118,10 +129,12 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
             + (f"{len(in_flight)} {executor.in_flight_as}, " if executor.in_flight_as else "")
             + f"{len(todo)} {executor.to} ({sum(status[c.run_id()] == 'resume' for c in todo)} resuming) -> {out}")
         slots = executor.describe(todo)
+        estimates: dict[str, float] = {}
         if todo:
             log(slots.line)
             if executor.estimates and estimate_cost:
-                log(_cost_line(todo, slots, out, executor.estimate_device(todo)))
+                line, estimates = _cost(todo, slots, out, executor.estimate_device(todo))
+                log(line)
         if dry_run:
             what = {rid: f"queued {in_flight[rid]}" if rid in in_flight else s for rid, s in status.items()}
             width = max([7] + [len(w) for w in what.values()])
@@ -136,7 +149,7 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
         write_json(out / record, {"grid": plan.name, "description": plan.description,
                                        "runs": [c.to_dict() for c in plan.runs]})
         todo = [c if c.threads else c.replace(threads=slots.threads) for c in todo]
-        runs = executor.launch(Batch(plan, out, todo, in_flight, slots, log))
+        runs = executor.launch(Batch(plan, out, todo, in_flight, slots, log, estimates))
         if not executor.waits:
             for _ in runs:
                 pass
@@ -146,9 +159,26 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
     return outcome
 
 
-def _cost_line(todo: list[RunConfig], slots: Slots, out: Path, device: str) -> str:
-    """The estimate line for runs on ``device``; an estimate that cannot be made says why and never stops the
-    grid. On a machine without a GPU, a grid whose device is auto also says where a GPU's figure would come from."""
+def _other_code(plan: Plan, status: dict[str, str], log: Callable[[str], None]) -> list[RunConfig]:
+    """The finished runs whose records name other training code than this (``training_code_digest``), said in one
+    line with those whose records name none (written before records carried it)."""
+    here = training_code_digest()
+    done = [c for c in plan.runs if status[c.run_id()] == "done"]
+    code = {c.run_id(): trained_by(c) for c in done}
+    other = [c for c in done if code[c.run_id()] not in (None, here)]
+    unknown = sum(code[c.run_id()] is None for c in done)
+    if other or unknown:
+        log(f"of {len(done)} finished runs, {len(other)} came from other training code than this ({here})"
+            + (f" ({', '.join(sorted({str(code[c.run_id()]) for c in other}))}; --rerun-changed trains them again)"
+               if other else "")
+            + (f", {unknown} from before records named their code" if unknown else ""))
+    return other
+
+
+def _cost(todo: list[RunConfig], slots: Slots, out: Path, device: str) -> tuple[str, dict[str, float]]:
+    """The estimate line for runs on ``device`` and each run's estimated seconds (by run id; none when it cannot
+    be made: the line says why, and it never stops the grid). On a machine without a GPU, a grid whose device is
+    auto also says where a GPU's figure would come from."""
     from . import estimate
     try:
         folders = [out, *sorted(from_repo("reports").glob("*/records"))]
@@ -156,9 +186,9 @@ def _cost_line(todo: list[RunConfig], slots: Slots, out: Path, device: str) -> s
         line = cost.line(len(todo), slots.at_once)
         if device == "auto" and not estimate.on_cuda(device):
             line += f"; {estimate.GPU_NOTE}"
-        return line
+        return line, cost.per_run
     except Exception as e:  # noqa: BLE001 (an estimate is advice)
-        return f"estimate: not available ({type(e).__name__}: {str(e)[:200]})"
+        return f"estimate: not available ({type(e).__name__}: {str(e)[:200]})", {}
 
 
 @contextlib.contextmanager
@@ -216,8 +246,8 @@ def _summary(plan: Plan, out: Path, outcome: dict[str, list[str]], executor: Exe
     if stopped:   # interrupted inside its kernel: resumable, not done
         log(f"interrupted ({len(stopped)}): {', '.join(stopped)}\n  rerun the same command to resume them")
     if bad:
-        log(f"FAILED ({len(bad)}): " + ", ".join(bad) + f"\n  see <run>/metrics.json 'error' and <run>/run.ipynb "
-            f"in {out}" + (f"; the executor's logs in {out / executor.logs}" if executor.logs else ""))
+        log(f"FAILED ({len(bad)}): " + ", ".join(bad) + f"\n  see <run>/metrics.json 'error', <run>/run.log and "
+            f"<run>/run.ipynb in {out}" + (f"; the executor's logs in {out / executor.logs}" if executor.logs else ""))
     elif not stopped:
         log(f"grid {plan.name}: all {len(plan.runs)} runs done ({len(outcome['diverged'])} diverged)")
 

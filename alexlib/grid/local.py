@@ -21,6 +21,7 @@ from ..train.config import RunConfig
 from .executor import Batch, Executor, Finished, Options, Slots
 from .plan import GridError
 from .runner import execute, thread_env
+from .watchdog import stall_bound
 
 
 def cpu_cores() -> int:
@@ -58,14 +59,15 @@ class LocalExecutor(Executor):
     """This machine: a pool of ``jobs`` threads, each running one notebook at a time."""
 
     def __init__(self, jobs: int | str = "auto", threads: int = 0, gpus: list[int] | None = None,
-                 notebook: Path = RUN_NOTEBOOK):
+                 notebook: Path = RUN_NOTEBOOK, stall_s: float | None = None):
         self.jobs, self.threads, self.gpus, self.notebook = jobs, threads, gpus, notebook
+        self.stall_s = stall_s   # seconds without progress that end a run; None: from its estimate
 
     @classmethod
     def from_options(cls, options: Options) -> "LocalExecutor":
         if options.slurm or options.no_wait:
             raise GridError("--slurm and --no-wait need --executor slurm (or type: slurm in the grid's executor block)")
-        return cls(options.jobs, options.threads, options.gpus)
+        return cls(options.jobs, options.threads, options.gpus, stall_s=options.stall_s)
 
     def describe(self, todo: list[RunConfig]) -> Slots:
         return Slots(*parallelism(self.jobs, todo, self.gpus, self.threads))
@@ -88,7 +90,8 @@ class LocalExecutor(Executor):
                 if gpu is not None:
                     cfg = cfg.replace(device=f"cuda:{gpu}")
                 t = time.monotonic()
-                m = execute(cfg, self.notebook)
+                bound = stall_bound(self.stall_s, batch.estimates.get(cfg.run_id()), cfg.epochs)
+                m = execute(cfg, self.notebook, stall_s=bound)
                 return Finished(cfg, m, time.monotonic() - t)
             finally:
                 if gpu is not None:

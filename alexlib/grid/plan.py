@@ -2,7 +2,8 @@
 
 A grid file has a ``base`` (parameters every run shares), ``grids`` (each a mapping of parameter: value or
 [values], crossed; a ``zip:`` block pairs lists element by element), an optional ``description`` and an
-optional ``executor:`` block (how to run it: ``type: local|slurm`` and that backend's settings).
+optional ``executor:`` block (how to run it: ``type: local|slurm`` and that backend's settings) and an optional
+``stall_timeout`` (how long a run may show no progress: grid/watchdog.py).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import yaml
 from ..paths import from_repo
 from ..train.config import ConfigError, RunConfig, check_known
 
-GRID_KEYS = ("description", "base", "grids", "executor")
+GRID_KEYS = ("description", "base", "grids", "executor", "stall_timeout")
 
 
 class GridError(ValueError):
@@ -31,6 +32,7 @@ class Plan:
     runs: list[RunConfig]
     blocks: dict[str, list[str]] = field(default_factory=dict)   # block name -> its run ids (a shared run: the first)
     executor: dict[str, Any] = field(default_factory=dict)       # the file's executor: block ({} if none)
+    stall_timeout: Any = None    # the file's stall_timeout as written (auto, 20m), checked by the command
 
 
 def load_grid(path: str | Path, out: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Plan:
@@ -92,7 +94,8 @@ def load_grid(path: str | Path, out: str | Path | None = None, overrides: dict[s
     block = doc.get("executor")
     if block is not None and not isinstance(block, dict):
         raise GridError(f"{where}: 'executor' must be a mapping such as {{type: slurm, partition: gpu}}")
-    return Plan(path.stem, str(doc.get("description") or ""), list(runs.values()), blocks, dict(block or {}))
+    return Plan(path.stem, str(doc.get("description") or ""), list(runs.values()), blocks, dict(block or {}),
+                doc.get("stall_timeout"))
 
 
 def _zip_axes(block: Any, label: str) -> dict[str, list]:

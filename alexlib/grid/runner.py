@@ -1,5 +1,6 @@
-"""One run of the grid: whether it is done, running notebooks/run.ipynb for it through papermill, and the
-record a run that failed gets (the local runner's and the SLURM path's alike)."""
+"""One run of the grid: whether it is done, running notebooks/run.ipynb for it through papermill (its console in
+run.log, a kernel that shows no progress ended by a watchdog), and the record a run that failed gets (the local
+runner's and the SLURM path's alike)."""
 from __future__ import annotations
 
 import contextlib
@@ -8,16 +9,18 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..io import write_json
+from ..io import utc_now, write_json
 from ..notebooks import execute as run_notebook
 from ..paths import RUN_NOTEBOOK
 from ..train.config import RunConfig
 from ..train.device import resolved_precision_here
 from ..train.record import CHECKPOINT, METRICS, portable, read_metrics, same_run
-from ..vocab import FINISHED
+from ..vocab import FINISHED, fmt_time
+from .watchdog import STALL_FLOOR_S, Watchdog
 
 KERNEL_START_TRIES = 3  # papermill kernel starts can race when several runs start at once
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # read once, when a kernel's torch starts
+RUN_LOG = "run.log"  # <run folder>/run.log: the kernel's console output, to follow a running grid
 
 
 def status_of(cfg: RunConfig) -> str:
@@ -29,6 +32,23 @@ def status_of(cfg: RunConfig) -> str:
     if (out / CHECKPOINT).exists():
         return "resume"
     return "new"
+
+
+def trained_by(cfg: RunConfig) -> str | None:
+    """The digest of the training code that made the run's finished record (None: written before records named
+    it, or no record)."""
+    m = read_metrics(Path(cfg.out_dir))
+    return (m or {}).get("code_digest")
+
+
+def set_aside(cfg: RunConfig, why: str) -> Path:
+    """A finished record moved aside (metrics.<why>.json beside it: kept, never read as a run) with any checkpoint,
+    so that the run trains again from its first epoch."""
+    out = Path(cfg.out_dir)
+    kept = out / f"metrics.{why}.json"
+    (out / METRICS).replace(kept)
+    (out / CHECKPOINT).unlink(missing_ok=True)
+    return kept
 
 
 @contextlib.contextmanager
@@ -47,25 +67,14 @@ def thread_env(threads: int) -> Iterator[None]:
                 os.environ[v] = old
 
 
-def execute(cfg: RunConfig, notebook: Path = RUN_NOTEBOOK, log=print) -> dict[str, Any]:
+def execute(cfg: RunConfig, notebook: Path = RUN_NOTEBOOK, log=print,
+            stall_s: float = STALL_FLOOR_S) -> dict[str, Any]:
     """Run the notebook for one config; returns its metrics record (``failed`` written here if the
-    notebook died before train() could record anything)."""
+    notebook died before train() could record anything, or if it made no progress for ``stall_s`` seconds
+    and its kernel was ended). The kernel's console output goes to <run folder>/run.log as it comes."""
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    params = cfg.replace(progress=True).to_dict()
-    err: BaseException | None = None
-    for attempt in range(1, KERNEL_START_TRIES + 1):
-        try:
-            run_notebook(notebook, out / "run.ipynb", params)
-            err = None
-            break
-        except Exception as e:  # PapermillExecutionError, kernel death, start timeouts
-            err = e
-            if _kernel_start_failure(e) and attempt < KERNEL_START_TRIES:
-                log(f"  {cfg.run_id()}: kernel did not start ({type(e).__name__}); retry {attempt + 1}/{KERNEL_START_TRIES}")
-                time.sleep(2 * attempt)
-                continue
-            break
+    err, stalled = _run_watched(cfg, notebook, out, stall_s, log)
     m = read_metrics(out)
     if m is not None and not same_run(m, cfg, resolved_precision_here(cfg))[0]:
         # the folder holds another run's record (another config, or this one run elsewhere at another
@@ -80,12 +89,52 @@ def execute(cfg: RunConfig, notebook: Path = RUN_NOTEBOOK, log=print) -> dict[st
     # a failure train() could not record (the kernel did not start or died): the runner records it; a record
     # of its own carries the precision the run would have had, which keeps it in its protocol's cell
     own = {"precision": resolved_precision_here(cfg)}
+    if stalled:  # whatever the killed kernel last wrote (running, or an earlier attempt's failure) says so now
+        kept = {k: v for k, v in m.items() if k != "traceback"} if m else None
+        return write_failure(cfg, stall_error(stall_s), kept, None if m else own)
     # train() recorded a failure, or an interruption (resumable: a rerun goes on from its checkpoint): keep it
     if err is not None and (m is None or m.get("status") not in ("failed", "interrupted")):
         return write_failure(cfg, _short_error(err), m, None if m else own)
     if m is None:
         return write_failure(cfg, "the notebook finished without writing metrics.json", None, own)
     return m
+
+
+def _run_watched(cfg: RunConfig, notebook: Path, out: Path, stall_s: float,
+                 log) -> tuple[BaseException | None, bool]:
+    """The notebook run under a Watchdog, its console appended to run.log (a resumed run's log follows the
+    attempts before it), a kernel that does not start tried again: (the error it raised, or None; whether the
+    watchdog ended it)."""
+    params = cfg.replace(progress=True).to_dict()
+    err: BaseException | None = None
+    with open(out / RUN_LOG, "a", encoding="utf-8") as console, Watchdog(out, stall_s) as dog:
+        console.write(f"--- {utc_now()} {cfg.run_id()}: {notebook.name} starts "
+                      f"(stall timeout {fmt_time(stall_s)})\n")
+        console.flush()
+        for attempt in range(1, KERNEL_START_TRIES + 1):
+            try:
+                run_notebook(notebook, out / "run.ipynb", params, console, dog.kernel_started)
+                return None, False
+            except Exception as e:  # PapermillExecutionError, kernel death, start timeouts
+                err = e
+                if dog.fired or not _kernel_start_failure(e) or attempt == KERNEL_START_TRIES:
+                    break
+                log(f"  {cfg.run_id()}: kernel did not start ({type(e).__name__}); "
+                    f"retry {attempt + 1}/{KERNEL_START_TRIES}")
+                dog.kernel_started(None)
+                time.sleep(2 * attempt)
+        if dog.fired:
+            said = (f"{cfg.run_id()}: no progress for {fmt_time(stall_s)} (no output, nothing written in its "
+                    f"folder): kernel ended; recorded failed, a rerun resumes it from its last checkpoint")
+            console.write(said + "\n")
+            log("  " + said)
+    return err, dog.fired
+
+
+def stall_error(stall_s: float) -> str:
+    """A stalled run's error, its first words what the grid's progress line shows."""
+    return (f"stalled: no progress for {fmt_time(stall_s)}, kernel ended by the grid (--stall-timeout); "
+            f"a rerun resumes it from its last checkpoint")
 
 
 def write_failure(cfg: RunConfig, error: str, record: dict[str, Any] | None = None,

@@ -10,7 +10,7 @@ resumes after its last finished epoch from its checkpoint.pt; a job that is canc
 ``failed`` with its SLURM state and job id in metrics.json (written by the grid, which sees the state in
 sacct); the rest of the array goes on. ``<out>/slurm.json`` remembers which job runs which run, so running
 the same command again submits only what is missing or failed, never a run already queued or running.
-``SlurmExecutor`` is the grid core's Executor (alexlib/executor.py) for this path.
+``SlurmExecutor`` is the grid core's Executor (alexlib/grid/executor.py) for this path.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from .executor import Batch, Executor, Finished, Options, Slots
 from .jobs import Jobs, SlurmJobs, gpus_per_run
 from .runner import execute, thread_env, write_failure
 from .sacct import ACTIVE, ENDED_BADLY, PREEMPTED_FINAL_S, SlurmError, sbatch_options
+from .watchdog import stall_bound
 
 LEDGER = "slurm.json"  # <out>/slurm.json: run id -> the SLURM job that runs it
 LOGS = ".slurm"        # <out>/.slurm/<job id>/: submitit's pickles and each job's stdout/stderr
@@ -92,8 +93,8 @@ class NotebookRun(submitit.helpers.Checkpointable):
     resubmit this same object) and requeues the job; the rerun's train() resumes from checkpoint.pt,
     so nothing else needs saving here."""
 
-    def __init__(self, cfg: dict[str, Any], notebook: str):
-        self.cfg, self.notebook = cfg, notebook
+    def __init__(self, cfg: dict[str, Any], notebook: str, stall_s: float | None = None):
+        self.cfg, self.notebook, self.stall_s = cfg, notebook, stall_s
 
     def __call__(self) -> dict[str, Any]:
         cfg = RunConfig.from_dict(self.cfg)
@@ -115,7 +116,9 @@ class NotebookRun(submitit.helpers.Checkpointable):
         for s in previous:
             signal.signal(s, note)
         with thread_env(cfg.threads):
-            m = execute(cfg, Path(self.notebook))
+            # no estimate is made for the cluster's nodes: the setting, else the floor; a job pickled before
+            # the setting existed has no stall_s
+            m = execute(cfg, Path(self.notebook), stall_s=stall_bound(getattr(self, "stall_s", None), None, cfg.epochs))
         if m.get("status") in ("failed", "interrupted") and signalled:
             # SLURM signalled the whole job, so the kernel died with it and the notebook "failed": this job
             # is being preempted, requeued or cancelled; let SLURM finish that instead of ending as done
@@ -166,12 +169,12 @@ class SlurmExecutor(Executor):
                     "nothing queued or running)")
 
     def __init__(self, opts: dict[str, Any] | None = None, jobs: Jobs | None = None, wait: bool = True,
-                 notebook: Path = RUN_NOTEBOOK, poll_s: float = 2.0):
+                 notebook: Path = RUN_NOTEBOOK, poll_s: float = 2.0, stall_s: float | None = None):
         self.jobs = jobs or SlurmJobs()
         if not self.jobs.remembers and not wait:
             raise SlurmError(f"--no-wait needs SLURM: jobs {self.jobs.where} end with this process")
         self.opts, self.waits = opts or parse_options(), wait
-        self.notebook, self.poll_s = notebook, poll_s
+        self.notebook, self.poll_s, self.stall_s = notebook, poll_s, stall_s
         self.holder = f"alexlib.grid --executor {self.jobs.name}"
         self._ledger: dict[str, dict[str, Any]] = {}
         self._ended: dict[str, tuple[str, dict[str, str]]] = {}  # run id -> (job id, state): ended unwatched
@@ -179,7 +182,7 @@ class SlurmExecutor(Executor):
 
     @classmethod
     def from_options(cls, options: Options) -> "SlurmExecutor":
-        return cls(parse_options(options.block, options.slurm), wait=not options.no_wait)
+        return cls(parse_options(options.block, options.slurm), wait=not options.no_wait, stall_s=options.stall_s)
 
     def in_flight(self, runs: list[RunConfig], out: Path) -> dict[str, str]:
         """The runs whose job (slurm.json) SLURM still holds; those whose job ended badly while no grid
@@ -223,7 +226,8 @@ class SlurmExecutor(Executor):
         if batch.todo:
             ex = self.jobs.executor(self.opts, logs, batch.plan.name, batch.todo)
             with ex.batch():
-                subs = [(c.run_id(), ex.submit(NotebookRun(c.to_dict(), str(self.notebook)))) for c in batch.todo]
+                subs = [(c.run_id(), ex.submit(NotebookRun(c.to_dict(), str(self.notebook), self.stall_s)))
+                        for c in batch.todo]
             jobs = dict(subs)
             if self.jobs.remembers:
                 for rid, job in jobs.items():

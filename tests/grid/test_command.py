@@ -207,3 +207,37 @@ def test_ctrl_c_stops_the_grid_at_once_and_a_rerun_resumes(tmp_path):
 def test_an_output_folder_under_a_file_refuses_the_grid(tmp_path):
     (tmp_path / "a file").write_text("x")
     assert G.main([str(REPO / "params/smoke.yaml"), "--out", str(tmp_path / "a file" / "g")]) == 2
+
+
+def _with_stall(tmp_path: Path, value=None) -> Path:
+    """A one-run grid file, with ``stall_timeout: value`` when a value is given."""
+    doc = {"base": {**TINY_BASE}, "grids": [{"seed": [0]}]}
+    if value is not None:
+        doc["stall_timeout"] = value
+    p = tmp_path / "stall.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    return p
+
+
+TINY_BASE = dict(dataset="synthetic", image_size=63, width=0.125, train_size=96, test_size=48, device="cpu")
+
+
+def test_a_bad_stall_timeout_stops_the_grid_at_once_naming_where_it_came_from(tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert G.main([str(_with_stall(tmp_path)), "--out", str(out), "--stall-timeout", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--stall-timeout takes auto or a duration above 0 with its unit, s, m or h (90s, 20m, 2h), got '5'" in err
+    grid = _with_stall(tmp_path, "soon")
+    assert G.main([str(grid), "--out", str(out), "--dry-run"]) == 2
+    assert f"{grid}: stall_timeout takes auto or a duration" in capsys.readouterr().err
+    assert not out.exists()   # nothing ran, nothing was written
+
+
+def test_the_stall_timeout_comes_from_the_command_line_else_the_grid_file_else_auto(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(G, "run_plan", lambda plan, out, ex, **k: seen.append(ex.stall_s) or {})
+    G.run(_with_stall(tmp_path, "20m"), tmp_path / "runs")
+    G.run(_with_stall(tmp_path, "20m"), tmp_path / "runs", stall_timeout="90s")
+    G.run(_with_stall(tmp_path), tmp_path / "runs")
+    G.run(_with_stall(tmp_path), tmp_path / "runs", executor="slurm", slurm={"partition": "debug"}, stall_timeout="2h")
+    assert seen == [1200.0, 90.0, None, 7200.0]   # None: auto, from each run's estimate

@@ -63,3 +63,27 @@ def test_the_eta_shares_the_runs_left_among_the_runs_at_once(tmp_path):
     etas = [line.split("ETA ")[1] for line in lines if line.startswith("[")]
     assert etas == ["0m15s", "0m10s", "0m05s", "0m00s"]  # 3, 2, 1, 0 runs left x 10 s each / 2 at once
     assert eta(3, [10.0, 20.0], 1) == 45.0 and eta(5, [], 2) == 0.0
+
+
+def test_runs_from_other_training_code_are_counted_reused_and_retrained_on_request(tmp_path, monkeypatch, capsys):
+    """A finished run is reused whatever code made it; the grid says how many came from other training code (and
+    how many records name none); --rerun-changed trains those again, their records kept aside."""
+    from alexlib.train.record import training_code_digest
+    monkeypatch.setitem(B.EXECUTORS, "fake", Fake)
+    monkeypatch.setattr(Fake, "launched", [])
+    g, out = grid_file(tmp_path, 3), tmp_path / "runs"
+    plan = load_grid(g, out)
+    for c, code in zip(plan.runs, ("0123456789ab", training_code_digest(), None)):
+        folder = out / c.run_id()
+        folder.mkdir(parents=True)
+        rec = {"run_id": c.run_id(), "config": c.to_dict(), "status": "completed", "history": [],
+               "final": {"test_acc": 50.0}, "env": {"precision": "fp32"}}
+        (folder / "metrics.json").write_text(json.dumps(rec | ({"code_digest": code} if code else {})))
+    assert G.main([str(g), "--out", str(out), "--executor", "fake"]) == 0
+    printed = capsys.readouterr().out
+    assert "of 3 finished runs, 1 came from other training code than this" in printed
+    assert "(0123456789ab; --rerun-changed trains them again), 1 from before records named their code" in printed
+    assert "3 already done" in printed and Fake.launched == []
+    assert G.main([str(g), "--out", str(out), "--executor", "fake", "--rerun-changed"]) == 0
+    assert [c.run_id() for c in Fake.launched] == [plan.runs[0].run_id()]
+    assert (out / plan.runs[0].run_id() / "metrics.code-0123456789ab.json").is_file()

@@ -37,7 +37,7 @@ def test_a_gpu_goes_to_the_next_run_when_it_frees_up(tmp_path, monkeypatch):
     lock, active, peak, seen = threading.Lock(), {}, {}, []
     others_done = threading.Event()
 
-    def fake_execute(cfg, notebook=None, log=print):
+    def fake_execute(cfg, notebook=None, log=print, stall_s=None):
         with lock:
             active[cfg.device] = active.get(cfg.device, 0) + 1
             peak[cfg.device] = max(peak.get(cfg.device, 0), active[cfg.device])
@@ -56,3 +56,22 @@ def test_a_gpu_goes_to_the_next_run_when_it_frees_up(tmp_path, monkeypatch):
     outcome = run_plan(plan, tmp_path / "g", L.LocalExecutor(jobs=2, gpus=[0, 3]))
     assert len(outcome["completed"]) == 9 and others_done.is_set()
     assert set(peak.values()) == {1} and seen[0] == "cuda:0" and seen[1:] == ["cuda:3"] * 8
+
+
+def test_each_run_is_watched_for_its_own_estimated_epoch_unless_a_stall_timeout_is_set(tmp_path, monkeypatch):
+    from alexlib.grid.executor import Batch, Slots
+    from alexlib.grid.watchdog import STALL_FLOOR_S, STALL_MARGIN
+    bounds = {}
+
+    def fake_execute(cfg, notebook=None, log=print, stall_s=None):
+        bounds[cfg.run_id()] = stall_s
+        return {"status": "completed"}
+
+    monkeypatch.setattr(L, "execute", fake_execute)
+    plan = load_grid(SMOKE, tmp_path / "g")
+    long, short = plan.runs[:2]
+    hours = {long.run_id(): long.epochs * 3600.0}   # an hour an epoch; the other run has no estimate
+    for setting, expect in ((None, [STALL_MARGIN * 3600.0, STALL_FLOOR_S]), (60.0, [60.0, 60.0])):
+        batch = Batch(plan, tmp_path / "g", [long, short], {}, Slots(1, 1, ""), print, hours)
+        list(L.LocalExecutor(jobs=1, stall_s=setting).launch(batch))
+        assert [bounds[long.run_id()], bounds[short.run_id()]] == expect

@@ -50,3 +50,82 @@ def test_a_failure_the_grid_records_keeps_the_runs_protocol(tmp_path, monkeypatc
     assert R.execute(cfg)["status"] == "failed"
     cells = study(tmp_path).cells   # one protocol: the failure carries the precision it would have run at
     assert cells[["n_completed", "n_failed"]].values.tolist() == [[2, 1]]
+
+
+# A run notebook whose kernel hangs in the second epoch of the run with seed 0 (after its first epoch's checkpoint),
+# as a deadlocked kernel would, with a child process in its group; it hangs only once, so a rerun can resume it.
+# Until then a heartbeat file is written twice a second: a healthy run's progress, however slowly a busy test
+# machine imports torch or trains the first epoch (quiet stretches the bound could otherwise catch).
+HEARTBEAT = """
+import os, threading, time
+beating = True
+def beat():
+    while beating:
+        open(os.path.join(out_dir, "heartbeat"), "w").close()
+        time.sleep(0.5)
+threading.Thread(target=beat, daemon=True).start()
+"""
+HANGING = """
+import subprocess
+from alexlib.train import loop, train
+from alexlib.train.config import RunConfig
+cfg = RunConfig.from_dict({k: v for k, v in globals().items() if k in RunConfig.field_names()})
+pids = os.path.join(cfg.out_dir, "pids")
+if cfg.seed == 0 and not os.path.exists(pids):
+    finish = loop._finish_epoch
+    def hang(tr, epoch, seconds):
+        global beating
+        if epoch == 2:
+            beating = False
+            child = subprocess.Popen(["sleep", "600"])
+            with open(pids, "w") as f:
+                f.write(f"{os.getpid()} {child.pid}")
+            while True:
+                time.sleep(1)
+        return finish(tr, epoch, seconds)
+    loop._finish_epoch = hang
+result = train(cfg)
+"""
+
+
+def test_a_hung_kernel_is_ended_recorded_failed_and_resumable_and_the_grid_goes_on(tmp_path):
+    """One run at a time, so a hung run that held its slot would stop the grid: the watchdog ends its kernel's
+    process group after the configured bound, records it failed with the reason, and the next run completes;
+    run again, the hung run resumes after its first epoch."""
+    import nbformat
+    from test_watchdog import _gone
+
+    from alexlib.grid.executor import run_plan
+    from alexlib.grid.local import LocalExecutor
+    from alexlib.grid.plan import load_grid
+
+    from conftest import grid_file
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(HEARTBEAT), nbformat.v4.new_code_cell(HANGING)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = tmp_path / "hanging.ipynb"
+    nbformat.write(nb, notebook)
+    out = tmp_path / "runs"
+    plan = load_grid(grid_file(tmp_path, 2), out)
+    hung, other = plan.runs[0], plan.runs[1]
+    said = []
+    # 10 s: longer than a kernel takes to start on a busy 2-core machine, the one quiet stretch before the heartbeat
+    outcome = run_plan(plan, out, LocalExecutor(jobs=1, notebook=notebook, stall_s=10.0), log=said.append,
+                       estimate_cost=False)
+    assert outcome["failed"] == [hung.run_id()] and outcome["completed"] == [other.run_id()]
+    m = json.loads((out / hung.run_id() / "metrics.json").read_text())
+    assert m["status"] == "failed" and m["error"].startswith("stalled: no progress for 0m10s")
+    assert [h["epoch"] for h in m["history"]] == [1] and "traceback" not in m
+    kernel, child = map(int, (out / hung.run_id() / "pids").read_text().split())
+    assert _gone(kernel) and _gone(child)
+    assert any(hung.run_id() in s and "no progress for 0m10s" in s and "kernel ended" in s for s in said)
+    log = (out / hung.run_id() / "run.log").read_text()   # the console, and what ended it
+    assert "epoch   1/2" in log and "no progress for 0m10s" in log
+    assert "epoch   2/2" in (out / other.run_id() / "run.log").read_text()
+
+    assert R.status_of(hung) == "resume"
+    again = run_plan(plan, out, LocalExecutor(jobs=1, notebook=notebook, stall_s=10.0), log=said.append,
+                     estimate_cost=False)
+    assert again["completed"] == [hung.run_id()]
+    m = json.loads((out / hung.run_id() / "metrics.json").read_text())
+    assert m["status"] == "completed" and "resuming" in (out / hung.run_id() / "run.log").read_text()

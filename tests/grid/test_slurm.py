@@ -2,8 +2,6 @@
 smoke grid, cancellation, --no-wait, preemption and GPU placement against a real single-node SLURM
 (`make slurm-up`; .ci/run starts it). Without one these skip with the reason, except in CI (CI=true)."""
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +16,7 @@ from alexlib.grid.jobs import LocalJobs
 from alexlib.grid.sacct import job_states, sbatch_options
 from alexlib.train.loop import train
 
-from conftest import REPO, TINY, grid_file, records
+from conftest import REPO, TINY, grid_file, need, records
 
 SMOKE = REPO / "params" / "smoke.yaml"
 SMALL = ["--set", "epochs=1", "--set", "train_size=64", "--set", "test_size=32"]  # kernel start dominates
@@ -91,34 +89,6 @@ def test_failure_record_keeps_a_completed_one(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 # Against a real SLURM
 # ---------------------------------------------------------------------------------------------------
-def _slurm_problem() -> str | None:
-    if shutil.which("sinfo") is None or shutil.which("sacct") is None:
-        return "SLURM's commands are not installed (as root on Debian: make slurm-up)"
-    ours = Path(os.environ.get("ALEXLIB_SLURM_DIR", "/tmp/alexlib-slurm")) / "etc" / "slurm.conf"
-    if "SLURM_CONF" not in os.environ and not Path("/etc/slurm/slurm.conf").exists() and ours.exists():
-        os.environ["SLURM_CONF"] = str(ours)
-    r = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
-    if r.returncode != 0:
-        return f"SLURM does not answer (make slurm-up starts one): {r.stderr.strip()[:200]}"
-    if "idle" not in r.stdout.split() and "mixed" not in r.stdout.split():
-        return f"no idle SLURM node (sinfo: {r.stdout.split()})"
-    if subprocess.run(["sacct", "-n", "-X", "-j", "1"], capture_output=True).returncode != 0:
-        return "sacct does not answer (SLURM without accounting)"
-    return None
-
-
-def _need(problem: str | None) -> None:
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the SLURM tests (.ci/run starts make slurm-up): {problem}")
-        pytest.skip(problem)
-
-
-@pytest.fixture(scope="module")
-def slurm():
-    _need(_slurm_problem())
-
-
 @pytest.fixture(scope="module")
 def smoke_on_slurm(slurm, tmp_path_factory):
     """The smoke grid through SLURM, each run with one (fake) GPU; and the same command again."""
@@ -159,7 +129,7 @@ def test_second_invocation_submits_nothing(smoke_on_slurm):
 
 def test_each_run_with_one_gpu_sees_its_own(smoke_on_slurm):
     out, _, _, _, _, gpus = smoke_on_slurm
-    _need(None if gpus else "the SLURM node advertises no GPUs (make slurm-up advertises 4 fake ones)")
+    need(None if gpus else "the SLURM node advertises no GPUs (make slurm-up advertises 4 fake ones)")
     spans = []
     for m in records(out).values():
         dev = m["env"]["slurm"]["cuda_visible_devices"]
@@ -237,7 +207,7 @@ def test_no_wait_then_again_neither_duplicates_nor_loses_runs(slurm, tmp_path):
 
 def test_preempted_run_is_requeued_and_matches_an_uninterrupted_one(slurm, tmp_path):
     parts = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True).stdout.split()
-    _need(None if "high" in parts else "no 'high' partition to preempt from (make slurm-up makes one)")
+    need(None if "high" in parts else "no 'high' partition to preempt from (make slurm-up makes one)")
     # long enough after the first epoch (about 15 s on 2 idle cores) that the run cannot finish within the
     # partition's 5 s GraceTime: a run that did would be recorded completed before its requeue (seen in CI)
     base = dict(norm="bn", train_size=2048, test_size=64, batch_size=32, epochs=12)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ...stages import STAGES, SecondStage, StagesError, read_stages  # noqa: F401  (STAGES: the report's readers)
+from ...stages import SecondStage, read_stages
 from ...train.config import ConfigError, RunConfig
 from ...train.record import RunRecord, Unreadable, read_records
 from ...vocab import ANCHOR_BATCH, DESIGNS, PROTOCOL, REFERENCE_LR, REPORT_PROTOCOL, STATUS_RANK
@@ -265,6 +265,16 @@ def comparable(protocol: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------------------------------------------
 # Subsets of the runs table
 # ---------------------------------------------------------------------------------------------------
+def cells_of(norm: str, batch_size: int, lr: float, design: str) -> list[tuple]:
+    """The cells a run's seed counts in, the one rule of cell identity: (norm, batch size) of the report's design
+    (fixed epochs and lr), and ("lr", lr) of the sweep, which no normalization at batch 64 and the report's lr
+    shares with that design."""
+    out: list[tuple] = [(norm, int(batch_size))] if design == "fixed" else []
+    if norm == "none" and batch_size == ANCHOR_BATCH and design in ("fixed", "lr_sweep"):
+        out.append(("lr", float(lr)))
+    return out
+
+
 def completed(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs.status == "completed"]
 

@@ -138,3 +138,11 @@ def test_the_summary_reports_malformed_metrics_instead_of_crashing(tmp_path, con
     assert len(problems) == 1 and problems[0]["file"].endswith("bad/metrics.json")
     study = Study.load(str(tmp_path / "runs"), "params/reference.yaml", str(tmp_path / "rep"))
     assert "unreadable" in set(study.problems_table().status)
+
+
+def test_cell_identity_is_one_rule_the_sweep_sharing_its_anchor_with_the_design():
+    from alexlib.report.domain.runs import cells_of
+    assert cells_of("bn", 8, 0.005, "fixed") == [("bn", 8)]
+    assert cells_of("none", 64, 0.005, "fixed") == [("none", 64), ("lr", 0.005)]
+    assert cells_of("none", 64, 0.01, "lr_sweep") == [("lr", 0.01)]
+    assert cells_of("bn", 8, 0.00125, "lr_scaled") == [] and cells_of("none", 8, 0.005, "equal_steps") == []
