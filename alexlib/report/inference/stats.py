@@ -169,19 +169,26 @@ def pooled_var(groups: list[np.ndarray]) -> tuple[float, float]:
 # ---------------------------------------------------------------------------------------------------
 # Paired comparisons of two norms, over batch sizes
 # ---------------------------------------------------------------------------------------------------
+def paired_diffs(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]],
+                 res: float = 0.0) -> dict[int, np.ndarray]:
+    """Per batch size both ran with two or more shared seeds: a - b on those seeds (rounded first), the one
+    pairing every paired test here uses."""
+    diffs = {}
+    for bs in sorted(set(a) & set(b)):
+        shared = sorted(set(a[bs]) & set(b[bs]))
+        if len(shared) >= 2:
+            diffs[bs] = rounded([a[bs][s] for s in shared], res) - rounded([b[bs][s] for s in shared], res)
+    return diffs
+
+
 def paired_by_batch(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]], res: float = 0.0,
                     pool: bool = True) -> dict[int, Estimate]:
     """``a``, ``b``: batch size -> seed -> accuracy of two norms. Per batch size: mean of a - b with its test,
     on the shared seeds, the pair's variance pooled over batch sizes when they agree on it; Welch's test
     for a batch size without two shared seeds."""
-    diffs, unpaired = {}, {}
-    for bs in sorted(set(a) & set(b)):
-        shared = sorted(set(a[bs]) & set(b[bs]))
-        if len(shared) >= 2:
-            diffs[bs] = rounded([a[bs][s] for s in shared], res) - rounded([b[bs][s] for s in shared], res)
-        else:
-            unpaired[bs] = (list(a[bs].values()), list(b[bs].values()))
-    out = {bs: welch(x, y, res) for bs, (x, y) in unpaired.items()}
+    diffs = paired_diffs(a, b, res)
+    out = {bs: welch(list(a[bs].values()), list(b[bs].values()), res) for bs in sorted(set(a) & set(b))
+           if bs not in diffs}
     groups = list(diffs.values())
     pooled = pool and len(groups) > 1 and homogeneous(groups)
     var, df = pooled_var(groups) if pooled else (math.nan, 0.0)
@@ -241,12 +248,10 @@ def blocked_units(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]]
     """The (seed, batch size) units of a blocked mean: each shared seed's difference at each batch size both ran,
     and its weight (each batch size weighs the same)."""
     units, weights = [], []
-    sizes = [bs for bs in sorted(set(a) & set(b)) if len(set(a[bs]) & set(b[bs])) >= 2]
-    for bs in sizes:
-        shared = sorted(set(a[bs]) & set(b[bs]))
-        d = rounded([a[bs][s] for s in shared], res) - rounded([b[bs][s] for s in shared], res)
+    diffs = paired_diffs(a, b, res)
+    for d in diffs.values():
         units += list(map(float, d))
-        weights += [1 / (len(sizes) * len(d))] * len(d)
+        weights += [1 / (len(diffs) * len(d))] * len(d)
     return units, weights
 
 
@@ -255,11 +260,7 @@ def blocked_mean(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]],
     """a - b averaged over the batch sizes both ran (each batch size weighs the same), on shared seeds, with
     the pair's pooled variance; checked by an exact sign-flip test over every (seed, batch size) unit, and
     the larger p kept. Batch sizes without two shared seeds are left out and said."""
-    diffs = {}
-    for bs in sorted(set(a) & set(b)):
-        shared = sorted(set(a[bs]) & set(b[bs]))
-        if len(shared) >= 2:
-            diffs[bs] = rounded([a[bs][s] for s in shared], res) - rounded([b[bs][s] for s in shared], res)
+    diffs = paired_diffs(a, b, res)
     if not diffs:
         return untestable()
     k = len(diffs)
