@@ -14,7 +14,7 @@ from ..notebooks import execute as run_notebook
 from ..paths import RUN_NOTEBOOK
 from ..train.config import RunConfig
 from ..train.device import resolved_precision_here
-from ..train.record import CHECKPOINT, METRICS, portable, read_metrics, same_run
+from ..train.record import CHECKPOINT, METRICS, RunRecord, portable, read_metrics, same_run
 from ..vocab import FINISHED, fmt_time
 from .watchdog import STALL_FLOOR_S, Watchdog
 
@@ -142,14 +142,13 @@ def write_failure(cfg: RunConfig, error: str, record: dict[str, Any] | None = No
     """The record a failed run gets, written whole to its metrics.json: ``record`` (what the run wrote before
     it died: history, env), or a new one when it wrote none, now ``failed`` with ``error``; ``env`` is added
     to its env (the SLURM path adds the job's state there)."""
-    m = record or portable({"run_id": cfg.run_id(), "config": cfg.to_dict(), "history": [], "final": None, "env": {}})
-    m = m | {"status": "failed", "error": error}
-    if env:
-        m["env"] = {**(m.get("env") or {}), **env}
+    m = RunRecord.from_json(record) if record else RunRecord(cfg.run_id(), portable({"config": cfg.to_dict()})["config"])
+    m.status, m.error = "failed", error
+    m.env = {**m.env, **(env or {})}
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / METRICS, m)
-    return m
+    write_json(out / METRICS, m.to_json())
+    return m.to_json()
 
 
 def _kernel_start_failure(e: BaseException) -> bool:

@@ -120,12 +120,20 @@ class Unreadable:
 
 
 def read_metrics(out_dir: Path) -> dict[str, Any] | None:
-    """The run's record, or None when there is none or it cannot be read."""
+    """The run's record read through ``RunRecord`` (upgraded to the current schema) in its JSON form, or None when
+    there is none or it cannot be read (a broken file: the run starts again). A record of a newer schema raises
+    RecordError: it is a run that newer code made, never to be overwritten by this code."""
     p = Path(out_dir) / METRICS
     if not p.exists():
         return None
     rec = _read(p)
-    return None if isinstance(rec, Unreadable) else rec
+    if isinstance(rec, Unreadable):
+        return None
+    upgrade(rec)   # a newer schema raises here, before anything could write over it
+    try:
+        return RunRecord.from_json(rec).to_json()
+    except (RecordError, TypeError):
+        return None
 
 
 def _read(p: Path) -> dict[str, Any] | Unreadable:

@@ -91,3 +91,26 @@ def test_the_code_digest_ignores_comments_and_docstrings_but_not_code(tmp_path):
     assert code_digest(tmp_path) == d
     (tmp_path / "a.py").write_text('"""A module."""\ndef f(x):\n    return 3 * x\n')
     assert code_digest(tmp_path) != d
+
+
+def test_the_grid_reads_and_writes_records_through_the_same_definition(tmp_path):
+    """read_metrics upgrades a version-1 record and refuses a newer one; a failure the grid records is a
+    current-schema record that the report's reader takes."""
+    import json
+
+    from alexlib.grid.runner import write_failure
+    import pytest
+
+    from alexlib.train.record import SCHEMA, RecordError, RunRecord, read_metrics, read_records
+    cfg = RunConfig(out_dir=str(tmp_path / "r"))
+    (tmp_path / "r").mkdir()
+    old = {"run_id": cfg.run_id(), "config": cfg.to_dict(), "status": "running", "history": [], "env": {}}
+    (tmp_path / "r" / "metrics.json").write_text(json.dumps(old))
+    m = read_metrics(tmp_path / "r")
+    assert m["schema"] == SCHEMA and m["code_digest"] is None
+    write_failure(cfg, "kernel died", m)
+    (p, rec), = read_records(tmp_path)
+    assert isinstance(rec, RunRecord) and rec.status == "failed" and rec.error == "kernel died"
+    (tmp_path / "r" / "metrics.json").write_text(json.dumps(old | {"schema": SCHEMA + 1}))
+    with pytest.raises(RecordError, match="newer alexlib"):   # never overwritten by older code
+        read_metrics(tmp_path / "r")
