@@ -27,6 +27,7 @@ from .grid import command, estimate
 from .grid.executor import Executor
 from .grid.plan import load_grid
 from .io import utc_now, write_text
+from .report.domain.learning import NEAR_CHANCE
 from .report.domain.runs import cells_of, read_study_runs
 from .report.inference import planner
 from .report.study import Study
@@ -112,7 +113,7 @@ def make_plan(study: Study, grid_file: Path, runs_dir: Path, budget: Budget, cap
     name = estimate.device_name_here(device) if sample else ""
     cost = estimate.estimate(sample, at_once, threads, folders, name, device=device) if sample else None
     per_cell = {cell: cost.per_run[cfg.run_id()] / at_once for cell, cfg in templates.items()} if cost else {}
-    untrained = {cell: "near chance" for cell in study.near_chance()}
+    untrained = {cell: NEAR_CHANCE for cell in study.near_chance()}
     plan = planner.plan_second_stage(study.claims(), seeds_now, lambda cell: per_cell.get(cell, float("inf")),
                                 budget.seconds, budget.runs, cap, untrained)
     start = int(study.runs.seed.max()) + 1

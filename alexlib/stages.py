@@ -40,11 +40,6 @@ class SecondStage:
     measured_seconds: float = 0.0                     # wall time its grid took (summed over resumed calls)
     executor: dict[str, Any] | None = None            # the executor block that runs it (None: this machine)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """Dict-style reading for the report's prose (a field a file did not hold reads as ``default``)."""
-        v = getattr(self, key, default)
-        return default if v is None else v
-
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 

@@ -115,12 +115,10 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
     training code is said, and ``rerun_changed`` trains those again (their records kept aside)."""
     with contextlib.nullcontext() if dry_run else _locked(out, executor.holder, wait):
         status = {c.run_id(): status_of(c) for c in plan.runs}
-        changed = _other_code(plan, status, log)
+        changed = _other_code(plan, status, log) if rerun_changed or not dry_run else []
         if rerun_changed:
             for c in changed:
-                if not dry_run:
-                    set_aside(c, f"code-{trained_by(c)}")
-                status[c.run_id()] = "new"
+                status[c.run_id()] = "new"   # set aside just before launch, once nothing can refuse the grid
         open_runs = [c for c in plan.runs if status[c.run_id()] != "done"]
         in_flight = executor.in_flight(open_runs, out)
         todo = [c for c in open_runs if c.run_id() not in in_flight]
@@ -149,6 +147,8 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
         write_json(out / record, {"grid": plan.name, "description": plan.description,
                                        "runs": [c.to_dict() for c in plan.runs]})
         todo = [c if c.threads else c.replace(threads=slots.threads) for c in todo]
+        for c in changed if rerun_changed else []:
+            set_aside(c, f"code-{trained_by(c)}")
         runs = executor.launch(Batch(plan, out, todo, in_flight, slots, log, estimates))
         if not executor.waits:
             for _ in runs:

@@ -45,7 +45,10 @@ def set_aside(cfg: RunConfig, why: str) -> Path:
     """A finished record moved aside (metrics.<why>.json beside it: kept, never read as a run) with any checkpoint,
     so that the run trains again from its first epoch."""
     out = Path(cfg.out_dir)
-    kept = out / f"metrics.{why}.json"
+    kept, n = out / f"metrics.{why}.json", 1
+    while kept.exists():   # an earlier record set aside for the same reason stays as it is
+        n += 1
+        kept = out / f"metrics.{why}.{n}.json"
     (out / METRICS).replace(kept)
     (out / CHECKPOINT).unlink(missing_ok=True)
     return kept

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..paths import from_repo
+from ..stages import SecondStage
 from .domain import against, cells, learning, runs
 from .domain.analysis import Analysis, analyze
 from .render import figures, findings, front, style, tables, texts
@@ -34,7 +35,7 @@ class Study:
     duplicates: int = 0
     figures: dict[str, Figure] = field(default_factory=dict)   # file stem -> the figure last drawn
     fixed_epochs: int = 0   # the epochs of the report's design (fixed epochs and lr) in these runs
-    stages: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[SecondStage] = field(default_factory=list)
     committed: runs.Loaded | None = None   # the committed study this run is checked against (--against)
 
     @classmethod

@@ -117,7 +117,8 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
             if not last or cfg.keep_checkpoint:
                 ckpt = {"config": cfg.to_dict(), "precision": precision, "epoch": epoch,
                         "model": tr.model.state_dict(), "optimizer": tr.opt.state_dict(), "rng": rng_state(dev),
-                        "history": record.history, "started_at": record.started_at}
+                        "history": record.history, "started_at": record.started_at,
+                        "code_digest": record.code_digest}
             save_epoch(writer, out, ckpt, None if last else record.to_json() | {"updated_at": utc_now()})
         writer.close()
         if record.status == "running":  # resumed from a checkpoint of the last epoch
@@ -154,6 +155,11 @@ def _resume(tr: Trainer, ckpt_path: Path, cfg: RunConfig, precision: str, record
     restore_rng(ck["rng"], tr.dev)
     record.history = list(ck["history"])
     record.started_at = ck.get("started_at", record.started_at)
+    # the epochs before came from the code that wrote the checkpoint: a run trained by two versions says both
+    # (the grid counts it as other code), one whose checkpoint predates the digest says none
+    before = ck.get("code_digest")
+    record.code_digest = (None if before is None else before if before == record.code_digest
+                          else f"{before}+{record.code_digest}")
     say(f"resuming {ckpt_path.parent} after epoch {ck['epoch']}/{cfg.epochs}")
     return int(ck["epoch"]) + 1
 

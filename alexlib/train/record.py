@@ -10,12 +10,15 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import io
+import tokenize
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..io import read_json
 from ..paths import REPO
+from ..vocab import STATUS_RANK
 from .config import ConfigError, RunConfig
 
 METRICS = "metrics.json"
@@ -26,7 +29,7 @@ CHECKPOINT = "checkpoint.pt"
 # blas, onednn, kernel_env), and all lack the training code's digest. Version 2 adds "schema" and "code_digest".
 SCHEMA = 2
 ENV_ADDED_IN_1 = ("cpu_capability", "blas", "onednn", "kernel_env")   # absent from the earliest version-1 records
-STATUSES = ("completed", "diverged", "failed", "interrupted", "running")
+STATUSES = tuple(STATUS_RANK)
 
 
 class RecordError(ValueError):
@@ -45,7 +48,8 @@ class RunRecord:
     env: dict[str, Any] = field(default_factory=dict)       # device, versions, kernels (train.device.environment)
     dataset: dict[str, Any] = field(default_factory=dict)   # name, sizes, origin and file checksums
     model: dict[str, Any] = field(default_factory=dict)     # parameters, image size, width
-    code_digest: str | None = None                # the training code that made it (``training_code_digest``)
+    code_digest: str | None = None                # the training code that made it (``training_code_digest``;
+                                                  # "a+b": resumed under other code; None: not known)
     started_at: str = ""
     updated_at: str = ""
     session_seconds: float | None = None          # wall time of the session that wrote it last
@@ -54,7 +58,8 @@ class RunRecord:
     error: str | None = None
     traceback: str | None = None
     schema: int = SCHEMA
-    lacks: tuple[str, ...] = ()                   # what its version did not record (set on reading, never written)
+    lacks: tuple[str, ...] = ()                   # what its version did not record (set on reading, never written;
+                                                  # readers show those fields as not recorded)
 
     def to_json(self) -> dict[str, Any]:
         """The record as metrics.json holds it (fields that are not set are left out, ``lacks`` never written)."""
@@ -76,8 +81,8 @@ class RunRecord:
 
 
 def upgrade(d: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """A record of any earlier version in the current one, and what its version lacks (the report says "not
-    recorded" for those fields rather than guess them)."""
+    """A record of any earlier version in the current one, and what its version lacks (those fields are left
+    unset, never guessed: the report shows them as not recorded)."""
     version = d.get("schema", 1)
     if not isinstance(version, int) or version > SCHEMA:
         raise RecordError(f"written by a newer alexlib (record schema {version!r}, this code reads up to {SCHEMA}): "
@@ -97,19 +102,31 @@ def training_code_digest() -> str:
 
 
 def code_digest(folder: Path) -> str:
-    """A digest of the Python files in ``folder`` as Python reads them: comments, docstrings and layout left out,
-    so a comment change keeps the digest and a change of what the code does changes it. 12 hex digits."""
+    """A digest of the Python files in ``folder``, their code lines only: comments, docstrings, blank lines and
+    trailing spaces left out, so a comment change keeps the digest and a change of what the code does changes it.
+    The text is hashed, not Python's tree (``ast.dump`` differs between Python versions, and one study may run on
+    two interpreters). 12 hex digits."""
     h = hashlib.sha256()
     for p in sorted(Path(folder).glob("*.py")):
-        tree = ast.parse(p.read_text())
-        for node in ast.walk(tree):   # docstrings out: a reworded one trains the same network
-            body = getattr(node, "body", None)
-            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                    and isinstance(getattr(body[0], "value", None), ast.Constant)
-                    and isinstance(body[0].value.value, str)):
-                node.body = body[1:] or [ast.Pass()]
-        h.update(p.name.encode() + b"\0" + ast.dump(tree).encode() + b"\0")
+        h.update(p.name.encode() + b"\0" + "\n".join(code_lines(p.read_text())).encode() + b"\0")
     return h.hexdigest()[:12]
+
+
+def code_lines(source: str) -> list[str]:
+    """The source's lines without comments, docstrings, blank lines and trailing spaces."""
+    lines = source.splitlines()
+    for node in ast.walk(ast.parse(source)):   # docstrings out: a reworded one trains the same network
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            for i in range(body[0].lineno - 1, body[0].end_lineno):
+                lines[i] = ""
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:   # cut at the comment's column: the code before it stays
+            row, col = tok.start
+            lines[row - 1] = lines[row - 1][:col]
+    return [s.rstrip() for s in lines if s.strip()]
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def test_runs_from_other_training_code_are_counted_reused_and_retrained_on_reque
         folder = out / c.run_id()
         folder.mkdir(parents=True)
         rec = {"run_id": c.run_id(), "config": c.to_dict(), "status": "completed", "history": [],
-               "final": {"test_acc": 50.0}, "env": {"precision": "fp32"}}
+               "final": {"test_acc": 50.0}, "env": {"precision": "fp32"}, "schema": 2}
         (folder / "metrics.json").write_text(json.dumps(rec | ({"code_digest": code} if code else {})))
     assert G.main([str(g), "--out", str(out), "--executor", "fake"]) == 0
     printed = capsys.readouterr().out

@@ -129,3 +129,16 @@ def test_a_hung_kernel_is_ended_recorded_failed_and_resumable_and_the_grid_goes_
     assert again["completed"] == [hung.run_id()]
     m = json.loads((out / hung.run_id() / "metrics.json").read_text())
     assert m["status"] == "completed" and "resuming" in (out / hung.run_id() / "run.log").read_text()
+
+
+def test_a_record_set_aside_never_replaces_one_set_aside_before(tmp_path):
+    from alexlib.grid.runner import set_aside
+    from alexlib.train.config import RunConfig
+    cfg = RunConfig(out_dir=str(tmp_path))
+    for text in ("first", "second"):
+        (tmp_path / "metrics.json").write_text(text)
+        (tmp_path / "checkpoint.pt").write_text("x")
+        set_aside(cfg, "code-abc")
+    assert (tmp_path / "metrics.code-abc.json").read_text() == "first"
+    assert (tmp_path / "metrics.code-abc.2.json").read_text() == "second"
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "checkpoint.pt").exists()

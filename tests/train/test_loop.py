@@ -245,3 +245,15 @@ def test_full_or_read_only_output_folder_fails_at_the_start(tmp_path, monkeypatc
         T.train(tiny(tmp_path))
     assert not loaded
     monkeypatch.setattr(IO.os, "write", real_write)
+
+
+def test_a_run_resumed_under_other_training_code_names_both(tmp_path, monkeypatch):
+    from alexlib.train.record import training_code_digest
+    cfg = tiny(tmp_path, norm="gn", epochs=2, out_dir=str(tmp_path / "r"))
+    stop_after_epoch(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(cfg)
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["code_digest"] == training_code_digest()
+    monkeypatch.undo()
+    monkeypatch.setattr(T, "training_code_digest", lambda: "0123456789ab")
+    assert T.train(cfg)["code_digest"] == f"{training_code_digest()}+0123456789ab"

@@ -98,9 +98,9 @@ def test_the_grid_reads_and_writes_records_through_the_same_definition(tmp_path)
     current-schema record that the report's reader takes."""
     import json
 
-    from alexlib.grid.runner import write_failure
     import pytest
 
+    from alexlib.grid.runner import write_failure
     from alexlib.train.record import SCHEMA, RecordError, RunRecord, read_metrics, read_records
     cfg = RunConfig(out_dir=str(tmp_path / "r"))
     (tmp_path / "r").mkdir()

@@ -44,7 +44,7 @@ def protocol_table(runs: pd.DataFrame, stages: list[SecondStage] | None = None) 
     side = {REGISTRY[x].side for x in ds if x in REGISTRY}
     seeds = d.groupby(["norm", "batch_size"]).seed.nunique()
     n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
-    added = sum(len(s.get("runs", [])) for s in stages or [])
+    added = sum(len(s.runs) for s in stages or [])
     rep_w = REPORT_PROTOCOL["width"]
     rows = [
         ("data", "CIFAR-10: 50,000 train / 10,000 test", f"{' / '.join(title(x) for x in ds)}: "

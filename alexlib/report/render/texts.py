@@ -165,11 +165,9 @@ def stages_markdown(runs: pd.DataFrame, stages: list[SecondStage], claims: list[
     lines = [f"**Stage 1**: the grid as written, {n1.min()}{'' if n1.min() == n1.max() else f'–{n1.max()}'} seeds per "
              f"cell ({len(first)} runs)."]
     for st in stages:
-        cells = st.get("cells", [])
-        lines.append(f"**Stage 2**: {len(st.get('runs', []))} runs added, seeds {st.get('seeds', '?')} to "
-                     f"{len(cells)} cells, for the open parts of claim(s) {', '.join(st.get('claims', [])) or '?'}; "
-                     f"budget {st.get('budget', '?')}, planned {fmt_seconds(st.get('planned_seconds'))} "
-                     f"({st.get('rule', '')}).")
+        lines.append(f"**Stage 2**: {len(st.runs)} runs added, seeds {st.seeds or '?'} to "
+                     f"{len(st.cells)} cells, for the open parts of claim(s) {', '.join(st.claims) or '?'}; "
+                     f"budget {st.budget or '?'}, planned {fmt_seconds(st.planned_seconds)} ({st.rule}).")
     decided2 = [f"{c.id} ({p.what})" for c in claims for p in c.parts if p.stage == 2]
     if stages:
         lines.append("Decided at stage 2: " + ("; ".join(decided2) if decided2 else "no part") + ".")
