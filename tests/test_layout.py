@@ -1,7 +1,7 @@
 """The package's layout, read from its source as imports (those inside functions too): the folders are the
-pipeline's stages and imports only go down. train/ (one run) imports no other stage; grid/ (many runs) and
+pipeline's three commands and imports only go down. train/ (one run) imports no other folder; grid/ (many runs) and
 report/ (records to a report) may use train/'s configuration and record but never each other: they meet only
-through metrics.json; the shared modules at the top import no stage; nothing but the commands on top (pipeline,
+through metrics.json; the shared modules at the top import no folder; nothing but the commands on top (pipeline,
 decide) imports them;
 no import cycle; no module over 400 lines or class over 200. And the report half loads without torch.
 
@@ -17,11 +17,11 @@ from pathlib import Path
 from conftest import REPO
 
 PKG = REPO / "alexlib"
-STAGES = ("train", "grid", "report", "tools")
-# stage -> the stages it may import (the shared top-level modules are open to all)
+FOLDERS = ("train", "grid", "report", "tools")
+# folder -> the folders it may import (the shared top-level modules are open to all)
 MAY_IMPORT = {"train": set(), "grid": {"train"}, "report": {"train"}, "tools": {"train", "grid"},
               "pipeline": {"train", "grid", "report"}, "shared": set()}
-ON_TOP = ("pipeline", "decide")   # the commands that run the stages in order: they may import all three
+ON_TOP = ("pipeline", "decide")   # the commands that run the three in order: they may import all three
 
 
 def module_name(p: Path) -> str:
@@ -45,11 +45,11 @@ def imports(p: Path) -> set[str]:
     return out
 
 
-def stage(module: str) -> str:
+def folder(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1:
         return "package"
-    return parts[1] if parts[1] in STAGES else "pipeline" if parts[1] in ON_TOP else "shared"
+    return parts[1] if parts[1] in FOLDERS else "pipeline" if parts[1] in ON_TOP else "shared"
 
 
 def graph() -> dict[str, set[str]]:
@@ -66,9 +66,9 @@ def graph() -> dict[str, set[str]]:
 def test_imports_go_down_and_grid_and_report_meet_only_through_the_record():
     bad = []
     for src, targets in graph().items():
-        s = stage(src)
+        s = folder(src)
         for t in targets:
-            ts = stage(t)
+            ts = folder(t)
             if ts in ("shared", "package") or ts == s:
                 continue
             if ts not in MAY_IMPORT.get(s, set()):
@@ -79,7 +79,7 @@ def test_imports_go_down_and_grid_and_report_meet_only_through_the_record():
 def test_report_reads_nothing_of_train_but_the_configuration_and_the_record():
     allowed = {"alexlib.train.config", "alexlib.train.record", "alexlib.train.datasets", "alexlib.train.shapes",
                "alexlib.train.norms", "alexlib.train"}
-    used = {t for src, ts in graph().items() if stage(src) == "report" for t in ts if stage(t) == "train"}
+    used = {t for src, ts in graph().items() if folder(src) == "report" for t in ts if folder(t) == "train"}
     assert used <= allowed, used - allowed
 
 
@@ -195,7 +195,7 @@ def test_the_checker_sees_a_forbidden_import(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
     g = graph()
     assert "alexlib.grid.plan" in g["alexlib.report.sneaky"]
-    bad = [t for t in g["alexlib.report.sneaky"] if stage(t) == "grid"]
+    bad = [t for t in g["alexlib.report.sneaky"] if folder(t) == "grid"]
     assert bad
 
 
