@@ -22,6 +22,7 @@ from typing import Any, Callable, NoReturn
 
 from ..paths import from_repo
 from ..train.config import ConfigError, Help
+from ..train.record import LACKABLE
 from ..train.splits import DataError
 from .backends import EXECUTORS, executor_class
 from .executor import Executor, Options, run_plan, say
@@ -38,7 +39,8 @@ def run(grid_file: str | Path, out: str | Path | None = None, executor: str | No
         wait: bool = False, overrides: dict[str, Any] | None = None,
         slurm: Mapping[str, Any] | None = None, no_wait: bool = False,
         log: Callable[[str], None] = say, estimate: bool = True, record: str = "grid.json",
-        stall_timeout: str | None = None, rerun_changed: bool = False) -> dict[str, list[str]]:
+        stall_timeout: str | None = None, rerun_changed: bool = False,
+        rerun_lacking: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """Run every configuration of a grid file not yet done, into ``out`` (default runs/<grid name>);
     returns run ids by outcome (completed, diverged, failed; planned for a dry run; submitted, queued and
     done with ``no_wait``); before it starts it prints the estimated time (``estimate``); ``record``: the file in
@@ -46,17 +48,28 @@ def run(grid_file: str | Path, out: str | Path | None = None, executor: str | No
     in alexlib.grid.backends (default: the grid file's ``executor: {type: ...}``, else local). ``stall_timeout``:
     auto or a duration (``20m``) without progress that ends a run (grid/watchdog.py; default: the grid file's
     ``stall_timeout``, else auto). ``rerun_changed``: finished runs that other training code made are trained
-    again (by default they are reused and counted). Raises one of REFUSED when the grid cannot start."""
+    again (by default they are reused and counted); ``rerun_lacking``: so are those whose records lack one of these
+    fields (``bn_checks``: BatchNorm runs recorded before it). Raises one of REFUSED when the grid cannot start."""
     check_jobs(jobs, threads)
     stall_s = parse_stall(stall_timeout) if stall_timeout is not None else None
-    grid_path = Path(grid_file) if Path(grid_file).exists() else from_repo(grid_file)
+    grid_path = grid_file_path(grid_file)
     out = from_repo(out or f"runs/{Path(grid_file).stem}")
     plan = load_grid(grid_path, out, overrides)
     if stall_timeout is None and plan.stall_timeout is not None:
         stall_s = parse_stall(plan.stall_timeout, f"{grid_path}: stall_timeout")
     ex = make_executor(plan.executor, executor, jobs, threads, gpus, slurm, no_wait, stall_s)
     return run_plan(plan, out, ex, dry_run=dry_run, wait=wait, log=log, estimate_cost=estimate, record=record,
-                    rerun_changed=rerun_changed)
+                    rerun_changed=rerun_changed, rerun_lacking=tuple(rerun_lacking))
+
+
+def grid_file_path(grid: str | Path) -> Path:
+    """A grid file named as a path (from here, else from the repository's root) or by its name in params/
+    (``fashion``: params/fashion.yaml); a name that is none of these comes back as a path, for load_grid to
+    refuse with the list of grids."""
+    for p in (Path(grid), from_repo(grid), from_repo(f"params/{grid}.yaml")):
+        if p.is_file():
+            return p
+    return Path(grid)
 
 
 def executor_name(block: Mapping[str, Any], executor: str | None = None) -> str:
@@ -158,11 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rerun-changed", action="store_true",
                    help="train again the finished runs whose records name other training code than this (their "
                         "records kept aside as metrics.code-<digest>.json); by default they are reused and counted")
+    p.add_argument("--rerun-lacking", action="append", default=[], metavar="FIELD", choices=LACKABLE,
+                   help="train again the finished runs whose records lack FIELD, written before it was recorded "
+                        "(bn_checks: BatchNorm's accuracy with recomputed and with per-batch statistics); their "
+                        "records kept aside as metrics.lacks-FIELD.json; repeatable")
     a = p.parse_args(argv)
     try:
         outcome = run(a.grid, a.out, a.executor, a.jobs, a.threads, a.gpus or None, a.dry_run, a.wait,
                       parse_pairs(a.set), parse_pairs(a.slurm, "--slurm", str.strip), a.no_wait,
-                      estimate=not a.no_estimate, stall_timeout=a.stall_timeout, rerun_changed=a.rerun_changed)
+                      estimate=not a.no_estimate, stall_timeout=a.stall_timeout, rerun_changed=a.rerun_changed,
+                      rerun_lacking=a.rerun_lacking)
     except REFUSED as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

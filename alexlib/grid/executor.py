@@ -20,7 +20,7 @@ from ..train.datasets import check_available
 from ..train.record import training_code_digest
 from ..vocab import fmt_time
 from .plan import Plan
-from .runner import set_aside, status_of, trained_by
+from .runner import lacks_of, set_aside, status_of, trained_by
 
 GRID_RECORD = "grid.json"  # <out>/grid.json: the expanded grid
 
@@ -108,17 +108,21 @@ class Executor(ABC):
 
 def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, wait: bool = False,
              log: Callable[[str], None] = say, estimate_cost: bool = True,
-             record: str = GRID_RECORD, rerun_changed: bool = False) -> dict[str, list[str]]:
+             record: str = GRID_RECORD, rerun_changed: bool = False,
+             rerun_lacking: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """Run every run of ``plan`` that is not done with ``executor``; returns run ids by outcome (by what
     was planned, for a dry run; by what was launched, for an executor that does not wait). A finished run is
     reused whatever code trained it (a comment change must not retrain a study); how many came from other
-    training code is said, and ``rerun_changed`` trains those again (their records kept aside)."""
+    training code is said, and ``rerun_changed`` trains those again (their records kept aside); ``rerun_lacking``
+    trains again those whose records lack one of these fields (a field added since, like ``bn_checks``)."""
     with contextlib.nullcontext() if dry_run else _locked(out, executor.holder, wait):
         status = {c.run_id(): status_of(c) for c in plan.runs}
-        changed = _other_code(plan, status, log) if rerun_changed or not dry_run else []
-        if rerun_changed:
-            for c in changed:
-                status[c.run_id()] = "new"   # set aside just before launch, once nothing can refuse the grid
+        changed = _other_code(plan, status, log)
+        again = {c.run_id(): (c, f"code-{trained_by(c)}") for c in changed} if rerun_changed else {}
+        for c, field in _lacking(plan, status, rerun_lacking, log):
+            again.setdefault(c.run_id(), (c, f"lacks-{field}"))
+        for rid in again:
+            status[rid] = "new"   # set aside just before launch, once nothing can refuse the grid
         open_runs = [c for c in plan.runs if status[c.run_id()] != "done"]
         in_flight = executor.in_flight(open_runs, out)
         todo = [c for c in open_runs if c.run_id() not in in_flight]
@@ -147,8 +151,8 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
         write_json(out / record, {"grid": plan.name, "description": plan.description,
                                        "runs": [c.to_dict() for c in plan.runs]})
         todo = [c if c.threads else c.replace(threads=slots.threads) for c in todo]
-        for c in changed if rerun_changed else []:
-            set_aside(c, f"code-{trained_by(c)}")
+        for c, why in again.values():
+            set_aside(c, why)
         runs = executor.launch(Batch(plan, out, todo, in_flight, slots, log, estimates))
         if not executor.waits:
             for _ in runs:
@@ -173,6 +177,21 @@ def _other_code(plan: Plan, status: dict[str, str], log: Callable[[str], None]) 
                if other else "")
             + (f", {unknown} from before records named their code" if unknown else ""))
     return other
+
+
+def _lacking(plan: Plan, status: dict[str, str], lacking: tuple[str, ...],
+             log: Callable[[str], None]) -> list[tuple[RunConfig, str]]:
+    """The finished runs whose records lack one of the ``lacking`` fields, each with the first it lacks; said
+    in one line."""
+    found = []
+    for c in plan.runs:
+        if status[c.run_id()] == "done" and lacking:
+            missing = [f for f in lacking if f in lacks_of(c)]
+            if missing:
+                found.append((c, missing[0]))
+    if lacking:
+        log(f"{len(found)} finished run(s) lack {' or '.join(lacking)}: trained again (--rerun-lacking)")
+    return found
 
 
 def _cost(todo: list[RunConfig], slots: Slots, out: Path, device: str) -> tuple[str, dict[str, float]]:

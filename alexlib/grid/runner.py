@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..io import utc_now, write_json
+from ..io import read_json, utc_now, write_json
 from ..notebooks import execute as run_notebook
 from ..paths import RUN_NOTEBOOK
 from ..train.config import RunConfig
@@ -39,6 +39,15 @@ def trained_by(cfg: RunConfig) -> str | None:
     it, or no record)."""
     m = read_metrics(Path(cfg.out_dir))
     return (m or {}).get("code_digest")
+
+
+def lacks_of(cfg: RunConfig) -> tuple[str, ...]:
+    """What the run's record lacks because an earlier version wrote it (``RunRecord.lacks``); () without one."""
+    p = Path(cfg.out_dir) / METRICS
+    try:
+        return RunRecord.from_json(read_json(p)).lacks if p.exists() else ()
+    except (ValueError, OSError, TypeError):
+        return ()
 
 
 def set_aside(cfg: RunConfig, why: str) -> Path:

@@ -22,6 +22,7 @@ import torch
 
 from ..io import FolderLock, check_writable, read_json, utc_now, write_json
 from ..vocab import FINISHED
+from .bnchecks import bn_checks
 from .checkpoint import EpochWriter, load_checkpoint, restore_rng, rng_state, save_epoch
 from .config import ConfigError, RunConfig, parameter_help
 from .data import batches, epoch_order
@@ -124,6 +125,9 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
         if record.status == "running":  # resumed from a checkpoint of the last epoch
             record.status = "completed"
         record.final = record.final or _final(record.history)
+        if record.status == "completed" and norm_entry(cfg.norm).batch_stats:
+            record.bn_checks = bn_checks(tr)
+            say(_checks_line(record.bn_checks))
     except BaseException as e:
         try:
             writer.close()  # the last epoch's files first, so this record is written after them
@@ -243,6 +247,13 @@ def _epoch_line(h: dict[str, Any], epochs: int) -> str:
     return (f"epoch {h['epoch']:>3}/{epochs:<3} train loss {h['train_loss']:7.4f} acc {h['train_acc']:6.2f} | "
             f"test loss {h['test_loss']:7.4f} acc {h['test_acc']:6.2f} | {h['seconds']:7.1f} s "
             f"{h['images_per_s']:8.0f} img/s")
+
+
+def _checks_line(c: dict[str, Any]) -> str:
+    r, b = c["recomputed"], c["batch_stats"]
+    return (f"test acc with BatchNorm's statistics recomputed over the training split {r['test_acc']:.2f}; "
+            f"with each test batch of {b['batch_size']} normalized by its own {b['test_acc']:.2f} "
+            f"({c['seconds']:.1f} s)")
 
 
 def _write(out: Path, record: RunRecord, t_start: float) -> dict[str, Any]:

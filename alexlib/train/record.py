@@ -27,9 +27,11 @@ CHECKPOINT = "checkpoint.pt"
 # The record's schema. Version 1: every record written before the schema had a number (no "schema" key). Of
 # those, the ones written before 2026-12-03 also lack the environment fields that move numbers (cpu_capability,
 # blas, onednn, kernel_env), and all lack the training code's digest. Version 2 adds "schema" and "code_digest".
-SCHEMA = 2
+# Version 3 adds "bn_checks" to the records of norms that normalize over the batch (alexlib.train.bnchecks).
+SCHEMA = 3
 ENV_ADDED_IN_1 = ("cpu_capability", "blas", "onednn", "kernel_env")   # absent from the earliest version-1 records
 STATUSES = tuple(STATUS_RANK)
+LACKABLE = ("bn_checks", "code_digest")   # fields an older record can lack that a rerun adds (grid --rerun-lacking)
 
 
 class RecordError(ValueError):
@@ -57,6 +59,8 @@ class RunRecord:
     interrupted_at: str | None = None
     error: str | None = None
     traceback: str | None = None
+    bn_checks: dict[str, Any] | None = None       # a norm of batch statistics: test accuracy with them recomputed
+                                                  # and with each test batch's own (alexlib.train.bnchecks)
     schema: int = SCHEMA
     lacks: tuple[str, ...] = ()                   # what its version did not record (set on reading, never written;
                                                   # readers show those fields as not recorded)
@@ -91,8 +95,16 @@ def upgrade(d: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     if version == 1:
         env = d.get("env") or {}
         lacks += [f"env.{k}" for k in ENV_ADDED_IN_1 if k not in env] + ["code_digest"]
-        d = {**d, "schema": SCHEMA, "code_digest": None}
-    return d, tuple(lacks)
+        d = {**d, "code_digest": None}
+    if version < 3 and _batch_stats_norm(d):
+        lacks.append("bn_checks")
+    return {**d, "schema": SCHEMA}, tuple(lacks)
+
+
+def _batch_stats_norm(d: dict[str, Any]) -> bool:
+    from .norms import NORMS, norm_entry
+    norm = (d.get("config") or {}).get("norm")
+    return norm in NORMS and norm_entry(norm).batch_stats
 
 
 @functools.lru_cache(maxsize=1)

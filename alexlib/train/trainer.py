@@ -138,17 +138,33 @@ class Trainer:
     def reset_sums(self) -> None:
         self.sums.zero_()
 
-    @torch.inference_mode()
     def evaluate(self, split: Split) -> tuple[float, float]:
         """Mean cross-entropy and accuracy (%) over the whole split, in eval mode (dropout off)."""
-        self.model.eval()
-        tot = torch.zeros(2, dtype=torch.float64, device=self.dev)
-        for x_u8, y in batches(split, self.cfg.eval_batch_size):
-            x = prepare(x_u8, self.cfg.image_size, self.channels_last)
-            with self.autocast():
-                out = self.model(x)
-            tot[0] += F.cross_entropy(out.float(), y, reduction="sum").double()
-            tot[1] += (out.argmax(1) == y).sum()
+        loss, acc, _ = evaluate(self, self.model, split, self.cfg.eval_batch_size)
         self.model.train()
-        loss, correct = tot.tolist()
-        return loss / len(split), 100.0 * correct / len(split)
+        return loss, acc
+
+
+@torch.no_grad()
+def evaluate(tr: Trainer, model: torch.nn.Module, split: Split, batch_size: int,
+             batch_stats: bool = False) -> tuple[float, float, int]:
+    """Mean cross-entropy, accuracy (%) and images counted over ``split`` in batches of ``batch_size``, dropout
+    off. ``batch_stats``: BatchNorm normalizes each batch by its own statistics (train mode; a last batch of one
+    image, which has none, is left out) instead of its running averages."""
+    model.eval()
+    if batch_stats:
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.train()
+    tot = torch.zeros(3, dtype=torch.float64, device=tr.dev)
+    for x_u8, y in batches(split, batch_size):
+        if batch_stats and y.shape[0] == 1:
+            continue
+        x = prepare(x_u8, tr.cfg.image_size, tr.channels_last)
+        with tr.autocast():
+            out = model(x)
+        tot[0] += F.cross_entropy(out.float(), y, reduction="sum").double()
+        tot[1] += (out.argmax(1) == y).sum()
+        tot[2] += y.shape[0]
+    loss, correct, n = tot.tolist()
+    return loss / n, 100.0 * correct / n, int(n)

@@ -87,3 +87,26 @@ def test_runs_from_other_training_code_are_counted_reused_and_retrained_on_reque
     assert G.main([str(g), "--out", str(out), "--executor", "fake", "--rerun-changed"]) == 0
     assert [c.run_id() for c in Fake.launched] == [plan.runs[0].run_id()]
     assert (out / plan.runs[0].run_id() / "metrics.code-0123456789ab.json").is_file()
+
+
+def test_runs_whose_records_lack_a_field_are_retrained_on_request(tmp_path, monkeypatch, capsys):
+    """--rerun-lacking bn_checks trains again the BatchNorm runs recorded before the field existed (a GN run of
+    the same age lacks nothing of it), their records kept aside; a dry run says how many, and moves nothing."""
+    monkeypatch.setitem(B.EXECUTORS, "fake", Fake)
+    monkeypatch.setattr(Fake, "launched", [])
+    g, out = grid_file(tmp_path, 1), tmp_path / "runs"
+    import yaml
+    g.write_text(yaml.safe_dump(yaml.safe_load(g.read_text()) | {"grids": [{"norm": ["bn", "gn"]}]}))
+    plan = load_grid(g, out)
+    for c in plan.runs:
+        folder = out / c.run_id()
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps(
+            {"run_id": c.run_id(), "config": c.to_dict(), "status": "completed", "history": [],
+             "final": {"test_acc": 50.0}, "env": {"precision": "fp32"}, "schema": 2, "code_digest": "0123456789ab"}))
+    bn = [c for c in plan.runs if c.norm == "bn"]
+    assert G.main([str(g), "--out", str(out), "--executor", "fake", "--rerun-lacking", "bn_checks", "--dry-run"]) == 0
+    assert f"{len(bn)} finished run(s) lack bn_checks" in capsys.readouterr().out and Fake.launched == []
+    assert G.main([str(g), "--out", str(out), "--executor", "fake", "--rerun-lacking", "bn_checks"]) == 0
+    assert sorted(c.run_id() for c in Fake.launched) == sorted(c.run_id() for c in bn)
+    assert all((out / c.run_id() / "metrics.lacks-bn_checks.json").is_file() for c in bn)

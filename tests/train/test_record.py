@@ -68,6 +68,13 @@ def test_a_version_1_record_reads_through_the_upgrade_which_says_what_it_lacks()
     without_kernels = [r for r in recs if "env.cpu_capability" in r.lacks]
     assert without_kernels and all("cpu_capability" not in r.env for r in without_kernels)
     assert all("cpu_capability" in r.env for r in recs if r not in without_kernels)
+    # a BatchNorm record written before version 3 lacks its two extra accuracies; no other norm's does
+    assert {r.config["norm"] for r in recs if "bn_checks" in r.lacks} == {"bn"}
+    assert all(r.bn_checks is None for r in recs)
+    v2 = {"run_id": "x", "config": RunConfig(norm="bn").to_dict(), "status": "completed", "schema": 2,
+          "code_digest": "0123456789ab"}
+    assert RunRecord.from_json(v2).lacks == ("bn_checks",)
+    assert RunRecord.from_json(v2 | {"config": RunConfig(norm="gn").to_dict()}).lacks == ()
 
 
 def test_a_newer_schema_or_a_broken_record_is_refused_with_the_reason():
