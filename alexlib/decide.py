@@ -10,7 +10,9 @@ within the budget. The plan is printed before anything trains and written to <ru
 stage's own grid file, <runs>/stage2.yaml, which carries that executor's block) before its first run: the design's
 second look needs the plan fixed before its data. Its runs go through the grid like any other (resumable,
 interrupt-safe; an added seed is just another run), and a second call resumes the planned stage, on the same
-executor, rather than plan a third look.
+executor, rather than plan a third look. A cell is grown by one stage at most: once a stage has run, a later call
+plans only for open parts whose cells no stage grew (claims added since, on cells of their own), as a stage of
+its own (stage2.2.yaml, its entry appended to stages.json).
 """
 from __future__ import annotations
 
@@ -34,10 +36,24 @@ from .report.study import Study
 from .stages import STAGES, SecondStage, read_stages, write_stages
 from .train.config import RunConfig
 from .train.norms import SHORT_NAMES
-from .train.record import record_paths
-from .vocab import POWER_TEXT, REFERENCE_LR, fmt_time
+from .train.record import read_metrics, record_paths
+from .vocab import FINISHED, POWER_TEXT, REFERENCE_LR, fmt_time
 
-STAGE_GRID = "stage2.yaml"
+STAGE_GRID = "stage2.yaml"   # the first second stage's grid file; a later one's: stage_grid(i)
+
+
+def stage_grid(i: int) -> str:
+    """The grid file of the i-th stage that seeds on demand added (0: stage2.yaml, 1: stage2.2.yaml, ...)."""
+    return STAGE_GRID if i == 0 else f"stage2.{i + 1}.yaml"
+
+
+def stage_record(i: int) -> str:
+    return "grid.stage2.json" if i == 0 else f"grid.stage2.{i + 1}.json"
+
+
+def grown_cells(stages: list[SecondStage]) -> set[tuple]:
+    """The cells an earlier stage grew: none grows again (every part keeps two looks at most)."""
+    return {tuple(c) for st in stages for c in st.cells}
 
 
 class BudgetError(ValueError):
@@ -88,8 +104,8 @@ def cell_name(cell: tuple) -> str:
 
 
 def make_plan(study: Study, grid_file: Path, runs_dir: Path, budget: Budget, cap: int,
-              executor: Executor | None = None,
-              log: Callable[[str], None] = print) -> tuple[planner.StagePlan, list[RunConfig], dict[str, Any]]:
+              executor: Executor | None = None, log: Callable[[str], None] = print,
+              closed: set[tuple] | None = None) -> tuple[planner.StagePlan, list[RunConfig], dict[str, Any]]:
     """The second stage for ``study`` (its first stage judged) within ``budget``: the plan, the runs it adds
     (configs into ``runs_dir``), and what the estimate rests on. ``executor``: what will run the stage (default:
     the grid file's executor block, else this machine); its own description sizes the stage: runs at once and
@@ -115,7 +131,7 @@ def make_plan(study: Study, grid_file: Path, runs_dir: Path, budget: Budget, cap
     per_cell = {cell: cost.per_run[cfg.run_id()] / at_once for cell, cfg in templates.items()} if cost else {}
     untrained = {cell: NEAR_CHANCE for cell in study.near_chance()}
     plan = planner.plan_second_stage(study.claims(), seeds_now, lambda cell: per_cell.get(cell, float("inf")),
-                                budget.seconds, budget.runs, cap, untrained)
+                                budget.seconds, budget.runs, cap, untrained, closed or set())
     start = int(study.runs.seed.max()) + 1
     by_id: dict[str, RunConfig] = {}   # run id -> config: the sweep's lr 0.005 cell is batch 64's none cell
     for cell, seeds in plan.new_seeds(start).items():
@@ -157,16 +173,18 @@ def plan_lines(plan: planner.StagePlan, seeds_now: dict[tuple, int], budget: Bud
 
 
 def write_stage(runs_dir: Path, plan: planner.StagePlan, added: list[RunConfig], budget: Budget, cap: int,
-                info: dict[str, Any], executor: Mapping[str, Any] | None = None, stall_timeout: Any = None) -> Path:
+                info: dict[str, Any], executor: Mapping[str, Any] | None = None, stall_timeout: Any = None,
+                earlier: list[SecondStage] | None = None) -> Path:
     """The stage's grid file (with the ``executor`` block that runs it and the first stage's ``stall_timeout``,
-    so that a second call resumes it there, watched alike) and its entry in stages.json, both before its first
-    run."""
+    so that a second call resumes it there, watched alike) and its entry in stages.json after the ``earlier``
+    stages' entries, both before its first run."""
+    earlier = list(earlier or [])
     doc = {"description": f"second stage (seeds on demand, budget {budget.text})",
            "grids": [{"name": f"{c.norm} bs{c.batch_size} lr{c.lr:g} s{c.seed}",
                       **{k: v for k, v in c.to_dict().items() if k not in ("out_dir",)}} for c in added],
            **({"executor": dict(executor)} if executor else {}),
            **({"stall_timeout": stall_timeout} if stall_timeout is not None else {})}
-    grid = Path(runs_dir) / STAGE_GRID
+    grid = Path(runs_dir) / stage_grid(len(earlier))
     grid.parent.mkdir(parents=True, exist_ok=True)   # a fresh clone plans from the committed records: no runs yet
     write_text(grid, yaml.safe_dump(doc, sort_keys=False))
     seeds = sorted({c.seed for c in added})
@@ -179,7 +197,7 @@ def write_stage(runs_dir: Path, plan: planner.StagePlan, added: list[RunConfig],
         parts=[{"claim": nd.claim, "part": nd.part.what, "add": nd.add, "cells": [list(c) for c in nd.cells]}
                for cp in plan.chosen for nd in cp.needs],
         executor=dict(executor) if executor else None)
-    write_stages(Path(runs_dir), [entry])
+    write_stages(Path(runs_dir), earlier + [entry])
     return grid
 
 
@@ -194,34 +212,40 @@ def run(grid_file: Path, runs_dir: Path, reports_dir: Path, budget: Budget, cap:
     stages_file = Path(runs_dir) / STAGES
     run_stage = dict(jobs=jobs, gpus=gpus, executor=executor, slurm=slurm, log=log)
     if stages_file.is_file() and not dry_run:
-        entry = read_stages(Path(runs_dir))[0]
-        log(f"second stage already planned {entry.planned_at} (budget {entry.budget}, {len(entry.runs)} runs): "
-            "resuming it; the test has two looks, so no further stage is planned")
-        return _run_grid(Path(runs_dir) / STAGE_GRID, runs_dir, stages_file, **run_stage)
+        planned = read_stages(Path(runs_dir))
+        i, entry = len(planned) - 1, planned[-1]
+        if not _stage_done(Path(runs_dir), entry):
+            log(f"second stage already planned {entry.planned_at} (budget {entry.budget}, {len(entry.runs)} runs): "
+                "resuming it; the test has two looks, so its cells get no further stage")
+            return _run_grid(Path(runs_dir) / stage_grid(i), runs_dir, stages_file, i, **run_stage)
     first = load_grid(grid_file)
     first_block = first.executor
     runner = command.make_executor(first_block, executor, jobs, 0, gpus, slurm)   # a bad name or setting stops here
     block = command.executor_block(first_block, executor, slurm)
     source = first_stage_folder(Path(runs_dir), Path(reports_dir))
     found = read_study_runs(source)
-    if found.stages:
-        st = found.stages[0]
+    for st in found.stages:
         log(f"second stage already run (planned {st.planned_at}, budget {st.budget}): "
             f"{len(st.runs)} runs for claim(s) {', '.join(st.claims)}, planned "
             f"{fmt_time(st.planned_seconds)}, measured {fmt_time(st.measured_seconds)}; "
-            "the test has two looks, so no further stage is planned")
+            "the test has two looks, so its cells get no further stage")
         for part in st.parts:
             log(f"  claim {part['claim']}: {part['part']}: +{part['add']} seeds in "
                 f"{', '.join(cell_name(tuple(c)) for c in part['cells'])}")
         if st.unreached:
             log(f"  not reached: claim(s) {', '.join(st.unreached)}")
-        return 0
+    closed = grown_cells(found.stages)
     study = Study(found.runs, {"table": {}, "sweep": {}}, Path(reports_dir), found.problems, found.duplicates,
                   fixed_epochs=found.fixed_epochs, stages=found.stages)
+    look = "its looks so far" if found.stages else "the first look"
     for c in study.claims():
-        log(f"claim {c.id} at the first look: {c.verdict} ({sum(p.outcome == 'open' for p in c.parts)} open parts)")
-    plan, added, info = make_plan(study, grid_file, runs_dir, budget, cap, runner, log)
-    log(f"second stage on {block['type']}: {info['slots']}")
+        log(f"claim {c.id} at {look}: {c.verdict} ({sum(p.outcome == 'open' for p in c.parts)} open parts)")
+    plan, added, info = make_plan(study, grid_file, runs_dir, budget, cap, runner, log, closed)
+    if found.stages and not added:
+        log("no open part reads only cells that no stage grew: no further stage is planned")
+        return 0
+    log(f"second stage on {block['type']}: {info['slots']}"
+        + (f" (for the cells no earlier stage grew; {len(closed)} cells closed)" if found.stages else ""))
     for line in plan_lines(plan, info["seeds_now"], budget, cap, info["where"]):
         log(line)
     if info["estimate"]:
@@ -229,16 +253,21 @@ def run(grid_file: Path, runs_dir: Path, reports_dir: Path, budget: Budget, cap:
     if dry_run or not added:
         log("dry run: nothing trained" if dry_run else "nothing to add")
         return 0
-    stage_grid = write_stage(Path(runs_dir), plan, added, budget, cap, info, block, first.stall_timeout)
-    return _run_grid(stage_grid, runs_dir, stages_file, **run_stage)
+    grid = write_stage(Path(runs_dir), plan, added, budget, cap, info, block, first.stall_timeout, found.stages)
+    return _run_grid(grid, runs_dir, stages_file, len(found.stages), **run_stage)
 
 
-def _run_grid(stage_grid: Path, runs_dir: Path, stages_file: Path, **grid: Any) -> int:
-    """The stage through the grid (``grid``: command.run's jobs, gpus, executor, slurm and log), its wall time
-    added to stages.json."""
+def _stage_done(runs_dir: Path, entry: SecondStage) -> bool:
+    """Whether every run of a planned stage has finished (completed or diverged) in ``runs_dir``."""
+    return all((read_metrics(runs_dir / rid) or {}).get("status") in FINISHED for rid in entry.runs)
+
+
+def _run_grid(grid_file: Path, runs_dir: Path, stages_file: Path, i: int = 0, **grid: Any) -> int:
+    """The i-th stage through the grid (``grid``: command.run's jobs, gpus, executor, slurm and log), its wall
+    time added to its entry in stages.json."""
     t0 = time.monotonic()
-    code = command.exit_code(command.run(stage_grid, runs_dir, record="grid.stage2.json", **grid))
+    code = command.exit_code(command.run(grid_file, runs_dir, record=stage_record(i), **grid))
     stages = read_stages(Path(runs_dir))
-    stages[0].measured_seconds += time.monotonic() - t0
+    stages[i].measured_seconds += time.monotonic() - t0
     write_stages(Path(runs_dir), stages)
     return code

@@ -62,7 +62,7 @@ def cifar_dir(tmp_path):
 
 
 def fake_run(root: Path, status="completed", acc=50.0, train_images=5000, test_images=2000, precision="fp32",
-             cpu_threads=2, device_name="CPU test", first_acc=None, **cfg) -> Path:
+             cpu_threads=2, device_name="CPU test", first_acc=None, checks=None, **cfg) -> Path:
     """A metrics.json as train() writes it, without training (for the summary's bookkeeping)."""
     c = RunConfig.from_dict({"dataset": "digits", "image_size": 63, "width": 0.25, "epochs": 2, **cfg})
     folder = root / c.run_id()
@@ -79,6 +79,8 @@ def fake_run(root: Path, status="completed", acc=50.0, train_images=5000, test_i
          "env": {"device_name": device_name, "precision": precision, "torch": "x", "cpu_threads": cpu_threads},
          "dataset": {"train_images": train_images, "test_images": test_images, "synthetic": False},
          "updated_at": "2026-11-28T00:00:00+00:00"}
+    if checks is not None:   # (recomputed, each test batch's own): a BatchNorm run's two extra accuracies
+        m["bn_checks"] = {"recomputed": {"test_acc": checks[0]}, "batch_stats": {"test_acc": checks[1]}, "seconds": 1.0}
     if status == "diverged":
         m["diverged_at"] = {"epoch": 2, "step": 7}
     if status == "failed":

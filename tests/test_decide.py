@@ -1,9 +1,11 @@
 """Seeds on demand through the pipeline: the budget's forms, a plan made from a first stage's records and printed
 before anything trains (a dry run trains nothing), the plan written to stages.json before the stage's first run,
-a second call that resumes the planned stage instead of planning a third look; the executor that runs the stage
+a second call that resumes the planned stage instead of planning a third look, a further stage only for cells no
+stage grew; the executor that runs the stage
 (named, else the grid file's block, else local) sizes it and is written into its grid file; and, against a real
 SLURM (make slurm-up; skipped without one, except in CI), a study's second stage run as SLURM jobs."""
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -17,9 +19,9 @@ from alexlib.grid import slurm as S
 from alexlib.grid.local import LocalExecutor, cpu_cores
 from alexlib.grid.plan import GridError, load_grid
 from alexlib.grid.sacct import job_states
-from alexlib.stages import STAGES
+from alexlib.stages import STAGES, SecondStage, read_stages, write_stages
 
-from conftest import REPO, TINY, records
+from conftest import REPO, TINY, fake_run, records
 
 
 def test_a_budget_is_a_time_or_a_number_of_runs():
@@ -76,7 +78,7 @@ def test_the_plan_is_written_before_the_stage_runs_and_a_second_call_resumes_it(
     assert "already planned" in lines[0] and len(seen) == 2 and seen[1][1] == len(stage["runs"])
 
 
-def test_a_study_that_had_its_second_stage_says_what_it_ran_and_plans_no_third(tmp_path):
+def test_a_study_that_had_its_second_stage_says_what_it_ran_and_grows_none_of_its_cells_again(tmp_path):
     src = REPO / "reports" / "fashion" / "records"
     if not (src / STAGES).is_file():
         pytest.skip("the committed Fashion study has no second stage")
@@ -84,9 +86,47 @@ def test_a_study_that_had_its_second_stage_says_what_it_ran_and_plans_no_third(t
     assert D.run(REPO / "params" / "fashion.yaml", tmp_path / "runs" / "fashion", REPO / "reports" / "fashion",
                  D.parse_budget("1h"), dry_run=True, log=lines.append) == 0
     stage = json.loads((src / STAGES).read_text())["stages"][0]
-    assert lines[0].startswith("second stage already run") and "no further stage is planned" in lines[0]
-    assert len([ln for ln in lines if ln.startswith("  claim ")]) == len(stage["parts"])
-    assert not (tmp_path / "runs").exists()
+    assert lines[0].startswith("second stage already run") and "its cells get no further stage" in lines[0]
+    assert len([ln for ln in lines if re.match(r"  claim \S+: .*: \+\d+ seeds in ", ln)]) == len(stage["parts"])
+    closed = {D.cell_name(tuple(c)) for c in stage["cells"]}
+    planned = {c for ln in lines if (m := re.match(r"    .* seeds \d+ -> \d+ in (.*)$", ln)) for c in m[1].split(", ")}
+    assert not planned & closed, planned & closed
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("metrics.json"))
+
+
+def test_a_stage_for_claims_added_since_grows_only_cells_no_stage_grew(tmp_path, monkeypatch, priced):
+    """A study whose stage grew BN at batch 64 (for the report's claims) gets a further stage for the paper's claim
+    G3 (GN above BN at batch 2), in cells of its own: BN at 64 is never grown again, so G1 (BN at 2 against BN at
+    64, here 2 points apart: open) is judged on the seeds it has; the stage is appended to stages.json with a grid
+    file of its own."""
+    runs = tmp_path / "runs"
+    wobble = (-0.3, 0.2, 0.1, -0.2, 0.3, 0.0)
+    for norm in ("bn", "gn"):
+        for bs in (2, 64):
+            for s in range(3):
+                fake_run(runs, norm=norm, batch_size=bs, seed=s, epochs=2,
+                         acc=round(80.0 - 2.0 * (bs == 2) + 0.4 * ((norm, bs) == ("gn", 2))
+                                   + wobble[s] * (1 + (norm == "gn")), 2))
+    grown = [fake_run(runs, norm="bn", batch_size=64, seed=s, epochs=2, acc=80.0 + wobble[s]).name for s in (3, 4, 5)]
+    write_stages(runs, [SecondStage(budget="6", cells=[["bn", 64]], runs=grown, claims=["3"], measured_seconds=60.0)])
+    grid = tmp_path / "g.yaml"
+    grid.write_text(yaml.safe_dump({"base": {"dataset": "digits", "image_size": 63, "width": 0.25, "epochs": 2},
+                                    "grids": [{"norm": ["bn", "gn"], "batch_size": [2, 64], "seed": [0, 1, 2]}]}))
+    seen = []
+
+    def fake_grid(grid_file, out, **kw):
+        seen.append((grid_file.name, kw.get("record")))
+        return {"completed": [], "diverged": [], "failed": []}
+    monkeypatch.setattr(G, "run", fake_grid)
+    lines = []
+    assert D.run(grid, runs, tmp_path / "reports", D.parse_budget("100"), log=lines.append) == 0
+    text = "\n".join(lines)
+    assert text.startswith("second stage already run") and "claim G3:" in text
+    assert "a cell it reads had its second stage already" in text          # G1's parts read BN at 64
+    stages = read_stages(runs)
+    assert len(stages) == 2 and stages[0].runs == grown
+    assert ["bn", 64] not in stages[1].cells and ["gn", 2] in stages[1].cells and stages[1].claims == ["G3"]
+    assert seen == [("stage2.2.yaml", "grid.stage2.2.json")] and (runs / "stage2.2.yaml").is_file()
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from matplotlib.figure import Figure
 
 from ..paths import from_repo
 from ..stages import SecondStage
-from .domain import against, cells, learning, runs
+from .domain import against, cells, learning, runs, smallbatch
 from .domain.analysis import Analysis, analyze
+from .domain.claims import claim_spec
 from .render import figures, findings, front, style, tables, texts
 from .render.outputs import summary_index, write_report
 
@@ -91,27 +92,32 @@ class Study:
 
     def against_environments(self, styled: bool = False):
         t = self.against.environments
-        return self._wide(t, style.WIDTHS["against_environments"]) if styled else t
+        return _wide(t, style.WIDTHS["against_environments"]) if styled else t
 
     def findings(self) -> list[dict[str, str]]:
-        return findings.findings(self.runs, self.analysis, self.flags, self.lr_flags, self.comparable())
+        return findings.findings(self.runs, self.analysis, self.flags, self.lr_flags, self.comparable(), self.cells,
+                                 self.small.checks, self.small.arm)
 
     def sweep_cells(self) -> pd.DataFrame:
         return cells.sweep_cells(self.runs, self.reference["sweep"])
 
+    # ---- small batches: why BN fails ----
+    @functools.cached_property
+    def small(self) -> smallbatch.SmallBatch:
+        return smallbatch.analyze(self.runs, int(self.protocol()["image_size"]))
+
+    def small_batch_markdown(self) -> str:
+        return texts.small_batch_markdown(self.small, self.protocol())
+
     # ---- page 1 ----
     def protocol_table(self, styled: bool = False):
         t = front.protocol_table(self.runs, self.stages)
-        return self._wide(t, style.WIDTHS["protocol"]) if styled else t
+        return _wide(t, style.WIDTHS["protocol"]) if styled else t
 
-    def reproduced_table(self, styled: bool = False):
-        t = front.reproduced_table(self.claims(), self.cells, self.sweep_cells(), self.flags, self.lr_flags)
-        return self._wide(t, style.WIDTHS["reproduced"]) if styled else t
-
-    @staticmethod
-    def _wide(t: pd.DataFrame, widths: list[int]):
-        from IPython.display import HTML
-        return HTML(tables.wide_html(t, widths))
+    def reproduced_table(self, styled: bool = False, source: str = "report"):
+        """Page 1's claims of one source (``claims.SOURCES``): the report's, or the Group Normalization paper's."""
+        t = front.reproduced_table(self.claims(), self.cells, self.sweep_cells(), self.flags, self.lr_flags, source)
+        return _wide(t, style.WIDTHS["reproduced"]) if styled else t
 
     def findings_markdown(self) -> str:
         return findings.findings_markdown(self.findings())
@@ -132,8 +138,10 @@ class Study:
         return texts.claims_note(self.runs, self.protocol(), self.reference, self.cells)
 
     def claim_sections(self) -> list[tuple[str, pd.DataFrame]]:
-        """Each claim: its heading (the report's words, the tested statement, the verdict) and its parts' table."""
-        return [(texts.claim_heading(c), tables.part_rows(c.parts)) for c in self.claims()]
+        """Each claim: its heading (its words, the tested statement, the verdict) and its parts' table; the paper's
+        claims only where the study ran batch sizes below the report's."""
+        return [(texts.claim_heading(c), tables.part_rows(c.parts)) for c in self.claims()
+                if self.small.present or claim_spec(c.id).source == "report"]
 
     def convergence_note(self) -> str:
         return texts.convergence_note(learning.convergence(self.runs))
@@ -158,19 +166,17 @@ class Study:
     def plan_table(self) -> pd.DataFrame:
         return tables.plan_table(self.claims(), self.near_chance())
 
-    def near_chance(self) -> set[tuple]:
-        """The cells near chance, the sweep's as ("lr", lr) (``learning.near_chance_cells``)."""
+    def near_chance(self) -> set[tuple]:   # the cells near chance, the sweep's as ("lr", lr)
         return learning.near_chance_cells(self.flags, self.lr_flags)
 
-    def method_markdown(self) -> str:
-        return texts.method_markdown()
+    method_markdown = staticmethod(texts.method_markdown)   # docs/STATISTICS.md, as Appendix C
 
     def header_markdown(self) -> str:
         return texts.header_markdown(self.runs, self.duplicates, self.problems)
 
     def environment_table(self, styled: bool = False):
         t = tables.environment_table(self.runs)
-        return self._wide(t, style.WIDTHS["environment"]) if styled else t
+        return _wide(t, style.WIDTHS["environment"]) if styled else t
 
     def time_table(self) -> pd.DataFrame:
         return tables.time_table(self.runs)
@@ -184,6 +190,10 @@ class Study:
     def bar_chart(self) -> Figure:
         return self._keep("accuracy_bars", figures.bar_chart(self.runs, self.cells, self.reference["table"],
                                                        self.comparable(), learning.chance(self.runs)))
+
+    def accuracy_vs_batch(self) -> Figure:
+        return self._keep("accuracy_vs_batch", figures.accuracy_vs_batch(
+            self.runs, self.cells, self.reference["table"], self.comparable(), learning.chance(self.runs)))
 
     def forest(self) -> Figure:
         return self._keep("differences", figures.forest(self.runs, self.analysis.comparisons))
@@ -203,8 +213,8 @@ class Study:
         """results.csv (one row per run), cells.csv, designs.csv, every figure as PNG and summary.json,
         whichever notebook cells ran before: it draws each figure not drawn yet (the designs chart when the runs
         hold a design). A figure already drawn is written as it is: it is the one the notebook showed."""
-        draw = {"accuracy_bars": self.bar_chart, "differences": self.forest, "designs": self.designs_chart,
-                "learning_curves": self.learning_curves}
+        draw = {"accuracy_bars": self.bar_chart, "accuracy_vs_batch": self.accuracy_vs_batch,
+                "differences": self.forest, "designs": self.designs_chart, "learning_curves": self.learning_curves}
         if len(self.designs()) < 2:
             del draw["designs"]
         for name, drawing in draw.items():
@@ -213,5 +223,12 @@ class Study:
         index = summary_index(self.runs, self.protocol(), self.fixed_epochs, self.duplicates, self.problems,
                               self.analysis, self.findings(), findings.flags_index(self.flags, self.lr_flags),
                               learning.convergence(self.runs), self.stages,
-                              self.against.summary() if self.against is not None else None)
+                              self.against.summary() if self.against is not None else None,
+                              self.small.summary())
         return write_report(self.report_dir, self.runs, self.cells, cells.design_cells(self.runs), self.figures, index)
+
+
+def _wide(t: pd.DataFrame, widths: list[int]):
+    """A wide table as the report shows it: its columns at these widths."""
+    from IPython.display import HTML
+    return HTML(tables.wide_html(t, widths))

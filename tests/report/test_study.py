@@ -6,7 +6,7 @@ import pandas as pd
 
 from conftest import arms, study
 
-FIGURES = ["accuracy_bars.png", "designs.png", "differences.png", "learning_curves.png"]
+FIGURES = ["accuracy_bars.png", "accuracy_vs_batch.png", "designs.png", "differences.png", "learning_curves.png"]
 DATA = ["cells.csv", "designs.csv", "results.csv", "summary.json"]
 
 

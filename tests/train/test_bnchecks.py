@@ -6,6 +6,7 @@ import torch
 
 from alexlib.train.bnchecks import bn_layers, recompute_statistics
 from alexlib.train.loop import train
+
 from conftest import tiny
 
 

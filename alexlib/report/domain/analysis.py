@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ...train.norms import EXTRAS, NORMS
-from ...vocab import ANCHOR_BATCH, DESIGNS
+from ...vocab import ANCHOR_BATCH, DESIGNS, REPORT_BATCHES
 from ..inference import stats
 from ..inference.verdicts import Claim, Part
 from .cells import seed_table
@@ -107,7 +107,9 @@ def batch_effects(runs: pd.DataFrame, parts: dict[str, tuple[str, Part]] | None 
     the table, rows that a claim decides taken from it). Per norm and equalizing design: the change of that
     effect against the report's design, tested as such (the interaction: with batch 64 shared, the report's-
     design smallest batch minus the equalized one; Welch, Holm over these tests)."""
-    cells = {d: seed_table(arm(runs, d, only_completed=True), lambda r: r.test_acc) for d in designs(runs)}
+    report = runs[runs.batch_size.isin(REPORT_BATCHES)]   # the report's question: batch 8 against 64 (smaller
+    cells = {d: seed_table(arm(report, d, only_completed=True), lambda r: r.test_acc)   # batches: their own section)
+             for d in designs(report)}
     return judge_batch_effects(cells, test_resolution(runs), parts or {})
 
 

@@ -23,6 +23,8 @@ from ...train.record import RunRecord, Unreadable, read_records
 from ...vocab import ANCHOR_BATCH, DESIGNS, PROTOCOL, REFERENCE_LR, REPORT_PROTOCOL, STATUS_RANK
 from ..inference.stats import resolution
 
+IMAGE_ARM = "image_size"   # the design of runs at another image size than the study's (``main_image_size``)
+
 
 class ProtocolError(ValueError):
     """Runs of more than one protocol in one folder: averaging them would mix different experiments."""
@@ -57,12 +59,22 @@ def read_study_runs(runs_dir: Path, select: str = "") -> Loaded:
     if df.empty:
         raise ProtocolError(f"no run under {runs_dir} matches select={select!r}")
     df, untrained = set_aside_untrained(df)
-    check_one_protocol(df, runs_dir)
+    main_px = main_image_size(df)
+    check_one_protocol(df.assign(image_size=main_px), runs_dir)   # the image-size arm differs in that field only
     df, fixed_epochs = assign_designs(df.reset_index(drop=True), runs_dir)
+    df.loc[(df.image_size != main_px).to_numpy(), "design"] = IMAGE_ARM
     stages = read_stages(runs_dir)
     later = {rid for st in stages for rid in st.runs}
     df = df.assign(stage=[2 if rid in later else 1 for rid in df.run_id])
     return Loaded(df, fixed_epochs, problems + untrained, dups, stages)
+
+
+def main_image_size(df: pd.DataFrame) -> int:
+    """The study's image size: the one most runs have. Runs at another size, the rest of their protocol the same,
+    are the image-size arm (``IMAGE_ARM``): the same cells with more values per BatchNorm statistic, reported on
+    their own and never averaged with the study's cells."""
+    counts = df.image_size.value_counts()
+    return int(max(counts.index, key=lambda px: (counts[px], -px)))
 
 
 def set_aside_untrained(df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, str]]]:
@@ -163,9 +175,16 @@ def _row(m: RunRecord, path: Path, runs_dir: Path) -> dict[str, Any]:
         "code_digest": m.code_digest or "?",   # "?": written before records carried it (schema 1)
         "diverged_at": json.dumps(m.diverged_at) if m.diverged_at else "",
         "error": (m.error or "")[:300],
+        # a norm of batch statistics: test accuracy with them recomputed, and with each test batch's own
+        "acc_recomputed": _check(m, "recomputed"), "acc_batch_stats": _check(m, "batch_stats"),
         "curve": [h.get("test_acc") for h in hist],
         "loss_curve": [h.get("train_loss") for h in hist],
     }
+
+
+def _check(m: RunRecord, which: str) -> float:
+    c = (m.bn_checks or {}).get(which) or {}
+    return float(c["test_acc"]) if c.get("test_acc") is not None else math.nan
 
 
 def load_reference(path: str | Path) -> dict[str, Any]:
@@ -254,7 +273,8 @@ def assign_designs(df: pd.DataFrame, runs_dir: Path | str = "") -> tuple[pd.Data
 
 def protocol(runs: pd.DataFrame, fixed_epochs: int) -> dict[str, Any]:
     """What every run shares (one protocol, checked on loading), and the report's design's epochs."""
-    return {k: runs[k].iloc[0] for k in PROTOCOL} | {"epochs": fixed_epochs}
+    main = runs[runs.design != IMAGE_ARM] if "design" in runs and (runs.design != IMAGE_ARM).any() else runs
+    return {k: main[k].iloc[0] for k in PROTOCOL} | {"epochs": fixed_epochs}
 
 
 def comparable(protocol: dict[str, Any]) -> bool:

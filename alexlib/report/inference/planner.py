@@ -3,6 +3,8 @@ parts can be decided, within a budget. Pure: the claims (judged on the first sta
 what one more run of a cell costs are given; ``alexlib.decide`` gives them from a runs folder and this machine's
 cost estimate, and runs the plan through the grid.
 
+- A cell is grown by one stage at most: parts that read a cell an earlier stage grew are judged on what they have,
+  so a study that had a stage for some claims can have one for claims added since, on their other cells.
 - Only claims not yet decided are planned (a claim with a part shown against or ruled out is not reproduced,
   whatever its other parts would show).
 - Each open part asks for the seeds per cell that give 80 % conditional power at the size that matters
@@ -63,10 +65,12 @@ class StagePlan:
 
 
 def part_needs(claims: list[Claim], seeds_now: dict[Cell, int], cap: int = CAP,
-               untrained: dict[Cell, str] | None = None) -> list[PartNeed]:
+               untrained: dict[Cell, str] | None = None, closed: frozenset | set = frozenset()) -> list[PartNeed]:
     """Every open part of every claim with the seeds per cell it asks for (within ``cap`` in all). A part whose
     cells are all ``untrained`` (near chance: they have not learned) is not planned: more seeds of a network that
-    has not learned measure nothing new; more training would."""
+    has not learned measure nothing new; more training would. A part that reads a ``closed`` cell (one an earlier
+    stage already grew) is not planned either: a cell is grown once, so every part has two looks at most (its
+    first on the grid's seeds, its second on all the seeds a stage added to its cells)."""
     untrained = untrained or {}
     out = []
     for c in claims:
@@ -78,6 +82,10 @@ def part_needs(claims: list[Claim], seeds_now: dict[Cell, int], cap: int = CAP,
             if p.cells and all(cell in untrained for cell in p.cells):
                 out.append(PartNeed(c.id, p, p.cells, 0, "its cells are near chance: more training, not more "
                                                          "seeds, would decide it"))
+                continue
+            if any(run_cell(cell) in closed or cell in closed for cell in p.cells):
+                out.append(PartNeed(c.id, p, p.cells, 0, "a cell it reads had its second stage already (two "
+                                                         "looks at most): judged on the seeds it has"))
                 continue
             n = p.seeds_needed()
             room = min((cap - seeds_now.get(run_cell(cell), seeds_now.get(cell, 0)) for cell in p.cells), default=0)
@@ -104,11 +112,13 @@ def _claim_plans(needs: list[PartNeed]) -> list[ClaimPlan]:
 
 def plan_second_stage(claims: list[Claim], seeds_now: dict[Cell, int], cost: Callable[[Cell], float],
                       budget_seconds: float | None = None, budget_runs: int | None = None,
-                      cap: int = CAP, untrained: dict[Cell, str] | None = None) -> StagePlan:
+                      cap: int = CAP, untrained: dict[Cell, str] | None = None,
+                      closed: frozenset | set = frozenset()) -> StagePlan:
     """The second stage within the budget (seconds of wall time, or runs): the claims' open parts planned,
     cheapest claim first, a cell grown for two claims paid for once. ``cost(cell)``: the wall seconds one more
-    run of that cell adds; ``untrained``: cells near chance (their parts are not planned)."""
-    needs = part_needs(claims, seeds_now, cap, untrained)
+    run of that cell adds; ``untrained``: cells near chance (their parts are not planned); ``closed``: cells an
+    earlier stage grew (their parts are not planned: ``part_needs``)."""
+    needs = part_needs(claims, seeds_now, cap, untrained, closed)
     plan = StagePlan(unplannable=[nd for nd in needs if not nd.add])
     todo = _claim_plans(needs)
     for cp in todo:

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ...train.norms import NORM_COLORS, NORMS, SHORT_NAMES
-from ...vocab import DESIGNS
+from ...vocab import DESIGNS, REPORT_BATCHES
 from ..domain.runs import arm, designs, is_synthetic, main_grid
 from ..inference.stats import Comparison
 from .style import PAGE_WIDTH, REPORT_COLOR
@@ -65,6 +65,45 @@ def bar_chart(runs: pd.DataFrame, cells: pd.DataFrame, report: dict[tuple[str, i
         ax.legend(title="norm", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title_fontsize=8)
     ax.set(xlabel="batch size (images per SGD step)", ylabel="test accuracy (%)", ylim=(0, 100))
     ax.set_title("Test accuracy after the last epoch (bars: mean ± sd over completed seeds; dots: runs)", fontsize=9)
+    return _finish(fig, runs, main_grid(runs, only_completed=False))
+
+
+def accuracy_vs_batch(runs: pd.DataFrame, cells: pd.DataFrame, report: dict[tuple[str, int], float],
+                      comparable: bool, chance_acc: float = 10.0) -> Figure:
+    """Test accuracy against batch size on a log axis, as the Group Normalization paper draws its error: a line
+    per norm through the cells' means with the seeds' band (± sd) and a dot per run, the chance line, the report's
+    single runs where the protocol is the report's, and the batch sizes below the report's shaded."""
+    d = main_grid(runs)
+    sizes = sorted(cells.batch_size.unique())
+    fig = Figure(figsize=(PAGE_WIDTH, 2.7))
+    ax = fig.subplots()
+    norms = [n for n in NORMS if n in set(cells.norm)]
+    if sizes and min(sizes) < min(REPORT_BATCHES):
+        ax.axvspan(min(sizes) / 1.3, min(REPORT_BATCHES) / 1.45, color="0.93", zorder=0,
+                   label="below the report's sizes")
+    for i, norm in enumerate(norms):
+        c = cells[(cells.norm == norm) & cells["mean"].notna()].sort_values("batch_size")
+        color = NORM_COLORS[norm]
+        ax.plot(c.batch_size, c["mean"], "-", marker="o", ms=3.5, lw=1.4, color=color, label=SHORT_NAMES[norm])
+        ax.fill_between(c.batch_size, c["mean"] - c["std"].fillna(0), c["mean"] + c["std"].fillna(0), color=color,
+                        alpha=0.15, lw=0)
+        pts = d[d.norm == norm]
+        offset = 2 ** ((i - (len(norms) - 1) / 2) * 0.04)   # side by side, a few percent apart on the log axis
+        ax.scatter(pts.batch_size * offset, pts.test_acc, s=5, color=color, alpha=0.7, zorder=3, lw=0)
+        if comparable:
+            ref = [(bs, report[(norm, bs)]) for bs in sizes if (norm, bs) in report]
+            if ref:
+                ax.scatter(*zip(*ref), marker="_", s=60, color=REPORT_COLOR, zorder=4,
+                           label="report (1 run)" if i == 0 else None)
+    ax.axhline(chance_acc, color="crimson", lw=0.8, ls="--", zorder=1, label=f"chance ({chance_acc:g} %)")
+    ax.set_xscale("log", base=2)
+    if sizes:
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+    ax.set(xlabel="batch size (images per SGD step, log scale)", ylabel="test accuracy (%)", ylim=(0, 100))
+    ax.set_title("Test accuracy against batch size (lines: cell means; bands: ± sd over seeds; dots: runs)",
+                 fontsize=9)
+    ax.legend(title="norm", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title_fontsize=8)
     return _finish(fig, runs, main_grid(runs, only_completed=False))
 
 

@@ -12,12 +12,15 @@ from typing import Any
 import pandas as pd
 
 from ...train.norms import EXTRAS, NORMED, SHORT_NAMES
-from ...vocab import ALPHA, ANCHOR_BATCH, BEYOND_LIMIT, POWER_TEXT
+from ...vocab import ALPHA, ANCHOR_BATCH, BEYOND_LIMIT, POWER_TEXT, REPORT_BATCHES
 from ..domain.analysis import Analysis
+from ..domain.claims import SOURCES, claim_spec
 from ..domain.learning import NEAR_CHANCE, STILL
+from ..domain.runs import main_grid
 from ..inference.power import detectable, seeds_needed
 from ..inference.stats import Comparison
-from ..inference.verdicts import VERDICTS, Claim
+from ..inference.verdicts import NOT_TESTABLE, VERDICTS, Claim, Part
+from .front import phrase
 from .tables import level_text
 
 
@@ -172,12 +175,71 @@ def batch_short(a: Analysis) -> str:
 
 
 def _claims(claims: list[Claim]) -> str:
-    counts = []
-    for v in VERDICTS:
-        ids = [c.id for c in claims if c.verdict == v]
-        if ids:
-            counts.append(f"{len(ids)} {v} ({', '.join(ids)})")
-    return f"**The report's {len(claims)} claims: {', '.join(counts)}** (each part at the size it claims; page 1)."
+    """The verdicts counted, one sentence per source of claims (a source none of whose claims could be tested is
+    left out)."""
+    out = []
+    for key, src in SOURCES.items():
+        mine = [c for c in claims if claim_spec(c.id).source == key]
+        if not mine or (key != "report" and all(c.verdict == NOT_TESTABLE for c in mine)):
+            continue
+        counts = []
+        for v in VERDICTS:
+            ids = [c.id for c in mine if c.verdict == v]
+            if ids:
+                counts.append(f"{len(ids)} {v} ({', '.join(ids)})")
+        name = "The report's" if key == "report" else "The Group Normalization paper's"
+        out.append(f"**{name} {len(mine)} claims: {', '.join(counts)}**")
+    return "; ".join(out) + " (each part at the size it claims; page 1)."
+
+
+def _iv(p: Part) -> str:
+    iv = p.interval
+    return "" if iv is None else f"{iv.estimate:+.1f} [{iv.low:+.1f}, {iv.high:+.1f}] at {level_text(iv.level)}"
+
+
+def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: pd.DataFrame, arm: pd.DataFrame,
+                  flags: dict[tuple[str, int], list[str]]) -> list[str]:
+    """The regime below the report's batch sizes in sentences: which norms hold at batch 2 and 4 (the cells, near
+    chance marked), how far BN falls and whether GN is above it (the paper's claims' parts), where BN's loss lies
+    (the recomputed statistics), and the image-size arm."""
+    small = sorted(b for b in set(main_grid(runs).batch_size) if b < min(REPORT_BATCHES))
+    if not small:
+        return []
+    out = []
+    for bs in small:
+        c = cells[(cells.batch_size == bs) & cells["mean"].notna()]
+        if c.empty:
+            continue
+        each = ", ".join(f"{SHORT_NAMES[r.norm]} {r.mean:.1f} %{' ‡' if NEAR_CHANCE in flags.get((r.norm, bs), []) else ''}"
+                         for r in c.itertuples())
+        lost = cells[(cells.batch_size == bs) & (cells.n_diverged > 0)]
+        out.append(f"At batch {bs} the cells end at {each}" + (
+            f" ({', '.join(f'{SHORT_NAMES[r.norm]}: {r.n_diverged} seed(s) diverged' for r in lost.itertuples())})"
+            if len(lost) else "") + (" (‡: near chance, a network that has not learned)." if "‡" in each else "."))
+    parts = {p.key: p for c in a.claims if claim_spec(c.id).source == "gn_paper" for p in c.parts}
+    falls = [p for k, p in parts.items() if k.endswith("falls") and p.interval is not None]
+    above = [p for k, p in parts.items() if k.startswith("gn-bn") and p.interval is not None]
+    if falls or above:
+        out.append("The paper's claims, part by part: " + "; ".join(
+            f"{p.what} {_iv(p)}: {phrase(p)}" for p in falls + above) + ".")
+    if not checks.empty:
+        bits = []
+        for r in checks.to_dict("records"):
+            if r["rec_shown"]:
+                bits.append(f"at batch {r['batch_size']} recomputed statistics recover {r['rec_gain']:+.1f} points "
+                            f"({r['trained']:.1f} → {r['recomputed']:.1f} %): the running averages lost them")
+            elif r["rec_shown"] is not None and r["batch_size"] in small:
+                bits.append(f"at batch {r['batch_size']} neither recomputed statistics ({r['recomputed']:.1f} %) nor "
+                            f"each test batch's own ({r['own_batch']:.1f} %) recover BN's {r['trained']:.1f} %: its "
+                            "weights lost it, in training")
+        if bits:
+            out.append("**Where BN's loss lies:** " + "; ".join(bits) + " (the small-batch section).")
+    if not arm.empty:
+        out.append("With more values per BatchNorm statistic at the same batch size (a larger image): " + "; ".join(
+            f"{SHORT_NAMES[r['norm']]} at batch {r['batch_size']} {r['arm']:.1f} % at {r['arm_px']} px "
+            f"({r['arm_values']} values at conv5) against {r['main']:.1f} % at {r['main_px']} px ({r['main_values']}), "
+            f"{r['diff']:+.1f}{' shown' if r['shown'] else ', not shown'}" for r in arm.to_dict("records")) + ".")
+    return out
 
 
 def _flags(flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]]) -> str:
@@ -195,7 +257,8 @@ def _flags(flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[s
 
 
 def findings(runs: pd.DataFrame, a: Analysis, flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]],
-             comparable: bool) -> list[dict[str, str]]:
+             comparable: bool, cells: pd.DataFrame | None = None, checks: pd.DataFrame | None = None,
+             arm: pd.DataFrame | None = None) -> list[dict[str, str]]:
     """The first pages' sentences, in order, each with the summary.json keys it rests on."""
     out: list[dict[str, str]] = []
     if runs.synthetic.any():
@@ -207,6 +270,8 @@ def findings(runs: pd.DataFrame, a: Analysis, flags: dict[tuple[str, int], list[
     if (among := _among(a, NORMED)):
         out.append({"text": among, "from": "comparisons"})
     out += [{"text": t, "from": "comparisons, vs_none"} for t in _vs_none(a, list(EXTRAS), flags)]
+    out += [{"text": t, "from": "cells, claims, small_batches"}
+            for t in small_batches(runs, a, cells, checks, arm, flags)] if cells is not None else []
     if (b := batch_short(a)):
         out.append({"text": b, "from": "batch_effects"})
     if (f := _flags(flags, lr_flags)):

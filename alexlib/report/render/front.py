@@ -15,7 +15,7 @@ from ...train.norms import NORMS, SHORT_NAMES
 from ...train.norms import REGISTRY as NORM_REGISTRY
 from ...train.shapes import hidden_units, stage_channels
 from ...vocab import REPORT_PROTOCOL
-from ..domain.claims import claim_spec
+from ..domain.claims import SOURCES, claim_spec
 from ..domain.runs import main_grid
 from ..inference.verdicts import AGAINST, OPEN, RULED_OUT, SHOWN, UNTESTABLE, Claim, Part
 
@@ -157,15 +157,22 @@ def flagged_cells(c: Claim, flags: dict[tuple[str, int], list[str]], lr_flags: d
 
 
 def reproduced_table(claims: list[Claim], cells: pd.DataFrame, sweep: pd.DataFrame,
-                     flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]]) -> pd.DataFrame:
-    """One row per claim: what the report said (its numbers), what this study observed for the same cells (each
-    claim's own page-1 line, ``claims.ClaimSpec.page1``), and the verdict in words; cells flagged near chance or
-    still learning marked as in the tables."""
+                     flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]],
+                     source: str = "report") -> pd.DataFrame:
+    """One row per claim of ``source`` (``claims.SOURCES``): what the source said (its numbers: the report's for
+    the same cells, read from its table; another source's as it printed them), what this study observed for the
+    cells over the source's batch sizes (each claim's own page-1 line, ``claims.ClaimSpec.page1``), and the
+    verdict in words; cells flagged near chance or still learning marked as in the tables."""
     sweep = sweep.rename(columns={"sd": "std"})
+    src = SOURCES[source]
+    ours = cells if src.sizes is None else cells[cells.batch_size.isin(src.sizes)]
     rows = []
     for c in claims:
-        line = claim_spec(c.id).page1
-        rows.append({"claim": f"{c.id}. {c.claim}", "the report": line(Page1Cells(cells, sweep, "report")),
-                     "here (means)": line(Page1Cells(cells, sweep, "mean")),
+        spec = claim_spec(c.id)
+        if spec.source != source:
+            continue
+        rows.append({"claim": f"{c.id}. {c.claim}",
+                     src.column: spec.theirs or spec.page1(Page1Cells(ours, sweep, "report")),
+                     "here (means)": spec.page1(Page1Cells(ours, sweep, "mean")),
                      "verdict": claim_words(c) + (f" · rests on {f}" if (f := flagged_cells(c, flags, lr_flags)) else "")})
-    return pd.DataFrame(rows).set_index("claim")
+    return pd.DataFrame(rows, columns=["claim", src.column, "here (means)", "verdict"]).set_index("claim")

@@ -16,6 +16,7 @@ from ...io import save_figure, write_csv, write_json
 from ...stages import SecondStage
 from ...vocab import DESIGNS
 from ..domain.analysis import Analysis
+from ..domain.claims import SOURCES, claim_spec
 from ..domain.runs import comparable, designs, is_synthetic
 from .texts import label
 
@@ -38,7 +39,7 @@ def write_report(report_dir: Path, runs: pd.DataFrame, cells: pd.DataFrame, desi
 def summary_index(runs: pd.DataFrame, protocol: dict[str, Any], fixed_epochs: int, duplicates: int,
                   problems: list[dict[str, str]], analysis: Analysis, findings: list[dict[str, str]],
                   flags: list[dict[str, Any]], convergence: pd.DataFrame, stages: list[SecondStage],
-                  against: dict[str, Any] | None = None) -> dict[str, Any]:
+                  against: dict[str, Any] | None = None, small: dict[str, Any] | None = None) -> dict[str, Any]:
     """summary.json: the first pages' findings, what the runs are and their statuses, each claim part by part
     (its outcome, margin, interval and level, the p its decision used), every comparison and batch-size effect
     (each with the level of its decision, or the claim that decided it), the flags, convergence, and the stages."""
@@ -47,14 +48,16 @@ def summary_index(runs: pd.DataFrame, protocol: dict[str, Any], fixed_epochs: in
         "protocol": {k: (v.item() if hasattr(v, "item") else v) for k, v in protocol.items()},
         "comparable_to_report": comparable(protocol), "duplicate_folders": duplicates,
         "status": runs.status.value_counts().to_dict(), "unreadable": problems,
-        "claims": [c.as_dict() for c in analysis.claims],
+        "claims": [c.as_dict() | {"source": claim_spec(c.id).source} for c in analysis.claims],
+        "claim_sources": {k: {"title": v.title, "numbers": v.numbers,
+                              "batch_sizes": list(v.sizes) if v.sizes else "all"} for k, v in SOURCES.items()},
         "comparisons": [vars(c) | {"shown": c.shown} for c in analysis.comparisons],
         "designs": {k: DESIGNS[k][1] for k in designs(runs)}, "fixed_epochs": fixed_epochs,
         "batch_effects": analysis.batch_effects, "vs_none": analysis.vs_none, "flags": flags,
         "convergence": convergence.to_dict(orient="records"),
         "stages": {"seeds_by_stage": runs.groupby("stage").size().to_dict() if "stage" in runs else {1: len(runs)},
                    "second": [s.to_json() for s in stages], "design": two_stage_design()},
-        "against_committed": against, "method": "docs/STATISTICS.md"}
+        "small_batches": small or {}, "against_committed": against, "method": "docs/STATISTICS.md"}
 
 
 def two_stage_design() -> dict[str, Any]:

@@ -10,16 +10,19 @@ import math
 import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ...paths import from_repo
 from ...stages import SecondStage
 from ...train.datasets import title
+from ...train.norms import SHORT_NAMES
 from ...vocab import DESIGNS, POWER_TEXT, REPORT_PROTOCOL
 from ..domain.cells import mixed_cells
 from ..domain.claims import judged_on, report_self_check
 from ..domain.learning import REACH_SHARE
 from ..domain.runs import comparable
+from ..domain.smallbatch import SmallBatch
 from ..inference.verdicts import Claim
 
 
@@ -256,3 +259,84 @@ def convergence_note(conv: pd.DataFrame) -> str:
     return (f"Mean ± sd over the completed seeds: test accuracy after the first epoch, and the epochs (SGD steps) a "
             f"seed took to reach {t:g} % ({REACH_SHARE * 100:g} % of the best cell's mean, rounded down); a seed that never "
             f"reached it is counted, not averaged in.")
+
+
+def _gain(r: dict[str, Any], key: str) -> str:
+    g, lo, hi = r[f"{key}_gain"], r[f"{key}_low"], r[f"{key}_high"]
+    if g != g:
+        return "—"
+    ci = f" [{lo:+.1f}, {hi:+.1f}]" if lo == lo else ""
+    return f"{g:+.1f}{ci}"
+
+
+def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any]) -> str:
+    """Why BN fails at small batches: the values each BN statistic averages, BN's test accuracy with its statistics
+    recomputed and with each test batch's own, and the image-size arm, in tables and words."""
+    checks, arm, values = small.checks, small.arm, small.values
+    out = []
+    px = int(protocol["image_size"])
+    if not values.empty:
+        sizes = [c for c in values.columns if isinstance(c, (int, np.integer))]
+        head = "| image | stage | map | " + " | ".join(f"batch {b}" for b in sizes) + " |"
+        rows = [head, "|" + "---|" * (3 + len(sizes))]
+        for d in values.to_dict("records"):
+            rows.append(f"| {d['image_size']} px | {d['stage']} | {d['map']} | "
+                        + " | ".join(f"{int(d[b]):,}" for b in sizes) + " |")
+        last = values[(values.image_size == px) & (values.stage == "conv5")]
+        side = last["map"].iloc[0] if len(last) else "?"
+        out.append(f"**Values per statistic.** A BatchNorm statistic (a channel's mean or variance) averages batch × "
+                   f"H × W values of its stage's map in each training batch. At {px} px the fifth stage's map is "
+                   f"{side}: there a statistic at batch 2 averages two numbers, whose normalized values are always "
+                   f"−1 and +1, whatever the images." + ("" if arm.empty else
+                   f" The image-size arm ({', '.join(f'{p} px' for p in sorted(set(arm.arm_px)))}) changes that count "
+                   "without changing the batch size.") + "\n\n" + "\n".join(rows))
+    if not checks.empty:
+        rows = ["| batch | seeds | as trained | statistics recomputed (gain) | each test batch's own (gain) |",
+                "|---|---|---|---|---|"]
+        for r in checks.to_dict("records"):
+            rows.append(f"| {r['batch_size']} | {r['seeds']} | {r['trained']:.1f} | {r['recomputed']:.1f} "
+                        f"({_gain(r, 'rec')}) | {r['own_batch']:.1f} ({_gain(r, 'own')}) |")
+        level = checks.rec_level.dropna()
+        out.append("**Where BN's accuracy is lost.** BN's test accuracy (%) as trained, with its statistics "
+                   "recomputed over the training split after training (the \"precise BN\" of Wu & Johnson 2021), "
+                   "and with each test batch of the training batch size normalized by its own statistics; gains "
+                   f"paired on the seed with their intervals (Holm over the table{', ' if len(level) else ''}"
+                   f"{f'levels {level.min():.1%}–{level.max():.1%}' if len(level) else ''}). A gain shown says the "
+                   "running averages lost that accuracy; none, that the weights did.\n\n" + "\n".join(rows)
+                   + "\n\n" + _checks_words(checks))
+    if not arm.empty:
+        rows = ["| norm | batch | study: values at conv5, acc (seeds) | arm: values at conv5, acc (seeds) | arm − study |",
+                "|---|---|---|---|---|"]
+        for r in arm.to_dict("records"):
+            ci = f" [{r['low']:+.1f}, {r['high']:+.1f}]" if r["low"] == r["low"] else ""
+            rows.append(f"| {SHORT_NAMES.get(r['norm'], r['norm'])} | {r['batch_size']} | {r['main_px']} px: "
+                        f"{r['main_values']}, {r['main']:.1f} ({r['main_n']}) | {r['arm_px']} px: {r['arm_values']}, "
+                        f"{r['arm']:.1f} ({r['arm_n']}) | {r['diff']:+.1f}{ci}{' shown' if r['shown'] else ''} |")
+        out.append("**Small batch, or few values per statistic?** The same norm and batch size at a larger image "
+                   "size, whose fifth-stage map is larger (Welch, Holm over the rows; a larger image is also a "
+                   "different input, so GN, which averages no batch, is the control).\n\n" + "\n".join(rows)
+                   + "\n\n" + _arm_words(arm))
+    return "\n\n".join(out) if out else "No run below the report's batch sizes, and no BatchNorm run with the checks."
+
+
+def _checks_words(checks: pd.DataFrame) -> str:
+    bits = []
+    for r in checks.to_dict("records"):
+        rec, own = r["rec_shown"], r["own_shown"]
+        where = ("the running averages lost it: recomputed statistics recover "
+                 f"{r['rec_gain']:+.1f} points" if rec and r["rec_gain"] > 0 else
+                 "the weights lost it: neither recomputed statistics nor each batch's own recover it"
+                 if rec is not None and not rec and not own else
+                 f"each test batch's own statistics change it by {r['own_gain']:+.1f} points" if own else
+                 "too few seeds to tell")
+        bits.append(f"batch {r['batch_size']} ({r['trained']:.1f} %): {where}")
+    return "By batch size: " + "; ".join(bits) + "."
+
+
+def _arm_words(arm: pd.DataFrame) -> str:
+    bits = []
+    for r in arm.to_dict("records"):
+        what = ("higher" if r["diff"] > 0 else "lower") if r["shown"] else "no difference shown"
+        bits.append(f"{SHORT_NAMES.get(r['norm'], r['norm'])} at batch {r['batch_size']}: {r['arm']:.1f} % at "
+                    f"{r['arm_px']} px against {r['main']:.1f} % at {r['main_px']} px ({what})")
+    return "; ".join(bits) + "."

@@ -43,9 +43,23 @@ def test_a_run_that_failed_before_training_is_a_problem_not_a_protocol(tmp_path)
 
 def test_the_protocol_message_names_the_flag_its_form_and_the_biggest_protocol(tmp_path):
     for seed in (0, 1, 2):
-        fake_run(tmp_path / "runs", norm="bn", seed=seed, image_size=63)
-    fake_run(tmp_path / "runs", norm="bn", image_size=95)
-    with pytest.raises(ProtocolError, match=r"--select FIELD=VALUE\[,FIELD=VALUE\].*--select 'image_size=63'"):
+        fake_run(tmp_path / "runs", norm="bn", seed=seed, width=0.125)
+    fake_run(tmp_path / "runs", norm="bn", width=0.25)
+    with pytest.raises(ProtocolError, match=r"--select FIELD=VALUE\[,FIELD=VALUE\].*--select 'width=0.125'"):
+        study(tmp_path)
+
+
+def test_runs_at_another_image_size_are_the_image_size_arm_never_a_cell(tmp_path):
+    """The rest of their protocol the same, runs at another image size than most are their own design: the cells,
+    the protocol and the claims read the study's size only."""
+    for seed in (0, 1, 2):
+        fake_run(tmp_path / "runs", norm="bn", seed=seed, image_size=63, acc=80.0 + seed)
+    fake_run(tmp_path / "runs", norm="bn", image_size=95, acc=20.0)
+    s = study(tmp_path)
+    assert sorted(s.runs.design) == ["fixed"] * 3 + ["image_size"]
+    assert s.protocol()["image_size"] == 63 and s.cells["mean"].tolist() == [81.0]
+    fake_run(tmp_path / "runs", norm="gn", image_size=95, width=0.5)
+    with pytest.raises(ProtocolError, match="width"):
         study(tmp_path)
 
 

@@ -159,3 +159,59 @@ def test_the_sweeps_lr_0005_cell_and_batch_64_without_a_norm_are_one_cell():
     needs = [PL.PartNeed("6", part, part.cells, 4), PL.PartNeed("2", other, other.cells, 4)]
     (c6, c2) = sorted(PL._claim_plans(needs), key=lambda cp: cp.claim, reverse=True)
     assert set(c6.cells) == {("none", 64), ("lr", 0.01)} and set(c2.cells) == {("none", 8), ("none", 64)}
+
+
+def test_the_papers_claims_keep_the_error_rate_when_a_study_grows_twice_and_a_cell_is_grown_once():
+    """The Group Normalization paper's parts under their null (BN at batch 2 and 4 exactly 2 points below BN at 64,
+    the size G1 must beat; GN equal to BN at 2 and 4), in studies that first had a stage for the report's claim 3
+    (which grows BN at 64, the cell G1 compares with) and then one for the paper's claims: the second plan grows no
+    cell the first grew, and G1's parts, whose second look combines the seeds both stages added to their two cells,
+    are decided (and G1 and G3 reproduced) no more often than α."""
+    rng = np.random.default_rng(21)
+    sizes = (2, 4) + SIZES
+    cells = {n: {bs: 80.0 for bs in sizes} for n in ("none", "bn", "ln", "gn")}
+    for n, bs in (("bn", 2), ("bn", 4), ("gn", 2), ("gn", 4)):
+        cells[n][bs] = 80.0 - CL.BN_FALL
+    truth = {"cells": cells}
+    studies = 600
+    decided = {"G1": 0, "G3": 0}
+    reproduced = regrown = combined = 0
+    for _ in range(studies):
+        ev1 = cells_of(rng, truth, [0, 1, 2], 2.0)
+        seeds_now = {(n, bs): 3 for n in cells for bs in sizes}
+        plan1 = PL.plan_second_stage(CL.judge_claims(ev1, ids=("3",)), seeds_now, lambda c: 1.0, budget_runs=10_000)
+        ev2 = cells_of(rng, truth, list(range(3, 3 + max(plan1.cells.values(), default=0))), 2.0,
+                       only=plan1.cells) if plan1.cells else CL.Evidence(final={}, first={}, res=RES)
+        ids = ("G1", "G3")
+        plan2 = PL.plan_second_stage(CL.judge_claims(ev1, ev2, ids=ids), seeds_now, lambda c: 1.0,
+                                     budget_runs=10_000, closed=set(plan1.cells))
+        regrown += bool(set(plan2.cells) & set(plan1.cells))
+        if plan2.cells:
+            first = 3 + max(plan1.cells.values(), default=0)
+            ev2b = cells_of(rng, truth, list(range(first, first + max(plan2.cells.values()))), 2.0, only=plan2.cells)
+            ev2 = CL.Evidence(final={n: {**ev2.final.get(n, {}), **ev2b.final.get(n, {})}
+                                     for n in set(ev2.final) | set(ev2b.final)}, first={}, res=RES)
+        for c in CL.judge_claims(ev1, ev2, ids=ids):
+            decided[c.id] += any(p.outcome in (V.SHOWN, V.AGAINST) for p in c.parts)
+            reproduced += c.verdict == V.REPRODUCED
+            combined += c.id == "G1" and any(p.stage2 is not None for p in c.parts)
+    mc = 3 * math.sqrt(0.05 * 0.95 / studies)
+    assert regrown == 0
+    assert combined > studies / 4           # G1's second look, on seeds two stages added, is exercised
+    assert all(n / studies <= 0.05 + mc for n in decided.values()), decided
+    assert reproduced / studies <= 0.05 + mc
+
+
+def test_a_plain_collapse_at_batch_2_is_decided_at_the_first_look():
+    """A test that cannot decide a plain effect is a defect too: BN at chance at batch 2 and 40 points down at 4,
+    GN unmoved, decide G1 and G3 reproduced on the grid's three seeds."""
+    rng = np.random.default_rng(22)
+    sizes = (2, 4) + SIZES
+    cells = {n: {bs: 85.0 for bs in sizes} for n in ("none", "bn", "ln", "gn")}
+    cells["bn"][2], cells["bn"][4] = 10.0, 45.0
+    wins = 0
+    for _ in range(50):
+        got = {c.id: c.verdict for c in CL.judge_claims(cells_of(rng, {"cells": cells}, [0, 1, 2], 2.0),
+                                                         ids=("G1", "G3"))}
+        wins += got == {"G1": V.REPRODUCED, "G3": V.REPRODUCED}
+    assert wins == 50

@@ -1,0 +1,127 @@
+"""Small batches, where the choice of normalization decides: why BatchNorm fails there, measured.
+
+- ``bn_checks``: per batch size of the report's design, BatchNorm's test accuracy as trained (its running
+  averages), with its statistics recomputed over the training split after training, and with each test batch
+  normalized by its own statistics (``alexlib.train.bnchecks``); each gain paired on the seed (paired t, Holm over
+  the table). A gain says the running averages lost accuracy; no gain, that the weights did.
+- ``values_per_statistic``: how many values one BatchNorm statistic averages over at each stage (batch x the
+  stage's map), at the study's image size and the arm's.
+- ``image_arm``: the image-size arm against the study's own cells at the same norm and batch size (Welch, Holm):
+  more values per statistic at the same batch size, so "small batch" and "few values" are told apart.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...train.shapes import stage_sizes
+from ...vocab import REPORT_BATCHES
+from ..inference import stats
+from .runs import IMAGE_ARM, main_grid, test_resolution
+
+STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5")
+
+
+def _paired(a: pd.Series, b: pd.Series) -> stats.Estimate:
+    """mean(a - b) over the seeds that have both, paired t (or the exact sign flip without spread)."""
+    d = (a - b).dropna().to_numpy(dtype=float)
+    if len(d) < 2:
+        return stats.untestable(float(d.mean()) if len(d) else math.nan, len(d))
+    sd = float(d.std(ddof=1))
+    if sd == 0:
+        return stats.Estimate(float(d.mean()), 0.0, math.nan, stats.sign_flip_p(d), len(d), 0.0, "exact sign flip")
+    se = sd / math.sqrt(len(d))
+    return stats.Estimate(float(d.mean()), se, len(d) - 1, stats.t_p(float(d.mean()), se, len(d) - 1), len(d), sd,
+                          "paired t")
+
+
+def _first(runs: pd.DataFrame) -> pd.DataFrame:
+    """The grid as written (a second stage's seeds serve the claims' tests only, as in every table)."""
+    return runs[runs.stage == 1] if "stage" in runs else runs
+
+
+def bn_checks(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per batch size of BatchNorm's cells in the report's design whose runs recorded the checks."""
+    d = main_grid(_first(runs))
+    d = d[(d.norm == "bn") & d.acc_recomputed.notna()] if "acc_recomputed" in d else d.iloc[0:0]
+    rows, ests = [], []
+    for bs, g in d.groupby("batch_size"):
+        rec, own = _paired(g.acc_recomputed, g.test_acc), _paired(g.acc_batch_stats, g.test_acc)
+        ests += [rec, own]
+        rows.append({"batch_size": int(bs), "seeds": len(g), "trained": g.test_acc.mean(), "sd": g.test_acc.std(),
+                     "recomputed": g.acc_recomputed.mean(), "own_batch": g.acc_batch_stats.mean(),
+                     "_rec": rec, "_own": own})
+    stats.holm_family(ests)
+    for r in rows:
+        for key in ("rec", "own"):
+            e = r.pop(f"_{key}")
+            r.update({f"{key}_gain": e.diff, f"{key}_low": e.low, f"{key}_high": e.high, f"{key}_p": e.p_adj,
+                      f"{key}_level": e.level, f"{key}_shown": e.shown()})
+    return pd.DataFrame(rows)
+
+
+def values_per_statistic(image_sizes: list[int], batch_sizes: list[int]) -> pd.DataFrame:
+    """Rows (image size, stage, map side); a column per batch size: the values one BatchNorm statistic averages
+    over in a training batch (batch x side x side)."""
+    rows = []
+    for px in image_sizes:
+        for stage, side in zip(STAGES, stage_sizes(px)):
+            rows.append({"image_size": px, "stage": stage, "map": f"{side}×{side}",
+                         **{bs: bs * side * side for bs in batch_sizes}})
+    return pd.DataFrame(rows)
+
+
+def image_arm(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per norm and batch size of the image-size arm: the study's cell and the arm's (mean, seeds), the
+    values a fifth-stage statistic averages in each, and the arm minus the study (Welch, Holm over the rows)."""
+    done = runs[runs.status == "completed"]
+    arm = done[done.design == IMAGE_ARM]
+    main = main_grid(_first(runs))
+    res = test_resolution(runs)
+    rows, ests = [], []
+    for (norm, bs, px), g in arm.groupby(["norm", "batch_size", "image_size"]):
+        base = main[(main.norm == norm) & (main.batch_size == bs)]
+        if base.empty:
+            continue
+        e = stats.welch(g.test_acc.tolist(), base.test_acc.tolist(), res)
+        ests.append(e)
+        main_px = int(base.image_size.iloc[0])
+        rows.append({"norm": norm, "batch_size": int(bs), "main_px": main_px, "arm_px": int(px),
+                     "main_values": int(bs) * stage_sizes(main_px)[-1] ** 2,
+                     "arm_values": int(bs) * stage_sizes(int(px))[-1] ** 2,
+                     "main": base.test_acc.mean(), "main_n": len(base), "arm": g.test_acc.mean(), "arm_n": len(g),
+                     "_e": e})
+    stats.holm_family(ests)
+    for r in rows:
+        e = r.pop("_e")
+        r.update(diff=e.diff, low=e.low, high=e.high, p=e.p_adj, level=e.level, shown=e.shown())
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class SmallBatch:
+    checks: pd.DataFrame     # ``bn_checks``
+    arm: pd.DataFrame        # ``image_arm``
+    values: pd.DataFrame     # ``values_per_statistic`` at the study's image size and the arm's
+    present: bool = False    # the study ran batch sizes below the report's (the Group Normalization paper's regime)
+
+    def summary(self) -> dict[str, Any]:
+        """What summary.json keeps of the small-batch section."""
+        def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+            return [{str(k): (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+                    for r in df.to_dict("records")]
+        return {"bn_checks": records(self.checks), "image_arm": records(self.arm),
+                "values_per_statistic": records(self.values)}
+
+
+def analyze(runs: pd.DataFrame, image_size: int) -> SmallBatch:
+    """The small-batch section's three tables for a study at ``image_size``."""
+    arm = image_arm(runs)
+    sizes = sorted({image_size} | set(arm.arm_px if not arm.empty else []))
+    batch = sorted(main_grid(runs).batch_size.unique())
+    return SmallBatch(bn_checks(runs), arm, values_per_statistic(sizes, batch),
+                      bool(batch) and min(batch) < min(REPORT_BATCHES))

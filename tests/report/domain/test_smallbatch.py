@@ -1,0 +1,41 @@
+"""The small-batch section's numbers (alexlib.report.domain.smallbatch) on runs whose answers are known: where
+BatchNorm's accuracy is lost, how many values a statistic averages, and the image-size arm."""
+import math
+
+from alexlib.report.domain import smallbatch as SB
+
+from conftest import fake_run, study
+
+
+def test_recomputed_statistics_that_recover_the_accuracy_are_shown_and_those_that_do_not_are_not(tmp_path):
+    """At batch 2 the running averages lost 30 points (recomputing recovers them on every seed); at batch 64 nothing
+    is lost (the three accuracies agree within noise)."""
+    for s, j in enumerate((0.2, -0.1, 0.0, 0.3, -0.2)):
+        fake_run(tmp_path / "runs", norm="bn", batch_size=2, seed=s, acc=40.0 + j, checks=(70.0 + 2 * j, 41.0 - j))
+        fake_run(tmp_path / "runs", norm="bn", batch_size=64, seed=s, acc=85.0 + j, checks=(85.0 - j, 85.0 + j / 2))
+    fake_run(tmp_path / "runs", norm="gn", batch_size=2, acc=80.0)   # other norms record no checks
+    t = study(tmp_path).small.checks.set_index("batch_size")
+    assert list(t.index) == [2, 64] and t.loc[2, "seeds"] == 5
+    assert math.isclose(t.loc[2, "rec_gain"], 30.0, abs_tol=0.1) and t.loc[2, "rec_shown"]
+    assert t.loc[2, "rec_low"] > 25 and t.loc[2, "rec_level"] < 1
+    assert not t.loc[64, "rec_shown"] and not t.loc[64, "own_shown"]
+
+
+def test_a_statistic_averages_batch_times_its_stages_map():
+    v = SB.values_per_statistic([63, 95], [2, 64]).set_index(["image_size", "stage"])
+    assert v.loc[(63, "conv5"), "map"] == "1×1" and v.loc[(63, "conv5"), 2] == 2     # two numbers: always −1 and +1
+    assert v.loc[(95, "conv5"), "map"] == "2×2" and v.loc[(95, "conv5"), 2] == 8
+    assert v.loc[(63, "conv1"), 64] == 64 * 7 * 7
+
+
+def test_the_image_size_arm_is_compared_with_the_studys_cell_of_the_same_norm_and_batch(tmp_path):
+    for s in range(3):
+        fake_run(tmp_path / "runs", norm="bn", batch_size=2, seed=s, acc=12.0 + s / 10)
+        fake_run(tmp_path / "runs", norm="bn", batch_size=2, seed=s, image_size=95, acc=60.0 + s / 10)
+        fake_run(tmp_path / "runs", norm="gn", batch_size=2, seed=s, acc=80.0 + s / 10)
+        fake_run(tmp_path / "runs", norm="gn", batch_size=2, seed=s, image_size=95, acc=80.1 - s / 10)
+    a = study(tmp_path).small.arm.set_index("norm")
+    assert a.loc["bn", "main_values"] == 2 and a.loc["bn", "arm_values"] == 8
+    assert math.isclose(a.loc["bn", "diff"], 48.0) and a.loc["bn", "shown"]
+    assert not a.loc["gn", "shown"]
+    assert study(tmp_path).small.present
