@@ -16,13 +16,17 @@ from typing import Any, Callable, Iterable
 
 from ..train.config import RunConfig
 from ..train.datasets import images
+from ..train.norms import norm_entry
 from ..train.record import Unreadable, read_records
 from ..vocab import fmt_time
 
 # Per run, beyond training and evaluation: the notebook's kernel start, imports and reading the data
 # (measured on the 2-core CPU machine, 2026-12-02: 4-7 s a run in the Fashion-MNIST grid)
 OVERHEAD_S = 6.0
-CALIBRATION_STEPS = 3   # timed training steps per shape (after one untimed)
+CALIBRATION_STEPS = 3   # timed training steps per shape (after one untimed), at least
+CALIBRATION_IMAGES = 64  # and at least this many images: a small batch's step is short and its overhead varies
+CHECKS_SHARE = 1 / 3     # a BatchNorm run's checks (train.bnchecks): a forward pass over the training and test
+                         # splits at the training batch size, about a third of a training step per image
 
 Shape = tuple  # (norm, batch_size, image_size, width)
 Rates = dict   # shape -> (train images/s, eval images/s)
@@ -33,10 +37,12 @@ def shape(c: RunConfig) -> Shape:
 
 
 def run_seconds(c: RunConfig, rates: Rates, overhead: float = OVERHEAD_S) -> float:
-    """The one formula: epochs x (train images / train rate + test images / eval rate) + overhead."""
+    """The one formula: epochs x (train images / train rate + test images / eval rate) + overhead, and for a norm of
+    batch statistics its checks after training ((train + test images) / train rate x ``CHECKS_SHARE``)."""
     train_rate, eval_rate = rates[shape(c)]
     n_train, n_test = images(c.dataset, c.train_size, c.test_size)
-    return c.epochs * (n_train / train_rate + n_test / eval_rate) + overhead
+    checks = (n_train + n_test) / train_rate * CHECKS_SHARE if norm_entry(c.norm).batch_stats else 0.0
+    return c.epochs * (n_train / train_rate + n_test / eval_rate) + checks + overhead
 
 
 def recorded_rates(folders: Iterable[Path], device_name: str, threads: int) -> Rates:
@@ -62,6 +68,11 @@ def recorded_rates(folders: Iterable[Path], device_name: str, threads: int) -> R
     return {k: (sum(t for t, _ in v) / len(v), sum(e for _, e in v) / len(v)) for k, v in found.items()}
 
 
+def calibration_steps(batch_size: int) -> int:
+    """Timed steps for a shape: ``CALIBRATION_STEPS``, and at least ``CALIBRATION_IMAGES`` images (32 at batch 2)."""
+    return max(CALIBRATION_STEPS, math.ceil(CALIBRATION_IMAGES / batch_size))
+
+
 def calibrate(s: Shape, device: str = "auto", threads: int = 1) -> tuple[float, float]:
     """(train images/s, eval images/s) of one shape, timed here on the CPU on synthetic data: one untimed step,
     then CALIBRATION_STEPS timed ones, and one evaluation pass."""
@@ -73,8 +84,9 @@ def calibrate(s: Shape, device: str = "auto", threads: int = 1) -> tuple[float, 
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     try:
-        ds = timing.synthetic_on(dev, max(4 * bs, 64), 128)
-        train = timing.train_rate(norm, bs, ds, dev, size, width, CALIBRATION_STEPS, 1, False)
+        steps = calibration_steps(bs)
+        ds = timing.synthetic_on(dev, max((steps + 1) * bs, 64), 128)
+        train = timing.train_rate(norm, bs, ds, dev, size, width, steps, 1, False)
         ev = timing.eval_rate(norm, ds, dev, size, width, batches=1)
     finally:
         torch.set_num_threads(before)

@@ -23,7 +23,8 @@ def test_the_estimate_is_the_recorded_rates_arithmetic(tmp_path):
     cost = E.estimate(todo, 2, 1, [runs], "CPU here", calibrate_shape=called.append)
     assert not called and cost.recorded == 1 and cost.calibrated == 0
     one_epoch = 1257 / 100.0 + 540 / (2000 * 2 / 0.2)   # digits: 1,257 train / 540 test images an epoch
-    assert cost.run_seconds == pytest.approx(2 * (2 * one_epoch) + 2 * (4 * one_epoch) + 4 * E.OVERHEAD_S)
+    checks = (1257 + 540) / 100.0 * E.CHECKS_SHARE       # BatchNorm's checks after training, once a run
+    assert cost.run_seconds == pytest.approx(2 * (2 * one_epoch) + 2 * (4 * one_epoch) + 4 * (E.OVERHEAD_S + checks))
     assert cost.seconds == pytest.approx(cost.run_seconds / 2)
     assert "2 at once on this machine" in cost.line(4, 2) and "rates recorded here for 1 shape" in cost.line(4, 2)
 
@@ -51,9 +52,10 @@ def test_the_dry_run_counts_each_block_and_prints_the_estimate_without_training(
                        cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("grid fashion: 90 runs, 0 already done, 90 to run")
-    assert any(l.startswith("estimate: about ") and "90 run(s)" in l for l in lines[:4]), lines[:4]
-    for block, n in (("norm_x_batch", 60), ("equal_steps", 12), ("lr_scaled", 12)):
+    assert lines[0].startswith("grid fashion: 138 runs, 0 already done, 138 to run")
+    assert any(l.startswith("estimate: about ") and "138 run(s)" in l for l in lines[:4]), lines[:4]
+    for block, n in (("norm_x_batch", 90), ("equal_steps", 12), ("image_size", 12), ("lr_scaled", 12),
+                     ("lr_scaled_batch2", 6)):
         assert f"{block}: {n} runs, 0 done, {n} to run" in lines
     assert not list(out.rglob("metrics.json"))
 

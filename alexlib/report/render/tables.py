@@ -87,7 +87,8 @@ def accuracy_table(cells: pd.DataFrame, comparable: bool, flags: dict[tuple[str,
                  report_s=c.report.map(lambda v: "" if math.isnan(v) else f"{v:.2f}"),
                  diff_s=c["diff"].map(lambda v: "" if math.isnan(v) else f"{v:+.2f}"))
     values = ["ours", "report_s"] + (["diff_s"] if comparable else [])
-    wide = c.pivot(index="norm", columns="batch_size", values=values)
+    wide = c.pivot(index="norm", columns="batch_size", values=values).fillna("")   # a cell no run reached: blank
+    wide = wide[[col for col in wide.columns if col[0] == "ours" or (wide[col] != "").any()]]   # the report ran 8-64
     names = {"ours": f"here (n={n})" if n is not None else "here (n per cell)",
              "report_s": "report" if comparable else "report*", "diff_s": "diff"}
     wide = wide.rename(columns=names, level=0)

@@ -7,7 +7,6 @@ it was measured on; synthetic data is named first, in bold.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
@@ -147,11 +146,15 @@ def claims_note(runs: pd.DataFrame, protocol: dict[str, Any], reference: dict[st
 
 
 def method_markdown() -> str:
-    """docs/STATISTICS.md, the method stated once, as the report's appendix: from its first section on (its title
-    and the paragraph naming the code left out: the report names no file), headings two levels down."""
+    """docs/STATISTICS.md's first section ("In brief"), the method stated once, as the report's appendix (its first
+    line, which points to the sections after it, said for a reader of the report); the full text, with each rule's
+    reasons, stays in the repository."""
     text = from_repo("docs/STATISTICS.md").read_text(encoding="utf-8")
     body = text[text.index("\n## ") + 1:] if "\n## " in text else text
-    return re.sub(r"^(#+) ", lambda m: "#" * min(6, len(m.group(1)) + 2) + " ", body.strip(), flags=re.M)
+    brief = body.split("\n## ")[0].split("\n", 1)[1].strip()   # the first section, without its heading
+    brief = brief.split("\n", 1)[1] if brief.startswith("The report shows") else brief
+    return (brief.strip() + "\n\nThe full method, with the reasons for each rule, is docs/STATISTICS.md in the "
+            "study's repository.")
 
 
 def claim_heading(c: Claim) -> str:
@@ -280,6 +283,8 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any]) -> str:
         head = "| image | stage | map | " + " | ".join(f"batch {b}" for b in sizes) + " |"
         rows = [head, "|" + "---|" * (3 + len(sizes))]
         for d in values.to_dict("records"):
+            if d["image_size"] != px and d["stage"] != "conv5":   # the arm's other stages: as the study's, larger
+                continue
             rows.append(f"| {d['image_size']} px | {d['stage']} | {d['map']} | "
                         + " | ".join(f"{int(d[b]):,}" for b in sizes) + " |")
         last = values[(values.image_size == px) & (values.stage == "conv5")]
@@ -320,17 +325,22 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any]) -> str:
 
 
 def _checks_words(checks: pd.DataFrame) -> str:
-    bits = []
+    """The BN checks in one sentence: the batch sizes whose running averages lost accuracy (recomputing recovers a
+    gain shown), those whose weights lost it (more than 10 points below BN's best cell, and no gain shown), and
+    those where nothing was lost."""
+    best = checks.trained.max()
+    groups: dict[str, list[str]] = {}
     for r in checks.to_dict("records"):
-        rec, own = r["rec_shown"], r["own_shown"]
-        where = ("the running averages lost it: recomputed statistics recover "
-                 f"{r['rec_gain']:+.1f} points" if rec and r["rec_gain"] > 0 else
-                 "the weights lost it: neither recomputed statistics nor each batch's own recover it"
-                 if rec is not None and not rec and not own else
-                 f"each test batch's own statistics change it by {r['own_gain']:+.1f} points" if own else
-                 "too few seeds to tell")
-        bits.append(f"batch {r['batch_size']} ({r['trained']:.1f} %): {where}")
-    return "By batch size: " + "; ".join(bits) + "."
+        if r["rec_shown"] and r["rec_gain"] > 0:
+            key = "recomputed statistics recover a gain shown (the running averages lost it)"
+        elif r["own_shown"] and r["own_gain"] > 0:
+            key = "each test batch's own statistics recover a gain shown (the running averages lost it)"
+        elif r["trained"] < best - 10:
+            key = "neither recovers the loss (the weights lost it, in training)"
+        else:
+            key = "nothing is lost to recover"
+        groups.setdefault(key, []).append(str(r["batch_size"]))
+    return "; ".join(f"at batch {', '.join(b)}: {k}" for k, b in groups.items()).capitalize() + "."
 
 
 def _arm_words(arm: pd.DataFrame) -> str:
