@@ -33,7 +33,7 @@ from .report.domain.learning import NEAR_CHANCE
 from .report.domain.runs import cells_of, read_study_runs
 from .report.inference import planner
 from .report.study import Study
-from .stages import STAGES, SecondStage, read_stages, write_stages
+from .stages import STAGES, SecondStage, grown_cells, read_stages, write_stages
 from .train.config import RunConfig
 from .train.norms import SHORT_NAMES
 from .train.record import read_metrics, record_paths
@@ -51,9 +51,6 @@ def stage_record(i: int) -> str:
     return "grid.stage2.json" if i == 0 else f"grid.stage2.{i + 1}.json"
 
 
-def grown_cells(stages: list[SecondStage]) -> set[tuple]:
-    """The cells an earlier stage grew: none grows again (every part keeps two looks at most)."""
-    return {tuple(c) for st in stages for c in st.cells}
 
 
 class BudgetError(ValueError):
@@ -224,6 +221,12 @@ def run(grid_file: Path, runs_dir: Path, reports_dir: Path, budget: Budget, cap:
     block = command.executor_block(first_block, executor, slurm)
     source = first_stage_folder(Path(runs_dir), Path(reports_dir))
     found = read_study_runs(source)
+    unfinished = [st for st in found.stages if not _stage_done(source, st)]
+    for st in unfinished:
+        log(f"second stage planned {st.planned_at} (budget {st.budget}, {len(st.runs)} runs) and not finished: a run "
+            "without --dry-run resumes it before anything else is planned")
+    if unfinished:
+        return 0
     for st in found.stages:
         log(f"second stage already run (planned {st.planned_at}, budget {st.budget}): "
             f"{len(st.runs)} runs for claim(s) {', '.join(st.claims)}, planned "
@@ -242,7 +245,9 @@ def run(grid_file: Path, runs_dir: Path, reports_dir: Path, budget: Budget, cap:
         log(f"claim {c.id} at {look}: {c.verdict} ({sum(p.outcome == 'open' for p in c.parts)} open parts)")
     plan, added, info = make_plan(study, grid_file, runs_dir, budget, cap, runner, log, closed)
     if found.stages and not added:
-        log("no open part reads only cells that no stage grew: no further stage is planned")
+        for line in plan_lines(plan, info["seeds_now"], budget, cap, info["where"]):
+            log(line)
+        log("no further stage is planned")
         return 0
     log(f"second stage on {block['type']}: {info['slots']}"
         + (f" (for the cells no earlier stage grew; {len(closed)} cells closed)" if found.stages else ""))

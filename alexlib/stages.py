@@ -2,7 +2,8 @@
 writes it before the stage's first run) and what the report reads (which runs are the second stage's, and what was
 planned and measured). Beside the run record (alexlib.train.record), with a schema version of its own.
 
-    <runs>/stages.json = {"schema": 1, "stages": [SecondStage, ...]}   (one stage at most: the test has two looks)
+    <runs>/stages.json = {"schema": 1, "stages": [SecondStage, ...]}   (each cell grown by one of them at most: the
+    test has two looks; a later stage serves claims added since, on cells no earlier stage grew)
 """
 from __future__ import annotations
 
@@ -73,3 +74,9 @@ def write_stages(runs_dir: Path, stages: list[SecondStage]) -> Path:
     p = Path(runs_dir) / STAGES
     write_json(p, {"schema": SCHEMA, "stages": [s.to_json() for s in stages]})
     return p
+
+
+def grown_cells(stages: list[SecondStage]) -> set[tuple]:
+    """The cells the stages grew, as (norm, batch size) or ("lr", lr): none is grown again, so every part keeps two
+    looks at most."""
+    return {tuple(c) for st in stages for c in st.cells}

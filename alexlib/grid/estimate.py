@@ -75,7 +75,7 @@ def calibration_steps(batch_size: int) -> int:
 
 def calibrate(s: Shape, device: str = "auto", threads: int = 1) -> tuple[float, float]:
     """(train images/s, eval images/s) of one shape, timed here on the CPU on synthetic data: one untimed step,
-    then CALIBRATION_STEPS timed ones, and one evaluation pass."""
+    then ``calibration_steps`` timed ones, and one evaluation pass."""
     import torch
 
     from ..train import timing

@@ -42,12 +42,14 @@ def trained_by(cfg: RunConfig) -> str | None:
 
 
 def lacks_of(cfg: RunConfig) -> tuple[str, ...]:
-    """What the run's record lacks because an earlier version wrote it (``RunRecord.lacks``); () without one."""
+    """What the run's completed record lacks because an earlier version wrote it (``RunRecord.lacks``); () without
+    one, and for a run that diverged (trained again, it would diverge again before recording what it lacks)."""
     p = Path(cfg.out_dir) / METRICS
     try:
-        return RunRecord.from_json(read_json(p)).lacks if p.exists() else ()
+        rec = RunRecord.from_json(read_json(p)) if p.exists() else None
     except (ValueError, OSError, TypeError):
         return ()
+    return rec.lacks if rec is not None and rec.status == "completed" else ()
 
 
 def set_aside(cfg: RunConfig, why: str) -> Path:

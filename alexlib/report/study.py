@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..paths import from_repo
-from ..stages import SecondStage
+from ..stages import SecondStage, grown_cells
 from .domain import against, cells, learning, runs, smallbatch
 from .domain.analysis import Analysis, analyze
 from .domain.claims import claim_spec
@@ -164,7 +164,7 @@ class Study:
         return texts.stages_markdown(self.runs, self.stages, self.claims())
 
     def plan_table(self) -> pd.DataFrame:
-        return tables.plan_table(self.claims(), self.near_chance())
+        return tables.plan_table(self.claims(), self.near_chance(), grown_cells(self.stages))
 
     def near_chance(self) -> set[tuple]:   # the cells near chance, the sweep's as ("lr", lr)
         return learning.near_chance_cells(self.flags, self.lr_flags)
@@ -215,10 +215,9 @@ class Study:
         hold a design). A figure already drawn is written as it is: it is the one the notebook showed."""
         draw = {"accuracy_bars": self.bar_chart, "accuracy_vs_batch": self.accuracy_vs_batch,
                 "differences": self.forest, "designs": self.designs_chart, "learning_curves": self.learning_curves}
-        if len(self.designs()) < 2:
-            del draw["designs"]
+        shows = {"designs": len(self.designs()) > 1, "accuracy_vs_batch": self.small.present}   # as the report does
         for name, drawing in draw.items():
-            if name not in self.figures:
+            if name not in self.figures and shows.get(name, True):
                 drawing()
         index = summary_index(self.runs, self.protocol(), self.fixed_epochs, self.duplicates, self.problems,
                               self.analysis, self.findings(), findings.flags_index(self.flags, self.lr_flags),

@@ -4,9 +4,9 @@ import json
 
 import pandas as pd
 
-from conftest import arms, study
+from conftest import arms, cell, study
 
-FIGURES = ["accuracy_bars.png", "accuracy_vs_batch.png", "designs.png", "differences.png", "learning_curves.png"]
+FIGURES = ["accuracy_bars.png", "designs.png", "differences.png", "learning_curves.png"]
 DATA = ["cells.csv", "designs.csv", "results.csv", "summary.json"]
 
 
@@ -29,3 +29,12 @@ def test_a_figure_the_notebook_drew_is_written_as_it_was_shown(tmp_path):
     shown = s.designs_chart()
     s.write()
     assert s.figures["designs"] is shown and sorted(s.figures) == sorted(f[:-4] for f in FIGURES)
+
+
+def test_accuracy_against_batch_size_is_drawn_where_the_study_ran_below_the_reports_sizes(tmp_path):
+    arms(tmp_path)
+    cell(tmp_path, "bn", 2, 30.0, epochs=8)
+    s = study(tmp_path)
+    assert s.small.present
+    s.write()
+    assert (tmp_path / "rep" / "accuracy_vs_batch.png").stat().st_size > 0

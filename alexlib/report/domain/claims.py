@@ -136,11 +136,14 @@ def _claim2(ev: Evidence) -> list[Part]:
     return parts
 
 
-def _stable(ev: Evidence, norm: str) -> list[Part]:
+def _stable(ev: Evidence, norm: str, involving: tuple[int, ...] | None = None) -> list[Part]:
+    """Every pair of the norm's batch sizes within ±STABLE_POINTS (``involving``: only the pairs with one of these)."""
     sizes = sizes_of(ev, norm)
     parts = []
     for i, lo in enumerate(sizes):
         for hi in sizes[i + 1:]:
+            if involving is not None and lo not in involving and hi not in involving:
+                continue
             q, sign = batch_key("fixed", norm, hi, lo)
             parts.append(Part(f"{norm} {hi}-{lo} stable", f"{SHORT_NAMES[norm]}: batch {hi} − batch {lo}",
                               batch_diff(ev, norm, hi, lo), 0, STABLE_POINTS, ((norm, hi), (norm, lo)),
@@ -221,7 +224,7 @@ def _claim_g1(ev: Evidence) -> list[Part]:
         return [Part("bn small", "BN at batch 2 or 4 and a larger batch size", None)]
     top = max(sizes)
     parts = []
-    for bs in [b for b in SMALL if b in sizes]:
+    for bs in [b for b in SMALL if b in sizes and b < top]:
         q, sign = batch_key("fixed", "bn", bs, top)
         parts.append(Part(f"bn {bs}-{top} falls", f"BN: batch {bs} − batch {top}", batch_diff(ev, "bn", bs, top), -1,
                           BN_FALL, (("bn", bs), ("bn", top)), lost(ev, "bn", (top,)), q, sign,
@@ -230,13 +233,14 @@ def _claim_g1(ev: Evidence) -> list[Part]:
 
 
 @claim("G2", "GN is stable from batch 32 down to 2 per GPU: 24.1 / 24.2 / 24.0 / 24.2 / 24.1 % error.",
-       f"GN: every pair of batch sizes from 2 up within ±{STABLE_POINTS:g} points.",
+       f"GN at batch 2 and at batch 4 each within ±{STABLE_POINTS:g} points of GN at every other batch size (the "
+       "pairs among 8–64 are claim 5's).",
        page1=lambda v: f"GN at batch {' / '.join(map(str, v.sizes))}: {v.row('gn', v.sizes)}",
        source="gn_paper", theirs="GN at 2 / 4 / 8 / 16 / 32: 24.1 / 24.2 / 24.0 / 24.2 / 24.1 (error)")
 def _claim_g2(ev: Evidence) -> list[Part]:
     if not set(SMALL) & set(sizes_of(ev, "gn")):
         return [Part("gn small", "GN at batch 2 or 4 and a larger batch size", None)]
-    return _stable(ev, "gn")
+    return _stable(ev, "gn", involving=SMALL)   # one interval per quantity: the other pairs are claim 5's parts
 
 
 @claim("G3", "GN beats BN at small batches: 10.6 points lower error at batch 2 (24.1 vs 34.7 %), and lower at 4.",
@@ -266,7 +270,9 @@ def judge_claims(stage1: Evidence, stage2: Evidence | None = None, judged_on: st
     if stage1.lost_any or (stage2 is not None and stage2.lost_any):
         worst = judge_claims(stage1.at_chance(), stage2.at_chance() if stage2 else None, ids=ids)
         for c, w in zip(out, worst):
-            c.sensitivity = f"with the diverged seeds counted at chance ({stage1.chance:g} %): {w.verdict}"
+            sizes = claim_spec(c.id).sizes   # a claim whose own cells lost no seed needs no such line
+            if stage1.restrict(sizes).lost_any or (stage2 is not None and stage2.restrict(sizes).lost_any):
+                c.sensitivity = f"with the diverged seeds counted at chance ({stage1.chance:g} %): {w.verdict}"
     return out
 
 

@@ -60,7 +60,7 @@ def read_study_runs(runs_dir: Path, select: str = "") -> Loaded:
         raise ProtocolError(f"no run under {runs_dir} matches select={select!r}")
     df, untrained = set_aside_untrained(df)
     main_px = main_image_size(df)
-    check_one_protocol(df.assign(image_size=main_px), runs_dir)   # the image-size arm differs in that field only
+    check_one_protocol(df.assign(image_size=main_px) if is_image_arm(df, main_px) else df, runs_dir)
     df, fixed_epochs = assign_designs(df.reset_index(drop=True), runs_dir)
     df.loc[(df.image_size != main_px).to_numpy(), "design"] = IMAGE_ARM
     stages = read_stages(runs_dir)
@@ -70,11 +70,23 @@ def read_study_runs(runs_dir: Path, select: str = "") -> Loaded:
 
 
 def main_image_size(df: pd.DataFrame) -> int:
-    """The study's image size: the one most runs have. Runs at another size, the rest of their protocol the same,
-    are the image-size arm (``IMAGE_ARM``): the same cells with more values per BatchNorm statistic, reported on
-    their own and never averaged with the study's cells."""
+    """The study's image size: the one most runs have. Runs at another size, the rest of their protocol the same
+    and each of their cells also a cell at this size (``is_image_arm``), are the image-size arm (``IMAGE_ARM``): the
+    same cells with more values per BatchNorm statistic, reported on their own, never averaged with the study's."""
     counts = df.image_size.value_counts()
     return int(max(counts.index, key=lambda px: (counts[px], -px)))
+
+
+def is_image_arm(df: pd.DataFrame, main_px: int) -> bool:
+    """Whether the runs at other image sizes than ``main_px`` are an arm of the study: each of their cells (norm,
+    batch size, lr, epochs) is also a cell at the study's size, so each has its like to be compared with. Runs at
+    another size that are not (a second study) make the folder two protocols."""
+    other = df[df.image_size != main_px]
+    if other.empty:
+        return False
+    cell = ["norm", "batch_size", "lr", "epochs"]
+    have = set(map(tuple, df.loc[df.image_size == main_px, cell].itertuples(index=False)))
+    return all(tuple(r) in have for r in other[cell].itertuples(index=False))
 
 
 def set_aside_untrained(df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, str]]]:

@@ -21,6 +21,7 @@ import pandas as pd
 from ...train.shapes import stage_sizes
 from ...vocab import REPORT_BATCHES
 from ..inference import stats
+from .claims import MUCH_WORSE
 from .runs import IMAGE_ARM, main_grid, test_resolution
 
 STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -61,7 +62,29 @@ def bn_checks(runs: pd.DataFrame) -> pd.DataFrame:
             e = r.pop(f"_{key}")
             r.update({f"{key}_gain": e.diff, f"{key}_low": e.low, f"{key}_high": e.high, f"{key}_p": e.p_adj,
                       f"{key}_level": e.level, f"{key}_shown": e.shown()})
+    best = max((r["trained"] for r in rows), default=math.nan)
+    for r in rows:
+        r["lost_in"] = lost_in(r, best)
     return pd.DataFrame(rows)
+
+
+LOST_IN = {  # where a BN cell's accuracy was lost, in words
+    "recomputed": "in the running averages: recomputed statistics recover a gain shown",
+    "own": "in the running averages: each test batch's own statistics recover a gain shown",
+    "weights": "in the weights, in training: neither recovers it",
+    "nothing": "nothing lost to recover",
+}
+
+
+def lost_in(r: dict[str, Any], best: float) -> str:
+    """A key of ``LOST_IN`` for one batch size's row: a gain shown (and positive) by recomputed statistics, else by
+    each batch's own; else a cell "much worse" than BN's best (``claims.MUCH_WORSE`` points) lost it in its weights;
+    else nothing was lost."""
+    if r["rec_shown"] and r["rec_gain"] > 0:
+        return "recomputed"
+    if r["own_shown"] and r["own_gain"] > 0:
+        return "own"
+    return "weights" if r["trained"] < best - MUCH_WORSE else "nothing"
 
 
 def values_per_statistic(image_sizes: list[int], batch_sizes: list[int]) -> pd.DataFrame:
@@ -122,6 +145,6 @@ def analyze(runs: pd.DataFrame, image_size: int) -> SmallBatch:
     """The small-batch section's three tables for a study at ``image_size``."""
     arm = image_arm(runs)
     sizes = sorted({image_size} | set(arm.arm_px if not arm.empty else []))
-    batch = sorted(main_grid(runs).batch_size.unique())
+    batch = sorted(main_grid(runs, only_completed=False).batch_size.unique())
     return SmallBatch(bn_checks(runs), arm, values_per_statistic(sizes, batch),
                       bool(batch) and min(batch) < min(REPORT_BATCHES))

@@ -17,6 +17,7 @@ from ..domain.analysis import Analysis
 from ..domain.claims import SOURCES, claim_spec
 from ..domain.learning import NEAR_CHANCE, STILL
 from ..domain.runs import main_grid
+from ..domain.smallbatch import LOST_IN
 from ..inference.power import detectable, seeds_needed
 from ..inference.stats import Comparison
 from ..inference.verdicts import NOT_TESTABLE, VERDICTS, Claim, Part
@@ -202,7 +203,7 @@ def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: 
     """The regime below the report's batch sizes in sentences: which norms hold at batch 2 and 4 (the cells, near
     chance marked), how far BN falls and whether GN is above it (the paper's claims' parts), where BN's loss lies
     (the recomputed statistics), and the image-size arm."""
-    small = sorted(b for b in set(main_grid(runs).batch_size) if b < min(REPORT_BATCHES))
+    small = sorted(b for b in set(main_grid(runs, only_completed=False).batch_size) if b < min(REPORT_BATCHES))
     if not small:
         return []
     out = []
@@ -222,18 +223,14 @@ def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: 
     if falls or above:
         out.append("The paper's claims, part by part: " + "; ".join(
             f"{p.what} {_iv(p)}: {phrase(p)}" for p in falls + above) + ".")
-    if not checks.empty:
-        bits = []
-        for r in checks.to_dict("records"):
-            if r["rec_shown"]:
-                bits.append(f"at batch {r['batch_size']} recomputed statistics recover {r['rec_gain']:+.1f} points "
-                            f"({r['trained']:.1f} → {r['recomputed']:.1f} %): the running averages lost them")
-            elif r["rec_shown"] is not None and r["batch_size"] in small:
-                bits.append(f"at batch {r['batch_size']} neither recomputed statistics ({r['recomputed']:.1f} %) nor "
-                            f"each test batch's own ({r['own_batch']:.1f} %) recover BN's {r['trained']:.1f} %: its "
-                            "weights lost it, in training")
-        if bits:
-            out.append("**Where BN's loss lies:** " + "; ".join(bits) + " (the small-batch section).")
+    lost = checks[checks.lost_in != "nothing"] if not checks.empty else checks
+    if not lost.empty:
+        out.append("**Where BN's loss lies:** " + "; ".join(
+            f"at batch {r['batch_size']} ({r['trained']:.1f} %; recomputed {r['recomputed']:.1f}, each test batch's "
+            f"own {r['own_batch']:.1f}), {LOST_IN[r['lost_in']]}" for r in lost.to_dict("records"))
+            + (f"; at batch {', '.join(map(str, checks[checks.lost_in == 'nothing'].batch_size))} nothing was lost"
+               if (checks.lost_in == "nothing").any() else "") + " (the small-batch section).")
+    arm = arm[arm["diff"].notna()] if not arm.empty else arm
     if not arm.empty:
         out.append("With more values per BatchNorm statistic at the same batch size (a larger image): " + "; ".join(
             f"{SHORT_NAMES[r['norm']]} at batch {r['batch_size']} {r['arm']:.1f} % at {r['arm_px']} px "

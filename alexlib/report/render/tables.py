@@ -13,6 +13,7 @@ from ...train.norms import NORMS, SHORT_NAMES
 from ...vocab import BEYOND_LIMIT, DESIGNS, STATUS_RANK
 from ..domain.learning import CHANCE_BAND, NEAR_CHANCE, STILL, STILL_LEARNING
 from ..domain.runs import ENVIRONMENT, env_values
+from ..inference.planner import run_cell
 from ..inference.verdicts import Claim, Part
 
 NB = "\u00a0"  # a no-break space: keeps "[a, b]" on one line in the PDF
@@ -211,10 +212,11 @@ def environment_table(runs: pd.DataFrame) -> pd.DataFrame:
                          if col in runs]).set_index("")
 
 
-def plan_table(claims: list[Claim], near_chance: set = frozenset()) -> pd.DataFrame:
+def plan_table(claims: list[Claim], near_chance: set = frozenset(), grown: set = frozenset()) -> pd.DataFrame:
     """Per claim with open parts: how many, the size they are to be decided at, and the seeds per cell a second
     stage would need to decide each (vocab.POWER at that size, given the first look); parts whose cells are all
-    ``near_chance`` are counted apart (more training, not more seeds, would decide them)."""
+    ``near_chance`` are counted apart (more training, not more seeds, would decide them), and so are parts that
+    took both looks or read a cell a stage already ``grown`` (a cell is grown once)."""
     rows = []
     for c in claims:
         open_ = [p for p in c.parts if p.outcome == "open"]
@@ -222,13 +224,14 @@ def plan_table(claims: list[Claim], near_chance: set = frozenset()) -> pd.DataFr
             continue
         total = len(open_)
         stuck = [p for p in open_ if p.cells and all(cell in near_chance for cell in p.cells)]
-        spent = [p for p in open_ if p not in stuck and p.stage2 is not None]   # both looks taken
+        spent = [p for p in open_ if p not in stuck and (p.stage2 is not None or any(
+            run_cell(cell) in grown or cell in grown for cell in p.cells))]   # both looks taken, or a grown cell
         open_ = [p for p in open_ if p not in stuck and p not in spent]
         need = [p.seeds_needed() for p in open_]
         known = [n for n in need if n is not None]
         said = [f"{min(known)}" if known and min(known) == max(known) else f"{min(known)}–{max(known)}" if known else "",
                 f"{len(need) - len(known)} {BEYOND_LIMIT}" if len(known) < len(need) else "",
-                f"{len(spent)} after their second look: a new study" if spent else "",
+                f"{len(spent)} after their second look (or on a cell a stage grew): a new study" if spent else "",
                 (f"{len(stuck)} near chance" if open_ or spent else "none: its cells are near chance") if stuck else ""]
         rows.append({"claim": c.id, "open parts": f"{total} of {len(c.parts)}",
                      "size to decide (points)": ", ".join(dict.fromkeys(f"{p.distance():g}" for p in open_)),

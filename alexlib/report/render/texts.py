@@ -21,7 +21,7 @@ from ..domain.cells import mixed_cells
 from ..domain.claims import judged_on, report_self_check
 from ..domain.learning import REACH_SHARE
 from ..domain.runs import comparable
-from ..domain.smallbatch import SmallBatch
+from ..domain.smallbatch import LOST_IN, SmallBatch
 from ..inference.verdicts import Claim
 
 
@@ -289,10 +289,12 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any]) -> str:
                         + " | ".join(f"{int(d[b]):,}" for b in sizes) + " |")
         last = values[(values.image_size == px) & (values.stage == "conv5")]
         side = last["map"].iloc[0] if len(last) else "?"
+        two = (" a statistic at batch 2 averages two numbers, whose normalized values are always −1 and +1, whatever "
+               "the images." if side == "1×1" and 2 in sizes else
+               f" a statistic at batch {sizes[0]} averages {int(last[sizes[0]].iloc[0]):,} values." if len(last) else "")
         out.append(f"**Values per statistic.** A BatchNorm statistic (a channel's mean or variance) averages batch × "
                    f"H × W values of its stage's map in each training batch. At {px} px the fifth stage's map is "
-                   f"{side}: there a statistic at batch 2 averages two numbers, whose normalized values are always "
-                   f"−1 and +1, whatever the images." + ("" if arm.empty else
+                   f"{side}:{two}" + ("" if arm.empty else
                    f" The image-size arm ({', '.join(f'{p} px' for p in sorted(set(arm.arm_px)))}) changes that count "
                    "without changing the batch size.") + "\n\n" + "\n".join(rows))
     if not checks.empty:
@@ -314,9 +316,10 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any]) -> str:
                 "|---|---|---|---|---|"]
         for r in arm.to_dict("records"):
             ci = f" [{r['low']:+.1f}, {r['high']:+.1f}]" if r["low"] == r["low"] else ""
+            diff = "—" if r["diff"] != r["diff"] else f"{r['diff']:+.1f}{ci}{' shown' if r['shown'] else ''}"
             rows.append(f"| {SHORT_NAMES.get(r['norm'], r['norm'])} | {r['batch_size']} | {r['main_px']} px: "
-                        f"{r['main_values']}, {r['main']:.1f} ({r['main_n']}) | {r['arm_px']} px: {r['arm_values']}, "
-                        f"{r['arm']:.1f} ({r['arm_n']}) | {r['diff']:+.1f}{ci}{' shown' if r['shown'] else ''} |")
+                        f"{r['main_values']}, {_pct(r['main'])} ({r['main_n']}) | {r['arm_px']} px: {r['arm_values']}, "
+                        f"{_pct(r['arm'])} ({r['arm_n']}) | {diff} |")
         out.append("**Small batch, or few values per statistic?** The same norm and batch size at a larger image "
                    "size, whose fifth-stage map is larger (Welch, Holm over the rows; a larger image is also a "
                    "different input, so GN, which averages no batch, is the control).\n\n" + "\n".join(rows)
@@ -325,28 +328,23 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any]) -> str:
 
 
 def _checks_words(checks: pd.DataFrame) -> str:
-    """The BN checks in one sentence: the batch sizes whose running averages lost accuracy (recomputing recovers a
-    gain shown), those whose weights lost it (more than 10 points below BN's best cell, and no gain shown), and
-    those where nothing was lost."""
-    best = checks.trained.max()
+    """Where each batch size's BN cell lost its accuracy (``smallbatch.lost_in``), in one sentence."""
     groups: dict[str, list[str]] = {}
     for r in checks.to_dict("records"):
-        if r["rec_shown"] and r["rec_gain"] > 0:
-            key = "recomputed statistics recover a gain shown (the running averages lost it)"
-        elif r["own_shown"] and r["own_gain"] > 0:
-            key = "each test batch's own statistics recover a gain shown (the running averages lost it)"
-        elif r["trained"] < best - 10:
-            key = "neither recovers the loss (the weights lost it, in training)"
-        else:
-            key = "nothing is lost to recover"
-        groups.setdefault(key, []).append(str(r["batch_size"]))
-    return "; ".join(f"at batch {', '.join(b)}: {k}" for k, b in groups.items()).capitalize() + "."
+        groups.setdefault(r["lost_in"], []).append(str(r["batch_size"]))
+    text = "; ".join(f"at batch {', '.join(b)}: {LOST_IN[k]}" for k, b in groups.items())
+    return text[:1].upper() + text[1:] + "."
+
+
+def _pct(v: float) -> str:
+    return "—" if v != v else f"{v:.1f}"
 
 
 def _arm_words(arm: pd.DataFrame) -> str:
     bits = []
     for r in arm.to_dict("records"):
         what = ("higher" if r["diff"] > 0 else "lower") if r["shown"] else "no difference shown"
-        bits.append(f"{SHORT_NAMES.get(r['norm'], r['norm'])} at batch {r['batch_size']}: {r['arm']:.1f} % at "
-                    f"{r['arm_px']} px against {r['main']:.1f} % at {r['main_px']} px ({what})")
+        what = "too few seeds on a side" if r["diff"] != r["diff"] else what
+        bits.append(f"{SHORT_NAMES.get(r['norm'], r['norm'])} at batch {r['batch_size']}: {_pct(r['arm'])} % at "
+                    f"{r['arm_px']} px against {_pct(r['main'])} % at {r['main_px']} px ({what})")
     return "; ".join(bits) + "."

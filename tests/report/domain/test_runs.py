@@ -58,8 +58,8 @@ def test_runs_at_another_image_size_are_the_image_size_arm_never_a_cell(tmp_path
     s = study(tmp_path)
     assert sorted(s.runs.design) == ["fixed"] * 3 + ["image_size"]
     assert s.protocol()["image_size"] == 63 and s.cells["mean"].tolist() == [81.0]
-    fake_run(tmp_path / "runs", norm="gn", image_size=95, width=0.5)
-    with pytest.raises(ProtocolError, match="width"):
+    fake_run(tmp_path / "runs", norm="gn", image_size=95)   # a cell the study does not have: a second protocol
+    with pytest.raises(ProtocolError, match="image_size"):
         study(tmp_path)
 
 

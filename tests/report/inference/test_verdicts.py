@@ -155,4 +155,4 @@ def test_a_part_open_after_its_second_look_asks_for_a_new_study_not_for_more_see
     before = plan_table([first]).loc["4", "seeds per cell (each part)"]
     after = plan_table([final]).loc["4", "seeds per cell (each part)"]
     assert "second look" not in before and any(ch.isdigit() for ch in before)
-    assert "after their second look: a new study" in after and "more than 1,000" not in after
+    assert "after their second look (or on a cell a stage grew): a new study" in after and "more than 1,000" not in after
