@@ -72,6 +72,7 @@ def part_needs(claims: list[Claim], seeds_now: dict[Cell, int], cap: int = CAP,
     stage already grew) is not planned either: a cell is grown once, so every part has two looks at most (its
     first on the grid's seeds, its second on all the seeds a stage added to its cells)."""
     untrained = untrained or {}
+    closed = set(closed) | {run_cell(cell) for cell in closed}   # the sweep's lr 0.005 is none at batch 64
     out = []
     for c in claims:
         if c.verdict in (REPRODUCED, NOT_REPRODUCED):   # decided: more seeds would not change its verdict

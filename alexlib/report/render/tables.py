@@ -217,6 +217,7 @@ def plan_table(claims: list[Claim], near_chance: set = frozenset(), grown: set =
     stage would need to decide each (vocab.POWER at that size, given the first look); parts whose cells are all
     ``near_chance`` are counted apart (more training, not more seeds, would decide them), and so are parts that
     took both looks or read a cell a stage already ``grown`` (a cell is grown once)."""
+    grown = set(grown) | {run_cell(cell) for cell in grown}   # the sweep's lr 0.005 is none at batch 64
     rows = []
     for c in claims:
         open_ = [p for p in c.parts if p.outcome == "open"]

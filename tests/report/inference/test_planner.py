@@ -215,3 +215,15 @@ def test_a_plain_collapse_at_batch_2_is_decided_at_the_first_look():
                                                          ids=("G1", "G3"))}
         wins += got == {"G1": V.REPRODUCED, "G3": V.REPRODUCED}
     assert wins == 50
+
+
+def test_a_cell_grown_through_the_sweep_is_closed_under_its_other_name():
+    """The sweep's lr 0.005 cell is no normalization at batch 64: grown as one, it is closed as the other."""
+    rng = np.random.default_rng(23)
+    truth = {"cells": {n: {bs: 80.0 for bs in SIZES} for n in ("none", "bn", "ln", "gn")}}
+    truth["cells"]["none"][8] = 75.0   # claim 2's part none 8 - 64 open at 3 seeds, near its margin
+    first = CL.judge_claims(cells_of(rng, truth, [0, 1, 2], 2.0), ids=("2",))
+    seeds_now = {(n, bs): 3 for n in truth["cells"] for bs in SIZES}
+    free = PL.plan_second_stage(first, seeds_now, lambda c: 1.0, budget_runs=10_000)
+    closed = PL.plan_second_stage(first, seeds_now, lambda c: 1.0, budget_runs=10_000, closed={("lr", 0.005)})
+    assert ("none", 64) in free.cells and ("none", 64) not in closed.cells
