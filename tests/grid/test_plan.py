@@ -37,9 +37,11 @@ def test_zip_pairs_values_element_by_element_and_crosses_the_other_axes(tmp_path
 
 def test_the_fashion_and_paper_steps_grids_pair_what_they_say():
     fashion = P.load_grid(REPO / "params" / "fashion.yaml").runs
-    assert len(fashion) == 90
+    assert len(fashion) == 138   # 5 norms x 6 batch sizes x 3 seeds, the arms, the image-size arm, the sweep
     bs8 = {(c.epochs, c.lr) for c in fashion if c.batch_size == 8 and c.norm == "bn"}
     assert bs8 == {(8, 0.005), (1, 0.005), (8, 0.000625)}
+    bs2 = {(c.lr, c.image_size) for c in fashion if c.batch_size == 2 and c.norm == "bn"}
+    assert bs2 == {(0.005, 63), (0.005, 95), (0.00015625, 63)}   # the report's lr, the 95 px arm, linear scaling
     paper = P.load_grid(REPO / "params" / "paper_steps.yaml").runs
     steps = {(c.batch_size, c.epochs) for c in paper if c.lr == 0.005}
     assert {(8, 1), (16, 2), (32, 4), (64, 8)} <= steps and {(b, 10) for b in (8, 16, 32, 64)} <= steps
