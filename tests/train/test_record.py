@@ -60,9 +60,10 @@ def test_a_version_1_record_reads_through_the_upgrade_which_says_what_it_lacks()
     import json
 
     from alexlib.train.record import RunRecord
-    committed = sorted((REPO / "reports" / "fashion" / "records").rglob("metrics.json"))
-    oldest = [json.loads(p.read_text()) for p in committed]
-    assert oldest and all("schema" not in m for m in oldest)   # the committed study: all written as version 1
+    committed = [json.loads(p.read_text()) for p in sorted((REPO / "reports" / "fashion" / "records").rglob("metrics.json"))]
+    oldest = [m for m in committed if "schema" not in m]   # the committed study's first records: version 1
+    newer = [m for m in committed if "schema" in m]        # batch 2 and 4, the arms, BN retrained: version 3
+    assert oldest and newer and all(m["schema"] == 3 and m["code_digest"] for m in newer)
     recs = [RunRecord.from_json(m) for m in oldest]
     assert all("code_digest" in r.lacks and r.code_digest is None for r in recs)
     without_kernels = [r for r in recs if "env.cpu_capability" in r.lacks]
