@@ -16,6 +16,7 @@ its own (stage2.2.yaml, its entry appended to stages.json).
 """
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -162,7 +163,9 @@ def plan_lines(plan: planner.StagePlan, seeds_now: dict[tuple, int], budget: Bud
             lines.append(f"    {nd.part.what} {nd.part.claimed()}: seeds {now} -> {now + nd.add} in "
                          f"{', '.join(map(cell_name, nd.cells))}")
     for cp in plan.unreached:
-        lines.append(f"  not reached: claim {cp.claim} would add {cp.runs} runs, about {fmt_time(cp.seconds)}")
+        cost = (f"about {fmt_time(cp.seconds)}" if math.isfinite(cp.seconds) else
+                "at a cost unknown here (cells the grid file does not run)")
+        lines.append(f"  not reached: claim {cp.claim} would add {cp.runs} runs, {cost}")
     for nd in plan.unplannable:
         lines.append(f"  cannot be planned: claim {nd.claim}, {nd.part.what} {nd.part.claimed()}: {nd.why_not}")
     lines.append(f"  in all: {plan.runs} runs in {len(plan.cells)} cells, about {fmt_time(plan.seconds)} {where}")

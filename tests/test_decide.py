@@ -249,8 +249,9 @@ def tiny_study_grid(tmp_path, executor: dict) -> Path:
 
 def test_a_slurm_studys_second_stage_runs_as_slurm_jobs(slurm, tmp_path):
     """The grid file names SLURM and nothing else does: the stage is planned here, sized by SLURM's description,
-    submitted as one SLURM array whose tasks write the records (sacct: COMPLETED); a second call resumes it on
-    SLURM from the stage's own grid file and submits nothing."""
+    submitted as one SLURM array whose tasks write the records (sacct: COMPLETED); with a run lost, a second call
+    resumes it on SLURM from the stage's own grid file and submits that run only; once finished, a call with no
+    budget says so and submits nothing."""
     reports = first_stage_of_the_committed_fashion_study(tmp_path)
     runs = tmp_path / "runs" / "fashion"
     grid = tiny_study_grid(tmp_path, {"type": "slurm", "gpus": 0, "cpus": 1})
@@ -270,8 +271,13 @@ def test_a_slurm_studys_second_stage_runs_as_slurm_jobs(slurm, tmp_path):
     assert len({j["job_id"].split("_")[0] for j in ledger.values()}) == 1   # one array
     states = job_states([j["job_id"] for j in ledger.values()])
     assert {states[j["job_id"]]["State"] for j in ledger.values()} == {"COMPLETED"}, states
+    (runs / stage["runs"][0] / "metrics.json").unlink()   # a run lost: the stage is not finished, so it resumes
     again = []
     assert D.run(grid, runs, reports, D.parse_budget("2h"), log=again.append) == 0
     text = "\n".join(again)
-    assert "already planned" in again[0] and "8 already done, 0 queued or running on SLURM, 0 to submit" in text
-    assert "submitted" not in text and json.loads((runs / S.LEDGER).read_text()) == ledger
+    assert "already planned" in again[0] and "7 already done, 0 queued or running on SLURM, 1 to submit" in text
+    assert "submitted 1 run(s) as job array" in text and (runs / stage["runs"][0] / "metrics.json").is_file()
+    done = []   # finished: said, and with no budget nothing further is planned or submitted
+    assert D.run(grid, runs, reports, D.parse_budget("0"), log=done.append) == 0
+    assert done[0].startswith("second stage already run") and "no further stage is planned" in "\n".join(done)
+    assert "submitted" not in "\n".join(done)
