@@ -2,8 +2,10 @@
 notebooks/summary.ipynb: from the repository root, quietly, with the project's kernel."""
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Iterator
 
 from .paths import REPO
 
@@ -39,6 +41,22 @@ def execute(src: str | Path, dst: str | Path, parameters: dict[str, Any], log: I
                 super().__init__(*a, **k)
                 on_kernel(self)
         extra["kernel_manager_class"] = Announced
-    pm.execute_notebook(str(src), str(dst), parameters=parameters, cwd=str(REPO), progress_bar=False,
-                        log_output=False, start_timeout=KERNEL_START_TIMEOUT, kernel_name="python3",
-                        config=kernel_manager_config(), **extra)
+    with not_live():
+        pm.execute_notebook(str(src), str(dst), parameters=parameters, cwd=str(REPO), progress_bar=False,
+                            log_output=False, start_timeout=KERNEL_START_TIMEOUT, kernel_name="python3",
+                            config=kernel_manager_config(), **extra)
+
+
+@contextlib.contextmanager
+def not_live() -> Iterator[None]:
+    """Kernels started inside draw no live view (alexlib.live), even when this process runs in a Lab kernel whose
+    environment they inherit: an executed notebook keeps one line per epoch and no widget state."""
+    saved = os.environ.get("ALEXLIB_LIVE")
+    os.environ["ALEXLIB_LIVE"] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("ALEXLIB_LIVE", None)
+        else:
+            os.environ["ALEXLIB_LIVE"] = saved

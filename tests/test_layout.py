@@ -21,7 +21,8 @@ FOLDERS = ("train", "grid", "report", "tools")
 # folder -> the folders it may import (the shared top-level modules are open to all)
 MAY_IMPORT = {"train": set(), "grid": {"train"}, "report": {"train"}, "tools": {"train", "grid"},
               "pipeline": {"train", "grid", "report"}, "shared": set()}
-ON_TOP = ("pipeline", "decide")   # the commands that run the three in order: they may import all three
+ON_TOP = ("pipeline", "decide", "explore", "live")   # the commands that run the three in order, and the
+# notebooks' helpers that look across them (a study, a grid's state, a run's cost): they may import all three
 
 
 def module_name(p: Path) -> str:

@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -41,7 +41,9 @@ CUDA_CHECK_EVERY = 200      # steps between non-finite checks on CUDA (each chec
 # ---------------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------------
-def train(cfg: RunConfig | dict[str, Any], *, speed: Speed | None = None) -> dict[str, Any]:
+def train(cfg: RunConfig | dict[str, Any], *, speed: Speed | None = None,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None, bar: Callable[[str, int], Any] | None = None
+          ) -> dict[str, Any]:
     """Train one configuration to the end (or resume it) and return its metrics record.
 
     A completed or diverged run in ``out_dir`` with the same config is returned as it is; a checkpoint
@@ -50,6 +52,10 @@ def train(cfg: RunConfig | dict[str, Any], *, speed: Speed | None = None) -> dic
     ``failed`` in metrics.json and raised; a KeyboardInterrupt (Ctrl-C) is recorded as ``interrupted`` and
     raised, and the next call resumes the run from its last checkpoint. ``speed`` overrides how steps run
     (tests use it to run the graph path on the CPU); by default it follows the device.
+
+    What a notebook shows while it trains (alexlib.live), none of it in what the run computes: ``on_epoch`` is
+    called with the record so far after every epoch (its files written in the background meanwhile); ``bar(label, total)``
+    makes each epoch's progress bar (a context manager with ``update()``) in place of the printed one.
     """
     cfg = cfg if isinstance(cfg, RunConfig) else RunConfig.from_dict(cfg)
     dev = resolve_device(cfg)
@@ -70,7 +76,8 @@ def train(cfg: RunConfig | dict[str, Any], *, speed: Speed | None = None) -> dic
                 say(f"{out}: already {existing['status']}, not retrained")
                 return existing
         with run_context(cfg, dev):
-            return _train_locked(cfg, dev, precision, out, speed or Speed.for_device(dev, cfg), say)
+            shown = Shown(say, on_epoch or (lambda record: None), bar)
+            return _train_locked(cfg, dev, precision, out, speed or Speed.for_device(dev, cfg), shown)
 
 
 def _remove_stale_temporaries(out: Path) -> None:
@@ -79,8 +86,25 @@ def _remove_stale_temporaries(out: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+class Shown:
+    """What the run tells while it trains: its lines (``say``), each finished epoch (``on_epoch``), and each
+    epoch's progress bar (``bar``; None: the printed one)."""
+
+    def __init__(self, say, on_epoch, bar):
+        self.say, self.on_epoch, self.bar = say, on_epoch, bar
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        """A display that fails does not end the run: it is said once and not called again."""
+        try:
+            self.on_epoch(record)
+        except Exception as e:  # noqa: BLE001
+            self.say(f"warning: on_epoch failed ({type(e).__name__}: {e}); training goes on without it")
+            self.on_epoch = lambda record: None
+
+
 def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, speed: Speed,
-                  say) -> dict[str, Any]:
+                  shown: Shown) -> dict[str, Any]:
+    say = shown.say
     record = RunRecord(cfg.run_id(), portable({"config": cfg.to_dict()})["config"],
                        env=environment(dev, precision, cfg), code_digest=training_code_digest(), started_at=utc_now())
     t_start = time.perf_counter()
@@ -101,7 +125,7 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
             f"images at {cfg.image_size} px, {record.model['params']:,} parameters, {n_batches} batches/epoch, "
             f"{dev} {precision}{' + CUDA graph' if speed.graph else ''}")
         for epoch in range(start_epoch, cfg.epochs + 1):
-            diverged, train_seconds = _train_epoch(tr, cfg, epoch, n_batches)
+            diverged, train_seconds = _train_epoch(tr, cfg, epoch, n_batches, shown.bar)
             _note_graph(tr, record, say)
             if diverged is not None:
                 record.status, record.diverged_at = "diverged", {"epoch": epoch, "step": diverged}
@@ -121,13 +145,18 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
                         "history": record.history, "started_at": record.started_at,
                         "code_digest": record.code_digest}
             save_epoch(writer, out, ckpt, None if last else record.to_json() | {"updated_at": utc_now()})
+            shown.epoch(record.to_json())
         writer.close()
         if record.status == "running":  # resumed from a checkpoint of the last epoch
             record.status = "completed"
         record.final = record.final or _final(record.history)
         if record.status == "completed" and norm_entry(cfg.norm).batch_stats:
-            record.bn_checks = bn_checks(tr)
-            say(_checks_line(record.bn_checks))
+            try:
+                record.bn_checks = bn_checks(tr)
+                say(_checks_line(record.bn_checks))
+            except Exception as e:  # noqa: BLE001 (the trained run stands; its record lacks the checks)
+                say(f"warning: BatchNorm's checks failed ({type(e).__name__}: {e}); the run is recorded completed "
+                    f"without them (grid --rerun-lacking bn_checks retrains it)")
     except BaseException as e:
         try:
             writer.close()  # the last epoch's files first, so this record is written after them
@@ -183,12 +212,14 @@ def steps_per_epoch(n: int, cfg: RunConfig) -> int:
     return steps
 
 
-def _progress(enabled: bool, label: str, total: int):
+def _progress(enabled: bool, label: str, total: int, bar: Callable[[str, int], Any] | None = None):
     """tqdm, throttled: in place on a terminal, a line every 30 s elsewhere (an executed notebook or its
     HTML is not flooded), gone when the epoch ends (the epoch's own line follows). Without progress, no tqdm:
     a bare GPU image (torch, torchvision, numpy) trains without it."""
     if not enabled:
         return contextlib.nullcontext(_NoBar())
+    if bar is not None:
+        return bar(label, total)
     from tqdm import tqdm
     tty = sys.stdout.isatty()
     return tqdm(total=total, desc=f"  {label}", unit="batch", file=sys.stdout, disable=not enabled, leave=False,
@@ -201,14 +232,15 @@ class _NoBar:
         pass
 
 
-def _train_epoch(tr: Trainer, cfg: RunConfig, epoch: int, n_batches: int) -> tuple[int | None, float]:
+def _train_epoch(tr: Trainer, cfg: RunConfig, epoch: int, n_batches: int,
+                 bar: Callable[[str, int], Any] | None = None) -> tuple[int | None, float]:
     """One pass over the shuffled training split: (the step by which the loss went non-finite, or None;
     seconds spent training)."""
     tr.reset_sums()
     order = epoch_order(len(tr.ds.train), cfg.seed, epoch).to(tr.dev)
     check_every = CUDA_CHECK_EVERY if tr.cuda else 1
     t0 = time.perf_counter()
-    with _progress(cfg.progress, f"epoch {epoch}", n_batches) as bar:
+    with _progress(cfg.progress, f"epoch {epoch}/{cfg.epochs}", n_batches, bar) as shown:
         for i, (x_u8, y) in enumerate(batches(tr.ds.train, cfg.batch_size, order), start=1):
             if i > n_batches:
                 break
@@ -216,7 +248,7 @@ def _train_epoch(tr: Trainer, cfg: RunConfig, epoch: int, n_batches: int) -> tup
             if i % check_every == 0 or i == n_batches:
                 if not math.isfinite(tr.sums[0].item()):
                     return i, time.perf_counter() - t0
-            bar.update()
+            shown.update()
     if tr.cuda:
         torch.cuda.synchronize(tr.dev)
     return None, time.perf_counter() - t0

@@ -96,8 +96,8 @@ def upgrade(d: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
         env = d.get("env") or {}
         lacks += [f"env.{k}" for k in ENV_ADDED_IN_1 if k not in env] + ["code_digest"]
         d = {**d, "code_digest": None}
-    if version < 3 and _batch_stats_norm(d):
-        lacks.append("bn_checks")
+    if _batch_stats_norm(d) and d.get("status") == "completed" and not d.get("bn_checks"):
+        lacks.append("bn_checks")   # before version 3, or its checks failed after training (train.loop)
     return {**d, "schema": SCHEMA}, tuple(lacks)
 
 

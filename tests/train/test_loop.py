@@ -257,3 +257,52 @@ def test_a_run_resumed_under_other_training_code_names_both(tmp_path, monkeypatc
     monkeypatch.undo()
     monkeypatch.setattr(T, "training_code_digest", lambda: "0123456789ab")
     assert T.train(cfg)["code_digest"] == f"{training_code_digest()}+0123456789ab"
+
+
+def test_on_epoch_sees_each_epoch_after_its_files_and_bar_counts_every_batch(tmp_path):
+    """What a notebook shows while a run trains: the record after each epoch, and one bar per epoch that counts
+    every batch; the run computes the same with and without them."""
+    seen, bars = [], []
+
+    class Bar:
+        def __init__(self, label, total):
+            self.label, self.total, self.n = label, total, 0
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n=1):
+            self.n += n
+
+    def on_epoch(record):
+        seen.append((len(record["history"]), record["status"]))
+    r = T.train(tiny(tmp_path, epochs=3, progress=True), on_epoch=on_epoch, bar=Bar)
+    assert seen == [(1, "running"), (2, "running"), (3, "completed")]
+    assert [(b.label, b.total, b.n) for b in bars] == [(f"epoch {e}/3", 6, 6) for e in (1, 2, 3)]  # 96 / 16
+    plain = T.train(tiny(tmp_path, epochs=3, out_dir=str(tmp_path / "plain")))
+    assert numbers(r) == numbers(plain)
+
+
+def test_a_failing_display_does_not_end_the_run(tmp_path, capsys):
+    def broken(record):
+        raise ValueError("no display")
+    r = T.train(tiny(tmp_path, progress=True), on_epoch=broken)
+    assert r["status"] == "completed"
+    out = capsys.readouterr().out
+    assert out.count("on_epoch failed (ValueError: no display)") == 1   # said once, then left out
+
+
+def test_failed_bn_checks_leave_the_run_completed_and_lacking_them(tmp_path, monkeypatch, capsys):
+    from alexlib.train.record import RunRecord
+
+    def fail(tr):
+        raise RuntimeError("out of memory")
+    monkeypatch.setattr(T, "bn_checks", fail)
+    r = T.train(tiny(tmp_path, norm="bn", progress=True))
+    assert r["status"] == "completed" and "bn_checks" not in r
+    assert "BatchNorm's checks failed (RuntimeError: out of memory)" in capsys.readouterr().out
+    assert RunRecord.from_json(r).lacks == ("bn_checks",)   # grid --rerun-lacking bn_checks finds it

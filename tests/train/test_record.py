@@ -76,6 +76,7 @@ def test_a_version_1_record_reads_through_the_upgrade_which_says_what_it_lacks()
           "code_digest": "0123456789ab"}
     assert RunRecord.from_json(v2).lacks == ("bn_checks",)
     assert RunRecord.from_json(v2 | {"config": RunConfig(norm="gn").to_dict()}).lacks == ()
+    assert RunRecord.from_json(v2 | {"status": "diverged"}).lacks == ()   # a diverged run has no checks to add
 
 
 def test_a_newer_schema_or_a_broken_record_is_refused_with_the_reason():
