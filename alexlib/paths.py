@@ -15,6 +15,7 @@ def _root() -> Path:
 REPO = _root()
 RUN_NOTEBOOK = REPO / "notebooks" / "run.ipynb"
 SUMMARY_NOTEBOOK = REPO / "notebooks" / "summary.ipynb"
+EXPLORE_NOTEBOOK = REPO / "notebooks" / "explore.ipynb"
 PARAMS = REPO / "params"
 
 

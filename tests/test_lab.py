@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from alexlib.paths import RUN_NOTEBOOK, SUMMARY_NOTEBOOK
+from alexlib.paths import EXPLORE_NOTEBOOK, RUN_NOTEBOOK, SUMMARY_NOTEBOOK
 
 from conftest import REPO
 
@@ -95,7 +95,7 @@ def test_lab_serves_the_repository_root_as_root_and_stops(tmp_path):
     assert lab.returncode is not None
 
 
-@pytest.mark.parametrize("path", [RUN_NOTEBOOK, SUMMARY_NOTEBOOK])
+@pytest.mark.parametrize("path", [RUN_NOTEBOOK, SUMMARY_NOTEBOOK, EXPLORE_NOTEBOOK])
 def test_notebooks_name_the_kernel_the_makefile_installs(path):
     """Lab rewrites a kernelspec that differs from the kernel's own, and the notebook opens as modified."""
     make = (REPO / "Makefile").read_text()

@@ -9,7 +9,7 @@ from dataclasses import fields
 import nbformat
 import pytest
 
-from alexlib.paths import RUN_NOTEBOOK, SUMMARY_NOTEBOOK
+from alexlib.paths import EXPLORE_NOTEBOOK, RUN_NOTEBOOK, SUMMARY_NOTEBOOK
 from alexlib.train.config import RunConfig
 
 from conftest import REPO, nbval
@@ -26,7 +26,7 @@ def parameters_cell(nb):
     return cells[0]
 
 
-@pytest.mark.parametrize("path", [RUN_NOTEBOOK, SUMMARY_NOTEBOOK])
+@pytest.mark.parametrize("path", [RUN_NOTEBOOK, SUMMARY_NOTEBOOK, EXPLORE_NOTEBOOK])
 def test_source_notebooks_are_committed_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
     for c in nb.cells:
@@ -110,6 +110,20 @@ def test_nbval_run_notebook_reproduces_its_outputs(tmp_path):
     assert again["status"] == "completed" and again["final"]["test_acc"] == first["final"]["test_acc"]
     text = json.dumps([c.get("outputs", []) for c in nbformat.read(executed, as_version=4).cells])
     assert "final test accuracy" in text and "epoch   2/2" in text  # what the comparison covered
+
+
+def test_nbval_explore_notebook_reproduces_its_outputs_on_the_committed_study(tmp_path):
+    """explore.ipynb as a user opens it: executed once, then re-executed by nbval, every table the same; its
+    figures drawn (BN against GN, test accuracy and training loss), from every committed record."""
+    from alexlib.notebooks import execute
+    executed = tmp_path / "explore_executed.ipynb"
+    execute(EXPLORE_NOTEBOOK, executed, {})
+    stdout = nbval(executed, tmp_path)
+    assert " passed" in stdout and "failed" not in stdout
+    outputs = [o for c in nbformat.read(executed, as_version=4).cells for o in c.get("outputs", [])]
+    assert sum("image/png" in (o.get("data") or {}) for o in outputs) == 2
+    records = len(list((REPO / "reports" / "fashion" / "records").rglob("metrics.json")))
+    assert f"{records} records" in json.dumps(outputs)
 
 
 def tiny_notebook(path, *cells):

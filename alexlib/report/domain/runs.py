@@ -114,7 +114,7 @@ def load_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, str]],
             problems.append({"file": str(p.relative_to(runs_dir)), "problem": m.problem})
             continue
         try:
-            rows.append(_row(m, p, runs_dir))
+            rows.append(record_row(m, p, runs_dir))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             problems.append({"file": str(p.relative_to(runs_dir)),
                              "problem": f"unreadable metrics.json ({type(e).__name__}: {e})"})
@@ -151,7 +151,8 @@ def env_values(runs: pd.DataFrame, col: str) -> str:
     return "; ".join(f"{k} ({n})" if len(counts) > 1 else k for k, n in counts.items())
 
 
-def _row(m: RunRecord, path: Path, runs_dir: Path) -> dict[str, Any]:
+def record_row(m: RunRecord, path: Path, runs_dir: Path) -> dict[str, Any]:
+    """One record as a row of the runs table (alexlib.explore uses it too)."""
     c, env, final = m.config, m.env, m.final or {}
     status = m.status
     try:
