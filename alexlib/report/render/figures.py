@@ -31,7 +31,7 @@ def bar_chart(runs: pd.DataFrame, cells: pd.DataFrame, report: dict[tuple[str, i
     d = main_grid(runs).assign(norm_name=lambda x: x.norm.map(SHORT_NAMES))
     order = [SHORT_NAMES[n] for n in NORMS if n in set(cells.norm)]
     sizes = sorted(cells.batch_size.unique())
-    fig = Figure(figsize=(PAGE_WIDTH, 2.9))
+    fig = Figure(figsize=(PAGE_WIDTH, 2.6))   # what it draws: its caption (``captions``)
     ax = fig.subplots()
     if not cells.empty:
         if not d.empty:
@@ -64,7 +64,6 @@ def bar_chart(runs: pd.DataFrame, cells: pd.DataFrame, report: dict[tuple[str, i
         ax.set_xticks(range(len(sizes)), [str(s) for s in sizes])
         ax.legend(title="norm", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title_fontsize=8)
     ax.set(xlabel="batch size (images per SGD step)", ylabel="test accuracy (%)", ylim=(0, 100))
-    ax.set_title("Test accuracy after the last epoch (bars: mean ± sd over completed seeds; dots: runs)", fontsize=9)
     return _finish(fig, runs, main_grid(runs, only_completed=False))
 
 
@@ -75,7 +74,7 @@ def accuracy_vs_batch(runs: pd.DataFrame, cells: pd.DataFrame, report: dict[tupl
     single runs where the protocol is the report's, and the batch sizes below the report's shaded."""
     d = main_grid(runs)
     sizes = sorted(cells.batch_size.unique())
-    fig = Figure(figsize=(PAGE_WIDTH, 2.7))
+    fig = Figure(figsize=(PAGE_WIDTH, 2.4))
     ax = fig.subplots()
     norms = [n for n in NORMS if n in set(cells.norm)]
     if sizes and min(sizes) < min(REPORT_BATCHES):
@@ -101,8 +100,6 @@ def accuracy_vs_batch(runs: pd.DataFrame, cells: pd.DataFrame, report: dict[tupl
         ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.minorticks_off()
     ax.set(xlabel="batch size (images per SGD step, log scale)", ylabel="test accuracy (%)", ylim=(0, 100))
-    ax.set_title("Test accuracy against batch size (lines: cell means; bands: ± sd over seeds; dots: runs)",
-                 fontsize=9)
     ax.legend(title="norm", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title_fontsize=8)
     return _finish(fig, runs, main_grid(runs, only_completed=False))
 
@@ -139,9 +136,7 @@ def forest(runs: pd.DataFrame, comparisons: list[Comparison]) -> Figure:
     else:
         axes[0].text(0.5, 0.5, "no two norms with 2+ completed seeds at a batch size", ha="center",
                      transform=axes[0].transAxes, fontsize=8)
-    fig.supxlabel("difference in test accuracy (points); filled: shown, hollow: not shown; bars: the interval at the "
-                  "level its decision used (circles: Holm over the table; diamonds: a claim's part, at the claim's "
-                  "level)", fontsize=7, y=0.055)
+    fig.supxlabel("difference in test accuracy (points)", fontsize=7, y=0.055)
     return _finish(fig, runs, main_grid(runs), rect_bottom=0.09)
 
 

@@ -7,7 +7,7 @@ says more than the numbers do, and every interval it quotes carries its level.
 from __future__ import annotations
 
 import statistics
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -23,6 +23,10 @@ from ..inference.stats import Comparison
 from ..inference.verdicts import NOT_TESTABLE, VERDICTS, Claim, Part
 from .front import phrase
 from .tables import level_text
+
+
+def _no_refs(*keys: str) -> str:
+    return ""
 
 
 def _names(norms: list[str]) -> str:
@@ -159,7 +163,7 @@ def batch_sentences(a: Analysis, runs: pd.DataFrame) -> str:
     return " ".join(out)
 
 
-def batch_short(a: Analysis) -> str:
+def batch_short(a: Analysis, see: Callable[..., str] = _no_refs) -> str:
     """The batch-size answer in one sentence for the findings (the section says it in full)."""
     scaled = [r for r in a.batch_effects if r["design"] == "lr_scaled" and r["effect"] == r["effect"]]
     fixed = [r for r in a.batch_effects if r["design"] == "fixed" and r["effect"] == r["effect"]]
@@ -171,11 +175,11 @@ def batch_short(a: Analysis) -> str:
            f"{_names(shown) if shown else 'no norm'}")
     if scaled:
         txt += (f"; **with the lr scaled to the batch size, the two land within {max(abs(r['effect']) for r in scaled):.1f}"
-                f" points for every norm** (the batch-size section separates batch size from step count)")
-    return txt + "."
+                f" points for every norm**")
+    return txt + f" {see('batch_effects')}".rstrip() + "."
 
 
-def _claims(claims: list[Claim]) -> str:
+def _claims(claims: list[Claim], see: Callable[..., str] = _no_refs) -> str:
     """The verdicts counted, one sentence per source of claims (a source none of whose claims could be tested is
     left out)."""
     out = []
@@ -190,7 +194,8 @@ def _claims(claims: list[Claim]) -> str:
                 counts.append(f"{len(ids)} {v} ({', '.join(ids)})")
         name = "The report's" if key == "report" else "The Group Normalization paper's"
         out.append(f"**{name} {len(mine)} claims: {', '.join(counts)}**")
-    return "; ".join(out) + " (each part at the size it claims; page 1)."
+    tables = see("claims_report", "claims_paper")[1:-1]
+    return "; ".join(out) + f" (each part at the size it claims{'; ' + tables if tables else ''})."
 
 
 def _iv(p: Part) -> str:
@@ -199,7 +204,7 @@ def _iv(p: Part) -> str:
 
 
 def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: pd.DataFrame, arm: pd.DataFrame,
-                  flags: dict[tuple[str, int], list[str]]) -> list[str]:
+                  flags: dict[tuple[str, int], list[str]], see: Callable[..., str] = _no_refs) -> list[str]:
     """The regime below the report's batch sizes in sentences: which norms hold at batch 2 and 4 (the cells, near
     chance marked), how far BN falls and whether GN is above it (the paper's claims' parts), where BN's loss lies
     (the recomputed statistics), and the image-size arm."""
@@ -216,30 +221,34 @@ def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: 
         lost = cells[(cells.batch_size == bs) & (cells.n_diverged > 0)]
         out.append(f"At batch {bs} the cells end at {each}" + (
             f" ({', '.join(f'{SHORT_NAMES[r.norm]}: {r.n_diverged} seed(s) diverged' for r in lost.itertuples())})"
-            if len(lost) else "") + (" (‡: near chance, a network that has not learned)." if "‡" in each else "."))
+            if len(lost) else "") + (" (‡: near chance, a network that has not learned)" if "‡" in each else "")
+            + f" {see('accuracy_vs_batch', 'accuracy')}.")
     parts = {p.key: p for c in a.claims if claim_spec(c.id).source == "gn_paper" for p in c.parts}
     falls = [p for k, p in parts.items() if k.endswith("falls") and p.interval is not None]
     above = [p for k, p in parts.items() if k.startswith("gn-bn") and p.interval is not None]
     if falls or above:
         out.append("The paper's claims, part by part: " + "; ".join(
-            f"{p.what} {_iv(p)}: {phrase(p)}" for p in falls + above) + ".")
+            f"{p.what} {_iv(p)}: {phrase(p)}" for p in falls + above)
+            + f" {see(*(f'claim:{c.id}' for c in a.claims if claim_spec(c.id).source == 'gn_paper'))}.")
     lost = checks[checks.lost_in != "nothing"] if not checks.empty else checks
     if not lost.empty:
         out.append("**Where BN's loss lies:** " + "; ".join(
             f"at batch {r['batch_size']} ({r['trained']:.1f} %; recomputed {r['recomputed']:.1f}, each test batch's "
             f"own {r['own_batch']:.1f}), {LOST_IN[r['lost_in']]}" for r in lost.to_dict("records"))
             + (f"; at batch {', '.join(map(str, checks[checks.lost_in == 'nothing'].batch_size))} nothing was lost"
-               if (checks.lost_in == "nothing").any() else "") + " (the small-batch section).")
+               if (checks.lost_in == "nothing").any() else "") + f" {see('small_checks')}.")
     arm = arm[arm["diff"].notna()] if not arm.empty else arm
     if not arm.empty:
         out.append("With more values per BatchNorm statistic at the same batch size (a larger image): " + "; ".join(
             f"{SHORT_NAMES[r['norm']]} at batch {r['batch_size']} {r['arm']:.1f} % at {r['arm_px']} px "
             f"({r['arm_values']} values at conv5) against {r['main']:.1f} % at {r['main_px']} px ({r['main_values']}), "
-            f"{r['diff']:+.1f}{' shown' if r['shown'] else ', not shown'}" for r in arm.to_dict("records")) + ".")
+            f"{r['diff']:+.1f}{' shown' if r['shown'] else ', not shown'}" for r in arm.to_dict("records"))
+            + f" {see('small_arm')}.")
     return out
 
 
-def _flags(flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]]) -> str:
+def _flags(flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]],
+           see: Callable[..., str] = _no_refs) -> str:
     near = [f"{SHORT_NAMES[n]} at batch {b}" for (n, b), f in flags.items() if NEAR_CHANCE in f]
     near += [f"none at lr {lr:g}" for lr, f in lr_flags.items() if NEAR_CHANCE in f]
     still = [f"{SHORT_NAMES[n]} at batch {b}" for (n, b), f in flags.items() if STILL in f]
@@ -249,40 +258,53 @@ def _flags(flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[s
         bits.append(f"near chance (‡): {', '.join(near)}")
     if still:
         bits.append(f"still learning at the last epoch (†): {', '.join(still)}")
-    return ("Cells " + "; ".join(bits) + ". A difference that involves them measures training that has not "
-            "happened or not finished, not the norm or the batch size alone.") if bits else ""
+    return ("Cells " + "; ".join(bits) + f" {see('accuracy', 'convergence')}".rstrip() + ". A difference that involves "
+            "them measures training that has not happened or not finished, not the norm or the batch size alone."
+            ) if bits else ""
 
 
 def findings(runs: pd.DataFrame, a: Analysis, flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]],
              comparable: bool, cells: pd.DataFrame | None = None, checks: pd.DataFrame | None = None,
-             arm: pd.DataFrame | None = None) -> list[dict[str, str]]:
-    """The first pages' sentences, in order, each with the summary.json keys it rests on."""
+             arm: pd.DataFrame | None = None, see: Callable[..., str] = _no_refs) -> list[dict[str, str]]:
+    """The first pages' sentences, in order, each with the summary.json keys it rests on; ``see(*keys)``: the
+    numbers of the figures and tables a sentence rests on, '(Figure 3; Table 4)' (``Numbering.see``)."""
     out: list[dict[str, str]] = []
     if runs.synthetic.any():
         out.append({"text": "**SYNTHETIC DATA: these runs test the code, not the study; nothing here is a "
                             "result.**", "from": "synthetic"})
     if a.claims:
-        out.append({"text": _claims(a.claims), "from": "claims"})
-    out += [{"text": t, "from": "comparisons, claims"} for t in _vs_none(a, list(NORMED), flags)]
+        out.append({"text": _claims(a.claims, see), "from": "claims"})
+    diffs = see("accuracy_bars", "differences")
+    out += [{"text": _cite(t, diffs), "from": "comparisons, claims"} for t in _vs_none(a, list(NORMED), flags)]
     if (among := _among(a, NORMED)):
-        out.append({"text": among, "from": "comparisons"})
-    out += [{"text": t, "from": "comparisons, vs_none"} for t in _vs_none(a, list(EXTRAS), flags)]
+        out.append({"text": _cite(among, see("differences"), first=True), "from": "comparisons"})
+    out += [{"text": _cite(t, diffs), "from": "comparisons, vs_none"} for t in _vs_none(a, list(EXTRAS), flags)]
     out += [{"text": t, "from": "cells, claims, small_batches"}
-            for t in small_batches(runs, a, cells, checks, arm, flags)] if cells is not None else []
-    if (b := batch_short(a)):
+            for t in small_batches(runs, a, cells, checks, arm, flags, see)] if cells is not None else []
+    if (b := batch_short(a, see)):
         out.append({"text": b, "from": "batch_effects"})
-    if (f := _flags(flags, lr_flags)):
+    if (f := _flags(flags, lr_flags, see)):
         out.append({"text": f, "from": "flags"})
     lost = runs[runs.status.isin(["diverged", "failed"])]
     if len(lost):
         where = ", ".join(f"{SHORT_NAMES.get(n, n)} batch {b}: {k}" for (n, b), k in
                           lost.groupby(["norm", "batch_size"]).size().items())
         out.append({"text": f"{len(lost)} run(s) diverged or failed ({where}); they are counted beside their "
-                            "cells, never averaged in as zero.", "from": "status"})
+                            f"cells, never averaged in as zero {see('problems')}".rstrip() + ".", "from": "status"})
     if not comparable:
-        out.append({"text": "These runs do not follow the report's CIFAR-10 protocol (page 1): they test the direction "
-                            "and size of its claims, not its numbers.", "from": "comparable_to_report"})
+        out.append({"text": f"These runs do not follow the report's CIFAR-10 protocol {see('protocol')}".rstrip()
+                            + ": they test the direction and size of its claims, not its numbers.",
+                    "from": "comparable_to_report"})
     return out
+
+
+def _cite(text: str, refs: str, first: bool = False) -> str:
+    """``text`` with ``refs`` ('(Figure 3)') set before its first full stop (``first``) or its last."""
+    if not refs:
+        return text
+    i = text.find(". ") if first else -1
+    i = i if i >= 0 else len(text) - 1 if text.endswith(".") else len(text)
+    return f"{text[:i]} {refs}{text[i:]}"
 
 
 def findings_markdown(items: list[dict[str, str]]) -> str:

@@ -18,10 +18,12 @@ from ...vocab import REPORT_PROTOCOL
 from ..domain.claims import SOURCES, claim_spec
 from ..domain.runs import main_grid
 from ..inference.verdicts import AGAINST, OPEN, RULED_OUT, SHOWN, UNTESTABLE, Claim, Part
+from .references import DATASETS, cite
 
 # What the report says it ran on, beyond params/reference.yaml's numbers (SPEC.md, from the report itself)
 REPORT_SIDE = {"device": "CPU for its first configuration (5 hours), then a GPU", "precision": "not stated (fp32 by "
-               "PyTorch's default)", "seeds": "1 per cell", "norms": "none, BN, LN, GN (4 groups)"}
+               "PyTorch's default)", "seeds": "1 per cell",
+               "norms": f"none, BN ({cite('bn')}), LN ({cite('ln')}), GN ({cite('gn')}; 4 groups)"}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -31,9 +33,15 @@ def _values(d: pd.DataFrame, col: str, fmt=str) -> str:
     return " / ".join(fmt(v) for v in sorted(d[col].dropna().unique())) or "?"
 
 
-def network(width: float) -> str:
+def network(width: float, cited: bool = False) -> str:
     ch = "-".join(map(str, stage_channels(width)))
-    return f"AlexNet{'' if width == 1.0 else f' at width {width:g}'} ({ch} channels, fc {hidden_units(width):,})"
+    return (f"AlexNet{'' if width == 1.0 else f' at width {width:g}'} ({cite('alexnet') + '; ' if cited else ''}{ch} "
+            f"channels, fc {hidden_units(width):,})")
+
+
+def _data(name: str) -> str:
+    """A dataset's name, with its reference where the registry has one."""
+    return title(name) + (f" ({cite(DATASETS[name])})" if name in DATASETS else "")
 
 
 def protocol_table(runs: pd.DataFrame, stages: list[SecondStage] | None = None) -> pd.DataFrame:
@@ -47,11 +55,11 @@ def protocol_table(runs: pd.DataFrame, stages: list[SecondStage] | None = None) 
     added = sum(len(s.runs) for s in stages or [])
     rep_w = REPORT_PROTOCOL["width"]
     rows = [
-        ("data", "CIFAR-10: 50,000 train / 10,000 test", f"{' / '.join(title(x) for x in ds)}: "
+        ("data", f"{_data('cifar10')}: 50,000 train / 10,000 test", f"{' / '.join(_data(x) for x in ds)}: "
          f"{_values(d, 'train_images', lambda v: f'{int(v):,}')} train / {_values(d, 'test_images', lambda v: f'{int(v):,}')} test"),
         ("images", f"32 px, resized to {REPORT_PROTOCOL['image_size']} px",
          f"{'/'.join(map(str, sorted(side))) or '?'} px, resized to {_values(d, 'image_size')} px"),
-        ("network", network(rep_w), " / ".join(network(w) for w in sorted(d.width.unique()))),
+        ("network", network(rep_w, cited=True), " / ".join(network(w) for w in sorted(d.width.unique()))),
         ("norms after each conv stage", REPORT_SIDE["norms"],
          ", ".join(SHORT_NAMES[k] + (f" ({NORM_REGISTRY[k].detail})" if NORM_REGISTRY[k].detail else "")
                    for k in NORMS if k in set(d.norm))),

@@ -14,12 +14,19 @@ body { max-width: 62rem; margin: 0 auto; }
 .jp-RenderedImage img, .jp-OutputArea-output img { max-width: 100%; height: auto; }
 h2 { break-after: avoid; page-break-after: avoid; margin-top: 1.4em; }
 .jp-RenderedHTMLCommon li { margin-bottom: 0.35em; }
+.float { margin: 0.3em 0 0.6em; }   /* a caption stays with its table or figure: */
+.float p.caption:first-child, .float img { break-after: avoid; page-break-after: avoid; }
+.float img { max-width: 100%; height: auto; display: block; }
+.jp-RenderedHTMLCommon p.caption { font-size: 0.85rem; margin: 0.15em 0 0.3em; }
+.jp-RenderedHTMLCommon ul.references { columns: 2; column-gap: 1.5em; font-size: 0.8rem; padding-left: 1.2em; }
+.jp-RenderedHTMLCommon ul.references li { margin-bottom: 0.2em; break-inside: avoid; }
 @media print {
   .jp-Cell, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-child .jp-OutputArea-output,
   .jp-OutputArea-output { display: block !important; overflow: visible !important; }
   .jp-OutputArea-child { break-inside: auto !important; }   /* long text splits across pages */
   .jp-RenderedImage, .jp-RenderedHTMLCommon table { break-inside: avoid; }   /* figures and tables do not */
   body { max-width: none; font-size: 9pt; } .jp-RenderedHTMLCommon table { font-size: 7.5pt; }
+  .jp-RenderedHTMLCommon p.caption, .jp-RenderedHTMLCommon ul.references { font-size: 7.5pt; }
   h1 { font-size: 17pt; } h2 { font-size: 13pt; margin-top: 0.9em; } h3, h4 { font-size: 10.5pt; } }
 </style>"""
 

@@ -124,10 +124,15 @@ def wide_html(table: pd.DataFrame, widths: list[int]) -> str:
     return f'<table class="wide"><colgroup>{group}</colgroup><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def is_table(table: pd.DataFrame) -> bool:
+    """Whether the report shows ``table`` as a table (not as its one-line note: ``as_shown``)."""
+    return not (len(table) == 1 and list(table.columns) in (["note"], ["status"]))
+
+
 def as_shown(table: pd.DataFrame):
     """A table as the report shows it: a one-cell table that only says there is nothing to tabulate (a "note"
     or "status" column) as a line of text."""
-    if len(table) == 1 and list(table.columns) in (["note"], ["status"]):
+    if not is_table(table):
         from IPython.display import Markdown
         return Markdown(f"*{table.iloc[0, 0]}*")
     return table

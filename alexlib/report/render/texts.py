@@ -7,7 +7,7 @@ it was measured on; synthetic data is named first, in bold.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from ..domain.learning import REACH_SHARE
 from ..domain.runs import comparable
 from ..domain.smallbatch import LOST_IN, SmallBatch
 from ..inference.verdicts import Claim
+from .references import cite
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -192,10 +193,9 @@ def fmt_seconds(s: float | None) -> str:
     return f"{s / 60:.0f} min" if s < 3600 else f"{s / 3600:.1f} h"
 
 
-FILES = ("The numbers behind this report sit beside it: summary.json (every number it cites: claims part by part, "
-         "comparisons, batch effects, flags, convergence, stages), cells.csv (one row per norm and batch size), "
-         "designs.csv (per design), results.csv (one row per run), and records/ (each run's own record, from which "
-         "the whole report rebuilds).")
+FILES = ("The numbers behind this report sit beside it: summary.json (every number it cites), cells.csv (per norm and "
+         "batch size), designs.csv (per design), results.csv (per run) and records/ (each run's record; the report "
+         "rebuilds from them).")
 
 
 def against_markdown(ag) -> str:
@@ -272,9 +272,15 @@ def _gain(r: dict[str, Any], key: str) -> str:
     return f"{g:+.1f}{ci}"
 
 
-def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any]) -> str:
+def _plain(key: str, text: str) -> str:
+    return text
+
+
+def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any],
+                         caption: Callable[[str, str], str] = _plain) -> str:
     """Why BN fails at small batches: the values each BN statistic averages, BN's test accuracy with its statistics
-    recomputed and with each test batch's own, and the image-size arm, in tables and words."""
+    recomputed and with each test batch's own, and the image-size arm, in tables and words; ``caption(key, text)``
+    numbers each table's caption (``Numbering.caption``)."""
     checks, arm, values = small.checks, small.arm, small.values
     out = []
     px = int(protocol["image_size"])
@@ -292,11 +298,11 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any]) -> str:
         two = (" a statistic at batch 2 averages two numbers, whose normalized values are always −1 and +1, whatever "
                "the images." if side == "1×1" and 2 in sizes else
                f" a statistic at batch {sizes[0]} averages {int(last[sizes[0]].iloc[0]):,} values." if len(last) else "")
-        out.append(f"**Values per statistic.** A BatchNorm statistic (a channel's mean or variance) averages batch × "
+        out.append(caption("small_values", "**Values per statistic** (from the network's shapes). A BatchNorm statistic (a channel's mean or variance) averages batch × "
                    f"H × W values of its stage's map in each training batch. At {px} px the fifth stage's map is "
                    f"{side}:{two}" + ("" if arm.empty else
                    f" The image-size arm ({', '.join(f'{p} px' for p in sorted(set(arm.arm_px)))}) changes that count "
-                   "without changing the batch size.") + "\n\n" + "\n".join(rows))
+                   "without changing the batch size.")) + "\n\n" + "\n".join(rows))
     if not checks.empty:
         rows = ["| batch | seeds | as trained | statistics recomputed (gain) | each test batch's own (gain) |",
                 "|---|---|---|---|---|"]
@@ -304,12 +310,13 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any]) -> str:
             rows.append(f"| {r['batch_size']} | {r['seeds']} | {r['trained']:.1f} | {r['recomputed']:.1f} "
                         f"({_gain(r, 'rec')}) | {r['own_batch']:.1f} ({_gain(r, 'own')}) |")
         level = checks.rec_level.dropna()
-        out.append("**Where BN's accuracy is lost.** BN's test accuracy (%) as trained, with its statistics "
-                   "recomputed over the training split after training (the \"precise BN\" of Wu & Johnson 2021), "
-                   "and with each test batch of the training batch size normalized by its own statistics; gains "
-                   f"paired on the seed with their intervals (Holm over the table{', ' if len(level) else ''}"
+        out.append(caption("small_checks", f"**Where BN's accuracy is lost** ({int(checks.seeds.sum())} BN runs). "
+                   "BN's test accuracy (%) as trained, with its statistics recomputed over the training split after "
+                   f"training (the \"precise BN\" of {cite('precise_bn')}), and with each test batch of the training "
+                   "batch size normalized by its own statistics; gains paired on the seed with their intervals (Holm "
+                   f"over the table{', ' if len(level) else ''}"
                    f"{f'levels {level.min():.1%}–{level.max():.1%}' if len(level) else ''}). A gain shown says the "
-                   "running averages lost that accuracy; none, that the weights did.\n\n" + "\n".join(rows)
+                   "running averages lost that accuracy; none, that the weights did.") + "\n\n" + "\n".join(rows)
                    + "\n\n" + _checks_words(checks))
     if not arm.empty:
         rows = ["| norm | batch | study: values at conv5, acc (seeds) | arm: values at conv5, acc (seeds) | arm − study |",
@@ -320,9 +327,11 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any]) -> str:
             rows.append(f"| {SHORT_NAMES.get(r['norm'], r['norm'])} | {r['batch_size']} | {r['main_px']} px: "
                         f"{r['main_values']}, {_pct(r['main'])} ({r['main_n']}) | {r['arm_px']} px: {r['arm_values']}, "
                         f"{_pct(r['arm'])} ({r['arm_n']}) | {diff} |")
-        out.append("**Small batch, or few values per statistic?** The same norm and batch size at a larger image "
-                   "size, whose fifth-stage map is larger (Welch, Holm over the rows; a larger image is also a "
-                   "different input, so GN, which averages no batch, is the control).\n\n" + "\n".join(rows)
+        n = int(arm.main_n.sum() + arm.arm_n.sum())
+        out.append(caption("small_arm", f"**Small batch, or few values per statistic?** ({n} runs) The same norm "
+                   f"and batch size at a larger image size, whose fifth-stage map is larger ({cite('welch')}, "
+                   f"{cite('holm')} over the rows; a larger image is also a different input, so GN, which averages no "
+                   "batch, is the control).") + "\n\n" + "\n".join(rows)
                    + "\n\n" + _arm_words(arm))
     return "\n\n".join(out) if out else "No run below the report's batch sizes, and no BatchNorm run with the checks."
 
