@@ -61,6 +61,11 @@ def plot_curves(record: dict[str, Any]):
         b.plot(df.index, df.test_acc, "s-", label="test")
     a.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     b.set(xlabel="epoch", ylabel="accuracy %", title="accuracy")
+    from matplotlib.ticker import MaxNLocator
+    epochs = (record.get("config") or {}).get("epochs") or (int(df.index.max()) if not df.empty else 1)
+    for ax in (a, b):   # the whole run's epochs on the axis from the first one on (a live view redraws it)
+        ax.set_xlim(0.5, epochs + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     a.legend(); b.legend()
     fig.suptitle(run_label(record), fontsize=9)
     fig.tight_layout()
