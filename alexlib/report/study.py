@@ -20,14 +20,13 @@ from ..paths import from_repo
 from ..stages import SecondStage, grown_cells
 from .domain import against, cells, learning, runs, smallbatch
 from .domain.analysis import Analysis, analyze
-from .domain.claims import claim_spec
-from .render import captions, figures, findings, front, references, style, tables, texts
-from .render.numbering import Float, Numbering, outline
+from .render import figures, findings, front, style, tables, texts
 from .render.outputs import summary_index, write_report
+from .render.typeset import Typeset
 
 
 @dataclass
-class Study:
+class Study(Typeset):
     """One runs folder read for the report: the runs table, what was set aside, the report's numbers, the
     second stages, and the figures drawn so far."""
     runs: pd.DataFrame
@@ -110,60 +109,6 @@ class Study:
     def small_batch_markdown(self) -> str:
         return texts.small_batch_markdown(self.small, self.protocol(), self.numbering.caption)
 
-    # ---- figure and table numbers, captions, references ----
-    @functools.cached_property
-    def numbering(self) -> Numbering:
-        """The numbers of the figures and tables this study's report shows (``numbering.ORDER``)."""
-        small = self.small
-        shown = {"protocol", "claims_report", "accuracy_bars", "accuracy", "differences", "convergence",
-                 "learning_curves", "environment", "time"}
-        shown |= {"claims_paper", "accuracy_vs_batch"} if small.present else set()
-        shown |= {k for k, t in (("small_values", small.values), ("small_checks", small.checks),
-                                 ("small_arm", small.arm)) if small.present and not t.empty}
-        shown |= {k for k, t in (("lr_sweep", self.lr_table()), ("plan", self.plan_table()),
-                                 ("batch_effects", self.batch_effect_table()),
-                                 ("problems", self.problems_table())) if tables.is_table(t)}
-        shown |= {"against", "against_environments"} if self.committed is not None else set()
-        return Numbering(outline(shown, [c.id for c in self.shown_claims()]))
-
-    def caption(self, key: str) -> str:
-        """The numbered caption of figure or table ``key`` (markdown)."""
-        if key.startswith("claim:"):
-            c = next(c for c in self.claims() if c.id == key[6:])
-            text = captions.claim_caption(texts.claim_heading(c), self.runs, c)
-        elif key in ("claims_report", "claims_paper"):
-            text = captions.claims_caption(key.split("_")[1], self.runs, self.shown_claims(key.split("_")[1]))
-        elif key in ("accuracy_bars", "accuracy_vs_batch", "differences", "learning_curves"):
-            text = captions.figure_caption(key, self.runs)
-        else:
-            text = captions.table_caption(key, self.runs, self.analysis.batch_effects, self.claims())
-        return self.numbering.caption(key, text)
-
-    def float(self, key: str, body) -> Float:
-        """Figure or table ``key`` with its numbered caption, as the notebook shows it."""
-        return Float(self.caption(key), body)
-
-    def shows(self, key: str) -> bool:
-        return key in self.numbering.numbers
-
-    def references(self):
-        """The References section: each work the report's text cites (``references.REFERENCES``), as HTML."""
-        from IPython.display import HTML
-        return HTML(references.references_html(self.prose()))
-
-    def prose(self) -> str:
-        """Every text this study's report shows, its tables' cells included (what the References list is read
-        from); the captions are those handed out so far, with every other float's."""
-        for key in self.numbering.numbers:
-            if key not in self.numbering.handed and not key.startswith("small_"):
-                self.caption(key)
-        parts = [self.findings_markdown(), self.claims_note(), self.batch_markdown(), self.method_markdown(),
-                 self.stages_markdown(), self.protocol_table().to_string(), self.reproduced_table().to_string(),
-                 *self.numbering.handed.values()]
-        if self.small.present:
-            parts += [self.small_batch_markdown(), self.reproduced_table(source="gn_paper").to_string()]
-        return "\n".join(parts)
-
     # ---- page 1 ----
     def protocol_table(self, styled: bool = False):
         t = front.protocol_table(self.runs, self.stages)
@@ -196,15 +141,6 @@ class Study:
         """Each claim: its heading (its words, the tested statement, the verdict) and its parts' table; the paper's
         claims only where the study ran batch sizes below the report's."""
         return [(self.caption(f"claim:{c.id}"), tables.part_rows(c.parts)) for c in self.shown_claims()]
-
-    def part_table(self, claim) -> pd.DataFrame:
-        return tables.part_rows(claim.parts)
-
-    def shown_claims(self, source: str = "") -> list:
-        """The claims the report shows (the paper's only where the study ran batch sizes below the report's), of
-        ``source`` or all."""
-        return [c for c in self.claims() if (self.small.present or claim_spec(c.id).source == "report")
-                and source in ("", claim_spec(c.id).source)]
 
     def convergence_note(self) -> str:
         return texts.convergence_note(learning.convergence(self.runs))

@@ -54,7 +54,7 @@ def claims_caption(source: str, runs: pd.DataFrame, claims: list[Claim]) -> str:
         return (f"The report's claims ({cite('report')}): its numbers for each claim's cells, this study's means for "
                 f"the same cells (test accuracy %, last epoch) and the verdict, part by part at the size the claim "
                 f"makes; {d}.")
-    return (f"The Group Normalization paper's claims ({cite('gn')}, Table 2: ResNet-50 on ImageNet, top-1 error %, "
+    return (f"The Group Normalization paper's claims ({cite('gn')}, their table 2: ResNet-50 on ImageNet, top-1 error %, "
             f"so its directions and sizes compare, not its numbers), judged over every batch size from 2; {d}.")
 
 

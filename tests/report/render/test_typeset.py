@@ -1,9 +1,8 @@
-"""Captions state the runs behind each figure and table, counted from the data: on a constructed study whose run
+"""The study typeset: captions state the runs behind each figure and table, counted from the data: on a constructed study whose run
 counts are known."""
 import re
 
 from alexlib.report.domain.runs import main_grid, sweep
-from alexlib.report.render.captions import n_runs
 
 from conftest import arms, fake_run, study
 
@@ -27,10 +26,3 @@ def test_the_captions_count_the_runs_they_draw(tmp_path):
     claim1 = s.caption("claim:1")
     assert claim1.startswith("**Table ") and "Claim 1:" in claim1
     assert runs_in(claim1) == 12   # none, BN at 8 and 64: the cells its parts read
-
-
-def test_n_runs_counts_what_did_not_complete():
-    import pandas as pd
-    d = pd.DataFrame({"status": ["completed", "diverged", "failed", "completed"]})
-    assert n_runs(d) == "4 runs, 2 of them diverged or failed"
-    assert n_runs(d.iloc[:1]) == "1 run"
