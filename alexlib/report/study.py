@@ -124,7 +124,7 @@ class Study(Typeset):
 
     # ---- the sections ----
     def accuracy_note(self) -> str:
-        return texts.comparison_note(self.protocol()) + " " + tables.FLAG_RULES
+        return texts.comparison_note(self.protocol(), self.numbering.ref("protocol")) + " " + tables.FLAG_RULES
 
     def accuracy_table(self, styled: bool = False):
         """The accuracy table; ``styled``: as the report shows it (the report's column in grey)."""

@@ -105,12 +105,12 @@ def header_markdown(runs: pd.DataFrame, duplicates: int, problems: list[dict[str
     return "\n".join(lines)
 
 
-def comparison_note(protocol: dict[str, Any]) -> str:
+def comparison_note(protocol: dict[str, Any], where: str = "page 1") -> str:
     """Whether the report's column is a like-for-like comparison, and if not, where the protocols differ."""
     if comparable(protocol):
         return "The runs follow the report's protocol: its column is a like-for-like comparison."
     differs = {k: protocol[k] for k, v in REPORT_PROTOCOL.items() if protocol[k] != v}
-    return ("**Not the report's protocol** (page 1: " + ", ".join(_protocol_words(k, v) for k, v in differs.items())
+    return (f"**Not the report's protocol** ({where}: " + ", ".join(_protocol_words(k, v) for k, v in differs.items())
             + "): its numbers (report*) are shown for reference, without differences, and no figure draws them.")
 
 
