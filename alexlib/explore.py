@@ -21,10 +21,13 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from .grid.command import grid_file_path
+from .grid.command import grid_file_path, runs_folder
 from .grid.plan import GridError, load_grid
+from .io import FolderLock
 from .paths import REPO, from_repo
-from .train.record import CHECKPOINT, Unreadable, read_metrics, read_records
+from .train.config import RunConfig
+from .train.record import Unreadable, read_metrics, read_records
+from .vocab import STATUS_RANK
 
 CELL = ("protocol", "norm", "batch_size", "lr", "epochs")   # runs alike but for their seed
 LABELS = ("norm", "batch_size", "lr", "epochs", "image_size", "width", "dataset")   # what a curve's label may name
@@ -70,7 +73,7 @@ def load(where: str | os.PathLike) -> Study:
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             rows.append({"run_id": m.run_id, "path": rel, "status": "unreadable", "error": f"{type(e).__name__}: {e}"})
             continue
-        row = {k: v for k, v in row.items() if k not in ("curve", "loss_curve", "key")}
+        row = {k: v for k, v in row.items() if k not in ("curve", "loss_curve")}
         row["protocol"] = protocol_label(row)
         rows.append(row)
         ids = {k: row[k] for k in ("run_id", "path", "protocol", *LABELS, "seed")}
@@ -79,17 +82,28 @@ def load(where: str | os.PathLike) -> Study:
     if runs.empty:
         raise FileNotFoundError(f"no metrics.json under {_shown(folder)}")
     runs = runs.sort_values("path").reset_index(drop=True)
+    if "key" in runs:   # a copied run folder: the report counts the most finished, latest record of a key once
+        rank = runs.status.map(STATUS_RANK).fillna(len(STATUS_RANK))
+        order = runs.assign(_r=rank).sort_values(["_r", "updated_at"], ascending=[True, False])
+        kept = order.dropna(subset=["key"]).drop_duplicates("key").index
+        runs["duplicate"] = runs.key.notna() & ~runs.index.isin(kept)
     history = pd.DataFrame(epochs)
     if not history.empty:
         history = history.sort_values(["path", "epoch"]).reset_index(drop=True)
     return Study(folder, runs, history)
 
 
+DEFAULTS = RunConfig()
+
+
 def protocol_label(row: dict[str, Any]) -> str:
-    """What runs of one comparison share, in a few words: data, its sizes, input, width, precision."""
+    """What runs of one comparison share (vocab.PROTOCOL), in a few words: data, its sizes, input, width, precision,
+    and momentum, dropout and GroupNorm's groups where they differ from the defaults."""
     sizes = "/".join("all" if not row.get(k) else f"{int(row[k]):,}" for k in ("train_size", "test_size"))
+    other = " ".join(f"{k} {row[k]:g}" for k in ("momentum", "dropout", "gn_groups")
+                     if row.get(k) is not None and row[k] != getattr(DEFAULTS, k))
     return (f"{row.get('dataset')} {sizes} {row.get('image_size')}px w{row.get('width'):g} "
-            f"{row.get('precision')}")
+            f"{row.get('precision')}" + (f" {other}" if other else ""))
 
 
 def pick(df: pd.DataFrame, where: dict[str, Any]) -> pd.DataFrame:
@@ -102,12 +116,14 @@ def pick(df: pd.DataFrame, where: dict[str, Any]) -> pd.DataFrame:
 
 
 def plot(study: Study, metric: str = "test_acc", by: Iterable[str] = ("norm", "batch_size"), ax=None,
-         **where: Any):
-    """``metric`` per epoch for the runs ``where`` picks (``study.select``'s filters): one line per cell (runs
-    alike but for the seed), its mean over seeds with a band from the lowest to the highest seed where there are
-    several, and the label from the columns in ``by``. Returns the matplotlib Figure."""
+         status: str | list[str] = "completed", **where: Any):
+    """``metric`` per epoch for the runs ``where`` picks (``study.select``'s filters) among those of ``status``
+    (completed by default, as ``cells()`` counts them; a list widens it): one line per cell (runs alike but for
+    the seed), its mean over seeds with a band from the lowest to the highest seed where there are several, and
+    the label from the columns in ``by`` and whatever else differs. Returns the matplotlib Figure."""
     from matplotlib.figure import Figure
-    sub = study.select(**where).history if where else study.history
+    by = list(by)
+    sub = study.select(status=status, **where).history
     if metric not in sub.columns:
         raise KeyError(f"no per-epoch metric {metric!r}; these are: {', '.join(_epoch_metrics(study.history))}")
     if sub.empty:
@@ -115,7 +131,7 @@ def plot(study: Study, metric: str = "test_acc", by: Iterable[str] = ("norm", "b
     if ax is None:
         fig = Figure(figsize=(7, 4))
         ax = fig.subplots()
-    named = list(by) + [k for k in LABELS if k not in by and sub[k].nunique() > 1]   # and whatever else differs
+    named = by + [k for k in LABELS if k not in by and sub[k].nunique() > 1]   # and whatever else differs
     for key, cell in sub.groupby(list(CELL), dropna=False):
         per = cell.groupby("epoch")[metric]
         mean, lo, hi, n = per.mean(), per.min(), per.max(), cell.run_id.nunique()
@@ -157,20 +173,17 @@ def status(grid: str | os.PathLike, out: str | os.PathLike | None = None, at_onc
     words."""
     from .grid.estimate import device_name_here, recorded_rates, run_seconds, shape
     from .grid.local import parallelism
+    from .grid.runner import status_of
     from .vocab import fmt_time
-    path = grid_file_path(grid)
-    runs_dir = from_repo(out or f"runs/{Path(grid).stem}")
-    plan = load_grid(path, runs_dir)
+    runs_dir = runs_folder(grid, out)
+    plan = load_grid(grid_file_path(grid), runs_dir)
     block_of = {rid: b for b, ids in plan.blocks.items() for rid in ids}
     rows, threads_seen = [], []
     for c in plan.runs:
         m = read_metrics(Path(c.out_dir)) or {}
         threads_seen.append((m.get("env") or {}).get("cpu_threads"))
         st, hist = m.get("status"), m.get("history") or []
-        state = ("done" if st == "completed" else "diverged" if st == "diverged" else
-                 "running" if _running(Path(c.out_dir)) else "failed" if st == "failed" else
-                 "to resume" if (Path(c.out_dir) / CHECKPOINT).exists() or st in ("interrupted", "running") else
-                 "to run")
+        state = _state(status_of(c), st, FolderLock.held(c.out_dir))
         rows.append({"run_id": c.run_id(), "block": block_of.get(c.run_id(), plan.name), "state": state,
                      "norm": c.norm, "batch_size": c.batch_size, "lr": c.lr, "seed": c.seed,
                      "epoch": len(hist), "epochs": c.epochs,
@@ -193,7 +206,7 @@ def status(grid: str | os.PathLike, out: str | os.PathLike | None = None, at_onc
                 left.append(run_seconds(c, rates) * (1 - r["epoch"] / c.epochs))
         df["left_s"] = left
         known, unknown = df.left_s.dropna(), int(df.left_s.isna().sum())
-        df.attrs["left_s"] = float(known.sum()) / n
+        df.attrs["left_s"] = max(float(known.sum()) / n, float(known.max()) if len(known) else 0.0)
         counts = ", ".join(f"{(df.state == s).sum()} {s}" for s in STATES if (df.state == s).any())
         df.attrs["line"] = (f"grid {plan.name}: {counts}; about {fmt_time(df.attrs['left_s'])} left, {n} at once"
                             + (f" ({unknown} run(s) of shapes with no rate recorded here not counted)" if unknown
@@ -201,38 +214,16 @@ def status(grid: str | os.PathLike, out: str | os.PathLike | None = None, at_onc
     return df
 
 
-def _running(folder: Path) -> bool:
-    """Whether a process holds the run's folder now (alexlib.train writes its pid in <run>/.lock)."""
-    try:
-        words = (folder / ".lock").read_text().split()
-        pid = int(words[words.index("pid") + 1])
-    except (OSError, ValueError, IndexError):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _holds_lock(folder)
-
-
-def _holds_lock(folder: Path) -> bool:
-    """The pid is alive; whether it still holds the lock (a pid reused by another process does not)."""
-    import fcntl
-    try:
-        fd = os.open(folder / ".lock", os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+def _state(grid_says: str, recorded: str | None, held: bool) -> str:
+    """A run's state from what the grid would do with it (runner.status_of: done, resume, new), what its record
+    says, and whether a process holds its folder now."""
+    if grid_says == "done":
+        return "diverged" if recorded == "diverged" else "done"
+    if held:
+        return "running"
+    if recorded == "failed":
+        return "failed"   # the grid runs it again: resumed from its checkpoint where it has one
+    return "to resume" if grid_says == "resume" else "to run"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -243,7 +234,7 @@ def _folder(where: str | os.PathLike) -> Path:
     try:
         path = grid_file_path(where)
         if path.is_file():
-            return from_repo(f"runs/{Path(path).stem}")
+            return runs_folder(path)
     except GridError:
         pass
     raise FileNotFoundError(f"{where!s}: not a folder of runs, nor a grid in params/ "

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -132,6 +133,23 @@ class FolderLock:
         self._fd = fd
         return self
 
+    @staticmethod
+    def held(folder: str | os.PathLike) -> bool:
+        """Whether some process on this machine holds ``folder``'s lock now. Read from the kernel's table of locks
+        (/proc/locks), so looking never takes the lock, not even for an instant a run could start in; where there
+        is no such table, a shared lock tried and let go at once."""
+        path = Path(folder) / ".lock"
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        try:
+            table = Path("/proc/locks").read_text()
+        except OSError:
+            return _held_by_probe(path)
+        me = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        return any(len(f) > 5 and f[1] == "FLOCK" and f[5] == me for f in (line.split() for line in table.splitlines()))
+
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -143,6 +161,50 @@ class FolderLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def _held_by_probe(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+_ENV_LOCK = threading.Lock()
+_ENV_SET: dict[str, list] = {}   # variable -> [how many set it now, its value before the first did]
+
+
+@contextlib.contextmanager
+def environ(**values: str) -> Iterator[None]:
+    """Environment variables set for the processes started inside, from several threads at once (the grid starts
+    its kernels so): the first thread to set one keeps its earlier value, the last to leave puts it back, so a
+    thread that ends early never unsets it under another's kernel start. Threads set the same values."""
+    with _ENV_LOCK:
+        for k, v in values.items():
+            _ENV_SET.setdefault(k, [0, os.environ.get(k)])[0] += 1
+            os.environ[k] = v
+    try:
+        yield
+    finally:
+        with _ENV_LOCK:
+            for k in values:
+                held = _ENV_SET[k]
+                held[0] -= 1
+                if held[0] == 0:
+                    del _ENV_SET[k]
+                    if held[1] is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = held[1]
 
 
 def utc_now() -> str:

@@ -1,10 +1,11 @@
 """notebooks/run.ipynb in JupyterLab: what a run will cost before it starts, and a run that shows itself while it
 trains (a widget progress bar per epoch and learning curves redrawn after every epoch).
 
-Shown only in an interactive kernel: one a Jupyter server started for a notebook (JupyterLab, Notebook; the
-server sets ``JPY_SESSION_NAME`` in its environment). Under papermill, nbconvert or nbval nothing here draws: the
-run prints one line per epoch, and the saved notebook holds no widget state. ``ALEXLIB_LIVE=1`` or ``0`` decides
-instead of the environment.
+Shown only in an interactive kernel: one a Jupyter server started for a notebook (JupyterLab, Notebook: the
+server sets ``JPY_SESSION_NAME`` in the kernel's environment, and is the kernel's parent process). Under papermill,
+nbconvert or nbval nothing here draws, even when they run from a Lab kernel or terminal whose environment they
+inherit: the run prints one line per epoch, and the saved notebook holds no widget state. ``ALEXLIB_LIVE=1`` or
+``0`` decides instead.
 
     live = LiveRun.here()                     # None where not interactive
     train(cfg, **(live.hooks() if live else {}))
@@ -32,7 +33,22 @@ def interactive() -> bool:
     except ImportError:
         return False
     shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel") and bool(os.environ.get("JPY_SESSION_NAME"))
+    return (shell is not None and hasattr(shell, "kernel") and bool(os.environ.get("JPY_SESSION_NAME"))
+            and started_by_a_server() is not False)
+
+
+SERVERS = ("jupyter-lab", "jupyter-notebook", "jupyter-server", "jupyterhub", "jupyter_server", "jupyterlab",
+           "jupyter lab", "jupyter notebook", "jupyter server", "-m notebook")
+
+
+def started_by_a_server() -> bool | None:
+    """Whether this kernel's parent process is a Jupyter server (a kernel papermill or nbval started is not, though
+    it inherits the variable when they run from a Lab kernel); None where the system does not say (no /proc)."""
+    try:
+        cmd = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+    return any(w in cmd for w in SERVERS)
 
 
 class LiveRun:
@@ -61,7 +77,8 @@ class LiveRun:
 
 def cost_line(cfg: RunConfig, folders: list[Path] | None = None) -> str:
     """What this run will cost here, from rates recorded here (the runs folder, committed reports' records) or a
-    calibration of a few steps: the grid's estimate for one run (alexlib.grid.estimate)."""
+    calibration of a few steps (seconds for the CPU grids' shapes; about half a minute for the report's 224 px on a
+    CPU): the grid's estimate for one run (alexlib.grid.estimate)."""
     from .grid.estimate import device_name_here, estimate
     from .vocab import fmt_time
     if folders is None:

@@ -2,11 +2,10 @@
 notebooks/summary.ipynb: from the repository root, quietly, with the project's kernel."""
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable
 
+from .io import environ
 from .paths import REPO
 
 KERNEL_START_TIMEOUT = 120  # seconds; parallel kernel starts on a busy machine can be slow
@@ -47,16 +46,7 @@ def execute(src: str | Path, dst: str | Path, parameters: dict[str, Any], log: I
                             config=kernel_manager_config(), **extra)
 
 
-@contextlib.contextmanager
-def not_live() -> Iterator[None]:
+def not_live():
     """Kernels started inside draw no live view (alexlib.live), even when this process runs in a Lab kernel whose
     environment they inherit: an executed notebook keeps one line per epoch and no widget state."""
-    saved = os.environ.get("ALEXLIB_LIVE")
-    os.environ["ALEXLIB_LIVE"] = "0"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("ALEXLIB_LIVE", None)
-        else:
-            os.environ["ALEXLIB_LIVE"] = saved
+    return environ(ALEXLIB_LIVE="0")

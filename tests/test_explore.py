@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +65,38 @@ def test_plot_draws_a_band_where_seeds_share_a_cell_and_labels_what_differs(tmp_
         explore.plot(explore.load(tmp_path), metric="accuracy")
 
 
+def test_protocols_apart_where_dropout_differs_and_a_copied_folder_is_marked(tmp_path):
+    fake_run(tmp_path, norm="gn", acc=70.0)
+    fake_run(tmp_path, norm="gn", acc=60.0, dropout=0.0)
+    import shutil
+    first = next(p for p in tmp_path.iterdir() if "gn" in p.name)
+    shutil.copytree(first, tmp_path / "copy" / first.name)
+    s = explore.load(tmp_path)
+    assert len(s.runs) == 3 and s.runs.duplicate.sum() == 1
+    assert len(s.cells()) == 2   # dropout 0 is another protocol, not a third seed
+    assert any(p.endswith("dropout 0") for p in s.runs.protocol)
+
+
+def test_plot_draws_completed_runs_unless_asked(tmp_path):
+    fake_run(tmp_path, norm="bn", seed=0, acc=80.0)
+    fake_run(tmp_path, norm="bn", seed=1, acc=80.0, status="diverged")
+    s = explore.load(tmp_path)
+    one = explore.plot(s).axes[0].get_legend().get_texts()[0].get_text()
+    both = explore.plot(s, status=["completed", "diverged"]).axes[0].get_legend().get_texts()[0].get_text()
+    assert "seeds" not in one and "(2 seeds)" in both
+
+
+@pytest.mark.parametrize("grid_says, recorded, held, state", [
+    ("done", "completed", False, "done"), ("done", "diverged", False, "diverged"),
+    ("resume", "running", True, "running"), ("new", None, True, "running"),
+    ("resume", "failed", False, "failed"), ("new", "failed", False, "failed"),
+    ("resume", "interrupted", False, "to resume"), ("new", "interrupted", False, "to run"),   # no checkpoint
+    ("resume", "running", False, "to resume"), ("new", None, False, "to run"),
+])
+def test_a_runs_state_follows_what_the_grid_would_do(grid_says, recorded, held, state):
+    assert explore._state(grid_says, recorded, held) == state
+
+
 def test_load_refuses_what_is_neither_a_folder_nor_a_grid(tmp_path):
     with pytest.raises(FileNotFoundError, match="nor a grid in params/ .*fashion"):
         explore.load(tmp_path / "nothing")
@@ -80,6 +113,8 @@ def test_status_says_done_running_to_resume_failed_and_to_run(tmp_path):
     _write(failed, "failed", 1)
     _write(resume, "interrupted", 1)
     _write(running, "running", 1)
+    for c in (resume, running):   # each left its checkpoint behind (its contents are not read here)
+        (Path(c.out_dir) / "checkpoint.pt").write_bytes(b"")
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom alexlib.io import FolderLock\n"
                                f"FolderLock({str(running.out_dir)!r}, 'test').acquire()\nprint('held', flush=True)\n"
                                "time.sleep(120)"], stdout=subprocess.PIPE, text=True)

@@ -104,3 +104,31 @@ def test_read_only_folder_for_an_ordinary_user():
         assert msg.startswith("cannot write to output folder") and "permission denied" in msg
     finally:
         shutil.rmtree(base)
+
+
+def test_held_reads_the_lock_table_without_taking_the_lock(tmp_path):
+    import subprocess
+    import sys
+    assert not IO.FolderLock.held(tmp_path)   # no lock file at all
+    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom alexlib.io import FolderLock\n"
+                               f"FolderLock({str(tmp_path)!r}, 'test').acquire()\nprint('held', flush=True)\n"
+                               "time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert IO.FolderLock.held(tmp_path) and IO._held_by_probe(tmp_path / ".lock")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not IO.FolderLock.held(tmp_path) and not IO._held_by_probe(tmp_path / ".lock")
+
+
+def test_environ_is_restored_by_the_last_of_several_threads(monkeypatch):
+    import os
+    monkeypatch.setenv("ALEXLIB_TEST_VAR", "before")
+    first, second = IO.environ(ALEXLIB_TEST_VAR="1"), IO.environ(ALEXLIB_TEST_VAR="1")
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)   # one run ends while another's kernel may still be starting
+    assert os.environ["ALEXLIB_TEST_VAR"] == "1"
+    second.__exit__(None, None, None)
+    assert os.environ["ALEXLIB_TEST_VAR"] == "before"

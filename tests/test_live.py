@@ -21,6 +21,7 @@ from conftest import TINY
     ({"ALEXLIB_LIVE": "1"}, True, True),
 ])
 def test_interactive_only_in_a_front_end_kernel(monkeypatch, env, shell, expected):
+    monkeypatch.setattr(live, "started_by_a_server", lambda: True)
     for k in ("JPY_SESSION_NAME", "ALEXLIB_LIVE"):
         monkeypatch.delenv(k, raising=False)
     for k, v in env.items():
@@ -31,6 +32,18 @@ def test_interactive_only_in_a_front_end_kernel(monkeypatch, env, shell, expecte
     import IPython
     monkeypatch.setattr(IPython, "get_ipython", lambda: Kernel() if shell else None)
     assert live.interactive() is expected
+
+
+def test_a_kernel_papermill_started_under_lab_inherits_the_variable_but_is_not_live(monkeypatch):
+    """`!papermill ...` in a Lab notebook: its kernel inherits JPY_SESSION_NAME; its parent is papermill."""
+    import IPython
+    monkeypatch.setenv("JPY_SESSION_NAME", "notebooks/run.ipynb")
+    monkeypatch.delenv("ALEXLIB_LIVE", raising=False)
+    monkeypatch.setattr(IPython, "get_ipython", lambda: type("K", (), {"kernel": object()})())
+    assert live.started_by_a_server() is False   # this test's parent: a shell or pytest's runner, not a server
+    assert live.interactive() is False
+    monkeypatch.setattr(live, "started_by_a_server", lambda: True)
+    assert live.interactive() is True
 
 
 def test_kernels_the_grid_starts_are_never_live(monkeypatch):

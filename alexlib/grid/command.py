@@ -53,13 +53,18 @@ def run(grid_file: str | Path, out: str | Path | None = None, executor: str | No
     check_jobs(jobs, threads)
     stall_s = parse_stall(stall_timeout) if stall_timeout is not None else None
     grid_path = grid_file_path(grid_file)
-    out = from_repo(out or f"runs/{Path(grid_file).stem}")
+    out = runs_folder(grid_file, out)
     plan = load_grid(grid_path, out, overrides)
     if stall_timeout is None and plan.stall_timeout is not None:
         stall_s = parse_stall(plan.stall_timeout, f"{grid_path}: stall_timeout")
     ex = make_executor(plan.executor, executor, jobs, threads, gpus, slurm, no_wait, stall_s)
     return run_plan(plan, out, ex, dry_run=dry_run, wait=wait, log=log, estimate_cost=estimate, record=record,
                     rerun_changed=rerun_changed, rerun_lacking=tuple(rerun_lacking))
+
+
+def runs_folder(grid: str | Path, out: str | Path | None = None) -> Path:
+    """Where a grid's runs go: ``out``, else runs/<the grid file's stem>."""
+    return from_repo(out or f"runs/{Path(grid).stem}")
 
 
 def grid_file_path(grid: str | Path) -> Path:

@@ -3,13 +3,11 @@ run.log, a kernel that shows no progress ended by a watchdog), and the record a 
 runner's and the SLURM path's alike)."""
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from ..io import read_json, utc_now, write_json
+from ..io import environ, read_json, utc_now, write_json
 from ..notebooks import execute as run_notebook
 from ..paths import RUN_NOTEBOOK
 from ..train.config import RunConfig
@@ -42,8 +40,9 @@ def trained_by(cfg: RunConfig) -> str | None:
 
 
 def lacks_of(cfg: RunConfig) -> tuple[str, ...]:
-    """What the run's completed record lacks because an earlier version wrote it (``RunRecord.lacks``); () without
-    one, and for a run that diverged (trained again, it would diverge again before recording what it lacks)."""
+    """What the run's completed record lacks (``RunRecord.lacks``: written by an earlier version, or its BatchNorm
+    checks failed after training); () without one, and for a run that diverged (trained again, it would diverge
+    again before recording what it lacks)."""
     p = Path(cfg.out_dir) / METRICS
     try:
         rec = RunRecord.from_json(read_json(p)) if p.exists() else None
@@ -65,20 +64,10 @@ def set_aside(cfg: RunConfig, why: str) -> Path:
     return kept
 
 
-@contextlib.contextmanager
-def thread_env(threads: int) -> Iterator[None]:
+def thread_env(threads: int):
     """OpenMP and MKL told ``threads`` for the kernels started inside, so each starts with its share of the
-    cores, not one thread per core; the variables are restored after."""
-    saved = {v: os.environ.get(v) for v in THREAD_VARS}
-    os.environ.update({v: str(threads) for v in THREAD_VARS})
-    try:
-        yield
-    finally:
-        for v, old in saved.items():
-            if old is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = old
+    cores, not one thread per core; the variables are restored after the last run that set them ends."""
+    return environ(**{v: str(threads) for v in THREAD_VARS})
 
 
 def execute(cfg: RunConfig, notebook: Path = RUN_NOTEBOOK, log=print,

@@ -50,19 +50,13 @@ def recompute_statistics(tr: Trainer, model: torch.nn.Module) -> int:
     return seen
 
 
-def _copy(model: torch.nn.Module) -> torch.nn.Module:
-    """The network without its gradients (no check needs them)."""
-    memo = {id(p.grad): None for p in model.parameters() if p.grad is not None}   # not copied at all
-    return copy.deepcopy(model, memo)
-
-
 def bn_checks(tr: Trainer) -> dict[str, Any]:
     """The two extra test accuracies (module docstring) of the trained ``tr.model``, as the record keeps them."""
     t = time.perf_counter()
-    recomputed = _copy(tr.model)
+    recomputed = copy.deepcopy(tr.model)   # (a parameter's copy leaves its gradient behind)
     seen = recompute_statistics(tr, recomputed)
     loss_r, acc_r, _ = evaluate(tr, recomputed, tr.ds.test, tr.cfg.eval_batch_size)
-    own = _copy(tr.model)   # train-mode BatchNorm updates its running averages: a copy's, thrown away
+    own = copy.deepcopy(tr.model)   # train-mode BatchNorm updates its running averages: a copy's, thrown away
     loss_b, acc_b, n_b = evaluate(tr, own, tr.ds.test, tr.cfg.batch_size, batch_stats=True)
     return {"recomputed": {"test_acc": acc_r, "test_loss": loss_r, "train_batches": seen},
             "batch_stats": {"test_acc": acc_b, "test_loss": loss_b, "batch_size": tr.cfg.batch_size,

@@ -88,18 +88,33 @@ def _remove_stale_temporaries(out: Path) -> None:
 
 class Shown:
     """What the run tells while it trains: its lines (``say``), each finished epoch (``on_epoch``), and each
-    epoch's progress bar (``bar``; None: the printed one)."""
+    epoch's progress bar (``bar``; None: the printed one). A display that fails does not end the run: it is said
+    once, on stderr, and left out from then on (a Ctrl-C inside one still interrupts the run)."""
 
     def __init__(self, say, on_epoch, bar):
-        self.say, self.on_epoch, self.bar = say, on_epoch, bar
+        self.say, self.on_epoch, self._bar = say, on_epoch, bar
 
     def epoch(self, record: dict[str, Any]) -> None:
-        """A display that fails does not end the run: it is said once and not called again."""
         try:
             self.on_epoch(record)
         except Exception as e:  # noqa: BLE001
-            self.say(f"warning: on_epoch failed ({type(e).__name__}: {e}); training goes on without it")
+            _warn(f"on_epoch failed ({type(e).__name__}: {e}); training goes on without it")
             self.on_epoch = lambda record: None
+
+    def bar(self, label: str, total: int):
+        """The caller's bar for this epoch, or None (the printed one) where there is none or it failed to start."""
+        if self._bar is None:
+            return None
+        try:
+            return self._bar(label, total)
+        except Exception as e:  # noqa: BLE001
+            _warn(f"bar failed ({type(e).__name__}: {e}); the printed progress line instead")
+            self._bar = None
+            return None
+
+
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
 
 
 def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, speed: Speed,
@@ -119,13 +134,15 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
             "synthetic": ds.name == "synthetic", **ds.origin.record()}})["dataset"]
         record.model = {"params": count_params(tr.model), "image_size": cfg.image_size, "width": cfg.width}
         start_epoch = _resume(tr, out / CHECKPOINT, cfg, precision, record, say)
+        if record.history:   # resumed: the epochs so far are shown before the next one trains
+            shown.epoch(record.to_json())
 
         n_batches = steps_per_epoch(len(ds.train), cfg)
         say(f"{cfg.run_id()}: {ds.source}{ds.origin.fallback_note()}, {len(ds.train)} train / {len(ds.test)} test "
             f"images at {cfg.image_size} px, {record.model['params']:,} parameters, {n_batches} batches/epoch, "
             f"{dev} {precision}{' + CUDA graph' if speed.graph else ''}")
         for epoch in range(start_epoch, cfg.epochs + 1):
-            diverged, train_seconds = _train_epoch(tr, cfg, epoch, n_batches, shown.bar)
+            diverged, train_seconds = _train_epoch(tr, cfg, epoch, n_batches, shown)
             _note_graph(tr, record, say)
             if diverged is not None:
                 record.status, record.diverged_at = "diverged", {"epoch": epoch, "step": diverged}
@@ -155,8 +172,8 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
                 record.bn_checks = bn_checks(tr)
                 say(_checks_line(record.bn_checks))
             except Exception as e:  # noqa: BLE001 (the trained run stands; its record lacks the checks)
-                say(f"warning: BatchNorm's checks failed ({type(e).__name__}: {e}); the run is recorded completed "
-                    f"without them (grid --rerun-lacking bn_checks retrains it)")
+                _warn(f"BatchNorm's checks failed ({type(e).__name__}: {e}); the run is recorded completed "
+                      f"without them (grid --rerun-lacking bn_checks retrains it)")
     except BaseException as e:
         try:
             writer.close()  # the last epoch's files first, so this record is written after them
@@ -212,14 +229,15 @@ def steps_per_epoch(n: int, cfg: RunConfig) -> int:
     return steps
 
 
-def _progress(enabled: bool, label: str, total: int, bar: Callable[[str, int], Any] | None = None):
+def _progress(enabled: bool, label: str, total: int, shown: Shown | None = None):
     """tqdm, throttled: in place on a terminal, a line every 30 s elsewhere (an executed notebook or its
     HTML is not flooded), gone when the epoch ends (the epoch's own line follows). Without progress, no tqdm:
     a bare GPU image (torch, torchvision, numpy) trains without it."""
     if not enabled:
         return contextlib.nullcontext(_NoBar())
-    if bar is not None:
-        return bar(label, total)
+    own = shown.bar(label, total) if shown is not None else None
+    if own is not None:
+        return own
     from tqdm import tqdm
     tty = sys.stdout.isatty()
     return tqdm(total=total, desc=f"  {label}", unit="batch", file=sys.stdout, disable=not enabled, leave=False,
@@ -233,14 +251,14 @@ class _NoBar:
 
 
 def _train_epoch(tr: Trainer, cfg: RunConfig, epoch: int, n_batches: int,
-                 bar: Callable[[str, int], Any] | None = None) -> tuple[int | None, float]:
+                 shown: Shown | None = None) -> tuple[int | None, float]:
     """One pass over the shuffled training split: (the step by which the loss went non-finite, or None;
     seconds spent training)."""
     tr.reset_sums()
     order = epoch_order(len(tr.ds.train), cfg.seed, epoch).to(tr.dev)
     check_every = CUDA_CHECK_EVERY if tr.cuda else 1
     t0 = time.perf_counter()
-    with _progress(cfg.progress, f"epoch {epoch}/{cfg.epochs}", n_batches, bar) as shown:
+    with _progress(cfg.progress, f"epoch {epoch}/{cfg.epochs}", n_batches, shown) as bar:
         for i, (x_u8, y) in enumerate(batches(tr.ds.train, cfg.batch_size, order), start=1):
             if i > n_batches:
                 break
@@ -248,7 +266,7 @@ def _train_epoch(tr: Trainer, cfg: RunConfig, epoch: int, n_batches: int,
             if i % check_every == 0 or i == n_batches:
                 if not math.isfinite(tr.sums[0].item()):
                     return i, time.perf_counter() - t0
-            shown.update()
+            bar.update()
     if tr.cuda:
         torch.cuda.synchronize(tr.dev)
     return None, time.perf_counter() - t0

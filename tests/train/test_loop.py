@@ -290,10 +290,35 @@ def test_on_epoch_sees_each_epoch_after_its_files_and_bar_counts_every_batch(tmp
 def test_a_failing_display_does_not_end_the_run(tmp_path, capsys):
     def broken(record):
         raise ValueError("no display")
-    r = T.train(tiny(tmp_path, progress=True), on_epoch=broken)
+    r = T.train(tiny(tmp_path), on_epoch=broken)
     assert r["status"] == "completed"
-    out = capsys.readouterr().out
-    assert out.count("on_epoch failed (ValueError: no display)") == 1   # said once, then left out
+    err = capsys.readouterr().err   # said even where progress is off, once, then left out
+    assert err.count("warning: on_epoch failed (ValueError: no display)") == 1
+
+
+def test_a_bar_that_cannot_start_gives_way_to_the_printed_line(tmp_path, capsys):
+    def no_widgets(label, total):
+        raise ImportError("IProgress not found")
+    r = T.train(tiny(tmp_path, progress=True, epochs=2), bar=no_widgets)
+    assert r["status"] == "completed"
+    out, err = capsys.readouterr()
+    assert err.count("warning: bar failed (ImportError: IProgress not found)") == 1 and "epoch   2/2" in out
+
+
+def test_ctrl_c_inside_on_epoch_interrupts_the_run_and_a_rerun_shows_the_epochs_so_far_first(tmp_path):
+    straight = T.train(tiny(tmp_path, norm="gn", epochs=3, out_dir=str(tmp_path / "straight")))
+    cfg = tiny(tmp_path, norm="gn", epochs=3, out_dir=str(tmp_path / "stopped"))
+
+    def stop(record):
+        if len(record["history"]) == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        T.train(cfg, on_epoch=stop)
+    assert json.loads((tmp_path / "stopped" / "metrics.json").read_text())["status"] == "interrupted"
+    seen = []
+    resumed = T.train(cfg, on_epoch=lambda record: seen.append(len(record["history"])))
+    assert seen == [2, 3]   # the two epochs kept, drawn before the third trains; then the third
+    assert numbers(resumed) == numbers(straight)
 
 
 def test_failed_bn_checks_leave_the_run_completed_and_lacking_them(tmp_path, monkeypatch, capsys):
@@ -304,5 +329,5 @@ def test_failed_bn_checks_leave_the_run_completed_and_lacking_them(tmp_path, mon
     monkeypatch.setattr(T, "bn_checks", fail)
     r = T.train(tiny(tmp_path, norm="bn", progress=True))
     assert r["status"] == "completed" and "bn_checks" not in r
-    assert "BatchNorm's checks failed (RuntimeError: out of memory)" in capsys.readouterr().out
+    assert "BatchNorm's checks failed (RuntimeError: out of memory)" in capsys.readouterr().err
     assert RunRecord.from_json(r).lacks == ("bn_checks",)   # grid --rerun-lacking bn_checks finds it
