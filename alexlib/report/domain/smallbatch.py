@@ -27,17 +27,13 @@ from .runs import IMAGE_ARM, main_grid, test_resolution
 STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 
 
-def _paired(a: pd.Series, b: pd.Series) -> stats.Estimate:
-    """mean(a - b) over the seeds that have both, paired t (or the exact sign flip without spread)."""
-    d = (a - b).dropna().to_numpy(dtype=float)
-    if len(d) < 2:
-        return stats.untestable(float(d.mean()) if len(d) else math.nan, len(d))
-    sd = float(d.std(ddof=1))
-    if sd == 0:
-        return stats.Estimate(float(d.mean()), 0.0, math.nan, stats.sign_flip_p(d), len(d), 0.0, "exact sign flip")
-    se = sd / math.sqrt(len(d))
-    return stats.Estimate(float(d.mean()), se, len(d) - 1, stats.t_p(float(d.mean()), se, len(d) - 1), len(d), sd,
-                          "paired t")
+def _paired(g: pd.DataFrame, check: str, res: float) -> stats.Estimate:
+    """mean(check - test_acc) over one cell's seeds: the study's one paired test (stats.paired_by_batch, not pooled
+    over batch sizes: each batch size's gain is its own question)."""
+    bs = int(g.batch_size.iloc[0])
+    ok = g.dropna(subset=[check, "test_acc"])
+    a, b = {bs: dict(zip(ok.seed, ok[check]))}, {bs: dict(zip(ok.seed, ok.test_acc))}
+    return stats.paired_by_batch(a, b, res, pool=False).get(bs) or stats.untestable(n=len(ok))
 
 
 def _first(runs: pd.DataFrame) -> pd.DataFrame:
@@ -50,8 +46,9 @@ def bn_checks(runs: pd.DataFrame) -> pd.DataFrame:
     d = main_grid(_first(runs))
     d = d[(d.norm == "bn") & d.acc_recomputed.notna()] if "acc_recomputed" in d else d.iloc[0:0]
     rows, ests = [], []
+    res = test_resolution(runs)
     for bs, g in d.groupby("batch_size"):
-        rec, own = _paired(g.acc_recomputed, g.test_acc), _paired(g.acc_batch_stats, g.test_acc)
+        rec, own = _paired(g, "acc_recomputed", res), _paired(g, "acc_batch_stats", res)
         ests += [rec, own]
         rows.append({"batch_size": int(bs), "seeds": len(g), "trained": g.test_acc.mean(), "sd": g.test_acc.std(),
                      "recomputed": g.acc_recomputed.mean(), "own_batch": g.acc_batch_stats.mean(),
