@@ -1,6 +1,7 @@
 """Shared test fixtures: small run configs and dataset files the tests write in the real on-disk formats."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -197,3 +198,59 @@ def need(problem: str | None) -> None:
 @pytest.fixture(scope="module")
 def slurm():
     need(slurm_problem())
+
+
+# --------------------------------------------------------------------------------------------------
+# JupyterLab as `make lab` starts it (notebooks/lab.sh), for test_lab.py and test_browser.py
+# --------------------------------------------------------------------------------------------------
+LAB = REPO / "notebooks" / "lab.sh"
+LAB_START_TIMEOUT = 180  # seconds for Lab to answer on a busy 2-core machine (it takes ~10 s when idle)
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def lab_server(tmp_path: Path, env: dict[str, str] | None = None):
+    """notebooks/lab.sh on a free port with a token, its server files in ``tmp_path`` (not the user's), once it
+    answers; yields (base URL, token, its log file), and stops it (SIGTERM, then SIGKILL) after."""
+    import secrets
+    import signal
+    import time
+    import urllib.error
+    import urllib.request
+    port, token = free_port(), secrets.token_hex(16)
+    log = tmp_path / "lab.log"
+    full = {**os.environ, "JUPYTER": str(Path(sys.executable).parent / "jupyter"),
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), **(env or {})}
+    full.pop("ALEXLIB_LIVE", None)
+    with open(log, "w") as out:
+        lab = subprocess.Popen(["bash", str(LAB), "--no-browser", "--ServerApp.ip=127.0.0.1",
+                                f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+                                f"--IdentityProvider.token={token}"],
+                               cwd=tmp_path, env=full, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + LAB_START_TIMEOUT
+        while True:
+            assert lab.poll() is None, f"Lab exited with {lab.returncode}:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"Lab did not answer in {LAB_START_TIMEOUT} s:\n{log.read_text()[-3000:]}"
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5).close()
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        yield base, token, log
+    finally:
+        if lab.poll() is None:
+            os.killpg(lab.pid, signal.SIGTERM)   # Jupyter shuts down cleanly on SIGTERM
+            try:
+                lab.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(lab.pid, signal.SIGKILL)
+                lab.wait(timeout=30)
+        assert lab.returncode is not None

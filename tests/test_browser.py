@@ -10,9 +10,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,11 +17,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_lab import LAB, START_TIMEOUT, free_port
 
 from alexlib.paths import EXPLORE_NOTEBOOK, RUN_NOTEBOOK
 
-from conftest import REPO
+from conftest import REPO, lab_server
 
 INSTALL = ("apt-get install chromium chromium-driver (Debian) and pip install selenium (requirements.txt); "
            ".ci/run installs them")
@@ -55,41 +51,13 @@ def need_browser() -> tuple[str, str]:
 
 @contextlib.contextmanager
 def lab(tmp_path: Path):
-    """JupyterLab through notebooks/lab.sh, serving the repository root as `make lab` does; yields its base URL
-    and token."""
-    port, token = free_port(), secrets.token_hex(16)
-    log = tmp_path / "lab.log"
-    env = {**os.environ, "JUPYTER": str(Path(sys.executable).parent / "jupyter"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings")}
+    """JupyterLab as `make lab` starts it, serving the repository root; yields its base URL and token."""
     news = tmp_path / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text('{"fetchNews": "false"}')   # no "official Jupyter news?" question over the screenshots
-    env.pop("ALEXLIB_LIVE", None)
-    with open(log, "w") as out:
-        proc = subprocess.Popen(["bash", str(LAB), "--no-browser", "--ServerApp.ip=127.0.0.1",
-                                 f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-                                 f"--IdentityProvider.token={token}"],
-                                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert proc.poll() is None, f"Lab exited:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"Lab did not answer:\n{log.read_text()[-3000:]}"
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=5).close()
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}", token
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
+    with lab_server(tmp_path, {"JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+                               "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings")}) as (base, token, _):
+        yield base, token
 
 
 @contextlib.contextmanager

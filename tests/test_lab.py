@@ -2,31 +2,16 @@
 as root too; the notebooks name the kernel the Makefile installs; Lab's checkpoints are not left untracked."""
 import json
 import os
-import secrets
-import signal
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from alexlib.paths import EXPLORE_NOTEBOOK, RUN_NOTEBOOK, SUMMARY_NOTEBOOK
 
-from conftest import REPO
-
-LAB = REPO / "notebooks" / "lab.sh"
-START_TIMEOUT = 180  # seconds for Lab to answer on a busy 2-core machine (it takes ~10 s when idle)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import LAB, REPO, lab_server
 
 
 def test_make_lab_runs_the_lab_script():
@@ -55,44 +40,17 @@ def test_lab_script_passes_allow_root_only_as_root(tmp_path, uid, allow_root):
 
 
 def test_lab_serves_the_repository_root_as_root_and_stops(tmp_path):
-    port, token = free_port(), secrets.token_hex(16)
-    log = tmp_path / "lab.log"
-    env = {**os.environ, "JUPYTER": str(Path(sys.executable).parent / "jupyter"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}  # its server files, not the user's
-    with open(log, "w") as out:
-        lab = subprocess.Popen(["bash", str(LAB), "--no-browser", "--ServerApp.ip=127.0.0.1",
-                                f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-                                f"--IdentityProvider.token={token}"],
-                               cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}/api/contents?token={token}"
-        deadline = time.monotonic() + START_TIMEOUT
-        listing = None
-        while listing is None:
-            assert lab.poll() is None, f"Lab exited with {lab.returncode}:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"Lab did not answer in {START_TIMEOUT} s:\n{log.read_text()[-3000:]}"
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    listing = json.load(r)
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.5)
+    with lab_server(tmp_path) as (base, token, log):
+        with urllib.request.urlopen(f"{base}/api/contents?token={token}", timeout=30) as r:
+            listing = json.load(r)
         names = {item["name"] for item in listing["content"]}
         assert {"notebooks", "params", "reports"} <= names, names
         assert "Running as root is not recommended" not in log.read_text()  # it answered, as root too
         # the kernel the notebooks name is the one this Lab offers, under the same display name
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs?token={token}", timeout=30) as r:
+        with urllib.request.urlopen(f"{base}/api/kernelspecs?token={token}", timeout=30) as r:
             spec = json.load(r)["kernelspecs"]["python3"]["spec"]
         named = nbformat.read(RUN_NOTEBOOK, as_version=4).metadata["kernelspec"]
         assert (spec["display_name"], spec["language"]) == (named["display_name"], named["language"])
-    finally:
-        if lab.poll() is None:
-            os.killpg(lab.pid, signal.SIGTERM)  # Jupyter shuts down cleanly on SIGTERM
-            try:
-                lab.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(lab.pid, signal.SIGKILL)
-                lab.wait(timeout=30)
-    assert lab.returncode is not None
 
 
 @pytest.mark.parametrize("path", [RUN_NOTEBOOK, SUMMARY_NOTEBOOK, EXPLORE_NOTEBOOK])
