@@ -21,6 +21,7 @@ from .train.config import RunConfig
 from .train.notebook import plot_curves
 
 LIVE_ENV = "ALEXLIB_LIVE"
+LONG_S = 3600   # a run longer than this gets a pointer to the configurations that finish here
 
 
 def interactive() -> bool:
@@ -89,8 +90,9 @@ def cost_line(cfg: RunConfig, folders: list[Path] | None = None) -> str:
     except Exception as e:  # noqa: BLE001 (an estimate that cannot be made does not stop the run)
         return f"estimate: not made here ({type(e).__name__}: {e})"
     how = "recorded rates" if cost.recorded else f"a {cost.calibration_s:.0f}-second calibration"
+    long = cost.seconds > LONG_S and "the notebook's first cell names configurations that finish in minutes here"
     return (f"estimate: about {fmt_time(cost.seconds)} for this run on this machine, {threads} thread(s) "
-            f"(from {how}; {cfg.epochs} epoch(s))")
+            f"(from {how}; {cfg.epochs} epoch(s))" + (f"; {long}" if long else ""))
 
 
 def _default_threads() -> int:
