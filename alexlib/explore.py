@@ -26,8 +26,7 @@ from .grid.plan import GridError, load_grid
 from .io import FolderLock
 from .paths import REPO, from_repo
 from .train.config import RunConfig
-from .train.record import Unreadable, read_metrics, read_records
-from .vocab import STATUS_RANK
+from .train.record import read_metrics
 
 CELL = ("protocol", "norm", "batch_size", "lr", "epochs")   # runs alike but for their seed
 LABELS = ("norm", "batch_size", "lr", "epochs", "image_size", "width", "dataset")   # what a curve's label may name
@@ -61,17 +60,12 @@ def load(where: str | os.PathLike) -> Study:
     """The records below a folder (a runs folder, a committed report's records) or of a grid (its name in params/,
     or its file: the grid's runs folder, runs/<name>)."""
     folder = _folder(where)
-    from .report.domain.runs import record_row
+    from .report.domain.runs import kept_per_key, record_rows
     rows, epochs = [], []
-    for p, m in read_records(folder):
-        rel = str(p.parent.relative_to(folder))
-        if isinstance(m, Unreadable):
-            rows.append({"run_id": p.parent.name, "path": rel, "status": "unreadable", "error": m.problem})
-            continue
-        try:
-            row = record_row(m, p, folder)
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            rows.append({"run_id": m.run_id, "path": rel, "status": "unreadable", "error": f"{type(e).__name__}: {e}"})
+    for p, m, row in record_rows(folder):
+        if m is None:
+            rows.append({"run_id": p.parent.name, "path": str(p.parent.relative_to(folder)), "status": "unreadable",
+                         "error": row})
             continue
         row = {k: v for k, v in row.items() if k not in ("curve", "loss_curve")}
         row["protocol"] = protocol_label(row)
@@ -82,11 +76,9 @@ def load(where: str | os.PathLike) -> Study:
     if runs.empty:
         raise FileNotFoundError(f"no metrics.json under {_shown(folder)}")
     runs = runs.sort_values("path").reset_index(drop=True)
-    if "key" in runs:   # a copied run folder: the report counts the most finished, latest record of a key once
-        rank = runs.status.map(STATUS_RANK).fillna(len(STATUS_RANK))
-        order = runs.assign(_r=rank).sort_values(["_r", "updated_at"], ascending=[True, False])
-        kept = order.dropna(subset=["key"]).drop_duplicates("key").index
-        runs["duplicate"] = runs.key.notna() & ~runs.index.isin(kept)
+    if "key" in runs:   # a copied run folder: a row, marked; the report counts its run once
+        readable = runs.dropna(subset=["key"])
+        runs["duplicate"] = runs.key.notna() & ~runs.index.isin(kept_per_key(readable))
     history = pd.DataFrame(epochs)
     if not history.empty:
         history = history.sort_values(["path", "epoch"]).reset_index(drop=True)

@@ -76,7 +76,7 @@ def train(cfg: RunConfig | dict[str, Any], *, speed: Speed | None = None,
                 say(f"{out}: already {existing['status']}, not retrained")
                 return existing
         with run_context(cfg, dev):
-            shown = Shown(say, on_epoch or (lambda record: None), bar)
+            shown = Shown(say, on_epoch, bar)
             return _train_locked(cfg, dev, precision, out, speed or Speed.for_device(dev, cfg), shown)
 
 
@@ -94,12 +94,14 @@ class Shown:
     def __init__(self, say, on_epoch, bar):
         self.say, self.on_epoch, self._bar = say, on_epoch, bar
 
-    def epoch(self, record: dict[str, Any]) -> None:
+    def epoch(self, record: RunRecord) -> None:
+        if self.on_epoch is None:
+            return
         try:
-            self.on_epoch(record)
+            self.on_epoch(record.to_json())
         except Exception as e:  # noqa: BLE001
             _warn(f"on_epoch failed ({type(e).__name__}: {e}); training goes on without it")
-            self.on_epoch = lambda record: None
+            self.on_epoch = None
 
     def bar(self, label: str, total: int):
         """The caller's bar for this epoch, or None (the printed one) where there is none or it failed to start."""
@@ -135,7 +137,7 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
         record.model = {"params": count_params(tr.model), "image_size": cfg.image_size, "width": cfg.width}
         start_epoch = _resume(tr, out / CHECKPOINT, cfg, precision, record, say)
         if record.history:   # resumed: the epochs so far are shown before the next one trains
-            shown.epoch(record.to_json())
+            shown.epoch(record)
 
         n_batches = steps_per_epoch(len(ds.train), cfg)
         say(f"{cfg.run_id()}: {ds.source}{ds.origin.fallback_note()}, {len(ds.train)} train / {len(ds.test)} test "
@@ -162,7 +164,7 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
                         "history": record.history, "started_at": record.started_at,
                         "code_digest": record.code_digest}
             save_epoch(writer, out, ckpt, None if last else record.to_json() | {"updated_at": utc_now()})
-            shown.epoch(record.to_json())
+            shown.epoch(record)
         writer.close()
         if record.status == "running":  # resumed from a checkpoint of the last epoch
             record.status = "completed"

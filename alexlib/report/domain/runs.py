@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -104,26 +104,40 @@ def set_aside_untrained(df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, 
     return df[~other], problems
 
 
+def record_rows(runs_dir: Path) -> Iterator[tuple[Path, RunRecord | None, dict[str, Any] | str]]:
+    """Each metrics.json below ``runs_dir``: (its path, its record, its row of the runs table), or (its path, None,
+    why it cannot be used). The one reading of a runs folder (the report's, and alexlib.explore's)."""
+    for p, m in read_records(runs_dir):
+        if isinstance(m, Unreadable):
+            yield p, None, m.problem
+            continue
+        try:
+            yield p, m, record_row(m, p, runs_dir)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            yield p, None, f"unreadable metrics.json ({type(e).__name__}: {e})"
+
+
+def kept_per_key(df: pd.DataFrame) -> pd.Index:
+    """The rows that count for their result key: the most finished record of each key, then the latest (a copied
+    run folder counts once)."""
+    ranked = df.assign(_rank=df.status.map(STATUS_RANK)).sort_values(["_rank", "updated_at"], ascending=[True, False])
+    return ranked.drop_duplicates("key").index
+
+
 def load_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, str]], int]:
     """One row per distinct run below ``runs_dir`` (by result key: a copied run folder counts once), the
     files that could not be used, and how many duplicate folders were set aside."""
     runs_dir = Path(runs_dir)
     rows, problems = [], []
-    for p, m in read_records(runs_dir):
-        if isinstance(m, Unreadable):
-            problems.append({"file": str(p.relative_to(runs_dir)), "problem": m.problem})
-            continue
-        try:
-            rows.append(record_row(m, p, runs_dir))
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            problems.append({"file": str(p.relative_to(runs_dir)),
-                             "problem": f"unreadable metrics.json ({type(e).__name__}: {e})"})
+    for p, m, row in record_rows(runs_dir):
+        if m is None:
+            problems.append({"file": str(p.relative_to(runs_dir)), "problem": row})
+        else:
+            rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
         return df, problems, 0
-    # the most finished record of each key, then the latest
-    df = df.assign(_rank=df.status.map(STATUS_RANK)).sort_values(["_rank", "updated_at"], ascending=[True, False])
-    unique = df.drop_duplicates("key").drop(columns="_rank").sort_values("path").reset_index(drop=True)
+    unique = df.loc[kept_per_key(df)].sort_values("path").reset_index(drop=True)
     return unique, problems, len(df) - len(unique)
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ...vocab import ANCHOR_BATCH
 from ..domain.learning import convergence
-from ..domain.runs import arm, main_grid, sweep
+from ..domain.runs import arm, cells_of, main_grid, sweep
 from ..inference.verdicts import Claim
 from .references import cite
 from .texts import convergence_note
@@ -22,13 +22,11 @@ def n_runs(d: pd.DataFrame) -> str:
 
 
 def cells_runs(runs: pd.DataFrame, cells) -> pd.DataFrame:
-    """The runs of the report's design in ``cells`` ((norm, batch size), or ("lr", lr): the sweep's)."""
+    """The runs whose seeds count in ``cells`` ((norm, batch size), or ("lr", lr): the sweep's), by the one rule of
+    cell identity (``runs.cells_of``), whatever their status."""
     cells = set(cells)
-    grid = main_grid(runs, only_completed=False)
-    pick = grid[[(n, int(b)) in cells for n, b in zip(grid.norm, grid.batch_size)]]
-    lrs = {lr for kind, lr in cells if kind == "lr"}
-    sw = sweep(runs)
-    return pd.concat([pick, sw[sw.lr.isin(lrs)]]).drop_duplicates("run_id")
+    return runs[[bool(cells & set(cells_of(n, b, lr, d)))
+                 for n, b, lr, d in zip(runs.norm, runs.batch_size, runs.lr, runs.design)]]
 
 
 def curve_runs(runs: pd.DataFrame) -> pd.DataFrame:
