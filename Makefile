@@ -10,7 +10,7 @@ STAMP   := $(VENV)/.installed
 GRID    ?= auto
 JOBS    ?= auto
 
-.PHONY: test report demo lab clean-venv slurm-up slurm-down
+.PHONY: test test-all report demo lab clean-venv slurm-up slurm-down
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,8 +20,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (alexlib)" >/dev/null
 	touch $(STAMP)
 
+# make test: the fast tier (not marked slow: a few minutes); make test-all: every test (.ci/run calls it).
+# Both print the slowest tests, so a slow one shows itself.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow" --durations=10
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest --durations=25
 
 report: $(STAMP)
 	$(BIN)/python -m alexlib.pipeline --grid $(GRID) --jobs $(JOBS) $(if $(DRY_RUN),--dry-run) \

@@ -254,3 +254,44 @@ def lab_server(tmp_path: Path, env: dict[str, str] | None = None):
                 os.killpg(lab.pid, signal.SIGKILL)
                 lab.wait(timeout=30)
         assert lab.returncode is not None
+
+
+# --------------------------------------------------------------------------------------------------
+# Two tiers: `make test` runs what is not marked slow (a few minutes on 2 cores, still one crossing of train ->
+# record -> report -> a rendered page: tests/test_tier.py); `make test-all` runs everything (.ci/run calls it).
+# The slow marker is applied here, by module and by fixture, never by hand one test at a time.
+# --------------------------------------------------------------------------------------------------
+SLOW_MODULES = {   # what makes each slow, measured on the 2-core machine (2026-12-07)
+    "tests/grid/test_command.py": "subprocess grids racing a kill",
+    "tests/grid/test_runner.py": "papermill per run",
+    "tests/grid/test_slurm.py": "a real SLURM",
+    "tests/grid/test_watchdog.py": "a kernel left to stall",
+    "tests/test_notebooks.py": "papermill and nbval",
+    "tests/test_pipeline.py": "the whole pipeline to a PDF",
+    "tests/test_live.py": "papermill",
+    "tests/test_lab.py": "a JupyterLab server",
+    "tests/test_browser.py": "JupyterLab in Chromium",
+    "tests/test_fashion.py": "training on Debian's Fashion-MNIST",
+    "tests/test_decide.py": "a second stage trained end to end",
+    "tests/test_explore.py": "grids trained for a study",
+    "tests/train/test_loop.py": "in-process training, resumed and killed",
+    "tests/train/test_graphs.py": "the CUDA-graph path trained on the CPU stand-in",
+    "tests/train/test_bnchecks.py": "BatchNorm runs trained for their checks",
+    "tests/tools/test_bench.py": "the benchmark end to end",
+    "tests/tools/test_gpucheck.py": "the GPU check end to end",
+    "tests/tools/test_noise.py": "runs trained under two kernel settings",
+}
+SLOW_FIXTURES = {"slurm", "lab", "simulated"}   # a daemon, a server, a simulated study of thousands of trials
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix() if REPO in Path(str(item.fspath)).resolve().parents else ""
+        if rel in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def simulated():
+    """Marks a simulated study of many trials (slow tier) and gives it its random generator, seeded."""
+    return np.random.default_rng(20261207)

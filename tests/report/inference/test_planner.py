@@ -78,7 +78,7 @@ def pooled(ev1: CL.Evidence, ev2: CL.Evidence) -> CL.Evidence:
     return CL.Evidence(final=final, first=final, sweep=sweep, res=RES)
 
 
-def test_with_no_effect_two_stages_keep_the_error_rate_and_pooling_naively_does_not():
+def test_with_no_effect_two_stages_keep_the_error_rate_and_pooling_naively_does_not(simulated):
     rng = np.random.default_rng(11)
     studies, ids = 1000, ("4", "6")
     decided = {"4": 0, "6": 0}
@@ -161,7 +161,7 @@ def test_the_sweeps_lr_0005_cell_and_batch_64_without_a_norm_are_one_cell():
     assert set(c6.cells) == {("none", 64), ("lr", 0.01)} and set(c2.cells) == {("none", 8), ("none", 64)}
 
 
-def test_the_papers_claims_keep_the_error_rate_when_a_study_grows_twice_and_a_cell_is_grown_once():
+def test_the_papers_claims_keep_the_error_rate_when_a_study_grows_twice_and_a_cell_is_grown_once(simulated):
     """The Group Normalization paper's parts under their null (BN at batch 2 and 4 exactly 2 points below BN at 64,
     the size G1 must beat; GN equal to BN at 2 and 4), in studies that first had a stage for the report's claim 3
     (which grows BN at 64, the cell G1 compares with) and then one for the paper's claims: the second plan grows no

@@ -32,7 +32,7 @@ def by_norm(data, norm):
 # the significance table
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("shared", [True, False])
-def test_identical_norms_are_called_different_at_about_the_nominal_rate(shared):
+def test_identical_norms_are_called_different_at_about_the_nominal_rate(shared, simulated):
     rng = np.random.default_rng(1)
     studies = 400
     any_call = sum(any(c.shown for c in ST.compare_norms(simulate(rng, {}, sizes=(8, 16, 32, 64), shared=shared), RES))

@@ -35,7 +35,7 @@ NULL = {"none": 80.0, "bn": 80.0, "ln": 80.0, "gn": 80.0}
 FLAT_SWEEP = {0.001: 80.0, 0.005: 80.0, 0.01: 80.0}
 
 
-def test_with_no_effect_no_claim_is_called_reproduced_beyond_alpha():
+def test_with_no_effect_no_claim_is_called_reproduced_beyond_alpha(simulated):
     rng = np.random.default_rng(0)
     studies = 1000
     reproduced = {c.id: 0 for c in CL.CLAIMS}   # the paper's too: none is testable without batch 2 and 4
