@@ -107,19 +107,32 @@ def _batch_stats_norm(d: dict[str, Any]) -> bool:
     return norm in NORMS and norm_entry(norm).batch_stats
 
 
+# The modules of alexlib/train that compute a run's numbers, hashed in this order (docs/MODEL.md, "The training
+# code's digest"): readers, registries, help, plots and the record's own format are left out, so adding one of
+# those never makes finished runs look as if other code had trained them.
+RUN_CODE = ("model.py", "norms.py", "layers.py", "shapes.py", "loop.py", "trainer.py", "graphs.py", "checkpoint.py",
+            "bnchecks.py", "device.py", "config.py", "transforms.py")
+
+
 @functools.lru_cache(maxsize=1)
 def training_code_digest() -> str:
-    """The digest of this training code (alexlib/train/*.py): ``code_digest`` of this folder."""
-    return code_digest(Path(__file__).parent)
+    """The digest of this training code: ``code_digest`` of the ``RUN_CODE`` modules of this folder."""
+    return code_digest(Path(__file__).parent, RUN_CODE)
 
 
-def code_digest(folder: Path) -> str:
-    """A digest of the Python files in ``folder``, their code lines only: comments, docstrings, blank lines and
-    trailing spaces left out, so a comment change keeps the digest and a change of what the code does changes it.
-    The text is hashed, not Python's tree (``ast.dump`` differs between Python versions, and one study may run on
-    two interpreters). 12 hex digits."""
+def code_digest(folder: Path, names: tuple[str, ...] | None = None) -> str:
+    """A digest of the Python files ``names`` in ``folder``, in that order (every .py file there, sorted, when
+    ``names`` is None), their code lines only: comments, docstrings, blank lines and trailing spaces left out, so a
+    comment change keeps the digest and a change of what the code does changes it. Each file enters by its name,
+    never its folder's path, so every clone gives the same digest. The text is hashed, not Python's tree
+    (``ast.dump`` differs between Python versions, and one study may run on two interpreters). 12 hex digits."""
+    folder = Path(folder)
+    paths = sorted(folder.glob("*.py")) if names is None else [folder / n for n in names]
     h = hashlib.sha256()
-    for p in sorted(Path(folder).glob("*.py")):
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"the training code's digest hashes {p.name}, which {folder} lacks: "
+                                    "restore it, or change RUN_CODE in alexlib/train/record.py (and docs/MODEL.md)")
         h.update(p.name.encode() + b"\0" + "\n".join(code_lines(p.read_text())).encode() + b"\0")
     return h.hexdigest()[:12]
 
