@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from ..paths import from_repo
 from ..stages import SecondStage, grown_cells
-from .domain import against, cells, learning, runs, smallbatch
+from .domain import against, cells, learning, registration, runs, smallbatch
 from .domain.analysis import Analysis, analyze
 from .render import figures, findings, front, style, tables, texts
 from .render.outputs import summary_index, write_report
@@ -49,7 +49,6 @@ class Study(Typeset):
     # ---- what the runs are, and the numbers (computed once) ----
     def designs(self) -> list[str]:
         return runs.designs(self.runs)
-
     def protocol(self) -> dict[str, Any]:
         return runs.protocol(self.runs, self.fixed_epochs)
 
@@ -72,7 +71,7 @@ class Study(Typeset):
     def lr_flags(self) -> dict[float, list[str]]:
         return learning.sweep_flags(self.runs)
 
-    def claims(self):
+    def claims(self):   # the claims, judged (analysis.claims)
         return self.analysis.claims
 
     @functools.cached_property
@@ -86,7 +85,6 @@ class Study(Typeset):
 
     def against_markdown(self) -> str:
         return texts.against_markdown(self.against) if self.against is not None else ""
-
     def against_table(self) -> pd.DataFrame:
         return tables.against_table(self.against)
 
@@ -116,13 +114,17 @@ class Study(Typeset):
 
     def reproduced_table(self, styled: bool = False, source: str = "report"):
         """Page 1's claims of one source (``claims.SOURCES``): the report's, or the Group Normalization paper's."""
-        t = front.reproduced_table(self.claims(), self.cells, self.sweep_cells(), self.flags, self.lr_flags, source)
+        t = front.reproduced_table(self.claims(), self.cells, self.sweep_cells(), self.flags, self.lr_flags, source,
+                                   front.is_demo(self.protocol()))
         return _wide(t, style.WIDTHS["reproduced"]) if styled else t
 
     def findings_markdown(self) -> str:
         return findings.findings_markdown(self.findings())
 
     # ---- the sections ----
+    def banner(self) -> str:   # page 1's opening: a demo, the registration, the one level and rule
+        return front.banner(self.protocol(), registration.for_protocol(self.protocol()), list(self.runs.updated_at))
+
     def accuracy_note(self) -> str:
         return texts.comparison_note(self.protocol(), self.numbering.ref("protocol")) + " " + tables.FLAG_RULES
 

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from alexlib.train.datasets import REGISTRY
 from alexlib.train import config as C
 from alexlib.train.config import ConfigError, RunConfig
 from alexlib.train.loop import main, train
@@ -121,7 +122,7 @@ def test_help_shows_each_parameter_with_its_type_default_and_comment_once():
 
 def test_help_names_the_allowed_values():
     text = " ".join(cli_help().split())
-    for flag, values in (("--norm", "{none,bn,ln,gn,lrn}"), ("--dataset", "{cifar10,fashion_mnist,digits,synthetic}"),
+    for flag, values in (("--norm", "{none,bn,ln,gn,lrn}"), ("--dataset", "{" + ",".join(REGISTRY) + "}"),
                          ("--precision", "{auto,fp32,bf16}"), ("--device", "{auto,cpu,cuda,cuda:N}"),
                          ("--deterministic", "{true,false}"), ("--cuda-graph", "{true,false}")):
         assert f"{flag} {values}" in text

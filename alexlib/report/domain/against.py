@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+
+from ..inference.stats import planning_sd
 from scipy import stats
 
 from ...vocab import PROTOCOL
-from ..inference.stats import pooled_var
 from ..inference.verdicts import AGAINST, NOT_REPRODUCED, REPRODUCED, RULED_OUT, SHOWN
 from .runs import ENVIRONMENT, env_values
 
@@ -61,7 +62,7 @@ def compare(here: pd.DataFrame, committed: pd.DataFrame, claims_here, claims_com
         raise AgainstError("the rerun shares no configuration with the committed study: "
                            + (_protocol_diff(here, committed) or "no run id in common") + "; not comparable")
     groups = [g.test_acc.to_numpy() for _, g in b.groupby(CELL) if len(g) >= 2]
-    sigma = math.sqrt(pooled_var(groups)[0]) if groups else math.nan
+    sigma = planning_sd(groups) if groups else math.nan   # the seed-to-seed sd over the committed cells: a scale
     both = a.set_index("run_id").loc[shared]
     then = b.set_index("run_id").loc[shared]
     keys = both[CELL].apply(tuple, axis=1)

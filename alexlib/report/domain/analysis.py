@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ...train.norms import EXTRAS, NORMS
-from ...vocab import ANCHOR_BATCH, DESIGNS, REPORT_BATCHES
+from ...vocab import ALPHA, ANCHOR_BATCH, DESIGNS, REPORT_BATCHES
 from ..inference import stats
 from ..inference.verdicts import Claim, Part
 from .cells import seed_table
+from . import registration
 from .claims import batch_key, pair_key, report_claims
 from .runs import arm, designs, main_grid, test_resolution
 
@@ -42,7 +43,8 @@ class Analysis:
 
 
 def analyze(runs: pd.DataFrame, protocol: dict[str, Any]) -> Analysis:
-    claims = report_claims(runs, protocol)
+    declared = registration.for_protocol(protocol)
+    claims = report_claims(runs, protocol, declared.looks if declared else None)
     first = runs[runs.stage == 1] if "stage" in runs else runs
     parts: dict[str, tuple[str, Part]] = {}
     for c in claims:   # a quantity two parts share is shown at the later of their looks
@@ -79,7 +81,7 @@ def norm_comparisons(runs: pd.DataFrame, parts: dict[str, tuple[str, Part]]) -> 
                     diff, lo, hi = -diff, -hi, -lo
                 decided[(bs, frozenset((a, b)))] = stats.Comparison(
                     bs, hi_norm, lo_norm, f"claim {cid}'s part, at the claim's level", part.stage1.n, diff, lo, hi,
-                    part.p, part.p, part.interval.level, part.stage1.sd, part.stage1.df, f"claim {cid}",
+                    part.p, part.p, 1 - ALPHA, part.stage1.sd, part.stage1.df, f"claim {cid}",
                     bool(lo > 0 or hi < 0))
     return stats.compare_norms(groups, test_resolution(runs), decided)
 
@@ -103,10 +105,10 @@ def mean_vs_none(runs: pd.DataFrame, norm: str) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------------------------------------
 def batch_effects(runs: pd.DataFrame, parts: dict[str, tuple[str, Part]] | None = None) -> list[dict[str, Any]]:
     """Per norm and design (completed runs; each design with the batch-64 runs it shares with the report's):
-    batch 64 minus the design's smallest batch size (t, the norm's pooled variance within the design; Holm over
-    the table, rows that a claim decides taken from it). Per norm and equalizing design: the change of that
+    batch 64 minus the design's smallest batch size (Welch on the two cells; one family over the table,
+    Bonferroni, rows that a claim decides taken from it). Per norm and equalizing design: the change of that
     effect against the report's design, tested as such (the interaction: with batch 64 shared, the report's-
-    design smallest batch minus the equalized one; Welch, Holm over these tests)."""
+    design smallest batch minus the equalized one; Welch, one family over these tests)."""
     report = runs[runs.batch_size.isin(REPORT_BATCHES)]   # the report's question: batch 8 against 64 (smaller
     cells = {d: seed_table(arm(report, d, only_completed=True), lambda r: r.test_acc)   # batches: their own section)
              for d in designs(report)}
@@ -129,7 +131,7 @@ def judge_batch_effects(design_cells: dict[str, Cells], res: float = 0.0,
                          "large": ANCHOR_BATCH, "n_small": len(by_bs.get(small, [])),
                          "n_large": len(by_bs.get(ANCHOR_BATCH, [])), "claim": parts.get(key),
                          "est": stats.contrast(by_bs, ANCHOR_BATCH, small, res)})
-    stats.holm_family([r["est"] for r in rows if r["claim"] is None])
+    stats.family([r["est"] for r in rows if r["claim"] is None])
     changes = []
     for r in rows:
         fixed = design_cells.get("fixed", {}).get(r["norm"], {})
@@ -142,13 +144,13 @@ def judge_batch_effects(design_cells: dict[str, Cells], res: float = 0.0,
             c = _interaction(fixed, own, r["small"], res)
         r["change_est"] = c
         changes.append(c)
-    stats.holm_family(changes)
+    stats.family(changes)
     for r in rows:
         e, claimed = r.pop("est"), r.pop("claim")
         if claimed is not None:
             cid, part = claimed
             effect, lo, hi = _decision(part, 1)
-            r.update(effect=effect, ci_low=lo, ci_high=hi, level=part.interval.level, p=part.p,
+            r.update(effect=effect, ci_low=lo, ci_high=hi, level=1 - ALPHA, p=part.p,
                      method=f"claim {cid}'s part, at the claim's level", decided_in=f"claim {cid}",
                      shown=bool(lo > 0 or hi < 0))
         else:

@@ -4,11 +4,13 @@ judged at the size it claims (``alexlib.report.inference.verdicts``), on the run
 into plain evidence per stage (the grid as written, then the seeds a second stage added), the claims' parts built
 from it, and what the report's own numbers say about themselves.
 
-The sizes that matter are fixed here, before any data: "much worse" is 10 points; "stable across batch sizes"
-is within ±5 points at every pair of batch sizes (the report calls its BN and GN stable at a 3.8-point spread,
-against 41 points without normalization; the paper's GN spans 0.2 points of error, far inside it); BN "falls" as
-the batch shrinks by at least 2 points (``BN_FALL``); "slightly", "improves", "best" and "above" claim the
-direction only.
+One margin per kind of quantity, so that "within the margin" and "beyond it" cannot both be shown of one
+difference: a batch-size effect of one norm matters at 5 points (``BATCH_MARGIN``): "stable across batch sizes" is
+within ±5 at every pair (the report calls its BN and GN stable at a 3.8-point spread, against 41 points without
+normalization; the paper's GN spans 0.2 points of error), BN "falls" as the batch shrinks by more than 5, and "much
+worse" is twice the margin, 10 points (the report's collapse was 40). A difference of two norms at one batch size
+is claimed in its direction only ("slightly", "improves", "best", "above"), as is one learning rate against
+another.
 """
 from __future__ import annotations
 
@@ -27,11 +29,14 @@ from .runs import comparable
 __all__ = ["CLAIMS", "SOURCES", "Evidence", "batch_key", "claim", "claim_spec", "judge_claims", "pair_key",
            "report_claims"]
 
-MUCH_WORSE = 10.0    # points: "much worse" (the report's collapse was 40 points)
-STABLE_POINTS = 5.0  # points: "stable across batch sizes"
-# points: BN "falls" as the batch shrinks (the paper's BN error rises 3.7 points from batch 32 to 4 and 11.1 to 2;
-# it calls the 1.2 points from 32 to 8 a small change): a fall under 2 points is not the paper's claim
-BN_FALL = 2.0
+# points: the one margin of a batch-size effect within a norm ("stable" inside it, "falls" beyond it). The paper's
+# BN error rises 3.7 points from batch 32 to 4 and 11.1 to 2; the report calls a 3.8-point spread stable: the two
+# sources disagree about 3.7-3.8 points, and one margin must decide, so the report's "stable", registered first,
+# sets it, and the paper's batch-4 rise would be inside it (G1 asks more of batch 4 than the paper showed there)
+BATCH_MARGIN = 5.0
+STABLE_POINTS = BATCH_MARGIN   # "stable across batch sizes": within ±the margin
+BN_FALL = BATCH_MARGIN         # BN "falls" as the batch shrinks: beyond the margin
+MUCH_WORSE = 2 * BATCH_MARGIN  # "much worse": twice the margin, 10 points (the report's collapse was 40)
 
 
 @dataclass(frozen=True)
@@ -251,24 +256,43 @@ def _claim_g3(ev: Evidence) -> list[Part]:
     return [_pair_part(ev, "gn", "bn", bs, +1, "above BN at 2 and 4") for bs in SMALL]
 
 
+Looks = dict[str, int]   # source -> the looks its claims' parts were declared with before the data (1 or 2)
+
+
+def looks_of(declared: Looks | int | None, source: str) -> int:
+    """The looks a source's parts have: as declared (a study that declares none has one look: it never adds
+    seeds, so it spends its whole α at its only look)."""
+    if isinstance(declared, int):
+        return declared
+    return int((declared or {}).get(source, 1))
+
+
 def judge_claims(stage1: Evidence, stage2: Evidence | None = None, judged_on: str = "",
-                 ids: tuple[str, ...] | None = None) -> list[Claim]:
+                 ids: tuple[str, ...] | None = None, looks: Looks | int | None = None,
+                 every: Evidence | None = None) -> list[Claim]:
     """Every registered claim (or those named in ``ids``) on one or two stages' evidence, each over its source's
-    batch sizes: each part built on each stage, then judged."""
+    batch sizes, at the looks declared for its source (``looks``): a two-look part is built on each stage and
+    judged by the sequential test; a one-look part on every seed at once (``every``: both stages' evidence
+    together), at its full share of α."""
     out = []
     for spec in CLAIMS:
         if ids is not None and spec.id not in ids:
             continue
-        parts = spec.parts(stage1.restrict(spec.sizes))
-        if stage2 is not None:
+        n_looks = looks_of(looks, spec.source)
+        once = every if every is not None else stage1
+        parts = spec.parts((stage1 if n_looks == 2 else once).restrict(spec.sizes))
+        if stage2 is not None and n_looks == 2:
             later = {p.key: p for p in spec.parts(stage2.restrict(spec.sizes))}
             for p in parts:
                 if p.key in later:   # the second stage's seeds: their test, and any seeds they lost
                     p.stage2, p.blocked = later[p.key].stage1, p.blocked or later[p.key].blocked
+        for p in parts:
+            p.looks = n_looks
         c = Claim(spec.id, spec.words, spec.statement, parts=parts, judged_on=judged_on).judge()
         out.append(c)
     if stage1.lost_any or (stage2 is not None and stage2.lost_any):
-        worst = judge_claims(stage1.at_chance(), stage2.at_chance() if stage2 else None, ids=ids)
+        worst = judge_claims(stage1.at_chance(), stage2.at_chance() if stage2 else None, ids=ids, looks=looks,
+                             every=every.at_chance() if every is not None else None)
         for c, w in zip(out, worst):
             sizes = claim_spec(c.id).sizes   # a claim whose own cells lost no seed needs no such line
             if stage1.restrict(sizes).lost_any or (stage2 is not None and stage2.restrict(sizes).lost_any):
@@ -276,12 +300,12 @@ def judge_claims(stage1: Evidence, stage2: Evidence | None = None, judged_on: st
     return out
 
 
-def report_claims(runs: pd.DataFrame, protocol: dict[str, Any]) -> list[Claim]:
-    """Every claim judged on ``runs``: the first stage's seeds, then, where the runs hold a second stage
-    (their ``stage`` column), its seeds combined with the first's."""
+def report_claims(runs: pd.DataFrame, protocol: dict[str, Any], looks: Looks | int | None = None) -> list[Claim]:
+    """Every claim judged on ``runs`` at the looks the study declared: the first stage's seeds, then, where the
+    runs hold a second stage (their ``stage`` column), its seeds combined with the first's."""
     two = "stage" in runs and (runs.stage == 2).any()
     return judge_claims(evidence(runs, 1 if two else None), evidence(runs, 2) if two else None,
-                        judged_on(runs, protocol))
+                        judged_on(runs, protocol), looks=looks, every=evidence(runs) if two else None)
 
 
 def judged_on(runs: pd.DataFrame, protocol: dict[str, Any]) -> str:

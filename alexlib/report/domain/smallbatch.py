@@ -33,7 +33,7 @@ def _paired(g: pd.DataFrame, check: str, res: float) -> stats.Estimate:
     bs = int(g.batch_size.iloc[0])
     ok = g.dropna(subset=[check, "test_acc"])
     a, b = {bs: dict(zip(ok.seed, ok[check]))}, {bs: dict(zip(ok.seed, ok.test_acc))}
-    return stats.paired_by_batch(a, b, res, pool=False).get(bs) or stats.untestable(n=len(ok))
+    return stats.paired_by_batch(a, b, res).get(bs) or stats.untestable(n=len(ok))
 
 
 def _first(runs: pd.DataFrame) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def bn_checks(runs: pd.DataFrame) -> pd.DataFrame:
         rows.append({"batch_size": int(bs), "seeds": len(g), "trained": g.test_acc.mean(), "sd": g.test_acc.std(),
                      "recomputed": g.acc_recomputed.mean(), "own_batch": g.acc_batch_stats.mean(),
                      "_rec": rec, "_own": own})
-    stats.holm_family(ests)
+    stats.family(ests)
     for r in rows:
         for key in ("rec", "own"):
             e = r.pop(f"_{key}")
@@ -115,7 +115,7 @@ def image_arm(runs: pd.DataFrame) -> pd.DataFrame:
                      "arm_values": int(bs) * stage_sizes(int(px))[-1] ** 2,
                      "main": base.test_acc.mean(), "main_n": len(base), "arm": g.test_acc.mean(), "arm_n": len(g),
                      "_e": e})
-    stats.holm_family(ests)
+    stats.family(ests)
     for r in rows:
         e = r.pop("_e")
         r.update(diff=e.diff, low=e.low, high=e.high, p=e.p_adj, level=e.level, shown=e.shown())

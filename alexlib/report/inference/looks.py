@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import special, stats
 
 from ...vocab import POWER, SEED_LIMIT
-from .stats import sign_patterns
+from .stats import BOUND, sign_patterns
 
 WEIGHTS = (math.sqrt(0.5), math.sqrt(0.5))   # fixed before any data: the stages weigh the same
 SEARCH = 1e4                                 # points: no accuracy difference lies outside ±this
@@ -151,24 +151,55 @@ class Interval:
     low: float
     high: float
     estimate: float
-    level: float               # the two-sided level whose one-sided halves are the look's boundary
-    stage: int                 # 1: the first look's; 2: the combination's
+    level: float               # the two-sided level of this interval alone (its look's boundary on each side)
+    stage: int                 # 1: the first look's; 2: the combination's (cut by the first look's)
+    unbounded: bool = False    # a t interval reached past ±100 points: cut there, its seeds too few to bound it
+    estimator: str = "mean difference"
 
 
-def first_look_interval(t: StageTest, alpha: float) -> Interval:
-    """The differences the first look does not reject at its boundary, each side a one-sided test at ``alpha``."""
-    c1 = boundaries(alpha)[0]
+ESTIMATORS = {"mean difference": "the difference of the cell means (paired: the mean of the per-seed differences)",
+              "median-unbiased": "the difference where the two-look combination test is balanced (median-unbiased "
+                                 "across both stages; not the raw difference of the cell means)"}
+
+
+def bounded(iv: Interval) -> Interval:
+    """The interval cut to what a difference of accuracies allows (±100 points), saying so where it was cut."""
+    if not (np.isfinite(iv.low) and np.isfinite(iv.high)) or (iv.low > -BOUND and iv.high < BOUND):
+        return iv
+    return replace(iv, low=max(iv.low, -BOUND), high=min(iv.high, BOUND), unbounded=True)
+
+
+def intersect(first: Interval, second: Interval) -> Interval:
+    """Both looks' intervals at once: the boundaries hold over both looks together (P(the truth in both) >= the
+    design's level), so their intersection is an interval of that level, and a part decided at the first look
+    stays decided."""
+    lo, hi = max(first.low, second.low), min(first.high, second.high)
+    if not lo <= hi:   # the looks disagree beyond their boundaries (probability below the design's alpha)
+        return second
+    return replace(second, low=lo, high=hi, estimate=min(max(second.estimate, lo), hi),
+                   unbounded=first.unbounded and second.unbounded)
+
+
+def single_look_boundary(alpha: float) -> float:
+    """The z a one-sided test at ``alpha`` must clear at a part's only look."""
+    return float(-special.ndtri(alpha))
+
+
+def first_look_interval(t: StageTest, alpha: float, two_looks: bool = True) -> Interval:
+    """The differences the first look does not reject at its boundary, each side a one-sided test at ``alpha``
+    (``two_looks``: the O'Brien-Fleming first boundary; else the part's only look, at the full ``alpha``)."""
+    c1 = boundaries(alpha)[0] if two_looks else single_look_boundary(alpha)
     level = 1 - 2 * p_of(c1)
     if not t.testable:
         return Interval(math.nan, math.nan, t.diff, level, 1)
     if t.se > 0 and not t.units:
         half = t_isf(p_of(c1), t.df) * t.se
-        return Interval(t.diff - half, t.diff + half, t.diff, level, 1)
+        return bounded(Interval(t.diff - half, t.diff + half, t.diff, level, 1))
     pc = p_of(c1)
     scale = t.se if t.se > 0 else 1.0
     lo = _root(lambda d: t.p_above(d) - pc, t.diff, -1, scale)
     hi = _root(lambda d: t.p_below(d) - pc, t.diff, +1, scale)
-    return Interval(lo, hi, t.diff, level, 1)
+    return bounded(Interval(lo, hi, t.diff, level, 1))
 
 
 def combined_interval(t1: StageTest, t2: StageTest, alpha: float, weights: tuple[float, float] = WEIGHTS) -> Interval:
@@ -183,7 +214,7 @@ def combined_interval(t1: StageTest, t2: StageTest, alpha: float, weights: tuple
     lo = _root(lambda d: c2 - combined_z(t1, t2, d, True, weights), start, -1, scale)
     hi = _root(lambda d: c2 - combined_z(t1, t2, d, False, weights), start, +1, scale)
     mid = _root(lambda d: -combined_z(t1, t2, d, True, weights), start, 0, scale, lo, hi)
-    return Interval(lo, hi, mid, level, 2)
+    return bounded(Interval(lo, hi, mid, level, 2, estimator="median-unbiased"))
 
 
 def _root(f, start: float, side: int, scale: float, lo: float | None = None, hi: float | None = None) -> float:
@@ -231,15 +262,28 @@ def seeds_for_second_stage(t1: StageTest, distance: float, z1: float, alpha: flo
         return None if not t1.sd == 0 else 2
     c2 = boundaries(alpha, weights)[1]
     need_z2 = (c2 - weights[0] * z1) / weights[1]     # what the second stage's z must exceed
+    sd = hedged_sd(t1.sd, t1.df)
     for n in range(2, cap + 1):
         units = n * t1.units_per_seed
-        df = t1.units_per_seed * (n - 1) * (1 if t1.paired else 2)
-        se = t1.sd * math.sqrt((1 if t1.paired else 2) / units)
-        # P(T_df(noncentral: distance/se) > need) approximated by the shifted t
-        got = t_sf(need_z2_as_t(need_z2, df) - distance / se, df)
+        df = t1.units_per_seed * (n - 1)   # paired: n - 1; Welch's df is at least n - 1 (planned at its floor)
+        se = sd * math.sqrt((1 if t1.paired else 2) / units)
+        got = float(special.nctdtr(df, distance / se, need_z2_as_t(need_z2, df)))   # P(T'_df(nc) <= need)
+        got = 1.0 - got if np.isfinite(got) else 1.0                                # P(T'_df(nc) > need)
         if got >= power:
             return n
     return None
+
+
+SD_HEDGE = 0.3   # plan with the sd's upper 70 % bound: a spread guessed from a few seeds is low half the time
+
+
+def hedged_sd(sd: float, df: float) -> float:
+    """The sd a second stage is planned with: the observed one raised to its one-sided upper ``1 - SD_HEDGE``
+    confidence bound (chi-square on ``df``), so a spread under-guessed from a few seeds does not leave the stage
+    short of its planned power."""
+    if not (df == df and df > 0):
+        return sd
+    return sd * math.sqrt(df / stats.chi2.ppf(SD_HEDGE, df))
 
 
 def need_z2_as_t(z: float, df: float) -> float:

@@ -2,10 +2,10 @@
 significance table, the batch-size effects and the report's claims (what n seeds can show: alexlib.report.inference.power).
 
 Pure functions over plain lists and dicts of accuracies (points, %), rounded first to the test set's
-resolution. Paired differences with the pair's variance pooled over batch sizes when they agree on it;
-Welch per pair without shared seeds; exact sign-flip or permutation p where nothing varies (never below
-2^(1-n)); Holm over a table with each interval at its decision's level; blocked means checked by an exact
-sign flip. The claims' tests at their sizes: alexlib.report.inference.verdicts. docs/STATISTICS.md states the method and why.
+resolution. Each difference is tested on its own cells' seeds, never on a variance pooled by a pre-test: paired
+t on shared seeds, Welch without them; exact sign-flip or permutation p where nothing varies (never below
+2^(1-n)); Bonferroni over a table, so every interval is simultaneous at 1 - ALPHA over its family; blocked means
+(each batch size its own variance) checked by an exact sign flip. The claims' tests at their sizes: alexlib.report.inference.verdicts. docs/STATISTICS.md states the method and why.
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from scipy import special, stats
 
 from ...vocab import ALPHA
 
-HOMOGENEITY_ALPHA = 0.05    # batch sizes whose spreads differ at this level are not pooled
 EXACT_UNITS = 16            # sign flips enumerated exactly up to 2^16 patterns, else sampled
 SAMPLED_FLIPS = 20_000
 
@@ -50,16 +49,20 @@ def _no_spread(v: np.ndarray, res: float) -> bool:
 @dataclass
 class Estimate:
     """A difference in points with its standard error and test. ``p`` is two-sided and unadjusted; a
-    table's adjustment sets ``p_adj`` and ``level`` (the confidence level of ``low``/``high``)."""
+    table's adjustment sets ``p_adj`` and ``family`` (its rows). ``level`` is the level the interval holds at
+    simultaneously over its family (always 1 - ALPHA: the one level a report prints); each interval alone is drawn
+    at 1 - (1 - level) / family (Bonferroni)."""
     diff: float
     se: float
     df: float
     p: float
     n: int                       # units behind it: seeds (paired), or the smaller group
-    sd: float                    # the sd of one unit (of a paired difference, or of one run)
+    sd: float                    # the sd of one unit (of a paired difference, or of one run), for planning seeds:
+    # pooled over the cells given where there are several (a better guess of the spread; no test uses it)
     method: str
     p_adj: float = math.nan
     level: float = 1 - ALPHA
+    family: int = 1              # the rows the level is shared over
     low: float = math.nan
     high: float = math.nan
     notes: list[str] = field(default_factory=list)
@@ -69,13 +72,18 @@ class Estimate:
             self.p_adj = self.p
         self.set_level(self.level)
 
-    def set_level(self, level: float) -> None:
-        self.level = level
+    def set_level(self, level: float, family: int = 1) -> None:
+        self.level, self.family = level, max(1, family)
         if self.se > 0 and np.isfinite(self.df) and self.df > 0:
-            half = float(stats.t.ppf(1 - (1 - level) / 2, self.df)) * self.se
-            self.low, self.high = self.diff - half, self.diff + half
+            half = float(stats.t.ppf(1 - (1 - level) / (2 * self.family), self.df)) * self.se
+            self.low, self.high = bounded(self.diff - half, self.diff + half)
         else:
             self.low = self.high = math.nan
+
+    @property
+    def each_level(self) -> float:
+        """The level of this interval alone."""
+        return 1 - (1 - self.level) / self.family
 
     @property
     def testable(self) -> bool:
@@ -83,6 +91,20 @@ class Estimate:
 
     def shown(self, alpha: float = ALPHA) -> bool | None:
         return None if not self.testable else bool(self.p_adj < alpha)
+
+
+BOUND = 100.0   # points: no difference of two accuracies lies beyond ±this
+
+
+def bounded(low: float, high: float) -> tuple[float, float]:
+    """An interval of a difference of accuracies cut to what the measure allows, [-100, +100] points: the truth
+    lies there, so the cut interval covers it as often (``unbounded`` says where a t interval reached past it)."""
+    return max(low, -BOUND), min(high, BOUND)
+
+
+def unbounded(low: float, high: float) -> bool:
+    """Whether an interval reaches the bounds of the measure: its seeds are too few to bound the difference."""
+    return bool(np.isfinite(low) and np.isfinite(high) and (low <= -BOUND or high >= BOUND))
 
 
 def untestable(diff: float = math.nan, n: int = 0, why: str = "fewer than 2 completed seeds on a side") -> Estimate:
@@ -137,36 +159,6 @@ def permutation_p(a, b) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Pooling
-# ---------------------------------------------------------------------------------------------------
-def homogeneous(groups: list[np.ndarray]) -> bool:
-    """Whether groups of 2+ values agree on their spread (Brown-Forsythe, i.e. Levene about the median: a one-way
-    ANOVA of each value's distance from its group's median; the same F as scipy's levene, computed here because
-    it runs inside every simulated study). Groups without spread are left to the test: they cannot tell."""
-    usable = [np.asarray(g, float) for g in groups if len(g) >= 2]
-    if len(usable) < 2:
-        return True
-    z = [np.abs(g - np.median(g)) for g in usable]
-    n, k = sum(len(g) for g in z), len(z)
-    grand = np.concatenate(z).mean()
-    between = sum(len(g) * (g.mean() - grand) ** 2 for g in z) / (k - 1)
-    within = sum(((g - g.mean()) ** 2).sum() for g in z) / (n - k)
-    if not within > 0:
-        return True
-    p = float(special.fdtrc(k - 1, n - k, between / within))
-    return not (np.isfinite(p) and p < HOMOGENEITY_ALPHA)
-
-
-def pooled_var(groups: list[np.ndarray]) -> tuple[float, float]:
-    """(variance, df) pooled over groups of 2+ values."""
-    usable = [g for g in groups if len(g) >= 2]
-    df = sum(len(g) - 1 for g in usable)
-    if df == 0:
-        return math.nan, 0.0
-    return float(sum((len(g) - 1) * g.var(ddof=1) for g in usable) / df), float(df)
-
-
-# ---------------------------------------------------------------------------------------------------
 # Paired comparisons of two norms, over batch sizes
 # ---------------------------------------------------------------------------------------------------
 def paired_diffs(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]],
@@ -181,32 +173,25 @@ def paired_diffs(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]],
     return diffs
 
 
-def paired_by_batch(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]], res: float = 0.0,
-                    pool: bool = True) -> dict[int, Estimate]:
-    """``a``, ``b``: batch size -> seed -> accuracy of two norms. Per batch size: mean of a - b with its test,
-    on the shared seeds, the pair's variance pooled over batch sizes when they agree on it; Welch's test
-    for a batch size without two shared seeds."""
+def paired_by_batch(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]],
+                    res: float = 0.0) -> dict[int, Estimate]:
+    """``a``, ``b``: batch size -> seed -> accuracy of two norms. Per batch size: mean of a - b with its paired t
+    test on the shared seeds of that batch size alone (no variance borrowed from other batch sizes); Welch's test
+    for a batch size without two shared seeds; the exact sign flip where every seed gives the same difference."""
     diffs = paired_diffs(a, b, res)
     out = {bs: welch(list(a[bs].values()), list(b[bs].values()), res) for bs in sorted(set(a) & set(b))
            if bs not in diffs}
-    groups = list(diffs.values())
-    pooled = pool and len(groups) > 1 and homogeneous(groups)
-    var, df = pooled_var(groups) if pooled else (math.nan, 0.0)
-    if not any(not _no_spread(d, res) for d in groups):
-        var = 0.0   # float remainders of equal differences are not a spread
     for bs, d in diffs.items():
         n = len(d)
         mean = float(d.mean())
-        if pooled and var > 0:
-            se, dof, how = math.sqrt(var / n), df, f"paired t ({n} seeds), variance pooled over {len(groups)} batch sizes"
-        else:
-            v = float(d.var(ddof=1))
-            se, dof, how = math.sqrt(v / n), n - 1.0, f"paired t ({n} seeds)"
-        if se == 0 or (_no_spread(d, res) and not (pooled and var > 0)):
-            out[bs] = Estimate(mean, 0.0, dof, sign_flip_p(d), n, 0.0,
+        v = float(d.var(ddof=1))
+        if v == 0 or _no_spread(d, res):
+            out[bs] = Estimate(mean, 0.0, n - 1.0, sign_flip_p(d), n, 0.0,
                                f"exact sign flip ({n} seeds, every seed the same difference)")
             continue
-        out[bs] = Estimate(mean, se, dof, t_p(mean, se, dof), n, math.sqrt(se ** 2 * n), how)
+        se = math.sqrt(v / n)
+        out[bs] = Estimate(mean, se, n - 1.0, t_p(mean, se, n - 1.0), n, planning_sd(list(diffs.values())),
+                           f"paired t ({n} seeds)")
     return dict(sorted(out.items()))
 
 
@@ -227,20 +212,21 @@ def welch(a, b, res: float = 0.0) -> Estimate:
 
 
 def contrast(cells: dict, hi, lo, res: float = 0.0) -> Estimate:
-    """Two cells of one norm (batch sizes, or learning rates): mean(hi) - mean(lo), unpaired, with the
-    variance pooled over every cell given when they agree on it (else Welch on the two)."""
-    a, b = rounded(cells.get(hi, []), res), rounded(cells.get(lo, []), res)
-    if len(a) < 2 or len(b) < 2:
-        return untestable(n=min(len(a), len(b)))
-    groups = [rounded(v, res) for v in cells.values() if len(v) >= 2]
-    if len(groups) > 2 and homogeneous(groups):
-        var, df = pooled_var(groups)
-        if var > 0:
-            diff = float(a.mean() - b.mean())
-            se = math.sqrt(var * (1 / len(a) + 1 / len(b)))
-            return Estimate(diff, se, df, t_p(diff, se, df), min(len(a), len(b)), math.sqrt(var),
-                            f"t, variance pooled over {len(groups)} cells")
-    return welch(a, b)
+    """Two cells of one norm (batch sizes, or learning rates): mean(hi) - mean(lo), unpaired, Welch's test on
+    those two cells' seeds alone; its ``sd`` (for planning seeds only) pooled over every cell given."""
+    e = welch(cells.get(hi, []), cells.get(lo, []), res)
+    spread = planning_sd([rounded(v, res) for v in cells.values()])
+    if e.testable and e.sd > 0 and spread == spread:
+        e.sd = spread
+    return e
+
+
+def planning_sd(groups: list[np.ndarray]) -> float:
+    """The sd of one unit pooled over groups of 2+ values: what a second stage's size is planned with (planning
+    is not a test: a better guess of the spread only makes the planned power truer)."""
+    usable = [np.asarray(g, float) for g in groups if len(g) >= 2]
+    df = sum(len(g) - 1 for g in usable)
+    return math.sqrt(sum((len(g) - 1) * g.var(ddof=1) for g in usable) / df) if df else math.nan
 
 
 def blocked_units(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]],
@@ -257,9 +243,9 @@ def blocked_units(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]]
 
 def blocked_mean(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]], res: float = 0.0,
                  flip_check: bool = True) -> Estimate:
-    """a - b averaged over the batch sizes both ran (each batch size weighs the same), on shared seeds, with
-    the pair's pooled variance; checked by an exact sign-flip test over every (seed, batch size) unit, and
-    the larger p kept. Batch sizes without two shared seeds are left out and said."""
+    """a - b averaged over the batch sizes both ran (each batch size weighs the same), on shared seeds, each batch
+    size with its own variance (Welch-Satterthwaite df); checked by an exact sign-flip test over every (seed,
+    batch size) unit, and the larger p kept. Batch sizes without two shared seeds are left out and said."""
     diffs = paired_diffs(a, b, res)
     if not diffs:
         return untestable()
@@ -268,14 +254,10 @@ def blocked_mean(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]],
     mean = float(np.mean([d.mean() for d in groups]))
     if not any(not _no_spread(d, res) for d in groups):
         se, df, how = 0.0, math.nan, f"mean over {k} batch sizes"
-    elif homogeneous(groups):
-        var, df = pooled_var(groups)
-        se = math.sqrt(var * sum(1 / len(d) for d in groups)) / k
-        how = f"mean over {k} batch sizes, pooled variance"
-    else:  # each batch size's own variance, Welch-Satterthwaite df
+    else:
         parts = [d.var(ddof=1) / len(d) / k ** 2 for d in groups]
         se = math.sqrt(sum(parts))
-        df = sum(parts) ** 2 / sum(p ** 2 / (len(d) - 1) for p, d in zip(parts, groups)) if se > 0 else math.nan
+        df = sum(parts) ** 2 / sum(p ** 2 / (len(d) - 1) for p, d in zip(parts, groups) if p > 0)
         how = f"mean over {k} batch sizes, each its own variance"
     units = np.concatenate(groups)
     weights = np.concatenate([np.full(len(d), 1 / (k * len(d))) for d in groups])
@@ -291,40 +273,22 @@ def blocked_mean(a: dict[int, dict[int, float]], b: dict[int, dict[int, float]],
 # ---------------------------------------------------------------------------------------------------
 # A family of tests: Holm, with intervals at each decision's level
 # ---------------------------------------------------------------------------------------------------
-def holm(p: list[float]) -> list[float]:
-    """Holm's step-down adjusted p (nan entries stay nan; they are not tests and do not count)."""
-    idx = [i for i, v in enumerate(p) if np.isfinite(v)]
-    m = len(idx)
-    out = [math.nan] * len(p)
-    running = 0.0
-    for rank, i in enumerate(sorted(idx, key=lambda i: p[i])):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        out[i] = running
-    return out
-
-
-def holm_family(estimates: list[Estimate], alpha: float = ALPHA) -> list[Estimate]:
-    """Adjust a family by Holm and draw each interval at the level its decision used: the k-th smallest p
-    is tested at alpha / (m - k + 1) while the steps go on, and every row after the first that is not shown
-    at the level of that step, so an interval excludes 0 exactly when its row is shown."""
+def family(estimates: list[Estimate], alpha: float = ALPHA) -> list[Estimate]:
+    """A family of m tests at one level (Bonferroni): each p adjusted to min(1, m p), each interval drawn at
+    1 - alpha / m, so every interval of the family holds at 1 - alpha at once and excludes 0 exactly when its row
+    is shown. One level for every row (Holm's steps would give each row its own)."""
     tested = [e for e in estimates if e.testable]
     m = len(tested)
-    adjusted = holm([e.p for e in tested])
-    stopped_at = None
-    for rank, e in enumerate(sorted(tested, key=lambda e: e.p)):
-        if stopped_at is None and e.p >= alpha / (m - rank):
-            stopped_at = rank
-        step = rank if stopped_at is None else stopped_at
-        e.set_level(1 - alpha / (m - step))
-    for e, p in zip(tested, adjusted):
-        e.p_adj = p
+    for e in tested:
+        e.p_adj = min(1.0, m * e.p)
+        e.set_level(1 - alpha, m)
     return estimates
 
 
 def pairs_table(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0, alpha: float = ALPHA,
                 skip: set[tuple[int, frozenset]] = frozenset()) -> list[tuple[int, str, str, Estimate]]:
     """``groups``: batch size -> norm -> seed -> accuracy. Every pair of norms with 2+ runs each at every
-    batch size, (batch, higher norm, lower norm, estimate), Holm over every row of the table but those in
+    batch size, (batch, higher norm, lower norm, estimate), one family (Bonferroni) over every row but those in
     ``skip`` ((batch, {norm, norm}): rows decided elsewhere, left out of the family and returned unadjusted)."""
     by_norm: dict[str, dict[int, dict[int, float]]] = {}
     for bs, norms in groups.items():
@@ -339,7 +303,7 @@ def pairs_table(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0
                 rows.append((bs, v, u, e))
             else:
                 rows.append((bs, u, v, e))
-    holm_family([r[3] for r in rows if (r[0], frozenset(r[1:3])) not in skip], alpha)
+    family([r[3] for r in rows if (r[0], frozenset(r[1:3])) not in skip], alpha)
     return sorted(rows, key=lambda r: (r[0], -r[3].diff))
 
 
@@ -355,12 +319,12 @@ class Comparison:
     method: str
     n: int               # seeds behind it (pairs, or the smaller group)
     diff: float          # points
-    ci_low: float        # the interval at ``level``, the level of this row's decision
+    ci_low: float        # the interval, simultaneous at ``level`` over the table
     ci_high: float
-    p: float             # Holm-adjusted over the whole table; nan when it cannot be tested
+    p: float             # Bonferroni-adjusted over the whole table; nan when it cannot be tested
     p_raw: float = math.nan
     level: float = 1 - ALPHA
-    sd: float = math.nan   # sd of one seed's difference (pooled when the method says so)
+    sd: float = math.nan   # sd of one seed's difference
     df: float = math.nan
     decided_in: str = ""   # "claim 4": the row is that claim's part, decided there at the claim's level
     decided: bool | None = None   # for such a row: whether the claim's test showed a difference
@@ -375,7 +339,7 @@ class Comparison:
 def compare_norms(groups: dict[int, dict[str, dict[int, float]]], res: float = 0.0,
                   decided: dict[tuple[int, frozenset], Comparison] | None = None) -> list[Comparison]:
     """``groups``: batch size -> norm -> seed -> test accuracy (completed runs only). Every pair of norms
-    with 2+ runs each at every batch size, decided by Holm over the table at ``ALPHA``, except the rows
+    with 2+ runs each at every batch size, decided over the table at ``ALPHA`` (Bonferroni), except the rows
     ``decided`` elsewhere (a claim's parts), which are taken as they were decided there."""
     decided = decided or {}
     rows = pairs_table(groups, res, skip=set(decided))
@@ -384,6 +348,6 @@ def compare_norms(groups: dict[int, dict[str, dict[int, float]]], res: float = 0
     for bs, a, b, e in rows:
         key = (bs, frozenset((a, b)))
         out.append(decided[key] if key in decided else
-                   Comparison(bs, a, b, f"{e.method}; Holm over the table's {m} rows", e.n, e.diff, e.low, e.high,
+                   Comparison(bs, a, b, f"{e.method}; Bonferroni over the table's {m} rows", e.n, e.diff, e.low, e.high,
                               e.p_adj, e.p, e.level, e.sd, e.df))
     return out

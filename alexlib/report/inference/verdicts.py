@@ -16,10 +16,13 @@ A claim is *reproduced* when every part is shown, *not reproduced* when a part i
 ruled out, *not testable* when a part lacks its cells, else *open*.
 
 Levels: the parts of a claim share α = 0.05 by Bonferroni (each one-sided test at α / (2k) for k parts), so the
-chance of calling a true claim not reproduced, or a false one reproduced, is at most α. Each one-sided test has
-two looks (O'Brien–Fleming): the first stage decides at the first look's boundary; a part still open whose cells
-got seeds in a second stage is decided by the inverse-normal combination at the second look's boundary. Seeds
-that diverged never count as support: a part whose claimed-better side lost seeds cannot be shown.
+chance of calling a true claim not reproduced, or a false one reproduced, is at most α, and every part's interval
+holds at 95 % together with the claim's others. Looks are declared before the data (``looks``): a part whose cells
+a second stage may grow has two (O'Brien–Fleming: the first stage at the first look's boundary, the inverse-normal
+combination of both stages at the second's), and its interval is both looks' intervals at once (their
+intersection); a part whose cells no later stage can grow has one, at its full share of α, on every seed it has.
+The outcome is read off that one interval, so a quantity two parts share shows one interval. Seeds that diverged
+never count as support: a part whose claimed-better side lost seeds cannot be shown.
 """
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ class Part:
     sign: int = 1                             # +1: the quantity as named; -1: its negative
     group: str = ""                           # the claim's piece it belongs to ("stable", "best at 64")
     stage2: looks.StageTest | None = None
+    looks: int = 2                            # declared before the data: 2 where a later stage may grow its cells
     # the judgement
     outcome: str = UNTESTABLE
     interval: looks.Interval | None = None
@@ -92,36 +96,52 @@ class Part:
         return looks.combined_p(self.stage1, self.stage2, delta, above)
 
     def judge(self, alpha: float) -> "Part":
-        """Decide this part with each one-sided test at ``alpha`` (its share of the claim's α)."""
+        """Decide this part with each one-sided test at ``alpha`` (its share of the claim's α), at its declared
+        looks: the outcome is read off its one interval, and the p shown is that of the test that decided it (or
+        came closest)."""
         self.alpha = alpha
         if self.stage1 is None or not self.stage1.testable:
             self.outcome, self.stage = UNTESTABLE, 0
             return self
-        c1, c2 = looks.boundaries(alpha)
+        two = self.looks == 2
+        first = looks.first_look_interval(self.stage1, alpha, two)
+        self.interval = first
+        c1 = looks.boundaries(alpha)[0] if two else looks.single_look_boundary(alpha)
         tries = [(1, looks.p_of(c1), lambda n, d, a: self._p(self.stage1, n, d, a))]
-        if self.stage2 is not None and self.stage2.testable:
-            tries.append((2, looks.p_of(c2), self._combined_p))
+        if two and self.stage2 is not None and self.stage2.testable:
+            self.interval = looks.intersect(first, looks.combined_interval(self.stage1, self.stage2, alpha))
+            tries.append((2, looks.p_of(looks.boundaries(alpha)[1]), self._combined_p))
+        self.outcome = self.read(self.interval)
+        self.stage = 0 if self.outcome == OPEN else 1 if self.read(first) == self.outcome else 2
+        found = closest = None
         for stage, needed, p_of in tries:
-            closest = None
             for outcome, name, delta, above in self._tests():
                 if outcome == SHOWN and self.blocked:
                     continue
                 p = p_of(name, delta, above)
+                if (stage, outcome) == (self.stage, self.outcome) and (found is None or p < found[0]):
+                    found = (p, needed, name)
                 if closest is None or p / needed < closest[0]:
                     closest = (p / needed, p, needed, name)
-                if p < needed:
-                    self.outcome, self.p, self.needed, self.test, self.stage = outcome, p, needed, name, stage
-                    self.interval = self._interval(stage)
-                    return self
-        self.outcome, self.stage = OPEN, 0
-        _, self.p, self.needed, self.test = closest
-        self.interval = self._interval(2 if len(tries) == 2 else 1)
+        self.p, self.needed, self.test = found or closest[1:]
         return self
 
-    def _interval(self, stage: int) -> looks.Interval:
-        if stage == 2:
-            return looks.combined_interval(self.stage1, self.stage2, self.alpha)
-        return looks.first_look_interval(self.stage1, self.alpha)
+    def read(self, iv: looks.Interval) -> str:
+        """The outcome an interval gives: beyond the claimed size in the claimed direction (inside ±margin for an
+        equivalence), wholly on the other side of zero, excluding the claimed size, or none of these."""
+        lo, hi, m, s = iv.low, iv.high, self.margin, self.expect
+        if not (lo == lo and hi == hi):
+            return OPEN
+        if s == 0:
+            if -m < lo and hi < m and not self.blocked:
+                return SHOWN
+            return RULED_OUT if lo > m or hi < -m else OPEN
+        lo, hi = (lo, hi) if s > 0 else (-hi, -lo)   # the claimed direction as positive
+        if lo > m and not self.blocked:
+            return SHOWN
+        if hi < 0:
+            return AGAINST
+        return RULED_OUT if m > 0 and hi < m else OPEN
 
     # ---- what a second stage would need ----
     def distance(self) -> float:
@@ -132,8 +152,9 @@ class Part:
         """Seeds per cell a second stage needs to decide this open part with 80 % power at ``distance`` (the
         conditional power given its first look: the test that came closest, the truth that far beyond it). An
         equivalence must clear both of its one-sided tests: each is planned at 90 %, from its weaker side. None
-        when the part is decided, or when a second stage has already run (the sequential test has two looks)."""
-        if self.outcome != OPEN or self.stage1 is None or self.stage2 is not None:
+        when the part is decided, when a second stage has already run (the sequential test has two looks), or when
+        the part was declared with one look."""
+        if self.outcome != OPEN or self.stage1 is None or self.stage2 is not None or self.looks < 2:
             return None
         if self.expect == 0:
             m = self.margin
@@ -149,7 +170,9 @@ class Part:
                 "outcome": self.outcome, "stage": self.stage, "test": self.test, "p": self.p, "p_needed": self.needed,
                 "alpha_one_sided": self.alpha, "diff": None if iv is None else iv.estimate,
                 "ci_low": None if iv is None else iv.low, "ci_high": None if iv is None else iv.high,
-                "level": None if iv is None else iv.level, "n": None if self.stage1 is None else self.stage1.n,
+                "level": None if iv is None else 1 - ALPHA, "level_each": None if iv is None else iv.level,
+                "unbounded": None if iv is None else iv.unbounded, "estimator": None if iv is None else iv.estimator,
+                "looks": self.looks, "n": None if self.stage1 is None else self.stage1.n,
                 "n_stage2": None if self.stage2 is None else self.stage2.n, "blocked": self.blocked,
                 "cells": [list(c) for c in self.cells], "quantity": self.quantity, "group": self.group,
                 "seeds_needed": self.seeds_needed(), "distance": self.distance()}

@@ -65,8 +65,8 @@ def figure_caption(key: str, runs: pd.DataFrame) -> str:
         "accuracy_vs_batch": "Test accuracy against batch size (log scale), as the Group Normalization paper draws its "
                              f"error: lines the cells' means, bands ± sd over seeds, dots runs; {grid}.",
         "differences": "Every pair of norms at every batch size: the difference in mean test accuracy (points), "
-                       "with its interval at the level its decision used (circles: Holm over the table, "
-                       f"{cite('holm')}; diamonds: a claim's parts, at the claim's level); filled: shown, hollow: not "
+                       "with its interval (circles: the table's rows, one family; "
+                       f"diamonds: a claim's parts, its claim's family); filled: shown, hollow: not "
                        "told apart from seed-to-seed noise (not the same as no difference); zero in red; "
                        f"{n_runs(main_grid(runs))}.",
         "learning_curves": "Test accuracy (top) and training loss (bottom) after each epoch, per batch size: mean "

@@ -106,7 +106,7 @@ def accuracy_vs_batch(runs: pd.DataFrame, cells: pd.DataFrame, report: dict[tupl
 
 def forest(runs: pd.DataFrame, comparisons: list[Comparison]) -> Figure:
     """Every pair of norms at every batch size: the difference in mean test accuracy with its interval at its
-    decision's level (Holm over the table), zero marked; a filled dot where the difference is shown, a hollow one
+    family's one level (Bonferroni over the table), zero marked; a filled dot where the difference is shown, a hollow one
     where it is not. Each pair is drawn in one orientation (the later norm of ``NORMS`` minus the earlier) in
     every panel, so a row reads the same across batch sizes."""
     sizes = sorted({c.batch_size for c in comparisons}) or [0]

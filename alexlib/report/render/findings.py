@@ -22,7 +22,7 @@ from ..inference.power import detectable, seeds_needed
 from ..inference.stats import Comparison
 from ..inference.verdicts import NOT_TESTABLE, VERDICTS, Claim, Part
 from .front import phrase
-from .tables import level_text
+from .tables import interval
 
 
 def _no_refs(*keys: str) -> str:
@@ -43,10 +43,10 @@ def _avg(a: Analysis, norm: str) -> str:
     p = a.parts().get(f"mean:final:{norm}-none")
     if p is not None and p.interval is not None and p.interval.low == p.interval.low:
         iv = p.interval
-        return f"{SHORT_NAMES[norm]} {iv.estimate:+.1f} [{iv.low:+.1f}, {iv.high:+.1f}] {level_text(iv.level)}"
+        return f"{SHORT_NAMES[norm]} {iv.estimate:+.1f} {interval(iv.low, iv.high)}"
     r = a.vs_none.get(norm)
     if r and r["ci_low"] == r["ci_low"]:
-        return f"{SHORT_NAMES[norm]} {r['diff']:+.1f} [{r['ci_low']:+.1f}, {r['ci_high']:+.1f}] {level_text(r['level'])}"
+        return f"{SHORT_NAMES[norm]} {r['diff']:+.1f} {interval(r['ci_low'], r['ci_high'])}"
     return ""
 
 
@@ -100,7 +100,7 @@ def _vs_none(a: Analysis, norms: list[str], flags: dict[tuple[str, int], list[st
 
 def _among(a: Analysis, norms: tuple[str, ...]) -> str:
     """Differences among ``norms`` (BN, LN, GN): which are shown, and what the others could have shown at the
-    level the table decides at (Holm's first step over its rows: α / rows)."""
+    level each of the table's rows is decided at (Bonferroni over its rows: α / rows)."""
     cs = [c for c in a.comparisons if c.a in norms and c.b in norms and c.shown is not None]
     if not cs:
         return ""
@@ -125,8 +125,8 @@ def _among(a: Analysis, norms: tuple[str, ...]) -> str:
 
         def seeds(k):
             return BEYOND_LIMIT if k is None else f"about {k}"
-        txt += (f" At {n} seeds those could show about {d:.1f} points ({POWER_TEXT} power at α = {level:.2g}, the level of Holm's "
-                f"first step over the table's {rows} rows); telling apart 2 points would need {seeds(need2)} seeds "
+        txt += (f" At {n} seeds those could show about {d:.1f} points ({POWER_TEXT} power at α = {level:.2g}, each row's share of the table's "
+                f"α over its {rows} rows); telling apart 2 points would need {seeds(need2)} seeds "
                 f"per cell, 1 point {seeds(need1)}.")
     return txt
 
@@ -200,7 +200,7 @@ def _claims(claims: list[Claim], see: Callable[..., str] = _no_refs) -> str:
 
 def _iv(p: Part) -> str:
     iv = p.interval
-    return "" if iv is None else f"{iv.estimate:+.1f} [{iv.low:+.1f}, {iv.high:+.1f}] at {level_text(iv.level)}"
+    return "" if iv is None else f"{iv.estimate:+.1f} {interval(iv.low, iv.high)}"
 
 
 def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: pd.DataFrame, arm: pd.DataFrame,

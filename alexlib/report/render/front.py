@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -16,9 +17,11 @@ from ...train.norms import REGISTRY as NORM_REGISTRY
 from ...train.shapes import hidden_units, stage_channels
 from ...vocab import REPORT_PROTOCOL
 from ..domain.claims import SOURCES, claim_spec
+from ..domain.registration import Registration
 from ..domain.runs import main_grid
 from ..inference.verdicts import AGAINST, OPEN, RULED_OUT, SHOWN, UNTESTABLE, Claim, Part
 from .references import DATASETS, cite
+from .tables import LEVEL_TEXT
 
 # What the report says it ran on, beyond params/reference.yaml's numbers (SPEC.md, from the report itself)
 REPORT_SIDE = {"device": "CPU for its first configuration (5 hours), then a GPU", "precision": "not stated (fp32 by "
@@ -166,7 +169,7 @@ def flagged_cells(c: Claim, flags: dict[tuple[str, int], list[str]], lr_flags: d
 
 def reproduced_table(claims: list[Claim], cells: pd.DataFrame, sweep: pd.DataFrame,
                      flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]],
-                     source: str = "report") -> pd.DataFrame:
+                     source: str = "report", demo: bool = False) -> pd.DataFrame:
     """One row per claim of ``source`` (``claims.SOURCES``): what the source said (its numbers: the report's for
     the same cells, read from its table; another source's as it printed them), what this study observed for the
     cells over the source's batch sizes (each claim's own page-1 line, ``claims.ClaimSpec.page1``), and the
@@ -182,5 +185,48 @@ def reproduced_table(claims: list[Claim], cells: pd.DataFrame, sweep: pd.DataFra
         rows.append({"claim": f"{c.id}. {c.claim}",
                      src.column: spec.theirs or spec.page1(Page1Cells(ours, sweep, "report")),
                      "here (means)": spec.page1(Page1Cells(ours, sweep, "mean")),
-                     "verdict": claim_words(c) + (f" · rests on {f}" if (f := flagged_cells(c, flags, lr_flags)) else "")})
+                     "verdict": demo_label(claim_words(c), demo)
+                     + (f" · rests on {f}" if (f := flagged_cells(c, flags, lr_flags)) else "")})
     return pd.DataFrame(rows, columns=["claim", src.column, "here (means)", "verdict"]).set_index("claim")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Page 1's opening: what kind of study this is, how it was declared, and the one level of every interval
+# ---------------------------------------------------------------------------------------------------
+DEMO_DATASETS = {"digits": "scikit-learn's 8×8 digits", "synthetic": "synthetic images"}
+
+
+def is_demo(protocol: dict[str, Any]) -> bool:
+    """A demonstration of the pipeline, not a result: data too small or made up to say anything of the claims."""
+    return str(protocol.get("dataset")) in DEMO_DATASETS
+
+
+def banner(protocol: dict[str, Any], declared: Registration | None, updated: list[str]) -> str:
+    """Page 1's first lines: a demo says so; the study's registration (pre-registered and checked against the
+    records, or what was declared when); the one level and the decision rule."""
+    lines = []
+    if is_demo(protocol):
+        lines.append(f"**A demonstration, not a result.** This report runs the whole pipeline on "
+                     f"{DEMO_DATASETS[str(protocol['dataset'])]}: it shows that every step works, and its verdicts say "
+                     "nothing of CIFAR-10, of the report's claims or of the Group Normalization paper's; each is "
+                     "labeled *demo*.")
+    if declared is None:
+        lines.append("**Not registered**: no claim, margin or look was declared for this study before its data; "
+                     "every part has one look, and every verdict is exploratory.")
+    elif declared.pre_registered:
+        broken = declared.check(updated)
+        lines.append(f"**Pre-registered** ({declared.registered_at[:10]}): the claims, their margins and looks, and "
+                     "the grid were frozen before the first run, and every record here was made after it under "
+                     "the same claims and grid." if not broken else
+                     "**Registered, but not kept**: " + "; ".join(broken) + ". Its verdicts are exploratory.")
+    else:
+        lines.append(f"**Not pre-registered.** {declared.note}")
+    lines.append(f"{LEVEL_TEXT}. A part is *shown* when its interval lies beyond its margin in the claimed direction "
+                 "(inside ±margin for *stable*), *shown against* when it lies wholly on the other side of zero, "
+                 "*size ruled out* when it excludes the margin; a claim is reproduced when every part is shown.")
+    return "\n\n".join(lines)
+
+
+def demo_label(words: str, demo: bool) -> str:
+    """A verdict line, labeled where the study is a demonstration."""
+    return f"*demo:* {words}" if demo else words

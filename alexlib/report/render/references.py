@@ -40,8 +40,6 @@ REFERENCES: dict[str, Ref] = {
                  "different population variances are involved. *Biometrika* 34, 28–35."),
     "dunn": Ref("Dunn 1961", "Dunn, O. J. (1961). Multiple comparisons among means. *J. Amer. Statist. Assoc.* 56, "
                 "52–64 (the Bonferroni bound)."),
-    "holm": Ref("Holm 1979", "Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scand. J. "
-                "Statist.* 6, 65–70."),
     "obf": Ref("O'Brien & Fleming 1979", "O'Brien, P. C. & Fleming, T. R. (1979). A multiple testing procedure for "
                "clinical trials. *Biometrics* 35, 549–556."),
     "bauer": Ref("Bauer & Köhne 1994", "Bauer, P. & Köhne, K. (1994). Evaluation of experiments with adaptive "

@@ -10,10 +10,11 @@ from typing import Any
 import pandas as pd
 
 from ...train.norms import NORMS, SHORT_NAMES
-from ...vocab import BEYOND_LIMIT, DESIGNS, STATUS_RANK
+from ...vocab import ALPHA, BEYOND_LIMIT, DESIGNS, STATUS_RANK
 from ..domain.learning import CHANCE_BAND, NEAR_CHANCE, STILL, STILL_LEARNING
 from ..domain.runs import ENVIRONMENT, env_values
 from ..inference.planner import run_cell
+from ..inference.stats import unbounded
 from ..inference.verdicts import Claim, Part
 
 NB = "\u00a0"  # a no-break space: keeps "[a, b]" on one line in the PDF
@@ -54,13 +55,19 @@ def marks(flags: list[str]) -> str:
     return "".join(FLAG_MARKS[f] for f in flags if f in FLAG_MARKS)
 
 
-def interval(lo: float, hi: float, level: float | None) -> str:
-    """``[lo, hi] 95 %``: an interval always with its level."""
-    if lo != lo or level is None:
+def interval(lo: float, hi: float, level: float | None = None) -> str:
+    """``[lo, hi]``: every interval of a report holds at the one level its page 1 states (``LEVEL_TEXT``), so none
+    prints its own; one that reaches the bounds of the measure (±100 points) says its seeds cannot bound it."""
+    if lo != lo:
         return ""
-    if abs(lo) > 1e3 or abs(hi) > 1e3:
-        return f"none at {level_text(level)}"
-    return f"[{lo:+.1f},{NB}{hi:+.1f}]{NB}{level_text(level)}"
+    if unbounded(lo, hi):
+        return "too few seeds to bound it"
+    return f"[{lo:+.1f},{NB}{hi:+.1f}]"
+
+
+LEVEL_TEXT = (f"Every interval in this report is a {100 * (1 - ALPHA):g}{NB}% interval, simultaneous over its family "
+              "(a claim's parts, a table's rows: Bonferroni) and, for a part with two looks, over both looks "
+              "(O'Brien–Fleming boundaries)")
 
 
 def level_text(level: float) -> str:

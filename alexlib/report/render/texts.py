@@ -309,13 +309,11 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any],
         for r in checks.to_dict("records"):
             rows.append(f"| {r['batch_size']} | {r['seeds']} | {r['trained']:.1f} | {r['recomputed']:.1f} "
                         f"({_gain(r, 'rec')}) | {r['own_batch']:.1f} ({_gain(r, 'own')}) |")
-        level = checks.rec_level.dropna()
         out.append(caption("small_checks", f"**Where BN's accuracy is lost** ({int(checks.seeds.sum())} BN runs). "
                    "BN's test accuracy (%) as trained, with its statistics recomputed over the training split after "
                    f"training (the \"precise BN\" of {cite('precise_bn')}), and with each test batch of the training "
-                   "batch size normalized by its own statistics; gains paired on the seed with their intervals (Holm "
-                   f"over the table{', ' if len(level) else ''}"
-                   f"{f'levels {level.min():.1%}–{level.max():.1%}' if len(level) else ''}). A gain shown says the "
+                   "batch size normalized by its own statistics; gains paired on the seed with their intervals (one "
+                   "family over the table). A gain shown says the "
                    "running averages lost that accuracy; none, that the weights did.") + "\n\n" + "\n".join(rows)
                    + "\n\n" + _checks_words(checks))
     if not arm.empty:
@@ -330,7 +328,7 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any],
         n = int(arm.main_n.sum() + arm.arm_n.sum())
         out.append(caption("small_arm", f"**Small batch, or few values per statistic?** ({n} runs) The same norm "
                    f"and batch size at a larger image size, whose fifth-stage map is larger ({cite('welch')}, "
-                   f"{cite('holm')} over the rows; a larger image is also a different input, so GN, which averages no "
+                   "one family over the rows; a larger image is also a different input, so GN, which averages no "
                    "batch, is the control).") + "\n\n" + "\n".join(rows)
                    + "\n\n" + _arm_words(arm))
     return "\n\n".join(out) if out else "No run below the report's batch sizes, and no BatchNorm run with the checks."

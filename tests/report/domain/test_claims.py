@@ -47,7 +47,7 @@ def test_every_claim_is_reproduced_where_the_runs_follow_the_report(tmp_path):
                                    "(79.66 / 80.49 %)."]
     assert row["the report"] == "none at batch 8: 39.1 vs 79.7 / 80.5 at 32 / 64"
     assert row["here (means)"].startswith("none at batch 8: 39.0 vs 77.0 / 78.0")
-    assert row["verdict"].startswith("**reproduced** — batch 8 much worse: shown beyond 10 points")
+    assert row["verdict"].removeprefix("*demo:* ").startswith("**reproduced** — batch 8 much worse: shown beyond 10 points")
 
 
 def test_claims_contradicted_by_the_runs_are_not_reproduced_and_say_which_part(tmp_path):

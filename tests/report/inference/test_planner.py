@@ -48,14 +48,14 @@ def two_stage(rng, truth, ids, budget_runs=400, cap=PL.CAP, sd=2.0):
     """One study: the first stage (3 seeds a cell) judged, the second planned by the planner and simulated for
     the cells it grew (seeds 3..), then judged again, combined. Returns (first claims, final claims, plan)."""
     ev1 = cells_of(rng, truth, [0, 1, 2], sd)
-    first = CL.judge_claims(ev1, ids=ids)
+    first = CL.judge_claims(ev1, ids=ids, looks=2)
     seeds_now = {c: 3 for c in [(n, bs) for n in truth["cells"] for bs in SIZES] + [("lr", lr) for lr in LRS]}
     plan = PL.plan_second_stage(first, seeds_now, cost=lambda c: 1.0, budget_runs=budget_runs, cap=cap)
     if not plan.cells:
         return first, first, plan
     n2 = max(plan.cells.values())
     ev2 = cells_of(rng, truth, list(range(3, 3 + n2)), sd, only=plan.cells)
-    return first, CL.judge_claims(ev1, ev2, ids=ids), plan
+    return first, CL.judge_claims(ev1, ev2, ids=ids, looks=2), plan
 
 
 def naive_decided(ev1, ev_pooled, cid) -> bool:
@@ -87,12 +87,12 @@ def test_with_no_effect_two_stages_keep_the_error_rate_and_pooling_naively_does_
     for _ in range(studies):
         truth = flat()
         ev1 = cells_of(rng, truth, [0, 1, 2], 2.0)
-        first = CL.judge_claims(ev1, ids=ids)
+        first = CL.judge_claims(ev1, ids=ids, looks=2)
         seeds_now = {c: 3 for c in [(n, bs) for n in truth["cells"] for bs in SIZES] + [("lr", lr) for lr in LRS]}
         plan = PL.plan_second_stage(first, seeds_now, cost=lambda c: 1.0, budget_runs=10_000)
         ev2 = cells_of(rng, truth, list(range(3, 3 + max(plan.cells.values(), default=0))), 2.0, only=plan.cells) \
             if plan.cells else None
-        final = CL.judge_claims(ev1, ev2, ids=ids)
+        final = CL.judge_claims(ev1, ev2, ids=ids, looks=2)
         for c in final:
             decided[c.id] += any(p.outcome in (V.SHOWN, V.AGAINST) for p in c.parts)
             reproduced += c.verdict == V.REPRODUCED
@@ -122,7 +122,7 @@ def test_a_true_effect_of_the_planned_size_is_decided_at_about_the_planned_power
 
 def test_a_budget_that_covers_nothing_adds_nothing_and_says_what_it_would_cost():
     rng = np.random.default_rng(13)
-    first = CL.judge_claims(cells_of(rng, flat(), [0, 1, 2], 2.0), ids=("4",))
+    first = CL.judge_claims(cells_of(rng, flat(), [0, 1, 2], 2.0), ids=("4",), looks=2)
     seeds_now = {(n, bs): 3 for n in ("none", "bn", "ln", "gn") for bs in SIZES}
     nothing = PL.plan_second_stage(first, seeds_now, cost=lambda c: 60.0, budget_seconds=0.0)
     assert nothing.runs == 0 and nothing.cells == {} and not nothing.chosen
@@ -141,7 +141,7 @@ def test_a_claim_already_decided_gets_no_seeds():
     truth = {"cells": flat(over={("none", 8): 74.0, ("none", 32): 80.0, ("none", 64): 76.0})["cells"],
              "sweep": flat()["sweep"]}
     for _ in range(20):
-        first = CL.judge_claims(cells_of(rng, truth, [0, 1, 2], 2.0), ids=("2",))
+        first = CL.judge_claims(cells_of(rng, truth, [0, 1, 2], 2.0), ids=("2",), looks=2)
         if first[0].verdict == V.NOT_REPRODUCED and any(p.outcome == V.OPEN for p in first[0].parts):
             break
     else:
@@ -179,11 +179,11 @@ def test_the_papers_claims_keep_the_error_rate_when_a_study_grows_twice_and_a_ce
     for _ in range(studies):
         ev1 = cells_of(rng, truth, [0, 1, 2], 2.0)
         seeds_now = {(n, bs): 3 for n in cells for bs in sizes}
-        plan1 = PL.plan_second_stage(CL.judge_claims(ev1, ids=("3",)), seeds_now, lambda c: 1.0, budget_runs=10_000)
+        plan1 = PL.plan_second_stage(CL.judge_claims(ev1, ids=("3",), looks=2), seeds_now, lambda c: 1.0, budget_runs=10_000)
         ev2 = cells_of(rng, truth, list(range(3, 3 + max(plan1.cells.values(), default=0))), 2.0,
                        only=plan1.cells) if plan1.cells else CL.Evidence(final={}, first={}, res=RES)
         ids = ("G1", "G3")
-        plan2 = PL.plan_second_stage(CL.judge_claims(ev1, ev2, ids=ids), seeds_now, lambda c: 1.0,
+        plan2 = PL.plan_second_stage(CL.judge_claims(ev1, ev2, ids=ids, looks=2), seeds_now, lambda c: 1.0,
                                      budget_runs=10_000, closed=set(plan1.cells))
         regrown += bool(set(plan2.cells) & set(plan1.cells))
         if plan2.cells:
@@ -191,7 +191,7 @@ def test_the_papers_claims_keep_the_error_rate_when_a_study_grows_twice_and_a_ce
             ev2b = cells_of(rng, truth, list(range(first, first + max(plan2.cells.values()))), 2.0, only=plan2.cells)
             ev2 = CL.Evidence(final={n: {**ev2.final.get(n, {}), **ev2b.final.get(n, {})}
                                      for n in set(ev2.final) | set(ev2b.final)}, first={}, res=RES)
-        for c in CL.judge_claims(ev1, ev2, ids=ids):
+        for c in CL.judge_claims(ev1, ev2, ids=ids, looks=2):
             decided[c.id] += any(p.outcome in (V.SHOWN, V.AGAINST) for p in c.parts)
             reproduced += c.verdict == V.REPRODUCED
             combined += c.id == "G1" and any(p.stage2 is not None for p in c.parts)
@@ -204,7 +204,7 @@ def test_the_papers_claims_keep_the_error_rate_when_a_study_grows_twice_and_a_ce
 
 def test_a_plain_collapse_at_batch_2_is_decided_at_the_first_look():
     """A test that cannot decide a plain effect is a defect too: BN at chance at batch 2 and 40 points down at 4,
-    GN unmoved, decide G1 and G3 reproduced on the grid's three seeds."""
+    GN unmoved, decide G1 and G3 reproduced on the grid's three seeds, at the first of two looks."""
     rng = np.random.default_rng(22)
     sizes = (2, 4) + SIZES
     cells = {n: {bs: 85.0 for bs in sizes} for n in ("none", "bn", "ln", "gn")}
@@ -212,9 +212,11 @@ def test_a_plain_collapse_at_batch_2_is_decided_at_the_first_look():
     wins = 0
     for _ in range(50):
         got = {c.id: c.verdict for c in CL.judge_claims(cells_of(rng, {"cells": cells}, [0, 1, 2], 2.0),
-                                                         ids=("G1", "G3"))}
+                                                         ids=("G1", "G3"), looks=2)}
         wins += got == {"G1": V.REPRODUCED, "G3": V.REPRODUCED}
-    assert wins == 50
+    # two looks declared: the first spends little, and each cell's own 3 seeds (Welch, no pooled variance) leave
+    # few degrees of freedom, so a study in twenty may wait for its second look
+    assert wins >= 48
 
 
 def test_a_cell_grown_through_the_sweep_is_closed_under_its_other_name():
@@ -222,7 +224,7 @@ def test_a_cell_grown_through_the_sweep_is_closed_under_its_other_name():
     rng = np.random.default_rng(23)
     truth = {"cells": {n: {bs: 80.0 for bs in SIZES} for n in ("none", "bn", "ln", "gn")}}
     truth["cells"]["none"][8] = 75.0   # claim 2's part none 8 - 64 open at 3 seeds, near its margin
-    first = CL.judge_claims(cells_of(rng, truth, [0, 1, 2], 2.0), ids=("2",))
+    first = CL.judge_claims(cells_of(rng, truth, [0, 1, 2], 2.0), ids=("2",), looks=2)
     seeds_now = {(n, bs): 3 for n in truth["cells"] for bs in SIZES}
     free = PL.plan_second_stage(first, seeds_now, lambda c: 1.0, budget_runs=10_000)
     closed = PL.plan_second_stage(first, seeds_now, lambda c: 1.0, budget_runs=10_000, closed={("lr", 0.005)})

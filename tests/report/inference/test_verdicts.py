@@ -27,8 +27,9 @@ def evidence(rng, means: dict[str, float], sd=2.0, seeds=3, sizes=SIZES, first=N
     return CL.Evidence(final=cells(means), first=cells(first or means), sweep=sweep_cells, res=RES, **kw)
 
 
-def verdict(ev, cid, ev2=None):
-    return CL.judge_claims(ev, ev2, ids=(cid,))[0]
+def verdict(ev, cid, ev2=None, looks=None):
+    """Claim ``cid`` on one stage (one look declared, unless ``looks`` says otherwise) or two (two looks)."""
+    return CL.judge_claims(ev, ev2, ids=(cid,), looks=looks or (2 if ev2 is not None else 1))[0]
 
 
 NULL = {"none": 80.0, "bn": 80.0, "ln": 80.0, "gn": 80.0}
@@ -63,7 +64,8 @@ def test_a_claim_contradicted_by_the_runs_is_not_reproduced():
 def test_a_true_collapse_is_never_ruled_out_and_no_collapse_rules_it_out_at_the_power_computed():
     """Claim 2 (much worse: 10 points). A true 40-point collapse: never 'size ruled out' (and mostly shown). No
     collapse at all: 'size ruled out' for batch 8 − batch 64 about as often as the power of that one-sided test
-    at the part's first-look level (df 8, the norm's variance pooled over its 4 cells)."""
+    at the part's level (its only look, at its full share of α; Welch on the two cells' own 3 seeds each, df at
+    most 4)."""
     rng = np.random.default_rng(3)
     studies, sd = 400, 2.5
     collapse = {"none": {8: 40.0, 16: 80.0, 32: 80.0, 64: 80.0}, "bn": 80.0, "ln": 80.0, "gn": 80.0}
@@ -72,9 +74,9 @@ def test_a_true_collapse_is_never_ruled_out_and_no_collapse_rules_it_out_at_the_
     assert np.mean([p.outcome == V.SHOWN for p in parts]) > 0.9
     ruled = np.mean([verdict(evidence(rng, NULL, sd=sd), "2").parts[1].outcome == V.RULED_OUT for _ in range(studies)])
     alpha = 0.05 / (2 * 2)                                     # 2 parts, one-sided
-    p1 = DZ.p_of(DZ.boundaries(alpha)[0])
-    se = sd * math.sqrt(2 / 3)
-    power = stats.nct.sf(stats.t.isf(p1, 8), 8, 10.0 / se)     # the truth 10 points inside the boundary
+    ref = np.random.default_rng(4)   # the same one-sided test by scipy's Welch (the truth 10 points inside it)
+    power = np.mean([stats.ttest_ind(ref.normal(90.0, sd, 3), ref.normal(80.0, sd, 3), equal_var=False,
+                                     alternative="greater").pvalue < alpha for _ in range(4000)])
     assert ruled == pytest.approx(power, abs=0.08), (ruled, power)
     assert 0.2 < power < 0.95                                  # the check can tell a wrong rate
 
@@ -117,7 +119,8 @@ def test_each_part_reports_its_interval_level_and_the_p_its_decision_used():
         d = p.as_dict()
         assert d["outcome"] == V.SHOWN and d["stage"] == 1 and d["p"] < d["p_needed"]
         assert d["alpha_one_sided"] == pytest.approx(0.05 / (2 * 6))
-        assert d["level"] == pytest.approx(1 - 2 * d["p_needed"]) and d["ci_low"] > 0
+        assert d["level"] == 0.95 and d["looks"] == 1 and d["ci_low"] > 0   # one level printed: 95 % over the claim
+        assert d["level_each"] == pytest.approx(1 - 2 * d["p_needed"]) == pytest.approx(1 - 0.05 / 6)
 
 
 def test_seeds_lost_in_the_second_stage_block_support_and_say_so():
@@ -156,3 +159,41 @@ def test_a_part_open_after_its_second_look_asks_for_a_new_study_not_for_more_see
     after = plan_table([final]).loc["4", "seeds per cell (each part)"]
     assert "second look" not in before and any(ch.isdigit() for ch in before)
     assert "after their second look (or on a cell a stage grew): a new study" in after and "more than 1,000" not in after
+
+
+def test_a_37_point_fall_gets_one_verdict_under_one_margin():
+    """The Group Normalization paper's own BN step (3.7 points from batch 32 to 4), measured tightly: one margin
+    per kind of quantity, so "stable" (within it) and "falls" (beyond it) cannot both be shown of it."""
+    t = DZ.StageTest(-3.7, 0.2, 20, 21, 0.9, "t")
+    falls = V.Part("falls", "BN: batch 4 − batch 64", t, -1, CL.BN_FALL, looks=1).judge(0.0125)
+    stable = V.Part("stable", "BN: batch 4 − batch 64", t, 0, CL.STABLE_POINTS, looks=1).judge(0.0125)
+    assert CL.BN_FALL == CL.STABLE_POINTS == CL.BATCH_MARGIN and CL.MUCH_WORSE >= CL.BATCH_MARGIN
+    assert stable.outcome == V.SHOWN and falls.outcome == V.RULED_OUT
+    assert (stable.interval.low, stable.interval.high) == (falls.interval.low, falls.interval.high)
+
+
+def test_a_part_declared_with_one_look_spends_its_whole_share_and_plans_no_seeds():
+    t = DZ.StageTest(-7.0, 2.0, 4, 3, 2.4, "Welch t")
+    one = V.Part("a", "BN: batch 4 − batch 64", t, -1, 0.0, looks=1).judge(0.0125)
+    two = V.Part("a", "BN: batch 4 − batch 64", t, -1, 0.0, looks=2).judge(0.0125)
+    assert one.needed == pytest.approx(0.0125) and two.needed < one.needed / 4   # O'Brien-Fleming's first look
+    assert one.outcome == V.SHOWN and one.seeds_needed() is None
+    assert two.interval.high > one.interval.high
+
+
+def test_both_looks_keep_their_error_rate_and_a_single_look_its_own(simulated):
+    """No effect, 3 seeds a cell: one look at the part's share, and two looks (a second stage of 6 seeds whatever
+    the first showed), each call the difference shown at most at that share."""
+    share, trials = 0.025, 4000
+    hits = {1: 0, 2: 0}
+    for _ in range(trials):
+        a, b = simulated.normal(80, 2, 3), simulated.normal(80, 2, 3)
+        t1 = ST.welch(a, b)
+        s1 = DZ.StageTest(t1.diff, t1.se, t1.df, 3, t1.sd, "Welch t", paired=False)
+        hits[1] += V.Part("k", "d", s1, +1, 0.0, looks=1).judge(share).outcome == V.SHOWN
+        c, d = simulated.normal(80, 2, 6), simulated.normal(80, 2, 6)
+        t2 = ST.welch(c, d)
+        s2 = DZ.StageTest(t2.diff, t2.se, t2.df, 6, t2.sd, "Welch t", paired=False)
+        hits[2] += V.Part("k", "d", s1, +1, 0.0, looks=2, stage2=s2).judge(share).outcome == V.SHOWN
+    mc = 3 * math.sqrt(share * (1 - share) / trials)
+    assert hits[1] / trials <= share + mc and hits[2] / trials <= share + mc, hits

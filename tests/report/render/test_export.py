@@ -84,3 +84,24 @@ def test_the_pdf_renderer_is_weasyprint_then_chromium_and_says_what_to_install(m
     monkeypatch.setenv("ALEXLIB_PDF", "latex")
     with pytest.raises(R.NoRenderer, match="weasyprint, chromium or unset"):
         R.pdf_renderer()
+
+
+@pytest.mark.parametrize("grid", COMMITTED)
+def test_a_committed_summary_holds_one_value_and_one_interval_per_quantity(grid):
+    """A quantity two parts (or a part and a table) show has one estimate and one interval, at one level, never
+    past what a difference of accuracies allows."""
+    import json
+    s = json.loads((REPO / "reports" / grid / "summary.json").read_text())
+    seen: dict[str, tuple] = {}
+    for c in s["claims"]:
+        for p in c["parts"]:
+            if p["diff"] is None or not p["quantity"]:
+                continue
+            flip = p.get("sign", 1)
+            value = tuple(round(v, 9) for v in (p["diff"], p["ci_low"], p["ci_high"]))
+            assert p["level"] == 0.95
+            assert -100 <= p["ci_low"] <= p["ci_high"] <= 100
+            key = (p["quantity"], flip)
+            assert seen.setdefault(key, value) == value, (grid, p["quantity"])
+    levels = {r["level"] for r in s["comparisons"] if r.get("level") is not None}
+    assert levels <= {0.95}, levels

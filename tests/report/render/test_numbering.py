@@ -22,7 +22,7 @@ def html_text(path) -> str:
 
 def body(text: str) -> str:
     """The text without its style sheet and the document's code (captions and prose)."""
-    return text[text.find("AlexNet × normalization × batch size: what"):]
+    return text[text.find("AlexNet × normalization × batch size: the study"):]
 
 
 def captions(text: str) -> dict[str, list[int]]:

@@ -1,0 +1,27 @@
+"""A study's declaration: found by its protocol, looks per source, and a pre-registration checked against the
+records (made after it, under the same claims and grid)."""
+import yaml
+
+from alexlib.report.domain import registration as R
+
+
+def test_the_fashion_study_is_found_by_its_protocol_and_declares_its_looks():
+    reg = R.for_protocol({"dataset": "fashion_mnist", "image_size": 63, "width": 0.125, "train_size": 11520,
+                          "test_size": 2000, "epochs": 8})
+    assert reg is not None and reg.grid == "fashion" and reg.looks == {"report": 2, "gn_paper": 1}
+    assert not reg.pre_registered and "Not pre-registered" in reg.note
+    assert R.for_protocol({"dataset": "digits", "image_size": 63, "width": 0.25, "epochs": 4}) is None
+
+
+def test_a_pre_registration_holds_only_for_records_made_after_it_under_the_same_digests(tmp_path, monkeypatch):
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "g.yaml").write_text(yaml.safe_dump({"base": {"dataset": "digits"}, "grids": [{"seed": [0]}]}))
+    monkeypatch.setattr(R, "PARAMS", params)
+    path = R.write("g", {"report": 2, "gn_paper": 2}, "frozen before the first run", folder=params / "registered")
+    reg = R.load(path)
+    assert reg.pre_registered and reg.looks == {"report": 2, "gn_paper": 2}
+    assert reg.check(["2999-01-01T00:00:00+00:00"]) == []
+    assert "made before the registration" in reg.check(["2000-01-01T00:00:00+00:00"])[0]
+    (params / "g.yaml").write_text("base: {dataset: digits}\ngrids: [{seed: [0, 1]}]\n")
+    assert any("grid changed" in b for b in reg.check([]))
