@@ -260,11 +260,11 @@ Looks = dict[str, int]   # source -> the looks its claims' parts were declared w
 
 
 def looks_of(declared: Looks | int | None, source: str) -> int:
-    """The looks a source's parts have: as declared (a study that declares none has one look: it never adds
-    seeds, so it spends its whole α at its only look)."""
+    """The looks a source's parts have: as declared; a study that declares none keeps the design every study here
+    had from the start, two looks for every claim (seeds on demand may grow its cells)."""
     if isinstance(declared, int):
         return declared
-    return int((declared or {}).get(source, 1))
+    return int((declared or {}).get(source, 2))
 
 
 def judge_claims(stage1: Evidence, stage2: Evidence | None = None, judged_on: str = "",

@@ -2,7 +2,7 @@
 in full, the digests of its claim registry and grid file and the date, so the report can check that every record
 it reads came after the registration and under the same claims (``params/registered/<grid>.yaml``).
 
-A study with no registration has one look for every claim (it never adds seeds: its whole α at its only look)
+A study with no registration keeps the design every study here has had from the start, two looks for every claim,
 and is marked exploratory.
 """
 from __future__ import annotations

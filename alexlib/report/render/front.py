@@ -212,7 +212,7 @@ def banner(protocol: dict[str, Any], declared: Registration | None, updated: lis
                      "labeled *demo*.")
     if declared is None:
         lines.append("**Not registered**: no claim, margin or look was declared for this study before its data; "
-                     "every part has one look, and every verdict is exploratory.")
+                     "every part has the default two looks, and every verdict is exploratory.")
     elif declared.pre_registered:
         broken = declared.check(updated)
         lines.append(f"**Pre-registered** ({declared.registered_at[:10]}): the claims, their margins and looks, and "
