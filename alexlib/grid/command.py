@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                         "records kept aside as metrics.code-<digest>.json); by default they are reused and counted")
     p.add_argument("--rerun-lacking", action="append", default=[], metavar="FIELD", choices=LACKABLE,
                    help="train again the finished runs whose records lack FIELD, written before it was recorded "
-                        "(bn_checks: BatchNorm's accuracy with recomputed and with per-batch statistics); their "
+                        "(bn_checks: BatchNorm's accuracy with recomputed and with per-batch statistics; layers: "
+                        "per-layer gradient norms and weight distances per epoch); their "
                         "records kept aside as metrics.lacks-FIELD.json; repeatable")
     a = p.parse_args(argv)
     try:

@@ -3,6 +3,7 @@
     python -m alexlib.tools.bench [--device auto] [--norms none,bn,ln,gn,lrn] [--batch-sizes 8,16,32,64]
                             [--image-size 224] [--steps 30] [--json bench.json] [--measure-grid 0.02]
     python -m alexlib.tools.bench --grid-settings params/demo.yaml --settings 1x2,2x1 [--set epochs=1]
+    python -m alexlib.tools.bench --signals-overhead 0.125,0.25 --image-size 63 --batch-sizes 2,32 [--steps 300]
 
 For each norm x batch size: images/s of
   report  the report's loop: torchvision PIL transforms (Resize, ToTensor, Normalize) in a DataLoader with
@@ -15,6 +16,8 @@ the ratio tuned/report, and the share of the arithmetic limit: training FLOPs pe
 FlopCounterMode) x images/s over the device's measured matrix-multiply rate. Synthetic CIFAR-shaped data
 (speed does not depend on pixel values); warm-up steps are not timed. It then estimates the wall time of
 params/paper.yaml (training plus per-epoch test evaluation), or measures it on a fraction of the data.
+``--signals-overhead`` instead times the step with and without the per-layer training signals
+(alexlib.tools.signals_bench).
 """
 from __future__ import annotations
 
@@ -279,6 +282,20 @@ def print_grid_settings(res: dict[str, Any]) -> None:
               f"{r['same_accuracies_as_first']:>14} of {r['runs']}")
 
 
+def signals_overhead(a) -> dict[str, Any]:
+    """The per-layer signals' cost per step, with and without them side by side (alexlib.tools.signals_bench)."""
+    from . import signals_bench
+    dev = resolve_device(RunConfig(device=a.device))
+    widths = [float(w) for w in a.signals_overhead.split(",") if w]
+    env = environment(dev, resolve_precision(RunConfig(device=a.device), dev), RunConfig())
+    print(f"device {env['device_name']}, torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
+          f"{a.image_size} px; {a.steps} timed steps a side, taking turns, after {a.warmup} warm-up", flush=True)
+    rows = signals_bench.run([n for n in a.norms.split(",") if n], widths, [int(b) for b in a.batch_sizes.split(",")
+                             if b], a.image_size, dev, a.steps, a.warmup)
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "env": env,
+            "threads": torch.get_num_threads(), "rows": rows, "command": " ".join(sys.argv)}
+
+
 HEADER = f"{'norm':<5} {'batch':>5} {'report img/s':>12} {'eager img/s':>11} {'tuned img/s':>11} {'x report':>8} {'% matmul':>8}"
 
 
@@ -319,11 +336,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settings", default="1x2,2x1", help="with --grid-settings: JOBSxTHREADS pairs (default 1x2,2x1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="with --grid-settings: override a parameter of every run (e.g. epochs=1)")
+    p.add_argument("--signals-overhead", metavar="WIDTHS",
+                   help="instead: time the step with and without the per-layer signals at these widths (e.g. "
+                        "0.125,0.25), for each of --norms and --batch-sizes, side by side")
     p.add_argument("--json", help="write the results here")
     a = p.parse_args(argv)
     if a.steps < 1 or a.warmup < 0:
         p.error("--steps must be at least 1 and --warmup at least 0")
-    if a.grid_settings:
+    if a.signals_overhead:
+        res = signals_overhead(a)
+    elif a.grid_settings:
         res = measure_grid_settings(a.grid_settings, parse_settings(a.settings), a.set)
         print_grid_settings(res)
     else:

@@ -32,6 +32,7 @@ from .model import count_params
 from .norms import norm_entry
 from .record import CHECKPOINT, METRICS, RunRecord, portable, read_metrics, same_run, training_code_digest
 from .shapes import stage_sizes
+from .signals import compact
 from .splits import DataError
 from .trainer import CaptureError, Speed, Trainer
 
@@ -161,6 +162,7 @@ def _train_locked(cfg: RunConfig, dev: torch.device, precision: str, out: Path, 
             if not last or cfg.keep_checkpoint:
                 ckpt = {"config": cfg.to_dict(), "precision": precision, "epoch": epoch,
                         "model": tr.model.state_dict(), "optimizer": tr.opt.state_dict(), "rng": rng_state(dev),
+                        "initial_weights": tr.initial_weights(),
                         "history": record.history, "started_at": record.started_at,
                         "code_digest": record.code_digest}
             save_epoch(writer, out, ckpt, None if last else record.to_json() | {"updated_at": utc_now()})
@@ -204,6 +206,8 @@ def _resume(tr: Trainer, ckpt_path: Path, cfg: RunConfig, precision: str, record
         raise ConfigError(f"{ckpt_path} belongs to a different run ({why})")
     tr.model.load_state_dict(ck["model"])
     tr.opt.load_state_dict(ck["optimizer"])
+    if "initial_weights" in ck:   # else a checkpoint from before the signals: the seed redrew the same W0 here
+        tr.set_initial_weights(ck["initial_weights"])
     restore_rng(ck["rng"], tr.dev)
     record.history = list(ck["history"])
     record.started_at = ck.get("started_at", record.started_at)
@@ -276,13 +280,14 @@ def _train_epoch(tr: Trainer, cfg: RunConfig, epoch: int, n_batches: int,
 
 def _finish_epoch(tr: Trainer, epoch: int, train_seconds: float) -> dict[str, Any]:
     loss_sum, correct, n = tr.sums.tolist()
+    layers = compact(*tr.layer_signals())
     t = time.perf_counter()
     test_loss, test_acc = tr.evaluate(tr.ds.test)
     eval_seconds = time.perf_counter() - t
     return {"epoch": epoch, "train_loss": loss_sum / n, "train_acc": 100.0 * correct / n,
             "test_loss": test_loss, "test_acc": test_acc,
             "seconds": train_seconds + eval_seconds, "train_seconds": train_seconds,
-            "eval_seconds": eval_seconds, "images_per_s": n / train_seconds}
+            "eval_seconds": eval_seconds, "images_per_s": n / train_seconds, "layers": layers}
 
 
 def _final(history: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from torch import nn
 from .layers import LocalResponseNorm  # noqa: F401  (the model's LRN, also imported from here)
 from .norms import norm_entry
 from .shapes import hidden_units, place_shapes, stage_channels, stage_sizes
+from .signals import LAYERS
 
 
 def make_norm(kind: str, channels: int, side: int, gn_groups: int = 4) -> nn.Module:
@@ -68,6 +69,15 @@ def norm_layers(model: AlexNet) -> list[nn.Module]:
 def lrn_layers(model: AlexNet) -> list[nn.Module]:
     """The two LRN slots after conv1's and conv2's ReLU (Identity unless norm='lrn')."""
     return [model.features[i] for i in LRN_SLOTS]
+
+
+def weight_layers(model: AlexNet) -> list[tuple[str, nn.Module]]:
+    """The layers with weights, named by stage (``alexlib.train.signals.LAYERS``): the five convolutions of
+    ``features`` (conv1..conv5) and the three linear layers of ``classifier`` (fc6..fc8), in order. Norm layers'
+    affine parameters are not among them."""
+    found = [m for m in model.features if isinstance(m, nn.Conv2d)] + \
+        [m for m in model.classifier if isinstance(m, nn.Linear)]
+    return list(zip(LAYERS, found, strict=True))
 
 
 def count_params(model: nn.Module) -> int:

@@ -28,10 +28,13 @@ CHECKPOINT = "checkpoint.pt"
 # those, the ones written before 2026-12-03 also lack the environment fields that move numbers (cpu_capability,
 # blas, onednn, kernel_env), and all lack the training code's digest. Version 2 adds "schema" and "code_digest".
 # Version 3 adds "bn_checks" to the records of norms that normalize over the batch (alexlib.train.bnchecks).
-SCHEMA = 3
+# Version 4 adds "layers" to each epoch of the history: per-layer gradient norms and weight distances
+# (alexlib.train.signals).
+SCHEMA = 4
 ENV_ADDED_IN_1 = ("cpu_capability", "blas", "onednn", "kernel_env")   # absent from the earliest version-1 records
 STATUSES = tuple(STATUS_RANK)
-LACKABLE = ("bn_checks", "code_digest")   # fields an older record can lack that a rerun adds (grid --rerun-lacking)
+# fields an older record can lack that a rerun adds (grid --rerun-lacking)
+LACKABLE = ("bn_checks", "code_digest", "layers")
 
 
 class RecordError(ValueError):
@@ -98,6 +101,8 @@ def upgrade(d: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
         d = {**d, "code_digest": None}
     if _batch_stats_norm(d) and d.get("status") == "completed" and not d.get("bn_checks"):
         lacks.append("bn_checks")   # before version 3, or its checks failed after training (train.loop)
+    if version < 4 or any("layers" not in h for h in d.get("history") or []):
+        lacks.append("layers")      # before version 4, or some epochs trained before it (resumed across the change)
     return {**d, "schema": SCHEMA}, tuple(lacks)
 
 
@@ -111,7 +116,7 @@ def _batch_stats_norm(d: dict[str, Any]) -> bool:
 # code's digest"): readers, registries, help, plots and the record's own format are left out, so adding one of
 # those never makes finished runs look as if other code had trained them.
 RUN_CODE = ("model.py", "norms.py", "layers.py", "shapes.py", "loop.py", "trainer.py", "graphs.py", "checkpoint.py",
-            "bnchecks.py", "device.py", "config.py", "transforms.py")
+            "bnchecks.py", "device.py", "config.py", "transforms.py", "signals.py")
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .config import RunConfig
 from .data import Dataset, Split, batches, prepare
 from .graphs import CudaStepGraph, StepGraph
-from .model import AlexNet
+from .model import AlexNet, weight_layers
 
 GRAPH_WARMUP_STEPS = 3      # eager steps before capture (PyTorch's recipe: optimizer state, cuDNN choices)
 
@@ -61,6 +61,14 @@ class Trainer:
                                    foreach=self.cuda or None)
         # running sums for the epoch, on the device: [loss * n, correct, n]
         self.sums = torch.zeros(3, dtype=torch.float64, device=dev)
+        # the per-layer signals (alexlib.train.signals): each weight layer's weight, its initial value W0 (a copy;
+        # a resumed run takes the checkpoint's), and per layer the sum over the epoch's steps of its weight
+        # gradient's L2 norm, on the device; the steps are counted on the host
+        self.layers = weight_layers(self.model)
+        self.weights = [m.weight for _, m in self.layers]
+        self.initial = [w.detach().clone() for w in self.weights]
+        self.grad_norm_sums = torch.zeros(len(self.layers), dtype=torch.float64, device=dev)
+        self.epoch_steps = 0
         self.make_graph = speed.graph
         self._graph_obj: StepGraph | None = None   # made at the first warm-up step
         self.graph: StepGraph | None = None        # the same object, once a capture succeeded
@@ -75,7 +83,8 @@ class Trainer:
         return torch.autocast(self.dev.type, dtype=self.amp_dtype, cache_enabled=False)
 
     def train_step(self, x_u8: torch.Tensor, y: torch.Tensor) -> None:
-        """Zero the gradients in place, forward, backward, SGD step, add loss/correct/count to the sums.
+        """Zero the gradients in place, forward, backward, add each weight layer's gradient norm to its sum, SGD
+        step, add loss/correct/count to the sums. All on the device (a captured graph holds every part of it).
         In place, not set to None: a captured graph keeps writing the same gradient tensors, so after an
         eager step the model's .grad is still the graph's, never a stale second copy."""
         self.opt.zero_grad(set_to_none=False)
@@ -84,6 +93,7 @@ class Trainer:
             out = self.model(x)
             loss = F.cross_entropy(out, y)
         loss.backward()
+        self._add_grad_norms()
         self.opt.step()
         with torch.no_grad():
             n = y.shape[0]
@@ -91,7 +101,15 @@ class Trainer:
             self.sums[1] += (out.argmax(1) == y).sum()
             self.sums[2] += n
 
+    def _add_grad_norms(self) -> None:
+        """Each weight layer's gradient L2 norm added to its sum, in one foreach kernel per dtype and device (no
+        host sync). The gradients are the ones the SGD step is about to use."""
+        with torch.no_grad():
+            norms = torch._foreach_norm([w.grad for w in self.weights])
+            self.grad_norm_sums.add_(torch.stack(norms))   # float32 norms summed in float64
+
     def step(self, x_u8: torch.Tensor, y: torch.Tensor) -> None:
+        self.epoch_steps += 1
         full = y.shape[0] == self.cfg.batch_size
         if self.make_graph is None or not full:
             return self.train_step(x_u8, y)       # CPU, graphs off, or the partial last batch
@@ -137,6 +155,28 @@ class Trainer:
 
     def reset_sums(self) -> None:
         self.sums.zero_()
+        self.grad_norm_sums.zero_()
+        self.epoch_steps = 0
+
+    def layer_signals(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(each weight layer's mean gradient norm over the epoch's steps so far (NaN before any step), its weights'
+        distance from W0 relative to ||W0||), full precision, by layer name: one host read."""
+        with torch.no_grad():
+            moved = torch._foreach_norm(torch._foreach_sub([w.detach() for w in self.weights], self.initial))
+            dist = torch.stack(moved).double() / torch.stack(torch._foreach_norm(self.initial)).double()
+            grad, dist = torch.stack([self.grad_norm_sums, dist]).tolist()
+        names = [name for name, _ in self.layers]
+        steps = self.epoch_steps
+        return ({n: g / steps if steps else float("nan") for n, g in zip(names, grad)}, dict(zip(names, dist)))
+
+    def initial_weights(self) -> dict[str, torch.Tensor]:
+        """W0 by layer name, for the checkpoint (a resumed run measures its distances from the same W0)."""
+        return {name: w0 for (name, _), w0 in zip(self.layers, self.initial)}
+
+    def set_initial_weights(self, saved: dict[str, torch.Tensor]) -> None:
+        """W0 from a checkpoint (``initial_weights``), copied in place onto the device."""
+        for (name, _), w0 in zip(self.layers, self.initial):
+            w0.copy_(saved[name])
 
     def evaluate(self, split: Split) -> tuple[float, float]:
         """Mean cross-entropy and accuracy (%) over the whole split, in eval mode (dropout off)."""

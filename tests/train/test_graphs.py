@@ -30,7 +30,8 @@ def test_graphed_loop_gives_the_eager_loops_numbers(tmp_path, norm):
     eager = T.train(tiny(tmp_path, norm=norm, out_dir=str(tmp_path / "eager"), **GRAPHED))
     speed, made = graphed()
     g = T.train(tiny(tmp_path, norm=norm, out_dir=str(tmp_path / "graph"), **GRAPHED), speed=speed)
-    assert numbers(g) == numbers(eager)
+    assert numbers(g) == numbers(eager)   # the per-layer signals among them: each epoch's "layers"
+    assert all(h["layers"] for h in g["history"])
     (graph,) = made
     assert (graph.warmups, graph.captures) == (TR.GRAPH_WARMUP_STEPS, 1)
     assert graph.replays == 3 * 6 - TR.GRAPH_WARMUP_STEPS   # every full batch after the warm-up
@@ -63,7 +64,7 @@ def test_a_graphed_run_resumed_mid_way_matches_one_run_straight_through(tmp_path
     speed2, made = graphed()
     resumed = T.train(cfg, speed=speed2)
     assert made[0].warmups == TR.GRAPH_WARMUP_STEPS and made[0].captures == 1  # a new graph after resume
-    assert numbers(resumed) == numbers(straight)
+    assert numbers(resumed) == numbers(straight) and all("layers" in h for h in resumed["history"])
 
 
 def test_a_failed_capture_ends_the_run_cleanly_and_cuda_graph_false_goes_on(tmp_path, monkeypatch):

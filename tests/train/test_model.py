@@ -94,3 +94,14 @@ def test_groupnorm_matches_its_formula():
 def test_unknown_norm_names_the_choices():
     with pytest.raises(ValueError, match="none, bn, ln, gn, lrn"):
         make_norm("in", 8, 4)
+
+
+@pytest.mark.parametrize("norm", ["none", "bn", "ln", "gn", "lrn"])
+def test_the_weight_layers_are_named_by_stage(norm):
+    """conv1..conv5 and fc6..fc8, the per-layer signals' names (alexlib.train.signals), at their places in the
+    network whatever the norm."""
+    from alexlib.train.model import weight_layers
+    m = AlexNet(norm, image_size=63, width=0.125)
+    f, c = m.features, m.classifier
+    assert weight_layers(m) == list(zip(("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"),
+                                        (f[0], f[5], f[10], f[13], f[16], c[1], c[4], c[6])))

@@ -74,9 +74,9 @@ def test_a_version_1_record_reads_through_the_upgrade_which_says_what_it_lacks()
     assert all(r.bn_checks is None for r in recs)
     v2 = {"run_id": "x", "config": RunConfig(norm="bn").to_dict(), "status": "completed", "schema": 2,
           "code_digest": "0123456789ab"}
-    assert RunRecord.from_json(v2).lacks == ("bn_checks",)
-    assert RunRecord.from_json(v2 | {"config": RunConfig(norm="gn").to_dict()}).lacks == ()
-    assert RunRecord.from_json(v2 | {"status": "diverged"}).lacks == ()   # a diverged run has no checks to add
+    assert RunRecord.from_json(v2).lacks == ("bn_checks", "layers")   # and every record before version 4 its signals
+    assert RunRecord.from_json(v2 | {"config": RunConfig(norm="gn").to_dict()}).lacks == ("layers",)
+    assert RunRecord.from_json(v2 | {"status": "diverged"}).lacks == ("layers",)   # a diverged run: no checks to add
 
 
 def test_a_newer_schema_or_a_broken_record_is_refused_with_the_reason():
