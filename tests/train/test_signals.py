@@ -39,7 +39,7 @@ def trainer(norm="bn", graph=None):
 
 
 def test_every_epoch_holds_both_signals_for_every_layer_and_a_10_epoch_record_stays_small(tmp_path):
-    r = T.train(tiny(tmp_path, norm="bn", epochs=10, train_size=32))
+    r = T.train(tiny(tmp_path, norm="gn", epochs=10, train_size=32, test_size=16))
     assert [h["epoch"] for h in r["history"]] == list(range(1, 11))
     for h in r["history"]:
         assert list(h["layers"]) == list(LAYERS)
