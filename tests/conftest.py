@@ -277,6 +277,7 @@ SLOW_MODULES = {   # what makes each slow, measured on the 2-core machine (2026-
     "tests/train/test_loop.py": "in-process training, resumed and killed",
     "tests/train/test_graphs.py": "the CUDA-graph path trained on the CPU stand-in",
     "tests/train/test_bnchecks.py": "BatchNorm runs trained for their checks",
+    "tests/train/test_signals.py": "runs trained and resumed for their per-layer signals",
     "tests/tools/test_bench.py": "the benchmark end to end",
     "tests/tools/test_gpucheck.py": "the GPU check end to end",
     "tests/tools/test_noise.py": "runs trained under two kernel settings",
