@@ -97,7 +97,7 @@ def test_a_study_that_had_its_second_stage_says_what_it_ran_and_grows_none_of_it
 def test_a_stage_for_claims_added_since_grows_only_cells_no_stage_grew(tmp_path, monkeypatch, priced):
     """A study whose stage grew BN at batch 64 (for the report's claims) gets a further stage for the paper's claim
     G3 (GN above BN at batch 2), in cells of its own: BN at 64 is never grown again, so G1 (BN at 2 against BN at
-    64, here 2 points apart: open) is judged on the seeds it has; the stage is appended to stages.json with a grid
+    64, here 5 points apart, at the margin: open) is judged on the seeds it has; the stage is appended to stages.json with a grid
     file of its own."""
     runs = tmp_path / "runs"
     wobble = (-0.3, 0.2, 0.1, -0.2, 0.3, 0.0)
@@ -105,7 +105,7 @@ def test_a_stage_for_claims_added_since_grows_only_cells_no_stage_grew(tmp_path,
         for bs in (2, 64):
             for s in range(3):
                 fake_run(runs, norm=norm, batch_size=bs, seed=s, epochs=2,
-                         acc=round(80.0 - 2.0 * (bs == 2) + 0.4 * ((norm, bs) == ("gn", 2))
+                         acc=round(80.0 - 5.0 * (bs == 2) + 0.4 * ((norm, bs) == ("gn", 2))
                                    + wobble[s] * (1 + (norm == "gn")), 2))
     grown = [fake_run(runs, norm="bn", batch_size=64, seed=s, epochs=2, acc=80.0 + wobble[s]).name for s in (3, 4, 5)]
     write_stages(runs, [SecondStage(budget="6", cells=[["bn", 64]], runs=grown, claims=["3"], measured_seconds=60.0)])
@@ -125,7 +125,7 @@ def test_a_stage_for_claims_added_since_grows_only_cells_no_stage_grew(tmp_path,
     assert "a cell it reads had its second stage already" in text          # G1's parts read BN at 64
     stages = read_stages(runs)
     assert len(stages) == 2 and stages[0].runs == grown
-    assert ["bn", 64] not in stages[1].cells and ["gn", 2] in stages[1].cells and stages[1].claims == ["G3"]
+    assert ["bn", 64] not in stages[1].cells and ["gn", 2] in stages[1].cells and "G3" in stages[1].claims
     assert seen == [("stage2.2.yaml", "grid.stage2.2.json")] and (runs / "stage2.2.yaml").is_file()
 
 
