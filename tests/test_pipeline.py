@@ -79,11 +79,11 @@ def test_report_html_pdf_and_figures_without_a_browser(smoke_runs, tmp_path, mon
     pages = subprocess.run(["pdftotext", "-layout", str(made["pdf"]), "-"], capture_output=True,
                            text=True).stdout.split("\f")
     text = "\n".join(pages)
-    assert "What reproduced" in pages[0] and "SYNTHETIC" in pages[0] and "the report" in pages[0]
-    assert re.search(r"Adding\s+BN,", pages[0]) and "What this study found" in pages[0] + pages[1]
-    images = subprocess.run(["pdfimages", "-list", "-f", "1", "-l", "2", str(made["pdf"])], capture_output=True,
+    assert "The claims of the two sources, judged" in pages[0] and "SYNTHETIC" in pages[0] and "the report" in pages[0]
+    assert re.search(r"Adding\s+BN,", pages[0] + pages[1]) and "What this study found" in pages[0] + pages[1] + pages[2]
+    images = subprocess.run(["pdfimages", "-list", "-f", "1", "-l", "3", str(made["pdf"])], capture_output=True,
                             text=True).stdout.splitlines()[2:]
-    assert images, "the grouped bar chart is on page 1 or 2"
+    assert images, "the grouped bar chart is by page 3 (page 1 in plain words, issue 42, brings it back to 1 or 2)"
     n_pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(made["pdf"])], capture_output=True,
                                                             text=True).stdout).group(1))
     assert n_pages <= 10
