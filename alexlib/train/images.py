@@ -15,7 +15,6 @@ of one's own images (``register_image_folder``).
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
@@ -31,7 +30,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .splits import DataError, Origin, Split, Splits
+from .splits import DataError, Origin, Split, Splits, file_digest
 
 SPLITS = ("train", "test")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz")
@@ -73,21 +72,9 @@ class ImageOrigin(Origin):
 # ---------------------------------------------------------------------------------------------------
 # Digests: the archive's bytes, and the manifest of the files read (names, sizes, contents).
 # ---------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def sha256(path: str | os.PathLike) -> str:
-    """A file's sha256, once per process per file (the 18 MB archive: about 0.05 s); a file replaced since
-    (another size or modification time) is hashed again."""
-    p = Path(path).resolve()
-    st = p.stat()
-    return _sha256_cached(str(p), st.st_size, st.st_mtime_ns)
+    """A file's sha256, once per process per file (the 18 MB archive: about 0.05 s)."""
+    return file_digest(path, "sha256")
 
 
 def manifest_digest(entries: list[tuple[str, int, str]]) -> str:

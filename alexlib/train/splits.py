@@ -71,19 +71,23 @@ class Dataset:
 
 
 @functools.lru_cache(maxsize=None)
-def _md5_cached(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.md5()
+def _digest_cached(path: str, size: int, mtime_ns: int, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
 
 
-def md5(path: str | os.PathLike) -> str:
-    """A file's md5, computed once per process per file: CIFAR-10's seven files (~180 MB) take about half a
-    second to hash on one core (a few seconds at most from a cold, slow disk), and the same pass serves the
-    check against torchvision's sums and the record. A file replaced since (another size or modification
-    time) is hashed again."""
+def file_digest(path: str | os.PathLike, algorithm: str = "md5") -> str:
+    """A file's digest, computed once per process per file and algorithm: CIFAR-10's seven files (~180 MB) take
+    about half a second to hash on one core, and the same pass serves the check against torchvision's sums and
+    the record. A file replaced since (another size or modification time) is hashed again."""
     p = Path(path).resolve()
     st = p.stat()
-    return _md5_cached(str(p), st.st_size, st.st_mtime_ns)
+    return _digest_cached(str(p), st.st_size, st.st_mtime_ns, algorithm)
+
+
+def md5(path: str | os.PathLike) -> str:
+    """A file's md5 (``file_digest``): what torchvision's CIFAR-10 checksums are."""
+    return file_digest(path, "md5")

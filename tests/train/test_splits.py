@@ -12,9 +12,9 @@ def test_md5_is_hashed_once_per_file_and_again_when_the_file_changes(tmp_path):
     p = tmp_path / "f.bin"
     p.write_bytes(b"a" * 1000)
     S.md5(p)
-    before = S._md5_cached.cache_info()
+    before = S._digest_cached.cache_info()
     assert S.md5(p) == hashlib_md5(p)
-    after = S._md5_cached.cache_info()
+    after = S._digest_cached.cache_info()
     assert (after.hits, after.misses) == (before.hits + 1, before.misses)  # not read again
     p.write_bytes(b"b" * 999)  # replaced: another size
-    assert S.md5(p) == hashlib_md5(p) and S._md5_cached.cache_info().misses == before.misses + 1
+    assert S.md5(p) == hashlib_md5(p) and S._digest_cached.cache_info().misses == before.misses + 1
