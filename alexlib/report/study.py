@@ -122,8 +122,9 @@ class Study(Typeset):
         return findings.findings_markdown(self.findings())
 
     # ---- the sections ----
-    def banner(self) -> str:   # page 1's opening: a demo, the registration, the one level and rule
-        return front.banner(self.protocol(), registration.for_protocol(self.protocol()), list(self.runs.updated_at))
+    def banner(self) -> str:   # page 1's opening: a demo, the plain findings, the registration, the one level
+        return front.banner(self.protocol(), registration.for_protocol(self.protocol()), list(self.runs.updated_at),
+                            front.headlines(self.claims(), self.flags, self.numbering.see))
 
     def accuracy_note(self) -> str:
         return texts.comparison_note(self.protocol(), self.numbering.ref("protocol")) + " " + tables.FLAG_RULES
@@ -134,7 +135,7 @@ class Study(Typeset):
         if not styled:
             return t
         from IPython.display import HTML
-        return HTML(tables.muted(t).to_html())   # an HTML object: its text form is the same on every run (nbval)
+        return HTML(tables.muted(t).set_table_attributes('class="wide"').to_html())   # wraps to fit the page
 
     def claims_note(self) -> str:
         return texts.claims_note(self.runs, self.protocol(), self.reference, self.cells)
@@ -199,9 +200,6 @@ class Study(Typeset):
     def forest(self) -> Figure:
         return self._keep("differences", figures.forest(self.runs, self.analysis.comparisons))
 
-    def designs_chart(self) -> Figure:
-        return self._keep("designs", figures.designs_chart(self.runs))
-
     def learning_curves(self) -> Figure:
         return self._keep("learning_curves", figures.learning_curves(self.runs))
 
@@ -215,7 +213,7 @@ class Study(Typeset):
         whichever notebook cells ran before: it draws each figure not drawn yet (the designs chart when the runs
         hold a design). A figure already drawn is written as it is: it is the one the notebook showed."""
         draw = {"accuracy_bars": self.bar_chart, "accuracy_vs_batch": self.accuracy_vs_batch,
-                "differences": self.forest, "designs": self.designs_chart, "learning_curves": self.learning_curves}
+                "differences": self.forest, "learning_curves": self.learning_curves}
         shows = {"designs": len(self.designs()) > 1, "accuracy_vs_batch": self.small.present}   # as the report does
         for name, drawing in draw.items():
             if name not in self.figures and shows.get(name, True):

@@ -129,9 +129,9 @@ def load_cifar10(root: str | os.PathLike, checksums: dict[str, str] | None = Non
     splits = []
     train_files = sorted(n for n in sums if n.startswith("data_batch"))
     for names in (train_files, [n for n in sums if n.startswith("test_batch")]):
-        batches = [_read_cifar_batch(root / CIFAR10_FOLDER / n) for n in names]
-        x = np.concatenate([b[0] for b in batches]).reshape(-1, 3, 32, 32)  # (N, C, H, W) as stored
-        y = [label for b in batches for label in b[1]]
+        parts = [_read_cifar_batch(root / CIFAR10_FOLDER / n) for n in names]
+        x = np.concatenate([b[0] for b in parts]).reshape(-1, 3, 32, 32)  # (N, C, H, W) as stored
+        y = [label for b in parts for label in b[1]]
         splits.append(Split(torch.from_numpy(x), torch.as_tensor(y, dtype=torch.int64)))
     how = "checked against torchvision's md5 sums" if real else "checked against the md5 sums given (not CIFAR-10's)"
     return Splits(splits[0], splits[1], Origin(str((root / CIFAR10_FOLDER).resolve()), files, how))

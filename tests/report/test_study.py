@@ -6,7 +6,7 @@ import pandas as pd
 
 from conftest import arms, cell, study
 
-FIGURES = ["accuracy_bars.png", "designs.png", "differences.png", "learning_curves.png"]
+FIGURES = ["accuracy_bars.png", "differences.png", "learning_curves.png"]
 DATA = ["cells.csv", "designs.csv", "results.csv", "summary.json"]
 
 
@@ -26,9 +26,9 @@ def test_write_on_a_fresh_study_draws_every_figure_and_writes_every_file(tmp_pat
 def test_a_figure_the_notebook_drew_is_written_as_it_was_shown(tmp_path):
     arms(tmp_path)
     s = study(tmp_path)
-    shown = s.designs_chart()
+    shown = s.learning_curves()
     s.write()
-    assert s.figures["designs"] is shown and sorted(s.figures) == sorted(f[:-4] for f in FIGURES)
+    assert s.figures["learning_curves"] is shown and sorted(s.figures) == sorted(f[:-4] for f in FIGURES)
 
 
 def test_accuracy_against_batch_size_is_drawn_where_the_study_ran_below_the_reports_sizes(tmp_path):

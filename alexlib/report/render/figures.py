@@ -8,7 +8,6 @@ where the protocol is the report's.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -17,8 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ...train.norms import NORM_COLORS, NORMS, SHORT_NAMES
-from ...vocab import DESIGNS, REPORT_BATCHES
-from ..domain.runs import arm, designs, is_synthetic, main_grid
+from ...vocab import REPORT_BATCHES
+from ..domain.runs import arm, is_synthetic, main_grid
 from ..inference.stats import Comparison
 from .style import PAGE_WIDTH, REPORT_COLOR
 from .texts import short_label
@@ -140,32 +139,6 @@ def forest(runs: pd.DataFrame, comparisons: list[Comparison]) -> Figure:
     return _finish(fig, runs, main_grid(runs), rect_bottom=0.09)
 
 
-def designs_chart(runs: pd.DataFrame) -> Figure:
-    """One panel per design: test accuracy per norm at each of its batch sizes (mean ± sd, dots: runs)."""
-    shown_designs = designs(runs)
-    fig = Figure(figsize=(PAGE_WIDTH, 3.2))
-    axes = fig.subplots(1, max(1, len(shown_designs)), sharey=True, squeeze=False)[0]
-    shown = pd.DataFrame()
-    for ax, design in zip(axes, shown_designs):
-        d = arm(runs, design, only_completed=True).assign(norm_name=lambda x: x.norm.map(SHORT_NAMES))
-        shown = pd.concat([shown, arm(runs, design)])
-        order = [SHORT_NAMES[n] for n in NORMS if n in set(d.norm)]
-        sizes = sorted(d.batch_size.unique())
-        if not d.empty:
-            sns.barplot(data=d, x="norm_name", y="test_acc", hue="batch_size", order=order, hue_order=sizes,
-                        errorbar="sd", capsize=0.1, ax=ax, palette="crest")
-            with fixed_jitter():
-                sns.stripplot(data=d, x="norm_name", y="test_acc", hue="batch_size", order=order, hue_order=sizes,
-                              dodge=True, palette="dark:black", size=2.5, ax=ax, legend=False)
-            if design == shown_designs[-1]:
-                ax.legend(title="batch size", fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-            else:
-                ax.get_legend().remove()
-        ax.set(xlabel="", ylabel="test accuracy (%)", ylim=(0, 100))
-        ax.set_title(DESIGNS[design][0], fontsize=9)
-    return _finish(fig, runs, shown)
-
-
 def learning_curves(runs: pd.DataFrame) -> Figure:
     """Per batch size of the report's design: test accuracy (top) and training loss (bottom) after each epoch,
     mean over the completed seeds with a band of ± one sd; the designs' batch-8 arms dashed (equal steps) and
@@ -214,18 +187,6 @@ def learning_curves(runs: pd.DataFrame) -> Figure:
     fig.text(0.01, 0.005, short_label(runs, d), fontsize=6, color="crimson" if is_synthetic(runs) else "gray")
     fig.tight_layout(rect=(0, 0.04, 0.85, 1))
     return fig
-
-
-@contextmanager
-def fixed_jitter(seed: int = 0):
-    """seaborn jitters dots with numpy's global generator: seed it for the plot (the same records draw the same
-    figure, byte for byte) and give the caller's state back."""
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
 
 
 def _finish(fig: Figure, runs: pd.DataFrame, shown: pd.DataFrame, rect_bottom: float = 0.05) -> Figure:

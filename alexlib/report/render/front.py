@@ -17,11 +17,12 @@ from ...train.norms import REGISTRY as NORM_REGISTRY
 from ...train.shapes import hidden_units, stage_channels
 from ...vocab import REPORT_PROTOCOL
 from ..domain.claims import SOURCES, claim_spec
+from ..domain.learning import NEAR_CHANCE
 from ..domain.registration import Registration
 from ..domain.runs import main_grid
 from ..inference.verdicts import AGAINST, OPEN, RULED_OUT, SHOWN, UNTESTABLE, Claim, Part
 from .references import DATASETS, cite
-from .tables import LEVEL_TEXT
+from .tables import LEVEL_TEXT, interval
 
 # What the report says it ran on, beyond params/reference.yaml's numbers (SPEC.md, from the report itself)
 REPORT_SIDE = {"device": "CPU for its first configuration (5 hours), then a GPU", "precision": "not stated (fp32 by "
@@ -201,32 +202,84 @@ def is_demo(protocol: dict[str, Any]) -> bool:
     return str(protocol.get("dataset")) in DEMO_DATASETS
 
 
-def banner(protocol: dict[str, Any], declared: Registration | None, updated: list[str]) -> str:
-    """Page 1's first lines: a demo says so; the study's registration (pre-registered and checked against the
-    records, or what was declared when); the one level and the decision rule."""
+def banner(protocol: dict[str, Any], declared: Registration | None, updated: list[str], plain: list[str]) -> str:
+    """Page 1's opening: a demo says so; the plain findings (``headlines``); then how the study was declared
+    (pre-registered and checked against the records, or what was declared when) and the one level and rule."""
     lines = []
     if is_demo(protocol):
         lines.append(f"**A demonstration, not a result.** This report runs the whole pipeline on "
                      f"{DEMO_DATASETS[str(protocol['dataset'])]}: it shows that every step works, and its verdicts say "
                      "nothing of CIFAR-10, of the report's claims or of the Group Normalization paper's; each is "
                      "labeled *demo*.")
+    if plain:
+        lines.append("**In brief.**\n\n" + "\n".join(f"- {s}" for s in plain))
     if declared is None:
-        lines.append("**Not registered**: no claim, margin or look was declared for this study before its data; "
-                     "every part has the default two looks, and every verdict is exploratory.")
+        how = ("**Not registered**: no claim, margin or look was declared before the data; every part has the "
+               "default two looks, and every verdict is exploratory.")
     elif declared.pre_registered:
         broken = declared.check(updated)
-        lines.append(f"**Pre-registered** ({declared.registered_at[:10]}): the claims, their margins and looks, and "
-                     "the grid were frozen before the first run, and every record here was made after it under "
-                     "the same claims and grid." if not broken else
-                     "**Registered, but not kept**: " + "; ".join(broken) + ". Its verdicts are exploratory.")
+        how = (f"**Pre-registered** ({declared.registered_at[:10]}): claims, margins, looks and grid frozen before "
+               "the first run; every record here was made after it under the same claims and grid." if not broken else
+               "**Registered, but not kept**: " + "; ".join(broken) + ". Its verdicts are exploratory.")
     else:
-        lines.append(f"**Not pre-registered.** {declared.note}")
-    lines.append(f"{LEVEL_TEXT}. A part is *shown* when its interval lies beyond its margin in the claimed direction "
-                 "(inside ±margin for *stable*), *shown against* when it lies wholly on the other side of zero, "
-                 "*size ruled out* when it excludes the margin; a claim is reproduced when every part is shown.")
+        how = f"**Not pre-registered.** {declared.note}"
+    lines.append(f"{how} {LEVEL_TEXT}; a part is *shown* when its interval clears its margin in the claimed "
+                 "direction (inside ±margin for *stable*), and a claim is reproduced when every part is shown.")
     return "\n\n".join(lines)
 
 
 def demo_label(words: str, demo: bool) -> str:
     """A verdict line, labeled where the study is a demonstration."""
     return f"*demo:* {words}" if demo else words
+
+
+# ---------------------------------------------------------------------------------------------------
+# Page 1 in plain words: a few findings, each with its number, its interval and where it rests
+# ---------------------------------------------------------------------------------------------------
+def _iv(p: Part) -> str:
+    iv = p.interval
+    return f"{iv.estimate:+.1f} {interval(iv.low, iv.high)}"
+
+
+def _tally(claims: list[Claim], source: str) -> str:
+    mine = [c for c in claims if claim_spec(c.id).source == source]
+    by: dict[str, list[str]] = {}
+    for c in mine:
+        by.setdefault(c.verdict, []).append(c.id)
+    return ", ".join(f"{len(ids)} {v} ({', '.join(ids)})" for v, ids in by.items())
+
+
+def headlines(claims: list[Claim], flags: dict[tuple[str, int], list[str]], see) -> list[str]:
+    """Three to five sentences a reader who stops at page 1 can carry away, each computed from the verdicts and
+    cells it names (``see``: the numbering's reference to the tables and figures it rests on)."""
+    by_id = {c.id: c for c in claims}
+    out = []
+    has_paper = any(claim_spec(c.id).source == "gn_paper" and c.verdict != "not testable" for c in claims)
+    tally = f"Of the report's claims: {_tally(claims, 'report')}"
+    if has_paper:
+        tally += f"; of the Group Normalization paper's: {_tally(claims, 'gn_paper')}"
+    out.append(tally + f" {see('claims_report', 'claims_paper')}.")
+    c1 = by_id.get("1")
+    finals = [p for p in (c1.parts if c1 else []) if p.key.endswith("final") and p.interval is not None]
+    if finals:
+        gains = ", ".join(f"{SHORT_NAMES[p.key.split('-')[0]]} {_iv(p)}" for p in finals)
+        shown = all(p.outcome == SHOWN for p in finals)
+        out.append(f"Normalization {'raises' if shown else 'may raise'} final test accuracy over no normalization, "
+                   f"on average over the report's batch sizes: {gains} points {see('claims_report')}.")
+    low = sorted({(n, bs) for (n, bs), f in flags.items() if NEAR_CHANCE in f}, key=lambda k: (NORMS.index(k[0])
+                                                                                              if k[0] in NORMS else 9, k[1]))
+    if low:
+        cells = "; ".join(f"{SHORT_NAMES.get(n, n)} at batch {', '.join(str(b) for m, b in low if m == n)}"
+                          for n in dict.fromkeys(n for n, _ in low))
+        out.append(f"Networks that never learned (final accuracy within 10 points of chance): {cells} "
+                   f"{see('accuracy', 'accuracy_vs_batch')}.")
+    g3 = by_id.get("G3")
+    small = [p for p in (g3.parts if g3 else []) if p.interval is not None]
+    if small:
+        out.append("GN minus BN at small batches: " + "; ".join(
+            f"batch {p.cells[0][1]}: {_iv(p)} ({phrase(p)})" for p in small) + f" {see('claims_paper')}.")
+    against = [(c, p) for c in claims for p in c.parts if p.outcome in (AGAINST, RULED_OUT)]
+    if against:
+        out.append("Against a source's words: " + "; ".join(
+            f"claim {c.id}, {p.what}: {_iv(p)} ({phrase(p)})" for c, p in against[:3]) + ".")
+    return out[:5]

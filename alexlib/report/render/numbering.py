@@ -10,11 +10,11 @@ FIGURE, TABLE = "Figure", "Table"
 
 # (kind, key) in the notebook's order; "claim:*" stands for each claim's table, in the claims' order
 ORDER: tuple[tuple[str, str], ...] = (
-    (TABLE, "protocol"), (TABLE, "claims_report"), (TABLE, "claims_paper"),
-    (FIGURE, "accuracy_bars"), (FIGURE, "accuracy_vs_batch"), (TABLE, "accuracy"), (TABLE, "claim:*"),
+    (TABLE, "claims_report"), (TABLE, "claims_paper"), (FIGURE, "accuracy_vs_batch"),
+    (FIGURE, "accuracy_bars"), (TABLE, "accuracy"), (TABLE, "claim:*"),
     (FIGURE, "differences"), (TABLE, "convergence"), (FIGURE, "learning_curves"),
     (TABLE, "small_values"), (TABLE, "small_checks"), (TABLE, "small_arm"), (TABLE, "lr_sweep"),
-    (TABLE, "plan"), (TABLE, "batch_effects"), (TABLE, "against"), (TABLE, "against_environments"),
+    (TABLE, "plan"), (TABLE, "batch_effects"), (TABLE, "protocol"), (TABLE, "against"), (TABLE, "against_environments"),
     (TABLE, "environment"), (TABLE, "time"), (TABLE, "problems"),
 )
 

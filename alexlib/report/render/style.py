@@ -26,6 +26,10 @@ h2 { break-after: avoid; page-break-after: avoid; margin-top: 1.4em; }
   .jp-OutputArea-child { break-inside: auto !important; }   /* long text splits across pages */
   .jp-RenderedImage, .jp-RenderedHTMLCommon table { break-inside: avoid; }   /* figures and tables do not */
   body { max-width: none; font-size: 9pt; } .jp-RenderedHTMLCommon table { font-size: 7.5pt; }
+  .jp-RenderedHTMLCommon { font-size: 9pt !important; line-height: 1.35 !important; }   /* Lab's 14 px is screen size */
+  .jp-RenderedHTMLCommon li { margin-bottom: 0.15em; } .jp-RenderedHTMLCommon p { margin-bottom: 0.45em; }
+  .jp-RenderedHTMLCommon table { max-width: 100%; }   /* on paper a table wraps its cells rather than leave */
+  .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { white-space: normal; }   /* the page (numbers: NBSP) */
   .jp-RenderedHTMLCommon p.caption, .jp-RenderedHTMLCommon ul.references { font-size: 7.5pt; }
   h1 { font-size: 17pt; } h2 { font-size: 13pt; margin-top: 0.9em; } h3, h4 { font-size: 10.5pt; } }
 </style>"""

@@ -65,9 +65,8 @@ def interval(lo: float, hi: float, level: float | None = None) -> str:
     return f"[{lo:+.1f},{NB}{hi:+.1f}]"
 
 
-LEVEL_TEXT = (f"Every interval in this report is a {100 * (1 - ALPHA):g}{NB}% interval, simultaneous over its family "
-              "(a claim's parts, a table's rows: Bonferroni) and, for a part with two looks, over both looks "
-              "(O'Brien–Fleming boundaries)")
+LEVEL_TEXT = (f"Every interval is {100 * (1 - ALPHA):g}{NB}%, simultaneous over its family (a claim's parts, a "
+              "table's rows: Bonferroni; a part's two looks: O'Brien–Fleming)")
 
 
 def level_text(level: float) -> str:
@@ -84,8 +83,9 @@ def p_text(p: float) -> str:
 
 
 def accuracy_table(cells: pd.DataFrame, comparable: bool, flags: dict[tuple[str, int], list[str]]) -> pd.DataFrame:
-    """Norms down, batch size x (ours, the report's, their difference where comparable) across; a cell flagged
-    near chance (‡) or still learning (†) carries its mark."""
+    """One block of rows per norm, batch sizes across (so the table fits a page): this study's cell, the report's
+    number beneath it, and their difference where the protocols compare; a cell flagged near chance (‡) or still
+    learning (†) carries its mark."""
     c = cells
     if c.empty:
         return pd.DataFrame({"note": ["no runs of the report's design"]})
@@ -94,15 +94,18 @@ def accuracy_table(cells: pd.DataFrame, comparable: bool, flags: dict[tuple[str,
                        for _, r in c.iterrows()],
                  report_s=c.report.map(lambda v: "" if math.isnan(v) else f"{v:.2f}"),
                  diff_s=c["diff"].map(lambda v: "" if math.isnan(v) else f"{v:+.2f}"))
-    values = ["ours", "report_s"] + (["diff_s"] if comparable else [])
-    wide = c.pivot(index="norm", columns="batch_size", values=values).fillna("")   # a cell no run reached: blank
-    wide = wide[[col for col in wide.columns if col[0] == "ours" or (wide[col] != "").any()]]   # the report ran 8-64
     names = {"ours": f"here (n={n})" if n is not None else "here (n per cell)",
              "report_s": "report" if comparable else "report*", "diff_s": "diff"}
-    wide = wide.rename(columns=names, level=0)
-    wide = wide.swaplevel(0, 1, axis=1).sort_index(axis=1, level=0, sort_remaining=False)
-    wide.index = [SHORT_NAMES.get(n, n) for n in wide.index]
-    wide.columns.names = ["batch size", ""]
+    rows = ["ours", "report_s"] + (["diff_s"] if comparable else [])
+    long = c.melt(id_vars=["norm", "batch_size"], value_vars=rows, var_name="row")
+    long = long[(long.row == "ours") | long.groupby(["norm", "row"]).value.transform(lambda v: (v != "").any())]
+    order = {nm: i for i, nm in enumerate(NORMS)}
+    wide = long.pivot(index=["norm", "row"], columns="batch_size", values="value").fillna("")
+    wide = wide.sort_index(key=lambda ix: ix.map(lambda v: order.get(v, len(order)) if ix.name == "norm"
+                                                else rows.index(v)))
+    wide.index = pd.MultiIndex.from_tuples([(SHORT_NAMES.get(a, a), names[b]) for a, b in wide.index],
+                                           names=["norm", ""])
+    wide.columns.name = "batch size"
     return wide
 
 
@@ -110,9 +113,12 @@ MUTED = {"color": "#767676"}   # the report's single run: shown, but not what th
 
 
 def muted(table: pd.DataFrame, columns: tuple[str, ...] = ("report", "report*")):
-    """A pandas Styler of ``table`` with the report's columns in grey (HTML and PDF)."""
-    cols = [c for c in table.columns if (c[-1] if isinstance(c, tuple) else c) in columns]
+    """A pandas Styler of ``table`` with the report's rows (or columns) in grey (HTML and PDF)."""
     st = table.style.set_uuid("muted")   # fixed ids: the same runs give the same HTML (nbval, report digests)
+    if isinstance(table.index, pd.MultiIndex):
+        rows = [r for r in table.index if r[-1] in columns]
+        return st.set_properties(subset=pd.IndexSlice[rows, :], **MUTED) if rows else st
+    cols = [c for c in table.columns if (c[-1] if isinstance(c, tuple) else c) in columns]
     return st.set_properties(subset=cols, **MUTED) if cols else st
 
 

@@ -20,9 +20,9 @@ def test_diverged_and_failed_seeds_are_counted_in_every_cell_view(tmp_path):
     assert (cells.loc["gn", ["n_completed", "n_diverged", "n_failed"]].tolist()) == [0, 3, 0]
     table = s.accuracy_table()
     # cells do not share one n: each says its own, on one line (no-break spaces inside a number)
-    assert table.loc["none", (8, "here (n per cell)")] == "39.00 (n=1; 1 diverged, 1 failed)"
-    assert table.loc["GN", (8, "here (n per cell)")] == "—\u00a0(n=0; 3 diverged)"
-    assert table.loc["BN", (8, "here (n per cell)")] == "81.00\u00a0±\u00a01.00 (n=3)"
+    assert table.loc[("none", "here (n per cell)"), 8] == "39.00 (n=1; 1 diverged, 1 failed)"
+    assert table.loc[("GN", "here (n per cell)"), 8] == "—\u00a0(n=0; 3 diverged)"
+    assert table.loc[("BN", "here (n per cell)"), 8] == "81.00\u00a0±\u00a01.00 (n=3)"
     s.write()
     csv = (tmp_path / "rep" / "cells.csv").read_text().splitlines()
     assert csv[0].startswith("norm,batch_size,mean,std,n_completed,n_diverged,n_failed")
@@ -64,7 +64,7 @@ def test_cells_whose_seeds_ran_with_other_thread_counts_or_devices_say_so(tmp_pa
     cells = s.cells.set_index("norm")
     assert cells.loc["bn", "mixed"] == "threads 1/2" and cells.loc["gn", "mixed"] == "devices CPU a / CPU b"
     assert cells.loc["ln", "mixed"] == ""
-    assert s.accuracy_table().loc["BN", (64, "here (n per cell)")] == "81.00\u00a0±\u00a01.41 (n=2; mixed threads 1/2)"
+    assert s.accuracy_table().loc[("BN", "here (n per cell)"), 64] == "81.00\u00a0±\u00a01.41 (n=2; mixed threads 1/2)"
 
 
 def test_a_record_that_predates_a_field_is_not_a_different_machine():

@@ -9,7 +9,7 @@ def test_the_fashion_study_is_found_by_its_protocol_and_declares_its_looks():
     reg = R.for_protocol({"dataset": "fashion_mnist", "image_size": 63, "width": 0.125, "train_size": 11520,
                           "test_size": 2000, "epochs": 8})
     assert reg is not None and reg.grid == "fashion" and reg.looks == {"report": 2, "gn_paper": 1}
-    assert not reg.pre_registered and "Not pre-registered" in reg.note
+    assert not reg.pre_registered and "fixed after the first batch-2 runs" in reg.note
     assert R.for_protocol({"dataset": "digits", "image_size": 63, "width": 0.25, "epochs": 4}) is None
 
 
@@ -25,3 +25,9 @@ def test_a_pre_registration_holds_only_for_records_made_after_it_under_the_same_
     assert "made before the registration" in reg.check(["2000-01-01T00:00:00+00:00"])[0]
     (params / "g.yaml").write_text("base: {dataset: digits}\ngrids: [{seed: [0, 1]}]\n")
     assert any("grid changed" in b for b in reg.check([]))
+
+
+def test_the_cifar_study_was_registered_before_its_first_run_under_todays_claims_and_grid():
+    reg = R.load(R.FOLDER / "cifar10_jpeg.yaml")
+    assert reg.pre_registered and reg.looks == {"report": 2, "gn_paper": 2}
+    assert reg.check([]) == [], "claims.py or params/cifar10_jpeg.yaml changed since the registration"

@@ -7,7 +7,9 @@ from alexlib.report.study import Study
 
 from conftest import REF, REPO, fake_run
 
-COMMITTED = [p.parent.name for p in sorted((REPO / "reports").glob(f"*/{RECORDS}"))]
+COMMITTED = [p.parent.name for p in sorted((REPO / "reports").glob(f"*/{RECORDS}")) if (p.parent / "report.html").exists()]
+# A study whose runs take hours commits its records as they land, before its report exists: in progress
+IN_PROGRESS = [p.parent.name for p in sorted((REPO / "reports").glob(f"*/{RECORDS}")) if p.parent.name not in COMMITTED]
 # Reports made before records were kept beside them, each with why and how to make its records
 WITHOUT_RECORDS: dict[str, str] = {}
 DATA_FILES = ("results.csv", "cells.csv", "designs.csv", "summary.json")
@@ -28,6 +30,23 @@ def test_a_committed_report_rebuilds_from_its_committed_records(grid, tmp_path):
         assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), (
             f"reports/{grid}/{name} is not what its records give: rebuild it with "
             f"python -m alexlib.report reports/{grid}/{RECORDS} --out reports/{grid}")
+
+
+@pytest.mark.parametrize("grid", IN_PROGRESS)
+def test_a_study_in_progress_commits_only_finished_runs_of_its_registered_grid(grid):
+    import json
+
+    import yaml
+
+    from alexlib.grid.plan import load_grid
+    from alexlib.report.domain import registration
+    reg = registration.load(registration.FOLDER / f"{grid}.yaml")
+    assert reg.pre_registered and reg.check([]) == []
+    planned = {c.run_id() for c in load_grid(REPO / "params" / f"{grid}.yaml", REPO / "runs" / grid).runs}
+    for m in (REPO / "reports" / grid / RECORDS).glob("*/metrics.json"):
+        rec = json.loads(m.read_text())
+        assert rec["status"] in ("completed", "diverged", "failed") and m.parent.name in planned
+        assert rec["updated_at"] > reg.registered_at and "data_dir" not in yaml.safe_dump(rec.get("dataset"))
 
 
 def test_records_are_copied_beside_the_report_and_never_over_themselves(tmp_path):
@@ -105,3 +124,29 @@ def test_a_committed_summary_holds_one_value_and_one_interval_per_quantity(grid)
             assert seen.setdefault(key, value) == value, (grid, p["quantity"])
     levels = {r["level"] for r in s["comparisons"] if r.get("level") is not None}
     assert levels <= {0.95}, levels
+
+
+@pytest.mark.parametrize("grid", COMMITTED)
+def test_no_table_or_figure_of_a_committed_report_leaves_its_page(grid):
+    """Read from the PDF's own layout (pdftotext -bbox): every word lies inside the page less half its 12 mm
+    margin, and the report is ten pages at most (a reader gets the answers from ten)."""
+    import os
+    import re
+    import shutil
+    import subprocess
+    if shutil.which("pdftotext") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must read the PDF's layout: pdftotext (poppler-utils) is missing")
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    out = subprocess.run(["pdftotext", "-bbox", str(REPO / "reports" / grid / "report.pdf"), "-"],
+                         capture_output=True, text=True, check=True).stdout
+    pages = re.findall(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', out, re.S)
+    assert 0 < len(pages) <= 10, f"reports/{grid}/report.pdf has {len(pages)} pages"
+    half_margin = 6 / 25.4 * 72   # points
+    outside = []
+    for i, (w, h, body) in enumerate(pages, 1):
+        for x0, y0, x1, y1, word in re.findall(
+                r'xMin="([\d.-]+)" yMin="([\d.-]+)" xMax="([\d.-]+)" yMax="([\d.-]+)">([^<]*)<', body):
+            if float(x1) > float(w) - half_margin or float(y1) > float(h) - half_margin or float(x0) < half_margin:
+                outside.append(f"page {i}: {word!r} at x {float(x0):.0f}-{float(x1):.0f}")
+    assert not outside, outside[:10]

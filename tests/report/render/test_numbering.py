@@ -53,11 +53,12 @@ def check(text: str) -> None:
 
 def test_numbers_run_from_one_in_each_kind_and_a_key_has_one_number():
     n = Numbering(outline({"protocol", "accuracy_bars", "accuracy", "differences"}, ["1", "2"]))
-    assert [n.ref(k) for k in ("protocol", "accuracy_bars", "accuracy", "claim:1", "claim:2", "differences")] == [
-        "Table 1", "Figure 1", "Table 2", "Table 3", "Table 4", "Figure 2"]
-    assert n.see("claim:1", "claim:2", "protocol", "differences") == "(Tables 1, 3 and 4; Figure 2)"
-    assert n.see("claim:1", "claim:2", "accuracy") == "(Tables 2–4)" and n.see("plan") == ""
-    assert n.caption("accuracy", "Accuracy.") == "**Table 2.** Accuracy."
+    # the protocol is the method's (appendix C), after the claims' tables
+    assert [n.ref(k) for k in ("accuracy_bars", "accuracy", "claim:1", "claim:2", "differences", "protocol")] == [
+        "Figure 1", "Table 1", "Table 2", "Table 3", "Figure 2", "Table 4"]
+    assert n.see("claim:1", "claim:2", "protocol", "differences") == "(Tables 2–4; Figure 2)"
+    assert n.see("claim:1", "claim:2", "accuracy") == "(Tables 1–3)" and n.see("plan") == ""
+    assert n.caption("accuracy", "Accuracy.") == "**Table 1.** Accuracy."
     with pytest.raises(KeyError, match="plan"):
         n.ref("plan")
     with pytest.raises(ValueError, match="twice"):
