@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 # The grid `make report` runs: paper on a machine with CUDA; without, the best CPU grid its data allows
-# (quick on CIFAR-10, else fashion, else the digits demo; override: make report GRID=demo);
+# (quick on CIFAR-10, else cifar10_jpeg on its JPEG copy, else fashion, else the digits demo; override: GRID=demo);
 # DECIDE=45m|2h|N adds the seeds that decide the open claims as a second stage (CAP: seeds per cell at most);
 # AGAINST=reports/<grid>|none: the committed study a rerun is checked against (default: reports/<grid> if it exists)
 GRID    ?= auto

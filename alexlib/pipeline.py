@@ -1,10 +1,11 @@
 """The whole pipeline for `make report` / `make demo`: grid -> runs/<grid> -> summary -> reports/<grid>.
 
-    python -m alexlib.pipeline --grid auto|paper|quick|fashion|demo|path/to/grid.yaml [--jobs auto|N]
+    python -m alexlib.pipeline --grid auto|paper|quick|cifar10_jpeg|fashion|demo|path/to/grid.yaml [--jobs auto|N]
         [--executor local|slurm --slurm KEY=VALUE] [--decide BUDGET]
 
 ``auto`` runs the study (paper) on a machine with CUDA, and without one the best real-data CPU grid this
-machine can feed: quick on CIFAR-10 when CIFAR-10 is there or downloads, else the Fashion-MNIST grid when
+machine can feed: quick on CIFAR-10 when CIFAR-10 is there or downloads, else the study on the CIFAR-10 JPEG copy
+(cifar10_jpeg) when the copy is found, else the Fashion-MNIST grid when
 its files are there or download, else the digits demo (embedded in scikit-learn, no files). It says which
 and why before it starts, and the report's first lines say it too.
 """
@@ -27,7 +28,8 @@ from .train.datasets import check_available, title
 from .train.splits import DataError
 
 # Without CUDA, in order of preference: (grid, the dataset it needs)
-CPU_GRIDS = (("quick", "cifar10"), ("fashion", "fashion_mnist"), ("demo", None))
+CPU_GRIDS = (("quick", "cifar10"), ("cifar10_jpeg", "cifar10_jpeg"), ("fashion", "fashion_mnist"), ("demo", None))
+GRID_NAMES = "paper|paper_steps|quick|cifar10_jpeg|fashion|demo"
 
 
 def _have_cuda() -> str | None:
@@ -43,7 +45,7 @@ def choose_grid(name: str, cuda: Callable[[], str | None] = _have_cuda,
         gpu = cuda()
         if gpu:
             name, why = "paper", (f"GRID=auto: CUDA device found ({gpu}): running the paper grid (CIFAR-10, 224 px). "
-                                  "Set GRID=paper|paper_steps|quick|fashion|demo to choose.")
+                                  f"Set GRID={GRID_NAMES} to choose.")
         else:
             missing = []
             for grid, dataset in CPU_GRIDS:
@@ -56,13 +58,16 @@ def choose_grid(name: str, cuda: Callable[[], str | None] = _have_cuda,
                     break
                 except DataError as e:
                     # the reason without the machine's paths: it goes into the report
-                    missing.append(f"{title(dataset)} is not in data/ and could not be downloaded")
+                    missing.append(f"{title(dataset)} was not found (data/, $ALEXLIB_CIFAR10_JPEG, ../shared/data)"
+                                   if dataset == "cifar10_jpeg" else
+                                   f"{title(dataset)} is not in data/ and could not be downloaded")
                     print(f"  {dataset}: {str(e).splitlines()[0][:300]}", flush=True)
             chose = {"quick": "the quick CPU grid on CIFAR-10", "fashion": "the Fashion-MNIST CPU grid",
+                     "cifar10_jpeg": "the CPU study on CIFAR-10's images (JPEG q75 copy)",
                      "demo": "the digits demo (scikit-learn's embedded digits)"}[name]
             why = (f"GRID=auto: no CUDA device: running {chose}"
                    + (f", because {'; '.join(missing)}" if missing else "")
-                   + ". Set GRID=paper|paper_steps|quick|fashion|demo to choose.")
+                   + f". Set GRID={GRID_NAMES} to choose.")
     p = PARAMS / f"{name}.yaml"
     return (p if p.exists() else from_repo(name)), why
 
@@ -70,7 +75,7 @@ def choose_grid(name: str, cuda: Callable[[], str | None] = _have_cuda,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m alexlib.pipeline", description=__doc__.splitlines()[0],
                                 formatter_class=Help)
-    p.add_argument("--grid", metavar="auto|paper|paper_steps|quick|fashion|demo|FILE", default="auto",
+    p.add_argument("--grid", metavar="auto|paper|paper_steps|quick|cifar10_jpeg|fashion|demo|FILE", default="auto",
                    help="the grid; auto: paper with CUDA, else quick, fashion or demo by the data this machine has")
     p.add_argument("--jobs", metavar="auto|N", default="auto", help="runs at once (see python -m alexlib.grid --help)")
     p.add_argument("--gpus", metavar="I,J,...", default="", help="CUDA device indices to spread runs over")

@@ -29,14 +29,17 @@ def have(*datasets):
 @pytest.mark.parametrize("cuda, datasets, grid, because", [
     ("H100", (), "paper", "CUDA device found (H100)"),
     (None, ("cifar10", "fashion_mnist"), "quick", "quick CPU grid on CIFAR-10. Set"),
-    (None, ("fashion_mnist",), "fashion", "Fashion-MNIST CPU grid, because CIFAR-10 is not in data/"),
+    (None, ("cifar10_jpeg", "fashion_mnist"), "cifar10_jpeg", "CIFAR-10's images (JPEG q75 copy), because CIFAR-10 "
+                                                              "is not in data/"),
+    (None, ("fashion_mnist",), "fashion", "Fashion-MNIST CPU grid, because CIFAR-10 is not in data/ and could not "
+                                          "be downloaded; CIFAR-10 (JPEG q75 copy) was not found"),
     (None, (), "demo", "digits demo (scikit-learn's embedded digits), because CIFAR-10 is not in data/ and could "
-                       "not be downloaded; Fashion-MNIST is not in data/"),
+                       "not be downloaded; CIFAR-10 (JPEG q75 copy) was not found"),
 ])
 def test_auto_picks_the_best_grid_this_machine_can_feed(cuda, datasets, grid, because, capsys):
     path, why = P.choose_grid("auto", cuda=lambda: cuda, available=have(*datasets))
     assert path == REPO / "params" / f"{grid}.yaml" and path.exists()
-    assert because in why and why.startswith("GRID=auto") and "GRID=paper|paper_steps|quick|fashion|demo" in why
+    assert because in why and why.startswith("GRID=auto") and "GRID=paper|paper_steps|quick|cifar10_jpeg|fashion|demo" in why
     assert "/some/machine/path" not in why  # the reason goes into the report: no machine paths
 
 
