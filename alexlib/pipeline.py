@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m alexlib.pipeline", description=__doc__.splitlines()[0],
                                 formatter_class=Help)
     p.add_argument("--grid", metavar="auto|paper|paper_steps|quick|cifar10_jpeg|fashion|demo|FILE", default="auto",
-                   help="the grid; auto: paper with CUDA, else quick, fashion or demo by the data this machine has")
+                   help="the grid; auto: paper with CUDA, else quick, cifar10_jpeg, fashion or demo by the data this machine has")
     p.add_argument("--jobs", metavar="auto|N", default="auto", help="runs at once (see python -m alexlib.grid --help)")
     p.add_argument("--gpus", metavar="I,J,...", default="", help="CUDA device indices to spread runs over")
     command.add_executor_args(p, "both stages (the second is sized by it)")
