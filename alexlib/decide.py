@@ -38,7 +38,7 @@ from .stages import STAGES, SecondStage, grown_cells, read_stages, write_stages
 from .train.config import RunConfig
 from .train.norms import SHORT_NAMES
 from .train.record import read_metrics, record_paths
-from .vocab import FINISHED, POWER_TEXT, REFERENCE_LR, fmt_time
+from .vocab import FINISHED, POWER_TEXT, REFERENCE_LR, fmt_time, nouned
 
 STAGE_GRID = "stage2.yaml"   # the first second stage's grid file; a later one's: stage_grid(i)
 
@@ -232,14 +232,14 @@ def run(grid_file: Path, runs_dir: Path, reports_dir: Path, budget: Budget, cap:
         return 0
     for st in found.stages:
         log(f"second stage already run (planned {st.planned_at}, budget {st.budget}): "
-            f"{len(st.runs)} runs for claim(s) {', '.join(st.claims)}, planned "
+            f"{len(st.runs)} runs for {nouned(st.claims, 'claim')}, planned "
             f"{fmt_time(st.planned_seconds)}, measured {fmt_time(st.measured_seconds)}; "
             "the test has two looks, so its cells get no further stage")
         for part in st.parts:
             log(f"  claim {part['claim']}: {part['part']}: +{part['add']} seeds in "
                 f"{', '.join(cell_name(tuple(c)) for c in part['cells'])}")
         if st.unreached:
-            log(f"  not reached: claim(s) {', '.join(st.unreached)}")
+            log(f"  not reached: {nouned(st.unreached, 'claim')}")
     closed = grown_cells(found.stages)
     study = Study(found.runs, {"table": {}, "sweep": {}}, Path(reports_dir), found.problems, found.duplicates,
                   fixed_epochs=found.fixed_epochs, stages=found.stages)

@@ -49,3 +49,13 @@ def fmt_time(s: float) -> str:
     """Seconds as 1h02m or 3m05s."""
     s = int(s)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 run', '3 runs', '0 claims': a count with its noun in the right number (never 'run(s)')."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def nouned(items: list[str], noun: str, plural: str | None = None) -> str:
+    """'claim 3', 'claims 3, 5': a noun in the number its list needs, then the list."""
+    return f"{noun if len(items) == 1 else plural or noun + 's'} {', '.join(items)}"

@@ -16,6 +16,7 @@ from alexlib.grid import plan as P
 from alexlib.io import FolderLock
 from alexlib.paths import SUMMARY_NOTEBOOK
 from alexlib.report.render.export import build_report
+from alexlib.vocab import counted
 
 from conftest import REPO, nbval
 
@@ -42,7 +43,7 @@ def test_grid_runs_every_configuration_once(smoke_runs):
         assert m["config"]["threads"] == m["env"]["cpu_threads"] == max(1, L.cpu_cores() // 2)
         assert (out / cfg.run_id() / "run.ipynb").exists()
     assert "[  9/9]" in stdout and "ETA" in stdout and "WARNING" not in stdout
-    assert f"--jobs 2: 2 run(s) at once, {max(1, L.cpu_cores() // 2)} CPU thread(s) each" in stdout
+    assert f"--jobs 2: 2 runs at once, {counted(max(1, L.cpu_cores() // 2), 'CPU thread')} each" in stdout
     assert json.loads((out / "grid.json").read_text())["grid"] == "smoke"
 
 

@@ -18,7 +18,7 @@ from ..train.config import RunConfig
 from ..train.datasets import images
 from ..train.norms import norm_entry
 from ..train.record import Unreadable, read_records
-from ..vocab import fmt_time
+from ..vocab import counted, fmt_time
 
 # Per run, beyond training and evaluation: the notebook's kernel start, imports and reading the data
 # (measured on the 2-core CPU machine, 2026-12-02: 4-7 s a run in the Fashion-MNIST grid)
@@ -145,10 +145,10 @@ class Cost:
     def line(self, n: int, at_once: int) -> str:
         how = []
         if self.recorded:
-            how.append(f"rates recorded here for {self.recorded} shape(s)")
+            how.append(f"rates recorded here for {counted(self.recorded, 'shape')}")
         if self.calibrated:
-            how.append(f"a {self.calibration_s:.0f}-second calibration of {self.calibrated} shape(s) {self.timed_on}")
-        return (f"estimate: about {fmt_time(self.seconds)} for {n} run(s), {at_once} at once on this machine "
+            how.append(f"a {self.calibration_s:.0f}-second calibration of {counted(self.calibrated, 'shape')} {self.timed_on}")
+        return (f"estimate: about {fmt_time(self.seconds)} for {counted(n, 'run')}, {at_once} at once on this machine "
                 f"({fmt_time(self.run_seconds)} of run time; from {' and '.join(how) or 'no rates'}; "
                 f"per run {OVERHEAD_S:g} s of start-up added)")
 

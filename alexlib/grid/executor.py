@@ -18,7 +18,7 @@ from ..paths import from_repo
 from ..train.config import RunConfig
 from ..train.datasets import check_available
 from ..train.record import training_code_digest
-from ..vocab import fmt_time
+from ..vocab import counted, fmt_time
 from .plan import Plan
 from .runner import lacks_of, set_aside, status_of, trained_by
 
@@ -190,7 +190,7 @@ def _lacking(plan: Plan, status: dict[str, str], lacking: tuple[str, ...],
             if missing:
                 found.append((c, missing[0]))
     if lacking:
-        log(f"{len(found)} finished run(s) lack {' or '.join(lacking)}: trained again (--rerun-lacking)")
+        log(f"{counted(len(found), 'finished run')} lack {' or '.join(lacking)}: trained again (--rerun-lacking)")
     return found
 
 

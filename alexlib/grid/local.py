@@ -18,6 +18,7 @@ from typing import Iterator
 
 from ..paths import RUN_NOTEBOOK
 from ..train.config import RunConfig
+from ..vocab import counted
 from .executor import Batch, Executor, Finished, Options, Slots
 from .plan import GridError
 from .runner import execute, thread_env
@@ -52,7 +53,7 @@ def parallelism(jobs: int | str, todo: list[RunConfig], gpus: list[int] | None =
     else:
         why = f"--jobs {jobs}"
     per_run = threads or max(1, cores // jobs)
-    return jobs, per_run, f"{why}: {jobs} run(s) at once, {per_run} CPU thread(s) each ({cores} cores)"
+    return jobs, per_run, f"{why}: {counted(jobs, 'run')} at once, {counted(per_run, 'CPU thread')} each ({cores} cores)"
 
 
 class LocalExecutor(Executor):

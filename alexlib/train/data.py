@@ -18,11 +18,19 @@ import torch
 import torch.nn.functional as F
 
 from .splits import UNKNOWN_ORIGIN, DataError, Dataset, Origin, Split, Splits, md5  # noqa: F401 (the data API)
+
 # What a run does to the images (alexlib.train.transforms, which the training code's digest covers and these
 # readers are not part of), re-exported here where it was first defined, so existing imports keep working
-from .transforms import (MEAN, STD, SUBSET_SEED, batches, epoch_order, on_device, prepare,  # noqa: F401
-                         stratified_subset)
-
+from .transforms import (  # noqa: F401
+    MEAN,
+    STD,
+    SUBSET_SEED,
+    batches,
+    epoch_order,
+    on_device,
+    prepare,
+    stratified_subset,
+)
 
 # ---------------------------------------------------------------------------------------------------
 # CIFAR-10: its python format read directly, checked against torchvision's md5 sums, with the sums

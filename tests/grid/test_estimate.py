@@ -37,7 +37,7 @@ def test_rates_from_another_device_or_thread_count_are_not_used_and_each_new_sha
     timed = []
     cost = E.estimate(todo, 1, 1, [runs], "CPU here", calibrate_shape=lambda s: timed.append(s) or (500.0, 5000.0))
     assert sorted(s[0] for s in timed) == ["bn", "gn"] and cost.calibrated == 2 and cost.recorded == 0
-    assert "calibration of 2 shape(s)" in cost.line(6, 1)
+    assert "calibration of 2 shapes" in cost.line(6, 1)
 
 
 def test_a_real_calibration_times_a_small_shape_in_seconds():
@@ -53,7 +53,7 @@ def test_the_dry_run_counts_each_block_and_prints_the_estimate_without_training(
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("grid fashion: 138 runs, 0 already done, 138 to run")
-    assert any(l.startswith("estimate: about ") and "138 run(s)" in l for l in lines[:4]), lines[:4]
+    assert any(l.startswith("estimate: about ") and "138 runs" in l for l in lines[:4]), lines[:4]
     for block, n in (("norm_x_batch", 90), ("equal_steps", 12), ("image_size", 12), ("lr_scaled", 12),
                      ("lr_scaled_batch2", 6)):
         assert f"{block}: {n} runs, 0 done, {n} to run" in lines

@@ -7,6 +7,7 @@ from alexlib.grid import command as G
 from alexlib.grid.executor import Executor, Finished, Slots, eta, run_plan
 from alexlib.grid.plan import load_grid
 from alexlib.io import FolderLock
+from alexlib.vocab import counted
 
 from conftest import grid_file
 
@@ -106,7 +107,7 @@ def test_runs_whose_records_lack_a_field_are_retrained_on_request(tmp_path, monk
              "final": {"test_acc": 50.0}, "env": {"precision": "fp32"}, "schema": 2, "code_digest": "0123456789ab"}))
     bn = [c for c in plan.runs if c.norm == "bn"]
     assert G.main([str(g), "--out", str(out), "--executor", "fake", "--rerun-lacking", "bn_checks", "--dry-run"]) == 0
-    assert f"{len(bn)} finished run(s) lack bn_checks" in capsys.readouterr().out and Fake.launched == []
+    assert f"{counted(len(bn), 'finished run')} lack bn_checks" in capsys.readouterr().out and Fake.launched == []
     assert G.main([str(g), "--out", str(out), "--executor", "fake", "--rerun-lacking", "bn_checks"]) == 0
     assert sorted(c.run_id() for c in Fake.launched) == sorted(c.run_id() for c in bn)
     assert all((out / c.run_id() / "metrics.lacks-bn_checks.json").is_file() for c in bn)

@@ -6,6 +6,7 @@ from alexlib.grid import local as L
 from alexlib.grid.executor import run_plan
 from alexlib.grid.plan import load_grid
 from alexlib.train.config import RunConfig
+from alexlib.vocab import counted
 
 from conftest import REPO
 
@@ -19,7 +20,7 @@ SMOKE = REPO / "params" / "smoke.yaml"
 def test_cpu_runs_share_the_cores(jobs, cores, runs, expect):
     todo = [RunConfig(device="cpu", seed=i) for i in range(runs)]
     got = L.parallelism(jobs, todo, cores=cores)
-    assert got[:2] == expect and f"{expect[0]} run(s) at once, {expect[1]} CPU thread(s) each" in got[2]
+    assert got[:2] == expect and f"{counted(expect[0], 'run')} at once, {counted(expect[1], 'CPU thread')} each" in got[2]
     assert L.parallelism(jobs, todo, threads=3, cores=cores)[1] == 3  # --threads wins
 
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alexlib.train.datasets import REGISTRY
 from alexlib.train import config as C
 from alexlib.train.config import ConfigError, RunConfig
+from alexlib.train.datasets import REGISTRY
 from alexlib.train.loop import main, train
 
 from conftest import REPO

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-
-from ..inference.stats import planning_sd
 from scipy import stats
 
 from ...vocab import PROTOCOL
+from ..inference.stats import planning_sd
 from ..inference.verdicts import AGAINST, NOT_REPRODUCED, REPRODUCED, RULED_OUT, SHOWN
 from .runs import ENVIRONMENT, env_values
 

@@ -22,8 +22,8 @@ from ...train.norms import EXTRAS, NORMS
 from ...vocab import ALPHA, ANCHOR_BATCH, DESIGNS, REPORT_BATCHES
 from ..inference import stats
 from ..inference.verdicts import Claim, Part
-from .cells import seed_table
 from . import registration
+from .cells import seed_table
 from .claims import batch_key, pair_key, report_claims
 from .runs import arm, designs, main_grid, test_resolution
 

@@ -8,7 +8,6 @@ where the protocol is the report's.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import seaborn as sns

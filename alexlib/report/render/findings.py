@@ -12,7 +12,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from ...train.norms import EXTRAS, NORMED, SHORT_NAMES
-from ...vocab import ALPHA, ANCHOR_BATCH, BEYOND_LIMIT, POWER_TEXT, REPORT_BATCHES
+from ...vocab import ALPHA, ANCHOR_BATCH, BEYOND_LIMIT, POWER_TEXT, REPORT_BATCHES, counted
 from ..domain.analysis import Analysis
 from ..domain.claims import SOURCES, claim_spec
 from ..domain.learning import NEAR_CHANCE, STILL
@@ -220,7 +220,8 @@ def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: 
                          for r in c.itertuples())
         lost = cells[(cells.batch_size == bs) & (cells.n_diverged > 0)]
         out.append(f"At batch {bs} the cells end at {each}" + (
-            f" ({', '.join(f'{SHORT_NAMES[r.norm]}: {r.n_diverged} seed(s) diverged' for r in lost.itertuples())})"
+            " (" + ", ".join(f"{SHORT_NAMES[r.norm]}: {counted(r.n_diverged, 'seed')} diverged" for r in lost.itertuples())
+            + ")"
             if len(lost) else "") + (" (‡: near chance, a network that has not learned)" if "‡" in each else "")
             + f" {see('accuracy_vs_batch', 'accuracy')}.")
     parts = {p.key: p for c in a.claims if claim_spec(c.id).source == "gn_paper" for p in c.parts}
@@ -289,7 +290,7 @@ def findings(runs: pd.DataFrame, a: Analysis, flags: dict[tuple[str, int], list[
     if len(lost):
         where = ", ".join(f"{SHORT_NAMES.get(n, n)} batch {b}: {k}" for (n, b), k in
                           lost.groupby(["norm", "batch_size"]).size().items())
-        out.append({"text": f"{len(lost)} run(s) diverged or failed ({where}); they are counted beside their "
+        out.append({"text": f"{counted(len(lost), 'run')} diverged or failed ({where}); they are counted beside their "
                             f"cells, never averaged in as zero {see('problems')}".rstrip() + ".", "from": "status"})
     if not comparable:
         out.append({"text": f"These runs do not follow the report's CIFAR-10 protocol {see('protocol')}".rstrip()

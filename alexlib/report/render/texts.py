@@ -16,7 +16,7 @@ from ...paths import from_repo
 from ...stages import SecondStage
 from ...train.datasets import title
 from ...train.norms import SHORT_NAMES
-from ...vocab import DESIGNS, POWER_TEXT, REPORT_PROTOCOL
+from ...vocab import DESIGNS, POWER_TEXT, REPORT_PROTOCOL, counted, nouned
 from ..domain.cells import mixed_cells
 from ..domain.claims import judged_on, report_self_check
 from ..domain.learning import REACH_SHARE
@@ -90,13 +90,13 @@ def header_markdown(runs: pd.DataFrame, duplicates: int, problems: list[dict[str
     lines = [f"**{len(runs)} runs** ({counts}).", "", label(runs)]
     other = int((runs.design == "other").sum())
     if other:
-        lines += ["", f"{other} run(s) fit none of the designs (the report's, equal steps, linear lr scaling, the lr "
+        lines += ["", f"{counted(other, 'run')} fit none of the designs (the report's, equal steps, linear lr scaling, the lr "
                       "sweep at batch 64): they are in results.csv and the time table, not in the accuracy tables."]
     if duplicates:
-        lines += ["", f"{duplicates} run folder(s) held a run already counted (same configuration, "
+        lines += ["", f"{counted(duplicates, 'run folder')} held a run already counted (same configuration, "
                       "e.g. a copied folder): each run is counted once."]
     if problems:
-        lines += ["", f"**{len(problems)} metrics file(s) could not be read**: see below."]
+        lines += ["", f"**{counted(len(problems), 'metrics file')} could not be read**: see below."]
     mixed = mixed_cells(runs)
     lines += ["", ("**Cells whose seeds ran on different machines or training code** (their numbers can differ by "
                    "numerical noise, or by what the code did, as well as by seed): " + "; ".join(mixed) + ".") if mixed
@@ -173,7 +173,7 @@ def stages_markdown(runs: pd.DataFrame, stages: list[SecondStage], claims: list[
              f"cell ({len(first)} runs)."]
     for st in stages:
         lines.append(f"**Stage 2**: {len(st.runs)} runs added, seeds {st.seeds or '?'} to "
-                     f"{len(st.cells)} cells, for the open parts of claim(s) {', '.join(st.claims) or '?'}; "
+                     f"{len(st.cells)} cells, for the open parts of {nouned(st.claims, 'claim') if st.claims else 'claim ?'}; "
                      f"budget {st.budget or '?'}, planned {fmt_seconds(st.planned_seconds)} ({st.rule}).")
     decided2 = [f"{c.id} ({p.what})" for c in claims for p in c.parts if p.stage == 2]
     if stages:
@@ -209,7 +209,7 @@ def against_markdown(ag) -> str:
              f"{s['largest_difference']:.2f} points. " + (
                  "No claim can be tested on both (the rerun holds too few cells): verdicts not compared."
                  if not s["claims_compared"] else
-                 f"**Every verdict and part outcome of the {len(s['claims_compared'])} claim(s) both can test is the "
+                 f"**Every verdict and part outcome of the {counted(len(s['claims_compared']), 'claim')} both can test is the "
                  "same.**" if s["verdicts_same"] else
                  "**Verdicts that changed:** " + "; ".join(
                      f"claim {v['claim']}: {v['committed']} → {v['here']}"
@@ -223,19 +223,19 @@ def against_markdown(ag) -> str:
 def summary_line(s: dict[str, Any], where: str) -> str:
     """The console's one line of a comparison (``Against.summary()``, as summary.json holds it)."""
     compared = s.get("claims_compared", [])
-    verdicts = (f"verdicts of the {len(compared)} claim(s) both can test "
+    verdicts = (f"verdicts of the {counted(len(compared), 'claim')} both can test "
                 + ("the same" if s["verdicts_same"] else
-                   "changed for claim(s) " + ", ".join(v["claim"] for v in s["verdict_changes"])
+                   "changed for " + nouned([v["claim"] for v in s["verdict_changes"]], "claim")
                    + _contradicting(s))
                 if compared else "no claim testable in both: verdicts not compared")
     return (f"against {where}: {s['agree']} of {s['cells']} cells agree, {s['differ']} differ (largest paired "
             f"difference {s['largest_difference']:.2f} points; margin {s['z']:.2f} × {s['sigma']:.2f} × √(2/n)); "
-            + verdicts + (f"; {len(s['not_comparable'])} cell(s) not comparable" if s["not_comparable"] else ""))
+            + verdicts + (f"; {counted(len(s['not_comparable']), 'cell')} not comparable" if s["not_comparable"] else ""))
 
 
 def _contradicting(s: dict[str, Any]) -> str:
     c = s.get("verdicts_contradict", [])
-    return f" ({'a contradiction in claim(s) ' + ', '.join(c) if c else 'no contradiction'})"
+    return f" ({'a contradiction in ' + nouned(list(c), 'claim') if c else 'no contradiction'})"
 
 
 def change_words(v: dict[str, Any]) -> str:

@@ -77,5 +77,5 @@ def test_a_verdict_left_open_by_fewer_seeds_is_a_change_but_no_contradiction():
     assert "decided here, open in the committed study" in change_words(v)
     s = {"claims_compared": ["6"], "verdicts_same": False, "verdict_changes": [v], "verdicts_contradict": ["6"],
          "agree": 1, "cells": 1, "differ": 0, "largest_difference": 0.1, "z": 2.0, "sigma": 1.0, "not_comparable": []}
-    assert "a contradiction in claim(s) 6" in summary_line(s, "x")
+    assert "a contradiction in claim 6" in summary_line(s, "x")
     assert "no contradiction" in summary_line({**s, "verdicts_contradict": []}, "x")

@@ -83,7 +83,7 @@ def test_a_copied_run_folder_counts_once(tmp_path):
     assert len(df) == 2 and dups == 1 and not problems
     s = study(tmp_path)
     assert s.cells.n_completed[0] == 2 and s.cells["mean"][0] == 75.0
-    assert "1 run folder(s) held a run already counted" in s.header_markdown()
+    assert "1 run folder held a run already counted" in s.header_markdown()
 
 
 def test_select_takes_field_value_pairs_of_known_fields():

@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 
-
 from conftest import cell, fake_run, study
 
 SIZES = (8, 16, 32, 64)
@@ -72,5 +71,5 @@ def test_lost_runs_and_another_protocol_are_said(tmp_path):
         cell(tmp_path, "bn", bs, 80.0)
     fake_run(tmp_path / "runs", norm="gn", batch_size=8, seed=0, status="diverged")
     text = study(tmp_path).findings_markdown()
-    assert "1 run(s) diverged or failed (GN batch 8: 1)" in text
+    assert "1 run diverged or failed (GN batch 8: 1)" in text
     assert "do not follow the report's CIFAR-10 protocol" in text
