@@ -194,13 +194,14 @@ def record_row(m: RunRecord, path: Path, runs_dir: Path) -> dict[str, Any]:
         "device_name": env.get("device_name", "?"), "torch": env.get("torch", "?"),
         "cpu_threads": env.get("cpu_threads"), "updated_at": m.updated_at,
         "cpu_capability": env.get("cpu_capability", "?"), "blas": env.get("blas") or "?", "onednn": env.get("onednn") or "?",
-        "kernel_env": json.dumps(env["kernel_env"], sort_keys=True) if "kernel_env" in env else "?",
+        "kernel_env": (", ".join(f"{k}={v}" for k, v in sorted(env["kernel_env"].items())) or "none set")
+        if "kernel_env" in env else "?",
         # provenance (alexlib.train writes it; older records lack some: "?")
         **{k.replace("-", "_"): str(env.get(k, "?")) for k in PROVENANCE},
         "data_origin": ds.get("origin", "?"),
         "data_md5": " ".join(f"{f}:{h}" for f, h in sorted((ds.get("files") or {}).items())) or "?",
         "code_digest": m.code_digest or "?",   # "?": written before records carried it (schema 1)
-        "diverged_at": json.dumps(m.diverged_at) if m.diverged_at else "",
+        "diverged_at": ", ".join(f"{k} {v}" for k, v in m.diverged_at.items()) if m.diverged_at else "",
         "error": (m.error or "")[:300],
         # a norm of batch statistics: test accuracy with them recomputed, and with each test batch's own
         "acc_recomputed": _check(m, "recomputed"), "acc_batch_stats": _check(m, "batch_stats"),

@@ -67,7 +67,8 @@ def figure_caption(key: str, runs: pd.DataFrame) -> str:
         "differences": "Every pair of norms at every batch size: the difference in mean test accuracy (points), "
                        "with its interval (circles: the table's rows, one family; "
                        f"diamonds: a claim's parts, its claim's family); filled: shown, hollow: not "
-                       "told apart from seed-to-seed noise (not the same as no difference); zero in red; "
+                       "told apart from seed-to-seed noise (not the same as no difference); zero in red; each panel's axis "
+                       "fitted to its differences (an interval too wide to bound runs to the edge); "
                        f"{n_runs(main_grid(runs))}.",
         "learning_curves": "Test accuracy (top) and training loss (bottom) after each epoch, per batch size: mean "
                            "over the completed seeds with a band of ± sd; dashed: equal steps, dotted: lr scaled; "

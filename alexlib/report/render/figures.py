@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from ...train.norms import NORM_COLORS, NORMS, SHORT_NAMES
 from ...vocab import REPORT_BATCHES
 from ..domain.runs import arm, is_synthetic, main_grid
-from ..inference.stats import Comparison
+from ..inference.stats import Comparison, unbounded
 from .style import PAGE_WIDTH, REPORT_COLOR
 from .texts import short_label
 
@@ -111,8 +111,13 @@ def forest(runs: pd.DataFrame, comparisons: list[Comparison]) -> Figure:
     pairs = sorted({tuple(sorted((c.a, c.b), key=NORMS.index)) for c in comparisons},
                    key=lambda p: (NORMS.index(p[0]), NORMS.index(p[1])))
     fig = Figure(figsize=(PAGE_WIDTH, 0.28 * max(1, len(pairs)) + 1.3))
-    axes = fig.subplots(1, len(sizes), sharey=True, sharex=True, squeeze=False)[0]
+    axes = fig.subplots(1, len(sizes), sharey=True, squeeze=False)[0]
     for ax, bs in zip(axes, sizes):
+        # each panel's axis fits its differences and the intervals that bound them (not those cut at ±100
+        # points, whose seeds are too few to bound them: they run to the panel's edge)
+        ends = [abs(v) for c in comparisons if c.batch_size == bs and c.diff == c.diff
+                for v in (c.diff, *((c.ci_low, c.ci_high) if not unbounded(c.ci_low, c.ci_high) else ()))]
+        span = min(100.0, 1.1 * max(ends, default=1.0))
         for y, (lo_norm, hi_norm) in enumerate(pairs):
             c = next((c for c in comparisons if c.batch_size == bs and {c.a, c.b} == {lo_norm, hi_norm}), None)
             if c is None or c.diff != c.diff:
@@ -120,11 +125,12 @@ def forest(runs: pd.DataFrame, comparisons: list[Comparison]) -> Figure:
             sign = 1 if c.a == hi_norm else -1
             lo, hi = sorted((sign * c.ci_low, sign * c.ci_high))
             color = "black" if c.shown else "#8C8C8C"
-            if lo == lo and abs(lo) < 1e3:
-                ax.plot([lo, hi], [y, y], color=color, lw=1.4, solid_capstyle="butt")
+            if lo == lo:   # an interval past the axis runs to its edge (the axis fits the differences)
+                ax.plot([max(lo, -span), min(hi, span)], [y, y], color=color, lw=1.4, solid_capstyle="butt")
             ax.plot([sign * c.diff], [y], "D" if c.decided_in else "o", ms=4.5, color=color,
                     mfc=color if c.shown else "white", zorder=3)
         ax.axvline(0, color="crimson", lw=0.8, zorder=1)
+        ax.set_xlim(-span, span)
         ax.set_title(f"batch {bs}", fontsize=9)
         ax.grid(axis="x", color="#E5E5E5", lw=0.6)
         ax.tick_params(labelsize=8)
@@ -190,7 +196,7 @@ def learning_curves(runs: pd.DataFrame) -> Figure:
 
 def _finish(fig: Figure, runs: pd.DataFrame, shown: pd.DataFrame, rect_bottom: float = 0.05) -> Figure:
     """Every figure carries the label of the runs behind it (red when any run of the study is synthetic)."""
-    fig.text(0.01, 0.005, short_label(runs, shown), fontsize=6, color="crimson" if is_synthetic(runs) else "gray")
+    fig.text(0.01, 0.005, short_label(runs, shown), fontsize=7.5, color="crimson" if is_synthetic(runs) else "#555555")
     fig.tight_layout(rect=(0, rect_bottom, 1, 1))
     return fig
 
