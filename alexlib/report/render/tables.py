@@ -284,7 +284,9 @@ def problems_table(runs: pd.DataFrame, problems: list[dict[str, str]]) -> pd.Dat
              "epochs done": r.epochs_done} for r in bad.itertuples()]
     rows += [{"run": p["file"], "status": "unreadable", "detail": p["problem"], "epochs done": 0}
              for p in problems]
-    return pd.DataFrame(rows) if rows else pd.DataFrame({"status": ["every run completed; every file was readable"]})
+    if not rows:
+        return pd.DataFrame({"status": ["every run completed; every file was readable"]}, index=pd.Index(["all"], name="run"))
+    return pd.DataFrame(rows).set_index("run")   # the run names the row: no row numbers
 
 
 def against_table(ag) -> pd.DataFrame:
