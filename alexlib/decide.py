@@ -122,7 +122,7 @@ def make_plan(study: Study, grid_file: Path, runs_dir: Path, budget: Budget, cap
     sample = list(templates.values())
     slots = executor.describe(sample)
     at_once, threads = slots.at_once, slots.threads
-    folders = [runs_dir, *sorted(Path(runs_dir).parent.parent.glob("reports/*/records"))]
+    folders = estimate.rate_folders(runs_dir)
     device = executor.estimate_device(sample) if sample else "cpu"
     name = estimate.device_name_here(device) if sample else ""
     cost = estimate.estimate(sample, at_once, threads, folders, name, device=device) if sample else None

@@ -163,7 +163,7 @@ def status(grid: str | os.PathLike, out: str | os.PathLike | None = None, at_onc
     leaves them out). ``attrs["left_s"]``: the time left for the whole grid, ``at_once`` runs at a time (default:
     as many as run now, else as many as the grid's ``--jobs auto`` would run here); ``attrs["line"]``: that in
     words."""
-    from .grid.estimate import device_name_here, recorded_rates, run_seconds, shape
+    from .grid.estimate import device_name_here, rate_folders, recorded_rates, run_seconds, shape
     from .grid.local import parallelism
     from .grid.runner import status_of
     from .vocab import fmt_time
@@ -189,7 +189,7 @@ def status(grid: str | os.PathLike, out: str | os.PathLike | None = None, at_onc
         n, per_run, _ = parallelism(at_once or running or "auto", left_runs)   # by default as the grid runs them
         seen = [t for t in threads_seen if t]   # the rates of the thread count this grid's runs recorded
         threads = max(set(seen), key=seen.count) if seen else per_run
-        rates = recorded_rates([runs_dir, *sorted((REPO / "reports").glob("*/records"))], device_name_here(), threads)
+        rates = recorded_rates(rate_folders(runs_dir), device_name_here(), threads)
         left = []
         for c, r in zip(plan.runs, rows):
             if r["state"] in ("done", "diverged") or shape(c) not in rates:

@@ -80,10 +80,10 @@ def cost_line(cfg: RunConfig, folders: list[Path] | None = None) -> str:
     """What this run will cost here, from rates recorded here (the runs folder, committed reports' records) or a
     calibration of a few steps (seconds for the CPU grids' shapes; about half a minute for the report's 224 px on a
     CPU): the grid's estimate for one run (alexlib.grid.estimate)."""
-    from .grid.estimate import device_name_here, estimate
+    from .grid.estimate import device_name_here, estimate, rate_folders
     from .vocab import fmt_time
     if folders is None:
-        folders = [REPO / "runs", *sorted((REPO / "reports").glob("*/records"))]
+        folders = rate_folders(REPO / "runs")
     threads = cfg.threads or _default_threads()
     try:
         cost = estimate([cfg], 1, threads, [f for f in folders if f.is_dir()], device_name_here(cfg.device))

@@ -45,6 +45,14 @@ def run_seconds(c: RunConfig, rates: Rates, overhead: float = OVERHEAD_S) -> flo
     return c.epochs * (n_train / train_rate + n_test / eval_rate) + checks + overhead
 
 
+def rate_folders(runs_dir: str | Path | None = None) -> list[Path]:
+    """Where recorded speeds are read, the one rule: a runs folder (if given) and every committed study's records
+    (reports/*/records of this repository), those that exist."""
+    from ..paths import from_repo
+    found = ([Path(runs_dir)] if runs_dir is not None else []) + sorted(from_repo("reports").glob("*/records"))
+    return [f for f in found if f.is_dir()]
+
+
 def recorded_rates(folders: Iterable[Path], device_name: str, threads: int) -> Rates:
     """The rates finished runs in ``folders`` measured on this device at this thread count, by shape."""
     found: dict[Shape, list[tuple[float, float]]] = {}

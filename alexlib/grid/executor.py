@@ -200,7 +200,7 @@ def _cost(todo: list[RunConfig], slots: Slots, out: Path, device: str) -> tuple[
     auto also says where a GPU's figure would come from."""
     from . import estimate
     try:
-        folders = [out, *sorted(from_repo("reports").glob("*/records"))]
+        folders = estimate.rate_folders(out)
         cost = estimate.estimate(todo, slots.at_once, slots.threads, folders, estimate.device_name_here(device), device=device)
         line = cost.line(len(todo), slots.at_once)
         if device == "auto" and not estimate.on_cuda(device):

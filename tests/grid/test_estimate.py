@@ -98,3 +98,20 @@ def test_a_cpu_dry_run_of_a_gpu_grid_says_where_a_gpus_figure_would_come_from(tm
                        cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "on a GPU the figure comes from CUDA-graph replays" in r.stdout
+
+
+def test_recorded_speeds_are_read_from_one_list_of_folders(tmp_path):
+    """The runs folder given and every committed study's records: the grid, decide, live and explore all ask
+    estimate.rate_folders."""
+    import inspect
+
+    import alexlib.decide
+    import alexlib.explore
+    import alexlib.grid.executor
+    import alexlib.live
+    folders = E.rate_folders(tmp_path)
+    assert folders[0] == tmp_path and {f.parent.name for f in folders[1:]} >= {"fashion", "demo"}
+    assert E.rate_folders(tmp_path / "missing")[0].name == "records"   # a folder that is not there is left out
+    for module in (alexlib.decide, alexlib.explore, alexlib.grid.executor, alexlib.live):
+        src = inspect.getsource(module)
+        assert 'glob("*/records")' not in src and "rate_folders(" in src, module.__name__

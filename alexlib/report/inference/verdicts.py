@@ -63,6 +63,11 @@ class Part:
     stage: int = 0                            # the look that decided it (0: none)
     alpha: float = ALPHA / 2                  # each one-sided test's share of the claim's α
 
+    def __post_init__(self):
+        if self.stage1 is not None and not self.quantity:   # decided once: as one named quantity of the report
+            raise ValueError(f"part {self.key!r} ({self.what}) needs its quantity: the difference's id across the "
+                             "report (claims.pair_key, claims.batch_key, or the claim's own)")
+
     # ---- the tests: (name, p at the first look, p combined or nan) for the outcomes this part can reach ----
     def claimed(self) -> str:
         """What the claim says of this difference, in a few characters: '> 0', '< −10', 'within ±5'."""

@@ -165,8 +165,8 @@ def test_a_37_point_fall_gets_one_verdict_under_one_margin():
     """The Group Normalization paper's own BN step (3.7 points from batch 32 to 4), measured tightly: one margin
     per kind of quantity, so "stable" (within it) and "falls" (beyond it) cannot both be shown of it."""
     t = DZ.StageTest(-3.7, 0.2, 20, 21, 0.9, "t")
-    falls = V.Part("falls", "BN: batch 4 − batch 64", t, -1, CL.BN_FALL, looks=1).judge(0.0125)
-    stable = V.Part("stable", "BN: batch 4 − batch 64", t, 0, CL.STABLE_POINTS, looks=1).judge(0.0125)
+    falls = V.Part("falls", "BN: batch 4 − batch 64", t, -1, CL.BN_FALL, quantity="q", looks=1).judge(0.0125)
+    stable = V.Part("stable", "BN: batch 4 − batch 64", t, 0, CL.STABLE_POINTS, quantity="q", looks=1).judge(0.0125)
     assert CL.BN_FALL == CL.STABLE_POINTS == CL.BATCH_MARGIN and CL.MUCH_WORSE >= CL.BATCH_MARGIN
     assert stable.outcome == V.SHOWN and falls.outcome == V.RULED_OUT
     assert (stable.interval.low, stable.interval.high) == (falls.interval.low, falls.interval.high)
@@ -174,8 +174,8 @@ def test_a_37_point_fall_gets_one_verdict_under_one_margin():
 
 def test_a_part_declared_with_one_look_spends_its_whole_share_and_plans_no_seeds():
     t = DZ.StageTest(-7.0, 2.0, 4, 3, 2.4, "Welch t")
-    one = V.Part("a", "BN: batch 4 − batch 64", t, -1, 0.0, looks=1).judge(0.0125)
-    two = V.Part("a", "BN: batch 4 − batch 64", t, -1, 0.0, looks=2).judge(0.0125)
+    one = V.Part("a", "BN: batch 4 − batch 64", t, -1, 0.0, quantity="q", looks=1).judge(0.0125)
+    two = V.Part("a", "BN: batch 4 − batch 64", t, -1, 0.0, quantity="q", looks=2).judge(0.0125)
     assert one.needed == pytest.approx(0.0125) and two.needed < one.needed / 4   # O'Brien-Fleming's first look
     assert one.outcome == V.SHOWN and one.seeds_needed() is None
     assert two.interval.high > one.interval.high
@@ -190,10 +190,17 @@ def test_both_looks_keep_their_error_rate_and_a_single_look_its_own(simulated):
         a, b = simulated.normal(80, 2, 3), simulated.normal(80, 2, 3)
         t1 = ST.welch(a, b)
         s1 = DZ.StageTest(t1.diff, t1.se, t1.df, 3, t1.sd, "Welch t", paired=False)
-        hits[1] += V.Part("k", "d", s1, +1, 0.0, looks=1).judge(share).outcome == V.SHOWN
+        hits[1] += V.Part("k", "d", s1, +1, 0.0, quantity="q", looks=1).judge(share).outcome == V.SHOWN
         c, d = simulated.normal(80, 2, 6), simulated.normal(80, 2, 6)
         t2 = ST.welch(c, d)
         s2 = DZ.StageTest(t2.diff, t2.se, t2.df, 6, t2.sd, "Welch t", paired=False)
-        hits[2] += V.Part("k", "d", s1, +1, 0.0, looks=2, stage2=s2).judge(share).outcome == V.SHOWN
+        hits[2] += V.Part("k", "d", s1, +1, 0.0, quantity="q", looks=2, stage2=s2).judge(share).outcome == V.SHOWN
     mc = 3 * math.sqrt(share * (1 - share) / trials)
     assert hits[1] / trials <= share + mc and hits[2] / trials <= share + mc, hits
+
+
+def test_a_testable_part_names_its_quantity():
+    """A part is decided once, as a quantity of the report: one without a name for it cannot be built."""
+    with pytest.raises(ValueError, match="quantity"):
+        V.Part("k", "d", DZ.StageTest(1.0, 0.5, 4, 3, 1.0, "t"))
+    assert V.Part("k", "needs its cells", None).outcome == V.UNTESTABLE   # a placeholder for missing cells

@@ -45,15 +45,17 @@ def test_a_new_claim_is_one_registry_entry_with_its_page_1_line(tmp_path, monkey
     from alexlib.report.domain import claims as CL
     from alexlib.report.inference.verdicts import Part
     monkeypatch.setattr(CL, "CLAIMS", list(CL.CLAIMS))
+    before = sum(c.source == "report" for c in CL.CLAIMS)   # read from the registry, not listed here
 
     @CL.claim("7", "GN beats LN at batch 16.", "GN above LN at batch 16 (the direction only).",
               page1=lambda v: f"GN {v.at('gn', 16)} vs LN {v.at('ln', 16)} at batch 16")
     def _claim7(ev):
+        q, sign = CL.pair_key("fixed", 16, "gn", "ln")
         return [Part("gn-ln 16", "GN − LN at batch 16", CL.pair_at(ev, "gn", "ln", 16), +1, 0.0,
-                     (("gn", 16), ("ln", 16)))]
+                     (("gn", 16), ("ln", 16)), quantity=q, sign=sign)]
     s = full_grid(tmp_path)
     t = s.reproduced_table()
-    assert len(t) == 7 and t.iloc[-1]["here (means)"] == "GN 81.5 vs LN 81.0 at batch 16"
+    assert len(t) == before + 1 and t.iloc[-1]["here (means)"] == "GN 81.5 vs LN 81.0 at batch 16"
     assert t.iloc[-1]["verdict"].removeprefix("*demo:* ").startswith("**")
     with pytest.raises(ValueError, match="registered twice"):
         CL.claim("7", "", "", page1=lambda v: "")(_claim7)
