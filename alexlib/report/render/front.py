@@ -24,7 +24,7 @@ from ..inference.verdicts import AGAINST, OPEN, RULED_OUT, SHOWN, UNTESTABLE, Cl
 from .references import DATASETS, cite
 from .tables import LEVEL_TEXT, interval
 
-# What the report says it ran on, beyond params/reference.yaml's numbers (SPEC.md, from the report itself)
+# What the report says it ran on, beyond params/reference.yaml's numbers (from the report itself)
 REPORT_SIDE = {"device": "CPU for its first configuration (5 hours), then a GPU", "precision": "not stated (fp32 by "
                "PyTorch's default)", "seeds": "1 per cell",
                "norms": f"none, BN ({cite('bn')}), LN ({cite('ln')}), GN ({cite('gn')}; 4 groups)"}
