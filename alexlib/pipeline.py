@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             command.stop_at_once()
     try:
-        against = (reports if (reports / "records").is_dir() else None) if a.against == "auto" else \
+        committed = (reports / "records").is_dir() and (reports / "report.html").is_file()   # not a study in progress
+        against = (reports if committed else None) if a.against == "auto" else \
             None if a.against == "none" else from_repo(a.against)
         made = build_report(runs, reports, note=why.replace("GRID=auto: ", "Grid chosen automatically: ", 1) if why else "",
                             only_if_changed=True, against=against)
