@@ -122,6 +122,9 @@ class Study(Typeset):
         return findings.findings_markdown(self.findings())
 
     # ---- the sections ----
+    def across_table(self):   # this study's verdicts beside every committed study's
+        return front.across_studies(self.claims(), self.protocol(), from_repo("reports"))
+
     def banner(self) -> str:   # page 1's opening: a demo, the plain findings, the registration, the one level
         return front.banner(self.protocol(), registration.for_protocol(self.protocol()), list(self.runs.updated_at),
                             front.headlines(self.claims(), self.flags, self.numbering.see))
@@ -141,8 +144,7 @@ class Study(Typeset):
         return texts.claims_note(self.runs, self.protocol(), self.reference, self.cells)
 
     def claim_sections(self) -> list[tuple[str, pd.DataFrame]]:
-        """Each claim: its heading (its words, the tested statement, the verdict) and its parts' table; the paper's
-        claims only where the study ran batch sizes below the report's."""
+        """Each shown claim (the paper's where the study ran below batch 8): its heading and its parts' table."""
         return [(self.caption(f"claim:{c.id}"), tables.part_rows(c.parts)) for c in self.shown_claims()]
 
     def convergence_note(self) -> str:

@@ -80,6 +80,10 @@ def table_caption(key: str, runs: pd.DataFrame, batch_effects: list[dict] = (), 
     """The caption of table ``key`` (a claim's: ``claim_caption``; the small-batch tables' are in their text)."""
     if key == "protocol":
         return f"The report's protocol beside this study's ({n_runs(runs)})."
+    if key == "across":
+        return ("Each claim's verdict in this study and in every other committed study of this project (their "
+                "reports' summary.json), each column named by its data: where the datasets agree, and where not. "
+                "Other data, image sizes and networks: the verdicts compare, not the numbers.")
     if key == "accuracy":
         return ("Test accuracy (%), mean ± sd over the completed seeds after the last epoch, beside the report's "
                 "single run; seeds that diverged or failed are counted beside their cell, never averaged in as zero; "

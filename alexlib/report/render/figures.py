@@ -110,7 +110,7 @@ def forest(runs: pd.DataFrame, comparisons: list[Comparison]) -> Figure:
     sizes = sorted({c.batch_size for c in comparisons}) or [0]
     pairs = sorted({tuple(sorted((c.a, c.b), key=NORMS.index)) for c in comparisons},
                    key=lambda p: (NORMS.index(p[0]), NORMS.index(p[1])))
-    fig = Figure(figsize=(PAGE_WIDTH, 0.28 * max(1, len(pairs)) + 1.3))
+    fig = Figure(figsize=(PAGE_WIDTH, 0.22 * max(1, len(pairs)) + 1.2))
     axes = fig.subplots(1, len(sizes), sharey=True, squeeze=False)[0]
     for ax, bs in zip(axes, sizes):
         # each panel's axis fits its differences and the intervals that bound them (not those cut at ±100
@@ -150,7 +150,7 @@ def learning_curves(runs: pd.DataFrame) -> Figure:
     dotted (lr scaled); the legend outside the panels."""
     d = main_grid(runs)
     sizes = sorted(d.batch_size.unique()) or [0]
-    fig = Figure(figsize=(PAGE_WIDTH, 3.9))
+    fig = Figure(figsize=(PAGE_WIDTH, 3.4))
     axes = fig.subplots(2, len(sizes), sharey="row", sharex=False, squeeze=False)
     arms = {k: arm(runs, k, only_completed=True) for k in ("equal_steps", "lr_scaled")}
     styles = {"fixed": "-", "equal_steps": "--", "lr_scaled": ":"}

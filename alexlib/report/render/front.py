@@ -4,8 +4,10 @@ cells, this study's means for the same cells, and the verdict in words, part by 
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -283,3 +285,26 @@ def headlines(claims: list[Claim], flags: dict[tuple[str, int], list[str]], see)
         out.append("Against a source's words: " + "; ".join(
             f"claim {c.id}, {p.what}: {_iv(p)} ({phrase(p)})" for c, p in against[:3]) + ".")
     return out[:5]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every committed study side by side: where the datasets agree on a claim, and where not
+# ---------------------------------------------------------------------------------------------------
+def across_studies(claims: list[Claim], protocol: dict[str, Any], reports: Path) -> pd.DataFrame:
+    """One row per claim: its verdict in this study and in every committed study (``reports/*/summary.json`` of
+    a finished report), each column named by its data; a demo's verdicts labeled as such."""
+    def column(p: dict[str, Any]) -> str:
+        return f"{title(str(p['dataset']))}, {p['image_size']} px" + (" (demo)" if is_demo(p) else "")
+    here = column(protocol)
+    def said(verdict: str, p: dict[str, Any]) -> str:
+        return f"demo: {verdict}" if is_demo(p) else verdict
+    cols = {here: {c.id: said(c.verdict, protocol) for c in claims}}
+    for summary in sorted(reports.glob("*/summary.json")):
+        if not (summary.parent / "report.html").is_file():
+            continue
+        s = json.loads(summary.read_text())
+        name = column(s["protocol"])
+        if name != here:
+            cols[name] = {c["id"]: said(c["verdict"], s["protocol"]) for c in s["claims"]}
+    rows = [{"claim": f"{c.id}. {c.claim}", **{k: v.get(c.id, "—") for k, v in cols.items()}} for c in claims]
+    return pd.DataFrame(rows).set_index("claim")

@@ -10,7 +10,7 @@ FIGURE, TABLE = "Figure", "Table"
 
 # (kind, key) in the notebook's order; "claim:*" stands for each claim's table, in the claims' order
 ORDER: tuple[tuple[str, str], ...] = (
-    (TABLE, "claims_report"), (TABLE, "claims_paper"), (FIGURE, "accuracy_vs_batch"),
+    (TABLE, "claims_report"), (TABLE, "claims_paper"), (TABLE, "across"), (FIGURE, "accuracy_vs_batch"),
     (FIGURE, "accuracy_bars"), (TABLE, "accuracy"), (TABLE, "claim:*"),
     (FIGURE, "differences"), (TABLE, "convergence"), (FIGURE, "learning_curves"),
     (TABLE, "small_values"), (TABLE, "small_checks"), (TABLE, "small_arm"), (TABLE, "lr_sweep"),

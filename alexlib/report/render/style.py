@@ -24,14 +24,15 @@ h2 { break-after: avoid; page-break-after: avoid; margin-top: 1.4em; }
   .jp-Cell, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-child .jp-OutputArea-output,
   .jp-OutputArea-output { display: block !important; overflow: visible !important; }
   .jp-OutputArea-child { break-inside: auto !important; }   /* long text splits across pages */
-  .jp-RenderedImage, .jp-RenderedHTMLCommon table { break-inside: avoid; }   /* figures and tables do not */
+  .jp-RenderedImage { break-inside: avoid; }   /* figures do not split; a long table does, between rows */
+  .jp-RenderedHTMLCommon tr { break-inside: avoid; }
   body { max-width: none; font-size: 9pt; } .jp-RenderedHTMLCommon table { font-size: 7.5pt; }
-  .jp-RenderedHTMLCommon { font-size: 9pt !important; line-height: 1.35 !important; }   /* Lab's 14 px is screen size */
+  .jp-RenderedHTMLCommon { font-size: 9pt !important; line-height: 1.28 !important; }   /* Lab's 14 px is screen size */
   .jp-RenderedHTMLCommon li { margin-bottom: 0.15em; } .jp-RenderedHTMLCommon p { margin-bottom: 0.45em; }
   .jp-RenderedHTMLCommon table { max-width: 100%; }   /* on paper a table wraps its cells rather than leave */
   .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { white-space: normal; }   /* the page (numbers: NBSP) */
   .jp-RenderedHTMLCommon p.caption, .jp-RenderedHTMLCommon ul.references { font-size: 7.5pt; }
-  h1 { font-size: 17pt; } h2 { font-size: 13pt; margin-top: 0.9em; } h3, h4 { font-size: 10.5pt; } }
+  h1 { font-size: 17pt; } h2 { font-size: 12pt; margin: 0.7em 0 0.3em; } h3, h4 { font-size: 10.5pt; } }
 </style>"""
 
 PAGE_WIDTH = 7.5          # inches: a figure this wide fills the PDF's text width at its natural size

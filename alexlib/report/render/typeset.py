@@ -19,7 +19,7 @@ class Typeset:
     def numbering(self) -> Numbering:
         """The numbers of the figures and tables this study's report shows (``numbering.ORDER``)."""
         small = self.small
-        shown = {"protocol", "claims_report", "accuracy_bars", "accuracy", "differences", "convergence",
+        shown = {"protocol", "claims_report", "across", "accuracy_bars", "accuracy", "differences", "convergence",
                  "learning_curves", "environment", "time"}
         shown |= {"claims_paper", "accuracy_vs_batch"} if small.present else set()
         shown |= {k for k, t in (("small_values", small.values), ("small_checks", small.checks),
