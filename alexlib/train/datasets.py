@@ -7,6 +7,7 @@ and a folder of one's own images registered as a dataset (``register_image_folde
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,11 @@ def _cifar10_jpeg(d: str, ntr: int, nte: int):
     return load_cifar10_jpeg(d)
 
 
+def _fashion_mnist_jpeg(d: str, ntr: int, nte: int):
+    from .data import load_fashion_mnist
+    return reencoded(load_fashion_mnist(d))
+
+
 def _digits(d: str, ntr: int, nte: int):
     from .data import load_digits_split
     return load_digits_split()
@@ -110,6 +116,37 @@ def _digits(d: str, ntr: int, nte: int):
 def _synthetic(d: str, ntr: int, nte: int):
     from .data import make_synthetic
     return make_synthetic(ntr or 1024, nte or 256)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Re-encoding: what JPEG quality 75 does to images whose originals exist (Fashion-MNIST), to measure what the
+# CIFAR-10 copy's re-encoding changes
+# ---------------------------------------------------------------------------------------------------
+def reencode_jpeg(split, quality: int = 75):
+    """Each image encoded as JPEG at ``quality`` by Pillow (IJG tables; 4:2:0 chroma for colour, as the CIFAR-10
+    copy was made) and decoded back: the same pictures and labels, the compression's error in the pixels."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    x = split.x.numpy()   # (N, C, H, W) uint8
+    out = np.empty_like(x)
+    for i, img in enumerate(x):
+        pic = Image.fromarray(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0))
+        buf = io.BytesIO()
+        pic.save(buf, format="JPEG", quality=quality, subsampling="4:2:0")
+        back = np.asarray(Image.open(io.BytesIO(buf.getvalue())))
+        out[i] = back[None] if back.ndim == 2 else back.transpose(2, 0, 1)
+    return type(split)(torch.from_numpy(out), split.y)
+
+
+def reencoded(splits, quality: int = 75):
+    """Both splits re-encoded (``reencode_jpeg``); the origin says so beside where the originals came from."""
+    from .images import decoder_version
+    from .splits import Origin, Splits
+    o = splits.origin
+    note = f"{o.note}; every image re-encoded as JPEG q{quality} ({decoder_version()}) and decoded back"
+    return Splits(reencode_jpeg(splits[0], quality), reencode_jpeg(splits[1], quality),
+                  Origin(o.location, dict(o.files), note, o.asked))
 
 
 REGISTRY: dict[str, DatasetInfo] = {d.name: d for d in (
@@ -122,6 +159,9 @@ REGISTRY: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("cifar10_jpeg", "CIFAR-10 (JPEG q75 copy)", 10, (50_000, 10_000),
                 "CIFAR-10's images and labels re-encoded as JPEG q75 (a copy, not CIFAR-10 itself: pixels differ by "
                 "the compression's error)", _cifar10_jpeg, True, 32),
+    DatasetInfo("fashion_mnist_jpeg", "Fashion-MNIST (re-encoded as JPEG q75)", 10, (60_000, 10_000),
+                "Fashion-MNIST with every image re-encoded as JPEG q75 and decoded back (to measure what the CIFAR-10 "
+                "copy's re-encoding changes)", _fashion_mnist_jpeg, True, 28),
 )}
 
 

@@ -374,3 +374,4 @@ def load_image_folder(source: str | os.PathLike, cache_dir: str | os.PathLike | 
                          classes=tuple(cached["classes"].tolist()))
     return Splits(Split(torch.from_numpy(cached["train_x"]), torch.from_numpy(cached["train_y"])),
                   Split(torch.from_numpy(cached["test_x"]), torch.from_numpy(cached["test_y"])), origin)
+

@@ -59,3 +59,24 @@ def test_only_file_datasets_are_checked_before_a_grid(tmp_path, monkeypatch):
     DS.check_available("digits", tmp_path)          # embedded: nothing to check
     DS.check_available("synthetic", tmp_path)
     assert calls == [(str(tmp_path), 0, 0)]
+
+
+def test_reencoding_as_jpeg_keeps_pictures_and_labels_and_matches_pillows_own_round_trip():
+    import io
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from alexlib.train.datasets import REGISTRY, reencode_jpeg
+    from alexlib.train.splits import Split
+    ramp = np.tile(np.linspace(0, 255, 28, dtype=np.uint8), (28, 1))        # a smooth picture: little error
+    x = torch.from_numpy(np.stack([ramp[None], ramp.T[None]]))              # (2, 1, 28, 28): grey, as Fashion
+    out = reencode_jpeg(Split(x, torch.tensor([3, 7])))
+    assert out.x.shape == x.shape and out.x.dtype == torch.uint8 and out.y.tolist() == [3, 7]
+    assert 0 < (out.x.float() - x.float()).abs().mean() < 3                 # re-encoded, not another picture
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, format="JPEG", quality=75)
+    assert np.array_equal(out.x[0, 0].numpy(), np.asarray(Image.open(buf)))   # Pillow's own round trip
+    info = REGISTRY["fashion_mnist_jpeg"]
+    assert "JPEG q75" in info.title and info.files and info.side == 28
