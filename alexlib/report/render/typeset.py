@@ -36,7 +36,8 @@ class Typeset:
             c = next(c for c in self.claims() if c.id == key[6:])
             text = captions.claim_caption(texts.claim_heading(c), self.runs, c)
         elif key in ("claims_report", "claims_paper"):
-            text = captions.claims_caption(key.split("_")[1], self.runs, self.shown_claims(key.split("_")[1]))
+            source = {"claims_report": "report", "claims_paper": "gn_paper"}[key]   # claims.SOURCES' keys
+            text = captions.claims_caption(source, self.runs, self.shown_claims(source))
         elif key in ("accuracy_bars", "accuracy_vs_batch", "differences", "learning_curves"):
             text = captions.figure_caption(key, self.runs)
         else:
