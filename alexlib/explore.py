@@ -27,8 +27,9 @@ from .io import FolderLock
 from .paths import REPO, from_repo
 from .train.config import RunConfig
 from .train.record import read_metrics
+from .vocab import ALIKE
 
-CELL = ("protocol", "norm", "batch_size", "lr", "epochs")   # runs alike but for their seed
+CELL = ("protocol", *ALIKE)   # runs alike but for their seed (vocab.ALIKE), any design
 LABELS = ("norm", "batch_size", "lr", "epochs", "image_size", "width", "dataset")   # what a curve's label may name
 
 

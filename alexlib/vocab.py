@@ -17,6 +17,7 @@ ANCHOR_BATCH = 64
 # sweep, equal steps, linear lr scaling), told apart by how they vary with the batch size.
 PROTOCOL = ("dataset", "image_size", "width", "train_size", "test_size", "precision", "momentum",
             "dropout", "gn_groups")
+ALIKE = ("norm", "batch_size", "lr", "epochs")   # runs alike but for their seed, within one protocol and design
 REPORT_BATCHES = (8, 16, 32, 64)   # the report's batch sizes: its claims are judged over these only
 DESIGNS = {  # design -> (short name, what varies with the batch size)
     "fixed": ("fixed epochs and lr", "the report's design: epochs and lr the same at every batch size, so a "

@@ -18,12 +18,12 @@ from typing import Any
 import pandas as pd
 from scipy import stats
 
-from ...vocab import PROTOCOL
+from ...vocab import ALIKE, PROTOCOL
 from ..inference.stats import planning_sd
 from ..inference.verdicts import AGAINST, NOT_REPRODUCED, REPRODUCED, RULED_OUT, SHOWN
 from .runs import ENVIRONMENT, env_values
 
-CELL = ["design", "norm", "batch_size", "lr", "epochs"]
+CELL = ["design", *ALIKE]   # a cell: one design's runs alike but for their seed
 ENV = ("device_name", "cpu_capability", "cpu_threads", "precision", "torch", "blas", "onednn", "kernel_env",
        "git_commit")   # what the rerun check lists of both environments
 
