@@ -196,7 +196,7 @@ def batch_effect_table(batch_effects: list[dict[str, Any]]) -> pd.DataFrame:
 
 def convergence_table(conv: pd.DataFrame) -> pd.DataFrame:
     """Batch sizes across; down, per norm: test accuracy after the first epoch, then the epochs and the SGD steps
-    a seed took to reach the threshold (mean ± sd over the seeds that reached it; 'k of n never' beside)."""
+    a seed took to reach the threshold (mean ± sd over the seeds that reached it; 'k of n reached it' beside)."""
     if conv.empty:
         return pd.DataFrame({"note": ["no completed runs of the report's design"]})
     target = conv.threshold.iloc[0]
@@ -205,13 +205,13 @@ def convergence_table(conv: pd.DataFrame) -> pd.DataFrame:
         return "" if m != m else fmt(m) + ("" if sd != sd else f"{NB}±{NB}{fmt(sd)}")
 
     def never(r):
-        return "" if r.reached == r.seeds else f" ({r.seeds - r.reached} of {r.seeds} never)"
+        return "" if r.reached == r.seeds else f" ({r.reached} of {r.seeds} reached it)"   # one form, reached or not
     rows = []
     for r in conv.itertuples():
         steps_sd = r.epochs_sd * r.steps_mean / r.epochs_mean if r.reached and r.epochs_sd == r.epochs_sd else float("nan")
         rows += [("after epoch 1 (%)", r.norm, r.batch_size, pm(r.first_mean, r.first_sd, lambda v: f"{v:.1f}")),
                  (f"epochs to {target:g} %", r.norm, r.batch_size,
-                  f"never (0 of {r.seeds})" if not r.reached else pm(r.epochs_mean, r.epochs_sd, lambda v: f"{v:.1f}") + never(r)),
+                  f"never (0 of {r.seeds} reached it)" if not r.reached else pm(r.epochs_mean, r.epochs_sd, lambda v: f"{v:.1f}") + never(r)),
                  (f"SGD steps to {target:g} %", r.norm, r.batch_size,
                   "" if not r.reached else pm(r.steps_mean, steps_sd, lambda v: f"{v:,.0f}"))]
     t = pd.DataFrame(rows, columns=["measure", "norm", "batch", "v"])
