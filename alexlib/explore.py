@@ -27,7 +27,7 @@ from .io import FolderLock
 from .paths import REPO, from_repo
 from .train.config import RunConfig
 from .train.record import read_metrics
-from .vocab import ALIKE
+from .vocab import ALIKE, counted
 
 CELL = ("protocol", *ALIKE)   # runs alike but for their seed (vocab.ALIKE), any design
 LABELS = ("norm", "batch_size", "lr", "epochs", "image_size", "width", "dataset")   # what a curve's label may name
@@ -54,7 +54,7 @@ class Study:
     def __repr__(self) -> str:
         by = self.runs.status.value_counts().to_dict() if len(self.runs) else {}
         return (f"Study({_shown(self.where)}: {len(self.runs)} records {by}, {len(self.history)} epochs, "
-                f"{self.runs.protocol.nunique() if len(self.runs) else 0} protocol(s))")
+                f"{counted(self.runs.protocol.nunique() if len(self.runs) else 0, 'protocol')})")
 
 
 def load(where: str | os.PathLike) -> Study:
@@ -202,7 +202,7 @@ def status(grid: str | os.PathLike, out: str | os.PathLike | None = None, at_onc
         df.attrs["left_s"] = max(float(known.sum()) / n, float(known.max()) if len(known) else 0.0)
         counts = ", ".join(f"{(df.state == s).sum()} {s}" for s in STATES if (df.state == s).any())
         df.attrs["line"] = (f"grid {plan.name}: {counts}; about {fmt_time(df.attrs['left_s'])} left, {n} at once"
-                            + (f" ({unknown} run(s) of shapes with no rate recorded here not counted)" if unknown
+                            + (f" ({counted(unknown, 'run')} of shapes with no rate recorded here not counted)" if unknown
                                else ""))
     return df
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .paths import REPO
+from .vocab import counted
 from .train.config import RunConfig
 from .train.notebook import plot_curves
 
@@ -91,8 +92,8 @@ def cost_line(cfg: RunConfig, folders: list[Path] | None = None) -> str:
         return f"estimate: not made here ({type(e).__name__}: {e})"
     how = "recorded rates" if cost.recorded else f"a {cost.calibration_s:.0f}-second calibration"
     long = cost.seconds > LONG_S and "the notebook's first cell names configurations that finish in minutes here"
-    return (f"estimate: about {fmt_time(cost.seconds)} for this run on this machine, {threads} thread(s) "
-            f"(from {how}; {cfg.epochs} epoch(s))" + (f"; {long}" if long else ""))
+    return (f"estimate: about {fmt_time(cost.seconds)} for this run on this machine, {counted(threads, 'thread')} "
+            f"(from {how}; {counted(cfg.epochs, 'epoch')})" + (f"; {long}" if long else ""))
 
 
 def _default_threads() -> int:

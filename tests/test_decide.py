@@ -175,7 +175,7 @@ def test_the_executor_sizes_the_stage(tmp_path, priced, block, executor, slurm, 
     if local:
         assert "second stage on local: --jobs auto: one run per core" in text and "on this machine" in text
     else:
-        assert f"second stage on slurm: SLURM: one array task per run, 1 GPU(s), {threads} CPU(s)" in text
+        assert f"second stage on slurm: SLURM: one array task per run, 1 GPU, {threads} CPU{'s' if threads > 1 else ''}" in text
         assert f"at this machine's rates, {at_once} at once" in text
         assert "the runs go to the executor's machines, priced at this machine's rates" in text
         assert "on this machine" not in text
@@ -256,15 +256,17 @@ def test_a_slurm_studys_second_stage_runs_as_slurm_jobs(slurm, tmp_path):
     runs = tmp_path / "runs" / "fashion"
     grid = tiny_study_grid(tmp_path, {"type": "slurm", "gpus": 0, "cpus": 1})
     lines = []
-    code = D.run(grid, runs, reports, D.parse_budget("8"), cap=5, log=lines.append)   # one claim: 8 runs
+    code = D.run(grid, runs, reports, D.parse_budget("8"), cap=5, log=lines.append)   # at most 8 runs
     text = "\n".join(lines)
     assert code == 0, text[-3000:]
-    assert "second stage on slurm: SLURM: one array task per run, 0 GPU(s), 1 CPU(s), 60 min each" in text
-    assert "submitted 8 run(s) as job array" in text and "all 8 runs done" in text
     stage = json.loads((runs / STAGES).read_text())["stages"][0]
+    n = len(stage["runs"])   # the planner sizes the stage (within the budget); the test follows what it planned
+    assert 0 < n <= 8, stage
+    assert "second stage on slurm: SLURM: one array task per run, 0 GPUs, 1 CPU, 60 min each" in text
+    assert f"submitted {n} runs as job array" in text and f"all {n} runs done" in text
     assert yaml.safe_load((runs / D.STAGE_GRID).read_text())["executor"] == {"type": "slurm", "gpus": 0, "cpus": 1}
     ledger = json.loads((runs / S.LEDGER).read_text())
-    assert sorted(ledger) == sorted(stage["runs"]) and len(ledger) == 8
+    assert sorted(ledger) == sorted(stage["runs"]) and len(ledger) == n
     recs = records(runs)
     assert sorted(recs) == sorted(stage["runs"]) and {m["status"] for m in recs.values()} == {"completed"}
     assert {r: m["env"]["slurm"]["job_id"] for r, m in recs.items()} == {r: j["job_id"] for r, j in ledger.items()}
@@ -275,8 +277,8 @@ def test_a_slurm_studys_second_stage_runs_as_slurm_jobs(slurm, tmp_path):
     again = []
     assert D.run(grid, runs, reports, D.parse_budget("2h"), log=again.append) == 0
     text = "\n".join(again)
-    assert "already planned" in again[0] and "7 already done, 0 queued or running on SLURM, 1 to submit" in text
-    assert "submitted 1 run(s) as job array" in text and (runs / stage["runs"][0] / "metrics.json").is_file()
+    assert "already planned" in again[0] and f"{n - 1} already done, 0 queued or running on SLURM, 1 to submit" in text
+    assert "submitted 1 run as job array" in text and (runs / stage["runs"][0] / "metrics.json").is_file()
     done = []   # finished: said, and with no budget nothing further is planned or submitted
     assert D.run(grid, runs, reports, D.parse_budget("0"), log=done.append) == 0
     assert done[0].startswith("second stage already run") and "no further stage is planned" in "\n".join(done)

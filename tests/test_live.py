@@ -69,7 +69,7 @@ def test_run_notebook_executed_from_a_lab_kernel_keeps_no_widget(tmp_path, monke
 def test_cost_line_prices_the_run_from_a_calibration_or_recorded_rates(tmp_path, monkeypatch):
     cfg = RunConfig.from_dict({**TINY, "out_dir": str(tmp_path / "r")})
     line = live.cost_line(cfg, folders=[tmp_path])
-    assert line.startswith("estimate: about ") and "calibration" in line and "2 epoch(s)" in line
+    assert line.startswith("estimate: about ") and "calibration" in line and "2 epochs" in line
     assert "finish in minutes" not in line
     monkeypatch.setattr(live, "LONG_S", 0.0)   # every run counts as long: the pointer is added
     assert "finish in minutes here" in live.cost_line(cfg, folders=[tmp_path])

@@ -26,7 +26,7 @@ from ..io import check_writable, read_json, utc_now, write_json
 from ..paths import RUN_NOTEBOOK
 from ..train.config import RunConfig, check_known
 from ..train.record import read_metrics, same_run
-from ..vocab import FINISHED
+from ..vocab import FINISHED, counted
 from .executor import Batch, Executor, Finished, Options, Slots
 from .jobs import Jobs, SlurmJobs, gpus_per_run
 from .runner import execute, thread_env, write_failure
@@ -211,7 +211,7 @@ class SlurmExecutor(Executor):
     def describe(self, todo: list[RunConfig]) -> Slots:
         o = self.opts
         line = (f"{self.jobs.where}: one array task per run, "
-                f"{gpus_per_run(o, todo)} GPU(s), {o['cpus']} CPU(s), {o['time']} min each"
+                f"{counted(gpus_per_run(o, todo), 'GPU')}, {counted(o['cpus'], 'CPU')}, {o['time']} min each"
                 + (f", partition {o['partition']}" if o["partition"] else "")
                 + (f", at most {o['parallel']} at once" if o["parallel"] else ""))
         return Slots(o["parallel"] or max(1, len(todo) + self._queued), o["cpus"], line)
@@ -234,7 +234,7 @@ class SlurmExecutor(Executor):
                     self._ledger[rid] = {"job_id": job.job_id, "submitted_at": utc_now()}
                 write_json(batch.out / LEDGER, self._ledger)
             array = sorted({j.job_id.split("_")[0] for j in jobs.values()})
-            batch.log(f"submitted {len(jobs)} run(s) as job array {', '.join(array)}; logs in {logs}")
+            batch.log(f"submitted {counted(len(jobs), 'run')} as job array {', '.join(array)}; logs in {logs}")
         ids = {rid: job.job_id for rid, job in jobs.items()} | batch.in_flight
         if not self.waits:
             if ids:

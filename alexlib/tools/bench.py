@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..grid import estimate
+from ..vocab import counted
 from ..train import data as train_data
 from ..train.config import RunConfig
 from ..train.datasets import images
@@ -265,7 +266,7 @@ def measure_grid_settings(grid: str, settings: list[tuple[int, int]], overrides:
             accs = {m.parent.name: None if isinstance(rec, Unreadable) else (rec.final or {}).get("test_acc")
                     for m, rec in read_records(out)}
             rows.append({"jobs": jobs, "threads": threads, "seconds": secs, "runs": len(accs), "acc": accs})
-            print(f"  {jobs} at once x {threads} thread(s): {secs:6.1f} s for {len(accs)} runs", flush=True)
+            print(f"  {jobs} at once x {counted(threads, 'thread')}: {secs:6.1f} s for {len(accs)} runs", flush=True)
     base = rows[0]
     for r in rows:
         r["x_first"] = r["seconds"] / base["seconds"]
@@ -288,7 +289,7 @@ def signals_overhead(a) -> dict[str, Any]:
     dev = resolve_device(RunConfig(device=a.device))
     widths = [float(w) for w in a.signals_overhead.split(",") if w]
     env = environment(dev, resolve_precision(RunConfig(device=a.device), dev), RunConfig())
-    print(f"device {env['device_name']}, torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
+    print(f"device {env['device_name']}, torch {torch.__version__}, {counted(torch.get_num_threads(), 'thread')}; "
           f"{a.image_size} px; {a.steps} timed steps a side, taking turns, after {a.warmup} warm-up", flush=True)
     rows = signals_bench.run([n for n in a.norms.split(",") if n], widths, [int(b) for b in a.batch_sizes.split(",")
                              if b], a.image_size, dev, a.steps, a.warmup)

@@ -184,7 +184,7 @@ def test_no_wait_then_again_neither_duplicates_nor_loses_runs(slurm, tmp_path):
     g = grid_file(tmp_path, runs=3)
     first = grid(g, "--out", out, "--executor", "slurm", "--no-wait")
     assert first.returncode == 0, first.stderr
-    assert "submitted 3 run(s) as job array" in first.stdout and "squeue -j" in first.stdout
+    assert "submitted 3 runs as job array" in first.stdout and "squeue -j" in first.stdout
     ledger = json.loads((out / S.LEDGER).read_text())
     (lost, job), *kept = sorted(ledger.items())
     subprocess.run(["scancel", job["job_id"]], check=True)  # ends while no grid watches
