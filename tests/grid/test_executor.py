@@ -22,7 +22,7 @@ class Fake(Executor):
         return cls()
 
     def describe(self, todo):
-        return Slots(2, 3, f"fake: {len(todo)} run(s), 2 at once")
+        return Slots(2, 3, f"fake: {len(todo)} runs, 2 at once")
 
     def launch(self, batch):
         for cfg in batch.todo:
@@ -37,7 +37,7 @@ def test_a_backend_registered_by_name_runs_a_grid_through_the_shared_steps(tmp_p
     assert G.main([str(grid_file(tmp_path, 4)), "--out", str(out), "--executor", "fake"]) == 0
     printed = capsys.readouterr().out
     assert "grid g: 4 runs, 0 already done, 4 to pretend (0 resuming)" in printed
-    assert "fake: 4 run(s), 2 at once" in printed
+    assert "fake: 4 runs, 2 at once" in printed
     assert "[  4/4] completed" in printed and "test 50.00%" in printed and "on the fake" in printed
     assert "grid g: all 4 runs done (0 diverged)" in printed
     assert len(json.loads((out / "grid.json").read_text())["runs"]) == 4
