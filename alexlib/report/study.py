@@ -122,8 +122,10 @@ class Study(Typeset):
         return findings.findings_markdown(self.findings())
 
     # ---- the sections ----
-    def across_table(self):   # this study's verdicts beside every committed study's
-        return front.across_studies(self.claims(), self.protocol(), from_repo("reports"))
+    def across_table(self, styled: bool = False):   # this study's verdicts beside every committed study's
+        t = front.across_studies(self.claims(), self.protocol(), from_repo("reports"))
+        studies = len(t.columns)
+        return _wide(t, [40] + [60 // studies] * studies) if styled else t
 
     def banner(self) -> str:   # page 1's opening: a demo, the plain findings, the registration, the one level
         return front.banner(self.protocol(), registration.for_protocol(self.protocol()), list(self.runs.updated_at),

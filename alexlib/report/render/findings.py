@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ...train.norms import EXTRAS, NORMED, SHORT_NAMES
+from ...train.norms import EXTRAS, NORMED
 from ...vocab import ALPHA, ANCHOR_BATCH, BEYOND_LIMIT, POWER_TEXT, REPORT_BATCHES, counted
 from ..domain.analysis import Analysis
 from ..domain.claims import SOURCES, claim_spec
@@ -21,7 +21,7 @@ from ..domain.smallbatch import LOST_IN
 from ..inference.power import detectable, seeds_needed
 from ..inference.stats import Comparison
 from ..inference.verdicts import NOT_TESTABLE, VERDICTS, Claim, Part
-from .front import phrase
+from .front import SAID, phrase
 from .tables import interval
 
 
@@ -30,7 +30,7 @@ def _no_refs(*keys: str) -> str:
 
 
 def _names(norms: list[str]) -> str:
-    names = [SHORT_NAMES[n] for n in norms]
+    names = [SAID[n] for n in norms]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
@@ -43,16 +43,16 @@ def _avg(a: Analysis, norm: str) -> str:
     p = a.parts().get(f"mean:final:{norm}-none")
     if p is not None and p.interval is not None and p.interval.low == p.interval.low:
         iv = p.interval
-        return f"{SHORT_NAMES[norm]} {iv.estimate:+.1f} {interval(iv.low, iv.high)}"
+        return f"{SAID[norm]} {iv.estimate:+.1f} {interval(iv.low, iv.high)}"
     r = a.vs_none.get(norm)
     if r and r["ci_low"] == r["ci_low"]:
-        return f"{SHORT_NAMES[norm]} {r['diff']:+.1f} {interval(r['ci_low'], r['ci_high'])}"
+        return f"{SAID[norm]} {r['diff']:+.1f} {interval(r['ci_low'], r['ci_high'])}"
     return ""
 
 
 def _flag_note(norm: str, sizes: list[int], flags: dict[tuple[str, int], list[str]]) -> str:
     hit = [f"at batch {bs} is {' and '.join(flags[(norm, bs)])}" for bs in sizes if (norm, bs) in flags]
-    return (f" {SHORT_NAMES[norm]} {'; '.join(hit)}: a difference there measures training that has not happened "
+    return (f" {SAID[norm]} {'; '.join(hit)}: a difference there measures training that has not happened "
             f"or not finished, not the norm alone.") if hit else ""
 
 
@@ -108,7 +108,7 @@ def _among(a: Analysis, norms: tuple[str, ...]) -> str:
     open_ = [c for c in cs if not c.shown and not c.decided_in]
     present = [n for n in norms if any(n in (c.a, c.b) for c in cs)]
     if shown:
-        listed = "; ".join(f"{SHORT_NAMES[c.a]} above {SHORT_NAMES[c.b]} at batch {c.batch_size} by {c.diff:.1f}"
+        listed = "; ".join(f"{SAID[c.a]} above {SAID[c.b]} at batch {c.batch_size} by {c.diff:.1f}"
                            for c in sorted(shown, key=lambda c: (c.batch_size, -c.diff)))
         txt = f"Among {_names(present)}, {len(shown)} of {len(cs)} differences are shown: {listed}"
         txt += f"; the other {len(cs) - len(shown)} are not." if len(cs) > len(shown) else "."
@@ -142,13 +142,13 @@ def batch_sentences(a: Analysis, runs: pd.DataFrame) -> str:
         shown = [r for r in by["fixed"] if r["shown"]]
         out.append(f"In the report's design (lr and epochs fixed, so batch {small} takes {ANCHOR_BATCH // small}× the SGD "
                    f"steps of batch {ANCHOR_BATCH}), batch {ANCHOR_BATCH} − batch {small} is "
-                   + ", ".join(f"{SHORT_NAMES[r['norm']]} {r['effect']:+.1f}" for r in by["fixed"])
+                   + ", ".join(f"{SAID[r['norm']]} {r['effect']:+.1f}" for r in by["fixed"])
                    + (f"; shown for {_names([r['norm'] for r in shown])}" if shown else "; none of these is shown") + ".")
     if by["lr_scaled"]:
         gap = max(abs(r["effect"]) for r in by["lr_scaled"])
         out.append(f"**With the lr scaled to the batch size (linear scaling), batch {by['lr_scaled'][0]['small']} and "
                    f"batch {ANCHOR_BATCH} land within {gap:.1f} points for every norm** ("
-                   + ", ".join(f"{SHORT_NAMES[r['norm']]} {r['effect']:+.1f}" for r in by["lr_scaled"]) + ").")
+                   + ", ".join(f"{SAID[r['norm']]} {r['effect']:+.1f}" for r in by["lr_scaled"]) + ").")
     if by["equal_steps"]:
         small = by["equal_steps"][0]["small"]
         effects = [r["effect"] for r in by["equal_steps"]]
@@ -157,7 +157,7 @@ def batch_sentences(a: Analysis, runs: pd.DataFrame) -> str:
         epochs = (f"{int(ep.iloc[0])} epoch{'s' if int(ep.iloc[0]) != 1 else ''} where batch {ANCHOR_BATCH} has "
                   f"{int(ep64.iloc[0])}" if len(ep) and len(ep64) else f"{small}/{ANCHOR_BATCH} of the epochs")
         out.append(f"With equal SGD steps, batch {small} falls {min(effects):.1f}–{max(effects):.1f} points below batch "
-                   f"{ANCHOR_BATCH} (" + ", ".join(f"{SHORT_NAMES[r['norm']]} {r['effect']:+.1f}" for r in by["equal_steps"])
+                   f"{ANCHOR_BATCH} (" + ", ".join(f"{SAID[r['norm']]} {r['effect']:+.1f}" for r in by["equal_steps"])
                    + f"); but equal steps gives batch {small} {epochs}, {ANCHOR_BATCH // small}× fewer images, so this "
                    f"design trades the step-count confound for a data one.")
     return " ".join(out)
@@ -216,11 +216,11 @@ def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: 
         c = cells[(cells.batch_size == bs) & cells["mean"].notna()]
         if c.empty:
             continue
-        each = ", ".join(f"{SHORT_NAMES[r.norm]} {r.mean:.1f} %{' ‡' if NEAR_CHANCE in flags.get((r.norm, bs), []) else ''}"
+        each = ", ".join(f"{SAID[r.norm]} {r.mean:.1f} %{' ‡' if NEAR_CHANCE in flags.get((r.norm, bs), []) else ''}"
                          for r in c.itertuples())
         lost = cells[(cells.batch_size == bs) & (cells.n_diverged > 0)]
         out.append(f"At batch {bs} the cells end at {each}" + (
-            " (" + ", ".join(f"{SHORT_NAMES[r.norm]}: {counted(r.n_diverged, 'seed')} diverged" for r in lost.itertuples())
+            " (" + ", ".join(f"{SAID[r.norm]}: {counted(r.n_diverged, 'seed')} diverged" for r in lost.itertuples())
             + ")"
             if len(lost) else "") + (" (‡: near chance, a network that has not learned)" if "‡" in each else "")
             + f" {see('accuracy_vs_batch', 'accuracy')}.")
@@ -241,7 +241,7 @@ def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: 
     arm = arm[arm["diff"].notna()] if not arm.empty else arm
     if not arm.empty:
         out.append("With more values per BatchNorm statistic at the same batch size (a larger image): " + "; ".join(
-            f"{SHORT_NAMES[r['norm']]} at batch {r['batch_size']} {r['arm']:.1f} % at {r['arm_px']} px "
+            f"{SAID[r['norm']]} at batch {r['batch_size']} {r['arm']:.1f} % at {r['arm_px']} px "
             f"({r['arm_values']} values at conv5) against {r['main']:.1f} % at {r['main_px']} px ({r['main_values']}), "
             f"{r['diff']:+.1f}{' shown' if r['shown'] else ', not shown'}" for r in arm.to_dict("records"))
             + f" {see('small_arm')}.")
@@ -250,9 +250,9 @@ def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: 
 
 def _flags(flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]],
            see: Callable[..., str] = _no_refs) -> str:
-    near = [f"{SHORT_NAMES[n]} at batch {b}" for (n, b), f in flags.items() if NEAR_CHANCE in f]
+    near = [f"{SAID[n]} at batch {b}" for (n, b), f in flags.items() if NEAR_CHANCE in f]
     near += [f"none at lr {lr:g}" for lr, f in lr_flags.items() if NEAR_CHANCE in f]
-    still = [f"{SHORT_NAMES[n]} at batch {b}" for (n, b), f in flags.items() if STILL in f]
+    still = [f"{SAID[n]} at batch {b}" for (n, b), f in flags.items() if STILL in f]
     still += [f"none at lr {lr:g}" for lr, f in lr_flags.items() if STILL in f]
     bits = []
     if near:
@@ -288,7 +288,7 @@ def findings(runs: pd.DataFrame, a: Analysis, flags: dict[tuple[str, int], list[
         out.append({"text": f, "from": "flags"})
     lost = runs[runs.status.isin(["diverged", "failed"])]
     if len(lost):
-        where = ", ".join(f"{SHORT_NAMES.get(n, n)} batch {b}: {k}" for (n, b), k in
+        where = ", ".join(f"{SAID.get(n, n)} batch {b}: {k}" for (n, b), k in
                           lost.groupby(["norm", "batch_size"]).size().items())
         out.append({"text": f"{counted(len(lost), 'run')} diverged or failed ({where}); they are counted beside their "
                             f"cells, never averaged in as zero {see('problems')}".rstrip() + ".", "from": "status"})

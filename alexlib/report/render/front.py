@@ -26,6 +26,9 @@ from ..inference.verdicts import AGAINST, OPEN, RULED_OUT, SHOWN, UNTESTABLE, Cl
 from .references import DATASETS, cite
 from .tables import LEVEL_TEXT, interval
 
+# a norm as prose names it: 'no norm at batch 2' where a table's column says 'none'
+SAID = {**SHORT_NAMES, "none": "no norm"}
+
 # What the report says it ran on, beyond params/reference.yaml's numbers (from the report itself)
 REPORT_SIDE = {"device": "CPU for its first configuration (5 hours), then a GPU", "precision": "not stated (fp32 by "
                "PyTorch's default)", "seeds": "1 per cell",
@@ -166,7 +169,7 @@ def flagged_cells(c: Claim, flags: dict[tuple[str, int], list[str]], lr_flags: d
             seen.add(cell)
             for f in (lr_flags.get(cell[1], []) if cell[0] == "lr" else flags.get(cell, [])):
                 by_flag.setdefault(f, []).append(f"lr {cell[1]:g}" if cell[0] == "lr" else
-                                                 f"{SHORT_NAMES[cell[0]]} {cell[1]}")
+                                                 f"{SAID[cell[0]]} {cell[1]}")
     return "; ".join(f"{f} {', '.join(names)}" for f, names in by_flag.items())
 
 
@@ -213,6 +216,9 @@ def banner(protocol: dict[str, Any], declared: Registration | None, updated: lis
                      f"{DEMO_DATASETS[str(protocol['dataset'])]}: it shows that every step works, and its verdicts say "
                      "nothing of CIFAR-10, of the report's claims or of the Group Normalization paper's; each is "
                      "labeled *demo*.")
+    else:
+        lines.append(f"**The data**: {_data(str(protocol['dataset']))}, images at {protocol['image_size']} px; "
+                     f"the network: {network(float(protocol['width']))}.")
     if plain:
         lines.append("**In brief.**\n\n" + "\n".join(f"- {s}" for s in plain))
     if declared is None:
@@ -264,14 +270,14 @@ def headlines(claims: list[Claim], flags: dict[tuple[str, int], list[str]], see)
     c1 = by_id.get("1")
     finals = [p for p in (c1.parts if c1 else []) if p.key.endswith("final") and p.interval is not None]
     if finals:
-        gains = ", ".join(f"{SHORT_NAMES[p.key.split('-')[0]]} {_iv(p)}" for p in finals)
+        gains = ", ".join(f"{SAID[p.key.split('-')[0]]} {_iv(p)}" for p in finals)
         shown = all(p.outcome == SHOWN for p in finals)
         out.append(f"Normalization {'raises' if shown else 'may raise'} final test accuracy over no normalization, "
                    f"on average over the report's batch sizes: {gains} points {see('claims_report')}.")
     low = sorted({(n, bs) for (n, bs), f in flags.items() if NEAR_CHANCE in f}, key=lambda k: (NORMS.index(k[0])
                                                                                               if k[0] in NORMS else 9, k[1]))
     if low:
-        cells = "; ".join(f"{SHORT_NAMES.get(n, n)} at batch {', '.join(str(b) for m, b in low if m == n)}"
+        cells = "; ".join(f"{SAID.get(n, n)} at batch {', '.join(str(b) for m, b in low if m == n)}"
                           for n in dict.fromkeys(n for n, _ in low))
         out.append(f"Networks that never learned (final accuracy within 10 points of chance): {cells} "
                    f"{see('accuracy', 'accuracy_vs_batch')}.")

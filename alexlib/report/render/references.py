@@ -48,7 +48,8 @@ REFERENCES: dict[str, Ref] = {
                      "calculations in group sequential trials. *Biometrics* 55, 1286–1290."),
 }
 
-DATASETS = {"cifar10": "cifar10", "fashion_mnist": "fashion", "digits": "digits"}   # dataset -> its reference
+DATASETS = {"cifar10": "cifar10", "cifar10_jpeg": "cifar10", "fashion_mnist": "fashion", "fashion_mnist_jpeg": "fashion",
+            "digits": "digits"}   # dataset -> its reference
 # an author-year citation as the text writes it: "Holm 1979", "Wu & He 2018", "Goyal et al. 2017", "… n.d."
 CITATION = re.compile(r"\b[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)?(?: et al\.| & [A-Z][\w'’-]+)? (?:(?:19|20)\d\d\b(?!\.\d)|n\.d\.)")
 
