@@ -18,8 +18,9 @@ from matplotlib.figure import Figure
 
 from ..paths import from_repo
 from ..stages import SecondStage, grown_cells
-from .domain import against, cells, learning, registration, runs, smallbatch
+from .domain import against, cells, learning, reencoding, registration, runs, smallbatch
 from .domain.analysis import Analysis, analyze
+from .domain.claims import BATCH_MARGIN
 from .render import figures, findings, front, style, tables, texts
 from .render.outputs import summary_index, write_report
 from .render.typeset import Typeset
@@ -127,6 +128,14 @@ class Study(Typeset):
         studies = len(t.columns)
         return _wide(t, [40] + [60 // studies] * studies) if styled else t
 
+    @functools.cached_property
+    def reencoding(self) -> pd.DataFrame:   # what re-encoding as JPEG changes, where this study's data is a JPEG copy
+        return reencoding.arm_effect(str(self.protocol()["dataset"]))
+
+    def reencoding_table(self, styled: bool = False):
+        t = tables.reencoding_table(self.reencoding, BATCH_MARGIN)
+        return _wide(t, style.WIDTHS["reencoding"]) if styled else t
+
     def banner(self) -> str:   # page 1's opening: a demo, the plain findings, the registration, the one level
         return front.banner(self.protocol(), registration.for_protocol(self.protocol()), list(self.runs.updated_at),
                             front.headlines(self.claims(), self.flags, self.numbering.see))
@@ -134,23 +143,12 @@ class Study(Typeset):
     def accuracy_note(self) -> str:
         return texts.comparison_note(self.protocol(), self.numbering.ref("protocol")) + " " + tables.FLAG_RULES
 
-    def accuracy_table(self, styled: bool = False):
-        """The accuracy table; ``styled``: as the report shows it (the report's column in grey)."""
+    def accuracy_table(self, styled: bool = False):   # styled: the report's column in grey, wrapping to fit the page
         t = tables.accuracy_table(self.cells, self.comparable(), self.flags)
-        if not styled:
-            return t
-        from IPython.display import HTML
-        return HTML(tables.muted(t).set_table_attributes('class="wide"').to_html())   # wraps to fit the page
+        return _html(tables.muted(t).set_table_attributes('class="wide"').to_html()) if styled else t
 
     def claims_note(self) -> str:
         return texts.claims_note(self.runs, self.protocol(), self.reference, self.cells)
-
-    def claim_sections(self) -> list[tuple[str, pd.DataFrame]]:
-        """Each shown claim (the paper's where the study ran below batch 8): its heading and its parts' table."""
-        return [(self.caption(f"claim:{c.id}"), tables.part_rows(c.parts)) for c in self.shown_claims()]
-
-    def convergence_note(self) -> str:
-        return texts.convergence_note(learning.convergence(self.runs))
 
     def convergence_table(self) -> pd.DataFrame:
         return tables.convergence_table(learning.convergence(self.runs))
@@ -232,5 +230,9 @@ class Study(Typeset):
 
 def _wide(t: pd.DataFrame, widths: list[int]):
     """A wide table as the report shows it: its columns at these widths."""
+    return _html(tables.wide_html(t, widths))
+
+
+def _html(text: str):
     from IPython.display import HTML
-    return HTML(tables.wide_html(t, widths))
+    return HTML(text)

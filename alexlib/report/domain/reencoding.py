@@ -10,9 +10,12 @@ from typing import Any
 
 import pandas as pd
 
+from ...paths import from_repo
 from ..inference import stats
 from .runs import load_runs, test_resolution
 
+# where re-encoding was measured for a JPEG copy: the copy -> (the originals' records, the re-encoded arm's records)
+ARMS = {"cifar10_jpeg": ("reports/fashion/records", "reports/cifar10_jpeg/reencoding/records")}
 SAME = ("norm", "batch_size", "lr", "image_size", "width", "epochs", "train_size", "test_size", "seed")
 
 
@@ -40,3 +43,19 @@ def reencoding_effect(original: str | Path, reencoded: str | Path) -> pd.DataFra
         e = r.pop("est")
         r.update(diff=e.diff, low=e.low, high=e.high, level=e.level, shown=bool(e.shown()), method=e.method)
     return pd.DataFrame(rows)
+
+
+def arm_effect(dataset: str) -> pd.DataFrame:
+    """The re-encoding effect measured for the JPEG copy ``dataset`` (``ARMS``): empty for other data, or where the
+    arm's records are not in this checkout."""
+    if dataset not in ARMS:
+        return pd.DataFrame()
+    original, reencoded = (from_repo(p) for p in ARMS[dataset])
+    if not (original.is_dir() and reencoded.is_dir()):
+        return pd.DataFrame()
+    return reencoding_effect(original, reencoded)
+
+
+def arm_runs(dataset: str) -> pd.DataFrame:
+    """The runs of the re-encoded arm measured for the JPEG copy ``dataset``."""
+    return load_runs(from_repo(ARMS[dataset][1]))[0]

@@ -14,7 +14,8 @@ ORDER: tuple[tuple[str, str], ...] = (
     (FIGURE, "accuracy_bars"), (TABLE, "accuracy"), (TABLE, "claim:*"),
     (FIGURE, "differences"), (TABLE, "convergence"), (FIGURE, "learning_curves"),
     (TABLE, "small_values"), (TABLE, "small_checks"), (TABLE, "small_arm"), (TABLE, "lr_sweep"),
-    (TABLE, "plan"), (TABLE, "batch_effects"), (TABLE, "protocol"), (TABLE, "against"), (TABLE, "against_environments"),
+    (TABLE, "plan"), (TABLE, "batch_effects"), (TABLE, "protocol"), (TABLE, "reencoding"), (TABLE, "against"),
+    (TABLE, "against_environments"),
     (TABLE, "environment"), (TABLE, "time"), (TABLE, "problems"),
 )
 

@@ -44,4 +44,5 @@ WIDTHS = {
     "reproduced": [25, 19, 19, 37],           # page 1: claim, the report, here, verdict
     "environment": [18, 82],                  # field, values
     "against_environments": [18, 41, 41],     # field, here, committed
+    "reencoding": [15, 7, 10, 11, 23, 34],    # cell, seeds, original, re-encoded, difference, what it says
 }

@@ -301,3 +301,21 @@ def against_table(ag) -> pd.DataFrame:
                                                      f" [{r.ci_low:+.2f},{NB}{r.ci_high:+.2f}]{NB}95{NB}%"),
              "margin": f"±{r.margin:.2f}", "": r.decision} for r in c.itertuples()]
     return pd.DataFrame(rows).set_index("cell")
+
+
+def reencoding_table(effect: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """``reencoding.reencoding_effect`` as the report shows it: per cell the original and re-encoded means, their
+    difference with its interval, and what the interval says against ±``margin`` points."""
+    def said(r) -> str:
+        if unbounded(r.low, r.high):
+            return "too few seeds to bound it"
+        if r.low > 0 or r.high < 0:
+            return "changed"
+        if -margin <= r.low and r.high <= margin:
+            return f"no change beyond ±{margin:g} points"
+        return f"not told apart from 0; a change of up to {max(-r.low, r.high):.0f} points not ruled out"
+    rows = [{"cell": f"{SHORT_NAMES[r.norm]}, batch {r.batch_size}", "seeds": r.seeds,
+             "original": f"{r.original:.1f}", "re-encoded": f"{r.reencoded:.1f}",
+             "re-encoded − original": f"{r.diff:+.1f} {interval(r.low, r.high)}", "what it says": said(r)}
+            for r in effect.itertuples()]
+    return pd.DataFrame(rows).set_index("cell")

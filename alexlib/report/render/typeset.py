@@ -7,6 +7,7 @@ import functools
 
 import pandas as pd
 
+from ..domain import reencoding
 from ..domain.claims import claim_spec
 from . import captions, references, tables, texts
 from .numbering import Float, Numbering, outline
@@ -28,6 +29,7 @@ class Typeset:
                                  ("batch_effects", self.batch_effect_table()),
                                  ("problems", self.problems_table())) if tables.is_table(t)}
         shown |= {"against", "against_environments"} if self.committed is not None else set()
+        shown |= {"reencoding"} if not self.reencoding.empty else set()
         return Numbering(outline(shown, [c.id for c in self.shown_claims()]))
 
     def caption(self, key: str) -> str:
@@ -38,6 +40,8 @@ class Typeset:
         elif key in ("claims_report", "claims_paper"):
             source = {"claims_report": "report", "claims_paper": "gn_paper"}[key]   # claims.SOURCES' keys
             text = captions.claims_caption(source, self.runs, self.shown_claims(source))
+        elif key == "reencoding":
+            text = captions.table_caption(key, reencoding.arm_runs(str(self.protocol()["dataset"])))
         elif key in ("accuracy_bars", "accuracy_vs_batch", "differences", "learning_curves"):
             text = captions.figure_caption(key, self.runs)
         else:
