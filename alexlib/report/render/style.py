@@ -32,7 +32,9 @@ h2 { break-after: avoid; page-break-after: avoid; margin-top: 1.4em; }
   .jp-RenderedHTMLCommon table { max-width: 100%; }   /* on paper a table wraps its cells rather than leave */
   .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { white-space: normal; }   /* the page (numbers: NBSP) */
   .jp-RenderedHTMLCommon p.caption, .jp-RenderedHTMLCommon ul.references { font-size: 7.5pt; }
-  h1 { font-size: 17pt; } h2 { font-size: 12pt; margin: 0.7em 0 0.3em; } h3, h4 { font-size: 10.5pt; } }
+  .jp-RenderedHTMLCommon h1 { font-size: 15pt !important; margin: 0 0 0.4em !important; }
+  .jp-RenderedHTMLCommon h2 { font-size: 12pt !important; margin: 0.6em 0 0.25em !important; }
+  .jp-RenderedHTMLCommon h3, .jp-RenderedHTMLCommon h4 { font-size: 10.5pt !important; } }
 </style>"""
 
 PAGE_WIDTH = 7.5          # inches: a figure this wide fills the PDF's text width at its natural size

@@ -150,3 +150,25 @@ def test_no_table_or_figure_of_a_committed_report_leaves_its_page(grid):
             if float(x1) > float(w) - half_margin or float(y1) > float(h) - half_margin or float(x0) < half_margin:
                 outside.append(f"page {i}: {word!r} at x {float(x0):.0f}-{float(x1):.0f}")
     assert not outside, outside[:10]
+
+
+@pytest.mark.parametrize("grid", COMMITTED)
+def test_page_one_holds_the_findings_and_every_claim_of_both_ledgers(grid):
+    """A reader who stops at page 1 has the plain findings and each claim's verdict: the first page's text holds
+    "In brief", the registration line, and the last claim of each source's ledger the report shows."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    if shutil.which("pdftotext") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must read the PDF: pdftotext (poppler-utils) is missing")
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    page1 = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-layout", str(REPO / "reports" / grid / "report.pdf"),
+                            "-"], capture_output=True, text=True, check=True).stdout
+    assert "In brief" in page1 and ("registered" in page1)
+    claims = json.loads((REPO / "reports" / grid / "summary.json").read_text())["claims"]
+    shown = [c["id"] for c in claims if not c["id"].startswith("G")]
+    shown += [c["id"] for c in claims if c["id"].startswith("G") and c["verdict"] != "not testable"]
+    for last in {shown[-1], [c for c in shown if not c.startswith("G")][-1]}:
+        assert f"\n {last}. " in page1 or f"\n{last}. " in page1, f"claim {last} is not on page 1 of reports/{grid}"
