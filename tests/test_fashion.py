@@ -108,7 +108,8 @@ def test_the_fashion_slice_report_shows_the_designs_and_the_claims(fashion_slice
     assert "SYNTHETIC" not in html and str(root) not in html
     assert "Warning" not in html and "site-packages" not in html  # no stray library output in the report
     summary = json.loads((root / "report" / "summary.json").read_text())
-    assert [c["id"] for c in summary["claims"] if c["source"] == "report"] == list("123456")
+    from alexlib.report.domain.claims import CLAIMS
+    assert [c["id"] for c in summary["claims"] if c["source"] == "report"] == [c.id for c in CLAIMS if c.source == "report"]
     assert [r["norm"] for r in summary["small_batches"]["image_arm"]] == ["bn", "none"]   # the 95 px arm at batch 8
     assert set(summary["designs"]) == {"fixed", "equal_steps", "lr_scaled"} and summary["fixed_epochs"] == 8
     effects = {(e["norm"], e["design"]) for e in summary["batch_effects"]}
