@@ -37,7 +37,8 @@ class Options:
     threads: int = 0                                  # CPU threads per run; 0: the cores divided among the runs
     gpus: list[int] | None = None                     # CUDA devices to spread runs over
     block: dict[str, Any] = field(default_factory=dict)  # the grid file's executor: block
-    slurm: list[str] = field(default_factory=list)    # --slurm KEY=VALUE
+    settings: dict[str, Any] = field(default_factory=dict)   # the executor's own KEY=VALUE (--slurm), which only
+    # that executor knows and checks (grid/slurm.py: parse_options); the local executor takes none
     no_wait: bool = False                             # launch, then return without following the runs
     stall_s: float | None = None                      # seconds without progress that end a run; None: auto
 

@@ -66,7 +66,7 @@ class LocalExecutor(Executor):
 
     @classmethod
     def from_options(cls, options: Options) -> "LocalExecutor":
-        if options.slurm or options.no_wait:
+        if options.settings or options.no_wait:
             raise GridError("--slurm and --no-wait need --executor slurm (or type: slurm in the grid's executor block)")
         return cls(options.jobs, options.threads, options.gpus, stall_s=options.stall_s)
 

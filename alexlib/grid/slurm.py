@@ -182,7 +182,7 @@ class SlurmExecutor(Executor):
 
     @classmethod
     def from_options(cls, options: Options) -> "SlurmExecutor":
-        return cls(parse_options(options.block, options.slurm), wait=not options.no_wait, stall_s=options.stall_s)
+        return cls(parse_options(options.block, options.settings), wait=not options.no_wait, stall_s=options.stall_s)
 
     def in_flight(self, runs: list[RunConfig], out: Path) -> dict[str, str]:
         """The runs whose job (slurm.json) SLURM still holds; those whose job ended badly while no grid
