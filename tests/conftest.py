@@ -63,7 +63,7 @@ def cifar_dir(tmp_path):
 
 
 def fake_run(root: Path, status="completed", acc=50.0, train_images=5000, test_images=2000, precision="fp32",
-             cpu_threads=2, device_name="CPU test", first_acc=None, checks=None, **cfg) -> Path:
+             cpu_threads=2, device_name="CPU test", first_acc=None, checks=None, layers=None, **cfg) -> Path:
     """A metrics.json as train() writes it, without training (for the summary's bookkeeping)."""
     c = RunConfig.from_dict({"dataset": "digits", "image_size": 63, "width": 0.25, "epochs": 2, **cfg})
     folder = root / c.run_id()
@@ -72,6 +72,9 @@ def fake_run(root: Path, status="completed", acc=50.0, train_images=5000, test_i
              "train_seconds": 1.0, "eval_seconds": 0.1, "images_per_s": 100.0} for e in range(1, c.epochs + 1)]
     if first_acc is not None:
         hist[0]["test_acc"] = first_acc
+    if layers is not None:   # layer -> (grad_norm, weight_dist) of every epoch (schema 4's per-layer signals)
+        for h in hist:
+            h["layers"] = {ly: {"grad_norm": g, "weight_dist": d} for ly, (g, d) in layers.items()}
     if status != "completed":
         hist = hist[:1]
     m = {"run_id": c.run_id(), "config": c.to_dict(), "status": status, "history": hist,

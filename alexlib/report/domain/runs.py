@@ -206,6 +206,7 @@ def record_row(m: RunRecord, path: Path, runs_dir: Path) -> dict[str, Any]:
         # a norm of batch statistics: test accuracy with them recomputed, and with each test batch's own
         "acc_recomputed": _check(m, "recomputed"), "acc_batch_stats": _check(m, "batch_stats"),
         "curve": [h.get("test_acc") for h in hist],
+        "layers_last": hist[-1].get("layers") if hist else None,   # per layer: grad_norm, weight_dist (schema 4)
         "loss_curve": [h.get("train_loss") for h in hist],
     }
 

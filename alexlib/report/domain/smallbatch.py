@@ -6,11 +6,14 @@
   the table). A gain says the running averages lost accuracy; no gain, that the weights did.
 - ``values_per_statistic``: how many values one BatchNorm statistic averages over at each stage (batch x the
   stage's map), at the study's image size and the arm's.
+- ``layer_signals``: where learning stops, layer by layer: each norm's last-epoch gradient norm and how far its
+  weights moved from their start, at the smallest batch size and at batch 32, from records that carry them.
 - ``image_arm``: the image-size arm against the study's own cells at the same norm and batch size (Welch, Holm):
   more values per statistic at the same batch size, so "small batch" and "few values" are told apart.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ...train.norms import NORMS
 from ...train.shapes import stage_sizes
 from ...vocab import REPORT_BATCHES
 from ..inference import stats
@@ -127,6 +131,7 @@ class SmallBatch:
     checks: pd.DataFrame     # ``bn_checks``
     arm: pd.DataFrame        # ``image_arm``
     values: pd.DataFrame     # ``values_per_statistic`` at the study's image size and the arm's
+    signals: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)   # ``layer_signals``
     present: bool = False    # the study ran batch sizes below the report's (the Group Normalization paper's regime)
 
     def summary(self) -> dict[str, Any]:
@@ -135,7 +140,7 @@ class SmallBatch:
             return [{str(k): (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
                     for r in df.to_dict("records")]
         return {"bn_checks": records(self.checks), "image_arm": records(self.arm),
-                "values_per_statistic": records(self.values)}
+                "values_per_statistic": records(self.values), "layer_signals": records(self.signals)}
 
 
 def analyze(runs: pd.DataFrame, image_size: int) -> SmallBatch:
@@ -143,5 +148,38 @@ def analyze(runs: pd.DataFrame, image_size: int) -> SmallBatch:
     arm = image_arm(runs)
     sizes = sorted({image_size} | set(arm.arm_px if not arm.empty else []))
     batch = sorted(main_grid(runs, only_completed=False).batch_size.unique())
-    return SmallBatch(bn_checks(runs), arm, values_per_statistic(sizes, batch),
+    return SmallBatch(bn_checks(runs), arm, values_per_statistic(sizes, batch), layer_signals(runs),
                       bool(batch) and min(batch) < min(REPORT_BATCHES))
+
+
+SOUND_BATCH = 32   # a batch size at which BN trains as well as GN in every study here: the signals' baseline
+
+
+def layer_signals(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per norm, at the study's smallest batch size and at ``SOUND_BATCH``: the last epoch's gradient norm (mean
+    over its steps) and distance of the weights from their start (relative to their starting norm), per layer,
+    each the mean over the completed seeds whose records carry them (schema 4; older records do not). Columns
+    norm, batch_size, seeds, then ``grad:<layer>`` and ``dist:<layer>`` in the network's order."""
+    done = main_grid(_first(runs))
+    if "layers_last" not in done:
+        return pd.DataFrame()
+    done = done[done.layers_last.map(lambda v: isinstance(v, dict) and bool(v))]
+    sizes = sorted(done.batch_size.unique())
+    if len(sizes) < 2 or SOUND_BATCH not in sizes or sizes[0] == SOUND_BATCH:
+        return pd.DataFrame()
+    rows = []
+    for norm in dict.fromkeys(done.sort_values("norm", key=lambda s: s.map(_order)).norm):
+        for bs in (sizes[0], SOUND_BATCH):
+            g = done[(done.norm == norm) & (done.batch_size == bs)]
+            if g.empty:
+                continue
+            layers = list(g.layers_last.iloc[0])
+            row: dict[str, Any] = {"norm": norm, "batch_size": int(bs), "seeds": len(g)}
+            for kind, field in (("grad", "grad_norm"), ("dist", "weight_dist")):
+                row |= {f"{kind}:{ly}": float(np.mean([r[ly][field] for r in g.layers_last])) for ly in layers}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _order(norm: str) -> int:
+    return NORMS.index(norm) if norm in NORMS else len(NORMS)

@@ -24,10 +24,7 @@ from ..domain.registration import Registration
 from ..domain.runs import main_grid
 from ..inference.verdicts import AGAINST, OPEN, RULED_OUT, SHOWN, UNTESTABLE, Claim, Part
 from .references import DATASETS, cite
-from .tables import LEVEL_TEXT, interval
-
-# a norm as prose names it: 'no norm at batch 2' where a table's column says 'none'
-SAID = {**SHORT_NAMES, "none": "no norm"}
+from .tables import LEVEL_TEXT, SAID, interval
 
 # What the report says it ran on, beyond params/reference.yaml's numbers (from the report itself)
 REPORT_SIDE = {"device": "CPU for its first configuration (5 hours), then a GPU", "precision": "not stated (fp32 by "

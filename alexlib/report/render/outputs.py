@@ -29,7 +29,7 @@ def write_report(report_dir: Path, runs: pd.DataFrame, cells: pd.DataFrame, desi
     figure), then summary.json (``index``: see ``summary_index``)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     # a run's curve (a list) stays in its metrics.json; its key (JSON) only tells duplicates apart
-    tables = {"results.csv": runs.drop(columns=["curve", "loss_curve", "key"]), "cells.csv": cells, "designs.csv": design_cells}
+    tables = {"results.csv": runs.drop(columns=["curve", "loss_curve", "key", "layers_last"], errors="ignore"), "cells.csv": cells, "designs.csv": design_cells}
     paths = [write_csv(report_dir / name, df) for name, df in tables.items()]
     paths += [save_figure(report_dir / f"{name}.png", fig, dpi=DPI) for name, fig in figures.items()]
     write_json(report_dir / "summary.json", index)

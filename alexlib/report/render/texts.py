@@ -24,6 +24,7 @@ from ..domain.runs import comparable
 from ..domain.smallbatch import LOST_IN, SmallBatch
 from ..inference.verdicts import Claim
 from .references import cite
+from .tables import signals_markdown
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -281,7 +282,7 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any],
     """Why BN fails at small batches: the values each BN statistic averages, BN's test accuracy with its statistics
     recomputed and with each test batch's own, and the image-size arm, in tables and words; ``caption(key, text)``
     numbers each table's caption (``Numbering.caption``)."""
-    checks, arm, values = small.checks, small.arm, small.values
+    checks, arm, values, signals = small.checks, small.arm, small.values, small.signals
     out = []
     px = int(protocol["image_size"])
     if not values.empty:
@@ -331,6 +332,8 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any],
                    "one family over the rows; a larger image is also a different input, so GN, which averages no "
                    "batch, is the control).") + "\n\n" + "\n".join(rows)
                    + "\n\n" + _arm_words(arm))
+    if not signals.empty:
+        out.append(signals_markdown(signals, caption))
     return "\n\n".join(out) if out else "No run below the report's batch sizes, and no BatchNorm run with the checks."
 
 

@@ -39,3 +39,33 @@ def test_the_image_size_arm_is_compared_with_the_studys_cell_of_the_same_norm_an
     assert math.isclose(a.loc["bn", "diff"], 48.0) and a.loc["bn", "shown"]
     assert not a.loc["gn", "shown"]
     assert study(tmp_path).small.present
+
+
+def test_layer_signals_set_the_smallest_batch_beside_batch_32_per_norm_and_layer(tmp_path):
+    """Per norm at the smallest batch size and at 32: the last epoch's gradient norm and weight distance per
+    layer, the mean over seeds; runs whose records carry no signals (older schemas) are left out, and a study
+    without batch 32 or without signals gets no table. The words set each norm's small batch against its 32."""
+    from alexlib.report.domain.smallbatch import layer_signals
+    from alexlib.report.render.tables import signals_words
+    for s in range(2):
+        fake_run(tmp_path / "runs", norm="bn", batch_size=2, seed=s, layers={"conv1": (0.02 + 0.02 * s, 30.0),
+                                                                           "fc6": (1.0, 1.0)})
+        fake_run(tmp_path / "runs", norm="bn", batch_size=32, seed=s, layers={"conv1": (1.0, 1.5), "fc6": (1.0, 0.2)})
+        fake_run(tmp_path / "runs", norm="gn", batch_size=2, seed=s)   # an older record: no signals
+    fake_run(tmp_path / "runs", norm="gn", batch_size=32, seed=0, layers={"conv1": (1.0, 1.0), "fc6": (1.0, 0.2)})
+    t = layer_signals(study(tmp_path).runs)
+    assert [(r.norm, r.batch_size, r.seeds) for r in t.itertuples()] == [("bn", 2, 2), ("bn", 32, 2), ("gn", 32, 1)]
+    bn2 = t.iloc[0]
+    assert abs(bn2["grad:conv1"] - 0.03) < 1e-9 and bn2["dist:conv1"] == 30.0 and list(t.columns)[3:] == [
+        "grad:conv1", "grad:fc6", "dist:conv1", "dist:fc6"]
+    words = signals_words(t, ["conv1", "fc6"])
+    assert words == ("- BN at batch 2: conv gradients 0.03 × batch 32's, fc gradients 1 ×; its conv weights moved "
+                     "30 × their starting norm (batch 32: 1.5).")   # GN has no batch-2 row with signals: no sentence
+    assert layer_signals(study(tmp_path).runs[lambda d: d.batch_size != 32]).empty
+
+
+def test_a_study_whose_records_carry_no_signals_has_no_signals_table(tmp_path):
+    from alexlib.report.domain.smallbatch import layer_signals
+    for bs in (2, 32):
+        fake_run(tmp_path / "runs", norm="bn", batch_size=bs, seed=0)
+    assert layer_signals(study(tmp_path).runs).empty

@@ -33,3 +33,11 @@ def test_the_problems_table_lists_every_run_that_did_not_complete(tmp_path):
     t = T.problems_table(study(tmp_path).runs, [{"file": "x/metrics.json", "problem": "unreadable"}])
     assert list(t.status) == ["diverged", "unreadable"]
     assert "epoch" in t.detail.iloc[0]
+
+
+def test_a_claim_with_no_part_yet_gets_a_row_that_says_so():
+    """A study in progress can hold none of a claim's cells (BN at batch 2 only: G1 forms no part): its table
+    says so in a row instead of failing the report."""
+    from alexlib.report.render.tables import part_rows
+    t = part_rows([])
+    assert len(t) == 1 and t.outcome.iloc[0] == "not testable" and t.index[0].startswith("none yet")
