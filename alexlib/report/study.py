@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from ..paths import from_repo
 from ..stages import SecondStage, grown_cells
 from .domain import against, cells, learning, reencoding, registration, runs, smallbatch
-from .domain.analysis import Analysis, analyze
+from .domain.analysis import Analysis, analyze, paper_design_runs
 from .domain.claims import BATCH_MARGIN
 from .render import figures, findings, front, style, tables, texts
 from .render.outputs import summary_index, write_report
@@ -116,8 +116,9 @@ class Study(Typeset):
     def reproduced_table(self, styled: bool = False, source: str = "report"):
         """Page 1's claims of one source (``claims.SOURCES``): the report's, or the Group Normalization paper's."""
         t = front.reproduced_table(self.claims(), self.cells, self.sweep_cells(), self.flags, self.lr_flags, source,
-                                   front.is_demo(self.protocol()))
-        return _wide(t, style.WIDTHS["reproduced"]) if styled else t
+                                   front.is_demo(self.protocol()), (self.analysis.paper_design,
+                                   cells.cells(paper_design_runs(self.runs), {}, False)))
+        return _wide(t, style.WIDTHS["reproduced" if len(t.columns) == 3 else "reproduced_designs"]) if styled else t
 
     def findings_markdown(self) -> str:
         return findings.findings_markdown(self.findings())
@@ -138,7 +139,7 @@ class Study(Typeset):
 
     def banner(self) -> str:   # page 1's opening: a demo, the plain findings, the registration, the one level
         return front.banner(self.protocol(), registration.for_protocol(self.protocol()), list(self.runs.updated_at),
-                            front.headlines(self.claims(), self.flags, self.numbering.see))
+                            front.headlines(self.claims(), self.flags, self.numbering.see, self.analysis.paper_design))
 
     def accuracy_note(self) -> str:
         return texts.comparison_note(self.protocol(), self.numbering.ref("protocol")) + " " + tables.FLAG_RULES

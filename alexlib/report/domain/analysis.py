@@ -12,7 +12,7 @@ they went.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,8 @@ from ..inference import stats
 from ..inference.verdicts import Claim, Part
 from . import registration
 from .cells import seed_table
-from .claims import batch_key, pair_key, report_claims
+from .claims import CLAIMS, batch_key, judge_claims, judged_on, pair_key, report_claims
+from .evidence import evidence
 from .runs import arm, designs, main_grid, test_resolution
 
 Cells = dict[str, dict[int, dict[int, float]]]
@@ -36,6 +37,7 @@ class Analysis:
     comparisons: list[stats.Comparison]      # every pair of norms at every batch size of the report's design
     batch_effects: list[dict[str, Any]]   # per norm and design: batch 64 minus the design's smallest batch
     vs_none: dict[str, dict[str, Any]]    # each norm beyond the report's (EXTRAS) − none on average (own test)
+    paper_design: list[Claim] = field(default_factory=list)   # the paper's claims in its own design
 
     def parts(self) -> dict[str, Part]:
         """The claims' parts by the quantity they decide."""
@@ -51,7 +53,34 @@ def analyze(runs: pd.DataFrame, protocol: dict[str, Any]) -> Analysis:
         for p in sorted((p for p in c.parts if p.quantity and p.interval is not None), key=lambda p: p.interval.stage):
             parts[p.quantity] = (c.id, p)
     return Analysis(claims, norm_comparisons(first, parts), batch_effects(first, parts),
-                    {n: m for n in EXTRAS if (m := mean_vs_none(first, n))})
+                    {n: m for n in EXTRAS if (m := mean_vs_none(first, n))}, paper_design(runs, protocol))
+
+
+PAPER_DESIGN = "lr_scaled"   # the Group Normalization paper's design: lr = 0.005 x batch / 64, the epochs fixed
+
+
+def paper_design_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the Group Normalization paper's design, labeled as the report's design so that the claims read
+    them: its lr-scaled cells, and the report's design at batch 64, where lr 0.005 x 64 / 64 is the report's lr.
+    Empty where no lr-scaled cell lies below the report's batch sizes (the paper's regime)."""
+    if "design" not in runs:
+        return runs.iloc[0:0]
+    scaled = runs[runs.design == PAPER_DESIGN]
+    if scaled.empty or scaled.batch_size.min() >= min(REPORT_BATCHES):
+        return runs.iloc[0:0]
+    anchor = runs[(runs.design == "fixed") & (runs.batch_size == ANCHOR_BATCH) & runs.norm.isin(set(scaled.norm))]
+    return pd.concat([scaled, anchor]).assign(design="fixed")
+
+
+def paper_design(runs: pd.DataFrame, protocol: dict[str, Any]) -> list[Claim]:
+    """The Group Normalization paper's claims judged on its own design's cells (``paper_design_runs``), as in
+    the report's design, part by part; one look each (the design's cells get no second stage). [] without them."""
+    view = paper_design_runs(runs)
+    if view.empty:
+        return []
+    ids = tuple(c.id for c in CLAIMS if c.source == "gn_paper")
+    return judge_claims(evidence(view), judged_on=judged_on(view, protocol) + "; lr scaled with the batch size",
+                        ids=ids, looks=1)
 
 
 def _decision(part: Part, sign: int) -> tuple[float, float, float]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ...vocab import ANCHOR_BATCH
+from ..domain.analysis import paper_design_runs
 from ..domain.learning import convergence
 from ..domain.runs import arm, cells_of, main_grid, sweep
 from ..inference.verdicts import Claim
@@ -52,8 +53,12 @@ def claims_caption(source: str, runs: pd.DataFrame, claims: list[Claim]) -> str:
         return (f"The report's claims ({cite('report')}): its numbers for each claim's cells, this study's means for "
                 f"the same cells (test accuracy %, last epoch) and the verdict, part by part at the size the claim "
                 f"makes; {d}.")
+    design = paper_design_runs(runs)
     return (f"The Group Normalization paper's claims ({cite('gn')}, their table 2: ResNet-50 on ImageNet, top-1 error %, "
-            f"so its directions and sizes compare, not its numbers), judged over every batch size from 2; {d}.")
+            f"so its directions and sizes compare, not its numbers), judged over every batch size from 2; {d}."
+            + (" The last column judges them in the paper's own design: lr = 0.005 × batch / 64, the epochs fixed "
+               f"(linear scaling, {cite('goyal')}), batch 64 shared with the report's design; one look; "
+               f"{n_runs(design)}." if not design.empty else ""))
 
 
 def figure_caption(key: str, runs: pd.DataFrame) -> str:
@@ -63,7 +68,10 @@ def figure_caption(key: str, runs: pd.DataFrame) -> str:
         "accuracy_bars": "Test accuracy after the last epoch, per norm and batch size, in the report's design: bars "
                          f"mean ± sd over the completed seeds, dots single runs, n✕ seeds lost; {grid}.",
         "accuracy_vs_batch": "Test accuracy against batch size (log scale), as the Group Normalization paper draws its "
-                             f"error: lines the cells' means, bands ± sd over seeds, dots runs; {grid}.",
+                             f"error: lines the cells' means, bands ± sd over seeds, dots runs; {grid}"
+                             + (f"; dotted, hollow squares: the paper's design, lr = 0.005 × batch / 64 (means; "
+                                f"{n_runs(paper_design_runs(runs))})" if not paper_design_runs(runs).empty else "")
+                             + ".",
         "differences": "Every pair of norms at every batch size: the difference in mean test accuracy (points), "
                        "with its interval (circles: the table's rows, one family; "
                        f"diamonds: a claim's parts, its claim's family); filled: shown, hollow: not "

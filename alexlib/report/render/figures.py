@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ...train.norms import NORM_COLORS, NORMS, SHORT_NAMES
 from ...vocab import REPORT_BATCHES
+from ..domain.analysis import paper_design_runs
 from ..domain.runs import arm, is_synthetic, main_grid
 from ..inference.stats import Comparison, unbounded
 from .style import PAGE_WIDTH, REPORT_COLOR
@@ -92,6 +93,12 @@ def accuracy_vs_batch(runs: pd.DataFrame, cells: pd.DataFrame, report: dict[tupl
             if ref:
                 ax.scatter(*zip(*ref), marker="_", s=60, color=REPORT_COLOR, zorder=4,
                            label="report (1 run)" if i == 0 else None)
+    design = paper_design_runs(runs)   # the Group Normalization paper's design: lr scaled with the batch, dotted
+    design = design[design.status == "completed"].groupby(["norm", "batch_size"]).test_acc.mean().reset_index()
+    for i, norm in enumerate(n for n in norms if n in set(design.norm)):
+        c = design[design.norm == norm].sort_values("batch_size")
+        ax.plot(c.batch_size, c.test_acc, ":", marker="s", ms=3, lw=1.3, color=NORM_COLORS[norm], mfc="white",
+                label="lr ∝ batch (the paper's design)" if i == 0 else None)
     ax.axhline(chance_acc, color="crimson", lw=0.8, ls="--", zorder=1, label=f"chance ({chance_acc:g} %)")
     ax.set_xscale("log", base=2)
     if sizes:

@@ -172,11 +172,14 @@ def flagged_cells(c: Claim, flags: dict[tuple[str, int], list[str]], lr_flags: d
 
 def reproduced_table(claims: list[Claim], cells: pd.DataFrame, sweep: pd.DataFrame,
                      flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]],
-                     source: str = "report", demo: bool = False) -> pd.DataFrame:
+                     source: str = "report", demo: bool = False,
+                     design: tuple[list[Claim], pd.DataFrame] = ((), pd.DataFrame())) -> pd.DataFrame:
     """One row per claim of ``source`` (``claims.SOURCES``): what the source said (its numbers: the report's for
     the same cells, read from its table; another source's as it printed them), what this study observed for the
     cells over the source's batch sizes (each claim's own page-1 line, ``claims.ClaimSpec.page1``), and the
-    verdict in words; cells flagged near chance or still learning marked as in the tables."""
+    verdict in words; cells flagged near chance or still learning marked as in the tables. ``design``: the same
+    claims judged in their source's own design (the paper's lr scaled with the batch) and that design's cells:
+    a column with each verdict and the means it rests on, the verdict columns labeled with their design."""
     sweep = sweep.rename(columns={"sd": "std"})
     src = SOURCES[source]
     ours = cells if src.sizes is None else cells[cells.batch_size.isin(src.sizes)]
@@ -190,7 +193,20 @@ def reproduced_table(claims: list[Claim], cells: pd.DataFrame, sweep: pd.DataFra
                      "here (means)": spec.page1(Page1Cells(ours, sweep, "mean")),
                      "verdict": demo_label(claim_words(c), demo)
                      + (f" · rests on {f}" if (f := flagged_cells(c, flags, lr_flags)) else "")})
-    return pd.DataFrame(rows, columns=["claim", src.column, "here (means)", "verdict"]).set_index("claim")
+    columns = ["claim", src.column, "here (means)", "verdict"]
+    theirs, their_cells = {c.id: c for c in design[0] if claim_spec(c.id).source == source}, design[1]
+    if theirs:   # each verdict labeled with its design
+        view = Page1Cells(their_cells, sweep, "mean")
+        for r in rows:
+            c = theirs[r["claim"].split(".")[0]]
+            r[DESIGN_VERDICT] = demo_label(f"**{c.verdict}** — {claim_spec(c.id).page1(view)}", demo)
+        columns = ["claim", src.column, "here (means)", REPORT_VERDICT, DESIGN_VERDICT]
+        rows = [{REPORT_VERDICT if k == "verdict" else k: v for k, v in r.items()} for r in rows]
+    return pd.DataFrame(rows, columns=columns).set_index("claim")
+
+
+REPORT_VERDICT = "verdict, the report's design (lr 0.005)"
+DESIGN_VERDICT = "the paper's design (lr ∝ batch): verdict — means"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -254,7 +270,8 @@ def _tally(claims: list[Claim], source: str) -> str:
     return ", ".join(f"{len(ids)} {v} ({', '.join(ids)})" for v, ids in by.items())
 
 
-def headlines(claims: list[Claim], flags: dict[tuple[str, int], list[str]], see) -> list[str]:
+def headlines(claims: list[Claim], flags: dict[tuple[str, int], list[str]], see,
+              design: list[Claim] = ()) -> list[str]:
     """Three to five sentences a reader who stops at page 1 can carry away, each computed from the verdicts and
     cells it names (``see``: the numbering's reference to the tables and figures it rests on)."""
     by_id = {c.id: c for c in claims}
@@ -263,6 +280,8 @@ def headlines(claims: list[Claim], flags: dict[tuple[str, int], list[str]], see)
     tally = f"Of the report's claims: {_tally(claims, 'report')}"
     if has_paper:
         tally += f"; of the Group Normalization paper's: {_tally(claims, 'gn_paper')}"
+        if design:
+            tally += f" (in its own design, lr ∝ batch: {_tally(list(design), 'gn_paper')})"
     out.append(tally + f" {see('claims_report', 'claims_paper')}.")
     c1 = by_id.get("1")
     finals = [p for p in (c1.parts if c1 else []) if p.key.endswith("final") and p.interval is not None]

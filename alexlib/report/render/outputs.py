@@ -49,6 +49,8 @@ def summary_index(runs: pd.DataFrame, protocol: dict[str, Any], fixed_epochs: in
         "comparable_to_report": comparable(protocol), "duplicate_folders": duplicates,
         "status": runs.status.value_counts().to_dict(), "unreadable": problems,
         "claims": [c.as_dict() | {"source": claim_spec(c.id).source} for c in analysis.claims],
+        "claims_in_the_papers_design": [c.as_dict() | {"source": claim_spec(c.id).source, "design": "lr_scaled"}
+                                        for c in analysis.paper_design],
         "claim_sources": {k: {"title": v.title, "numbers": v.numbers,
                               "batch_sizes": list(v.sizes) if v.sizes else "all"} for k, v in SOURCES.items()},
         "comparisons": [vars(c) | {"shown": c.shown} for c in analysis.comparisons],

@@ -27,6 +27,7 @@ h2 { break-after: avoid; page-break-after: avoid; margin-top: 1.4em; }
   .jp-RenderedImage { break-inside: avoid; }   /* figures do not split; a long table does, between rows */
   .jp-RenderedHTMLCommon tr { break-inside: avoid; }
   body { max-width: none; font-size: 9pt; } .jp-RenderedHTMLCommon table { font-size: 7.5pt; }
+  .jp-RenderedHTMLCommon table.wide { font-size: 7pt; line-height: 1.2; }   /* page 1's ledgers fit page 1 */
   .jp-RenderedHTMLCommon { font-size: 9pt !important; line-height: 1.28 !important; }   /* Lab's 14 px is screen size */
   .jp-RenderedHTMLCommon li { margin-bottom: 0.15em; } .jp-RenderedHTMLCommon p { margin-bottom: 0.45em; }
   .jp-RenderedHTMLCommon table { max-width: 100%; }   /* on paper a table wraps its cells rather than leave */
@@ -44,6 +45,7 @@ REPORT_COLOR = "#000000"  # the report's single run, in every figure
 WIDTHS = {
     "protocol": [22, 39, 39],                 # page 1: what, the report, here
     "reproduced": [25, 19, 19, 37],           # page 1: claim, the report, here, verdict
+    "reproduced_designs": [22, 16, 16, 26, 20],   # ... a verdict in the report's design, one in the source's
     "environment": [18, 82],                  # field, values
     "against_environments": [18, 41, 41],     # field, here, committed
     "reencoding": [15, 7, 10, 11, 23, 34],    # cell, seeds, original, re-encoded, difference, what it says
