@@ -11,6 +11,7 @@ import ast
 import functools
 import hashlib
 import io
+import re
 import tokenize
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -27,9 +28,9 @@ CHECKPOINT = "checkpoint.pt"
 # The record's schema. Version 1: every record written before the schema had a number (no "schema" key). Of
 # those, the ones written before 2026-12-03 also lack the environment fields that move numbers (cpu_capability,
 # blas, onednn, kernel_env), and all lack the training code's digest. Version 2 adds "schema" and "code_digest".
-# Version 3 adds "bn_checks" to the records of norms that normalize over the batch (alexlib.train.bnchecks).
+# Version 3 adds "bn_checks" to the records of norms that normalize over the batch (alexlib.train.run.bnchecks).
 # Version 4 adds "layers" to each epoch of the history: per-layer gradient norms and weight distances
-# (alexlib.train.signals).
+# (alexlib.train.net.signals).
 SCHEMA = 4
 ENV_ADDED_IN_1 = ("cpu_capability", "blas", "onednn", "kernel_env")   # absent from the earliest version-1 records
 STATUSES = tuple(STATUS_RANK)
@@ -50,7 +51,7 @@ class RunRecord:
     status: str = "running"                       # one of STATUSES
     history: list[dict[str, Any]] = field(default_factory=list)   # per epoch: losses, accuracies (%), seconds
     final: dict[str, Any] | None = None           # the last epoch's numbers, set when the run ends
-    env: dict[str, Any] = field(default_factory=dict)       # device, versions, kernels (train.device.environment)
+    env: dict[str, Any] = field(default_factory=dict)       # device, versions, kernels (train.run.device.environment)
     dataset: dict[str, Any] = field(default_factory=dict)   # name, sizes, origin and file checksums
     model: dict[str, Any] = field(default_factory=dict)     # parameters, image size, width
     code_digest: str | None = None                # the training code that made it (``training_code_digest``;
@@ -63,7 +64,7 @@ class RunRecord:
     error: str | None = None
     traceback: str | None = None
     bn_checks: dict[str, Any] | None = None       # a norm of batch statistics: test accuracy with them recomputed
-                                                  # and with each test batch's own (alexlib.train.bnchecks)
+                                                  # and with each test batch's own (alexlib.train.run.bnchecks)
     schema: int = SCHEMA
     lacks: tuple[str, ...] = ()                   # what its version did not record (set on reading, never written;
                                                   # readers show those fields as not recorded)
@@ -100,23 +101,25 @@ def upgrade(d: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
         lacks += [f"env.{k}" for k in ENV_ADDED_IN_1 if k not in env] + ["code_digest"]
         d = {**d, "code_digest": None}
     if _batch_stats_norm(d) and d.get("status") == "completed" and not d.get("bn_checks"):
-        lacks.append("bn_checks")   # before version 3, or its checks failed after training (train.loop)
+        lacks.append("bn_checks")   # before version 3, or its checks failed after training (train.run.loop)
     if version < 4 or any("layers" not in h for h in d.get("history") or []):
         lacks.append("layers")      # before version 4, or some epochs trained before it (resumed across the change)
     return {**d, "schema": SCHEMA}, tuple(lacks)
 
 
 def _batch_stats_norm(d: dict[str, Any]) -> bool:
-    from .norms import NORMS, norm_entry
+    from .net.norms import NORMS, norm_entry
     norm = (d.get("config") or {}).get("norm")
     return norm in NORMS and norm_entry(norm).batch_stats
 
 
-# The modules of alexlib/train that compute a run's numbers, hashed in this order (docs/MODEL.md, "The training
-# code's digest"): readers, registries, help, plots and the record's own format are left out, so adding one of
-# those never makes finished runs look as if other code had trained them.
-RUN_CODE = ("model.py", "norms.py", "layers.py", "shapes.py", "loop.py", "trainer.py", "graphs.py", "checkpoint.py",
-            "bnchecks.py", "device.py", "config.py", "transforms.py", "signals.py")
+# The modules of alexlib/train that compute a run's numbers, as paths below alexlib/train, hashed in this order
+# (docs/MODEL.md, "The training code's digest"): readers, registries, help, plots and the record's own format are
+# left out, so adding one of those never makes finished runs look as if other code had trained them.
+RUN_CODE = ("net/model.py", "net/norms.py", "net/layers.py", "net/shapes.py", "run/loop.py", "run/trainer.py",
+            "run/graphs.py", "run/checkpoint.py", "run/bnchecks.py", "run/device.py", "config.py",
+            "inputs/transforms.py", "net/signals.py")
+TRAIN_PACKAGE = __name__.rpartition(".")[0]   # "alexlib.train": the name the hashed folder is imported under
 
 
 @functools.lru_cache(maxsize=1)
@@ -125,27 +128,78 @@ def training_code_digest() -> str:
     return code_digest(Path(__file__).parent, RUN_CODE)
 
 
-def code_digest(folder: Path, names: tuple[str, ...] | None = None) -> str:
-    """A digest of the Python files ``names`` in ``folder``, in that order (every .py file there, sorted, when
-    ``names`` is None), their code lines only: comments, docstrings, blank lines and trailing spaces left out, so a
-    comment change keeps the digest and a change of what the code does changes it. Each file enters by its name,
-    never its folder's path, so every clone gives the same digest. The text is hashed, not Python's tree
-    (``ast.dump`` differs between Python versions, and one study may run on two interpreters). 12 hex digits."""
+def code_digest(folder: Path, names: tuple[str, ...] | None = None, package: str = TRAIN_PACKAGE) -> str:
+    """A digest of the Python files ``names`` (paths below ``folder``), in that order (every .py file below it,
+    by file name, when ``names`` is None), their code lines only: comments, docstrings, blank lines and trailing
+    spaces left out, so a comment change keeps the digest and a change of what the code does changes it. Each
+    file enters by its file name, never its folder's path, and its imports as they would read were every module
+    of ``folder`` flat in it (``code_lines``): every clone gives the same digest, and moving a module between the
+    folder's subfolders keeps it. ``package`` is the name ``folder`` is imported under (absolute imports). The
+    text is hashed, not Python's tree (``ast.dump`` differs between Python versions, and one study may run on two
+    interpreters). 12 hex digits."""
     folder = Path(folder)
-    paths = sorted(folder.glob("*.py")) if names is None else [folder / n for n in names]
+    paths = (sorted(folder.rglob("*.py"), key=lambda p: (p.name, p.relative_to(folder).parts)) if names is None
+             else [folder / n for n in names])
     h = hashlib.sha256()
     for p in paths:
         if not p.is_file():
-            raise FileNotFoundError(f"the training code's digest hashes {p.name}, which {folder} lacks: "
-                                    "restore it, or change RUN_CODE in alexlib/train/record.py (and docs/MODEL.md)")
-        h.update(p.name.encode() + b"\0" + "\n".join(code_lines(p.read_text())).encode() + b"\0")
+            raise FileNotFoundError(f"the training code's digest hashes {p.relative_to(folder)}, which {folder} "
+                                    "lacks: restore it, or change RUN_CODE in alexlib/train/record.py (and "
+                                    "docs/MODEL.md)")
+        place = Place(folder, p.parent.relative_to(folder).parts, package)
+        h.update(p.name.encode() + b"\0" + "\n".join(code_lines(p.read_text(), place)).encode() + b"\0")
     return h.hexdigest()[:12]
 
 
-def code_lines(source: str) -> list[str]:
-    """The source's lines without comments, docstrings, blank lines and trailing spaces."""
+@dataclass(frozen=True)
+class Place:
+    """Where a hashed module sits: the hashed folder (``root``), the subfolders from it down to the module, and
+    the name the folder is imported under."""
+    root: Path
+    subfolders: tuple[str, ...] = ()
+    package: str = TRAIN_PACKAGE
+
+    def flat(self, parts: list[str]) -> list[str]:
+        """A module below the root (its parts from the root on) as it would be named were every module flat in
+        the root: the subfolders it lies in dropped (``net.norms`` -> ``norms``; ``net`` itself -> the root)."""
+        folder, i = self.root, 0
+        while i < len(parts) and (folder / parts[i]).is_dir():
+            folder, i = folder / parts[i], i + 1
+        return parts[i:]
+
+    def flat_from(self, node: ast.ImportFrom) -> str:
+        """The module of ``from X import ...`` as a module flat in the root would write it."""
+        mod = (node.module or "").split(".") if node.module else []
+        if not node.level:   # absolute: only names inside the package change
+            pkg = self.package.split(".")
+            if mod[:len(pkg)] != pkg:
+                return node.module
+            return ".".join(pkg + self.flat(mod[len(pkg):]))
+        up = node.level - 1 - len(self.subfolders)   # how far above the root the import reaches
+        if up > 0:
+            return "." * (up + 1) + ".".join(mod)
+        inside = list(self.subfolders[:len(self.subfolders) - (node.level - 1)]) + mod
+        return "." + ".".join(self.flat(inside))
+
+    def flat_name(self, name: str) -> str:
+        """``import X`` of a module inside the package, flat."""
+        pkg = self.package.split(".")
+        parts = name.split(".")
+        return name if parts[:len(pkg)] != pkg else ".".join(pkg + self.flat(parts[len(pkg):]))
+
+
+FROM = re.compile(r"from\s+([.\w]+)\s+import\b")
+
+
+def code_lines(source: str, place: Place | None = None) -> list[str]:
+    """The source's lines without comments, docstrings, blank lines and trailing spaces; with ``place``, each
+    import of a module inside the hashed folder written as if every module were flat in it (``from ...io import
+    x`` in a subfolder reads ``from ..io import x``, ``from ..net.norms import y`` reads ``from .norms import y``;
+    absolute imports alike; a multi-line import's module is on its first line). A module flat in the folder
+    reads as it is written."""
     lines = source.splitlines()
-    for node in ast.walk(ast.parse(source)):   # docstrings out: a reworded one trains the same network
+    tree = ast.parse(source)
+    for node in ast.walk(tree):   # docstrings out: a reworded one trains the same network
         body = getattr(node, "body", None)
         if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
                 and isinstance(getattr(body[0], "value", None), ast.Constant)
@@ -156,6 +210,18 @@ def code_lines(source: str) -> list[str]:
         if tok.type == tokenize.COMMENT:   # cut at the comment's column: the code before it stays
             row, col = tok.start
             lines[row - 1] = lines[row - 1][:col]
+    if place is not None:   # after the comments' cut, whose columns are the source's
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                line = lines[node.lineno - 1]
+                m = FROM.match(line, node.col_offset)
+                if m:
+                    lines[node.lineno - 1] = line[:m.start(1)] + place.flat_from(node) + line[m.end(1):]
+            elif isinstance(node, ast.Import):
+                for a in sorted(node.names, key=lambda a: -a.col_offset):   # right to left: columns stay true
+                    line, flat = lines[a.lineno - 1], place.flat_name(a.name)
+                    if flat != a.name and line.startswith(a.name, a.col_offset):
+                        lines[a.lineno - 1] = line[:a.col_offset] + flat + line[a.col_offset + len(a.name):]
     return [s.rstrip() for s in lines if s.strip()]
 
 
