@@ -120,12 +120,13 @@ RUN_CODE = ("net/model.py", "net/norms.py", "net/layers.py", "net/shapes.py", "r
             "run/graphs.py", "run/checkpoint.py", "run/bnchecks.py", "run/device.py", "config.py",
             "inputs/transforms.py", "net/signals.py")
 TRAIN_PACKAGE = __name__.rpartition(".")[0]   # "alexlib.train": the name the hashed folder is imported under
+TRAIN_FOLDER = Path(__file__).parent
 
 
 @functools.lru_cache(maxsize=1)
 def training_code_digest() -> str:
     """The digest of this training code: ``code_digest`` of the ``RUN_CODE`` modules of this folder."""
-    return code_digest(Path(__file__).parent, RUN_CODE)
+    return code_digest(TRAIN_FOLDER, RUN_CODE)
 
 
 def code_digest(folder: Path, names: tuple[str, ...] | None = None, package: str = TRAIN_PACKAGE) -> str:
@@ -133,10 +134,10 @@ def code_digest(folder: Path, names: tuple[str, ...] | None = None, package: str
     by file name, when ``names`` is None), their code lines only: comments, docstrings, blank lines and trailing
     spaces left out, so a comment change keeps the digest and a change of what the code does changes it. Each
     file enters by its file name, never its folder's path, and its imports as they would read were every module
-    of ``folder`` flat in it (``code_lines``): every clone gives the same digest, and moving a module between the
-    folder's subfolders keeps it. ``package`` is the name ``folder`` is imported under (absolute imports). The
-    text is hashed, not Python's tree (``ast.dump`` differs between Python versions, and one study may run on two
-    interpreters). 12 hex digits."""
+    of ``folder`` flat in it (``Place``): every clone gives the same digest, and moving a module between the
+    folder's subfolders keeps it. ``package`` is the name ``folder`` is imported under. The text is hashed, not
+    Python's tree (``ast.dump`` differs between Python versions, and one study may run on two interpreters).
+    12 hex digits."""
     folder = Path(folder)
     paths = (sorted(folder.rglob("*.py"), key=lambda p: (p.name, p.relative_to(folder).parts)) if names is None
              else [folder / n for n in names])
@@ -146,60 +147,97 @@ def code_digest(folder: Path, names: tuple[str, ...] | None = None, package: str
             raise FileNotFoundError(f"the training code's digest hashes {p.relative_to(folder)}, which {folder} "
                                     "lacks: restore it, or change RUN_CODE in alexlib/train/record.py (and "
                                     "docs/MODEL.md)")
-        place = Place(folder, p.parent.relative_to(folder).parts, package)
-        h.update(p.name.encode() + b"\0" + "\n".join(code_lines(p.read_text(), place)).encode() + b"\0")
+        h.update(p.name.encode() + b"\0" + "\n".join(code_lines(p.read_text(), Place.of(p, folder, package)))
+                 .encode() + b"\0")
     return h.hexdigest()[:12]
 
 
 @dataclass(frozen=True)
 class Place:
-    """Where a hashed module sits: the hashed folder (``root``), the subfolders from it down to the module, and
-    the name the folder is imported under."""
-    root: Path
-    subfolders: tuple[str, ...] = ()
+    """Where a module sits (``module``, its dotted name; ``package_file``: an __init__.py), for reading its imports
+    as they would read were every module of alexlib/train flat in it: ``root`` is that folder (or a copy of it)
+    and ``package`` the name it is imported under. Subfolders are read off ``root``'s own folders."""
+    module: str
+    root: Path = TRAIN_FOLDER
     package: str = TRAIN_PACKAGE
+    package_file: bool = False
 
-    def flat(self, parts: list[str]) -> list[str]:
-        """A module below the root (its parts from the root on) as it would be named were every module flat in
-        the root: the subfolders it lies in dropped (``net.norms`` -> ``norms``; ``net`` itself -> the root)."""
-        folder, i = self.root, 0
+    @classmethod
+    def of(cls, path: Path, root: Path = TRAIN_FOLDER, package: str = TRAIN_PACKAGE) -> "Place":
+        """The place of a file below ``root``."""
+        parts = Path(path).relative_to(root).with_suffix("").parts
+        init = parts[-1] == "__init__"
+        return cls(".".join([package, *(parts[:-1] if init else parts)]), Path(root), package, init)
+
+    def flat(self, name: str) -> str:
+        """A dotted name as it would be were every module of the package flat in it: the subfolders it lies in
+        dropped (``alexlib.train.net.norms`` -> ``alexlib.train.norms``; ``alexlib.train.net`` -> ``alexlib.train``);
+        names outside the package as they are."""
+        pkg, parts = self.package.split("."), name.split(".")
+        if parts[:len(pkg)] != pkg:
+            return name
+        folder, i = self.root, len(pkg)
         while i < len(parts) and (folder / parts[i]).is_dir():
             folder, i = folder / parts[i], i + 1
-        return parts[i:]
+        return ".".join(pkg + parts[i:])
 
-    def flat_from(self, node: ast.ImportFrom) -> str:
-        """The module of ``from X import ...`` as a module flat in the root would write it."""
-        mod = (node.module or "").split(".") if node.module else []
-        if not node.level:   # absolute: only names inside the package change
-            pkg = self.package.split(".")
-            if mod[:len(pkg)] != pkg:
-                return node.module
-            return ".".join(pkg + self.flat(mod[len(pkg):]))
-        up = node.level - 1 - len(self.subfolders)   # how far above the root the import reaches
-        if up > 0:
-            return "." * (up + 1) + ".".join(mod)
-        inside = list(self.subfolders[:len(self.subfolders) - (node.level - 1)]) + mod
-        return "." + ".".join(self.flat(inside))
-
-    def flat_name(self, name: str) -> str:
-        """``import X`` of a module inside the package, flat."""
-        pkg = self.package.split(".")
-        parts = name.split(".")
-        return name if parts[:len(pkg)] != pkg else ".".join(pkg + self.flat(parts[len(pkg):]))
+    def flat_from(self, node: ast.ImportFrom) -> str | None:
+        """The module of ``from X import ...`` as the module would write it flat (relative stays relative; the
+        shortest form, as the flat modules write theirs); None: as it is written."""
+        if not node.level:
+            flat = self.flat(node.module)
+            return None if flat == node.module else flat
+        here = self.module.split(".") if self.package_file else self.module.split(".")[:-1]
+        target = here[:len(here) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+        flat_here = self.flat(self.module).split(".")
+        flat_here = flat_here if self.package_file else flat_here[:-1]
+        flat_target = self.flat(".".join(target)).split(".")
+        if flat_target == target and flat_here == here:
+            return None
+        k = 0
+        while k < min(len(flat_here), len(flat_target)) and flat_here[k] == flat_target[k]:
+            k += 1
+        return "." * (len(flat_here) - k + 1) + ".".join(flat_target[k:])
 
 
 FROM = re.compile(r"from\s+([.\w]+)\s+import\b")
 
 
+def flat_source(source: str, place: Place) -> str:
+    """``source`` with each import's module written as ``place`` would write it flat (``Place.flat_from``;
+    ``import alexlib.train.net.norms`` reads ``import alexlib.train.norms``); every other character as it is (a
+    multi-line import's module is on its first line). In a subfolder of train, ``from ...io import x`` reads
+    ``from ..io import x`` and ``from ..net.norms import y`` reads ``from .norms import y``; outside it, ``from
+    ...train.net.norms import y`` reads ``from ...train.norms import y``. A module written flat reads as written."""
+    lines = source.splitlines(keepends=True)
+    edits = []   # (line, column, old text, new text), made right to left: the columns stay true
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (flat := place.flat_from(node)) is not None:
+            edits.append((node.lineno - 1, node.col_offset, None, flat))
+        elif isinstance(node, ast.Import):
+            edits += [(a.lineno - 1, a.col_offset, a.name, place.flat(a.name)) for a in node.names
+                      if place.flat(a.name) != a.name]
+    for row, col, old, new in sorted(edits, reverse=True):
+        line = lines[row]
+        col = len(line.encode()[:col].decode())   # ast's columns count UTF-8 bytes
+        if old is None:
+            m = FROM.match(line, col)
+            if m is None:   # a form the pattern does not know (a line continued inside "from"): as written
+                continue
+            start, end = m.span(1)
+        else:
+            start, end = col, col + len(old)
+        lines[row] = line[:start] + new + line[end:]
+    return "".join(lines)
+
+
 def code_lines(source: str, place: Place | None = None) -> list[str]:
-    """The source's lines without comments, docstrings, blank lines and trailing spaces; with ``place``, each
-    import of a module inside the hashed folder written as if every module were flat in it (``from ...io import
-    x`` in a subfolder reads ``from ..io import x``, ``from ..net.norms import y`` reads ``from .norms import y``;
-    absolute imports alike; a multi-line import's module is on its first line). A module flat in the folder
-    reads as it is written."""
+    """The source's lines without comments, docstrings, blank lines and trailing spaces; with ``place``, its
+    imports read flat first (``flat_source``)."""
+    if place is not None:
+        source = flat_source(source, place)
     lines = source.splitlines()
-    tree = ast.parse(source)
-    for node in ast.walk(tree):   # docstrings out: a reworded one trains the same network
+    for node in ast.walk(ast.parse(source)):   # docstrings out: a reworded one trains the same network
         body = getattr(node, "body", None)
         if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
                 and isinstance(getattr(body[0], "value", None), ast.Constant)
@@ -210,18 +248,6 @@ def code_lines(source: str, place: Place | None = None) -> list[str]:
         if tok.type == tokenize.COMMENT:   # cut at the comment's column: the code before it stays
             row, col = tok.start
             lines[row - 1] = lines[row - 1][:col]
-    if place is not None:   # after the comments' cut, whose columns are the source's
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                line = lines[node.lineno - 1]
-                m = FROM.match(line, node.col_offset)
-                if m:
-                    lines[node.lineno - 1] = line[:m.start(1)] + place.flat_from(node) + line[m.end(1):]
-            elif isinstance(node, ast.Import):
-                for a in sorted(node.names, key=lambda a: -a.col_offset):   # right to left: columns stay true
-                    line, flat = lines[a.lineno - 1], place.flat_name(a.name)
-                    if flat != a.name and line.startswith(a.name, a.col_offset):
-                        lines[a.lineno - 1] = line[:a.col_offset] + flat + line[a.col_offset + len(a.name):]
     return [s.rstrip() for s in lines if s.strip()]
 
 

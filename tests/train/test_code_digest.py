@@ -127,7 +127,7 @@ def test_imports_read_as_if_every_module_were_flat():
               "def f():\n"
               "    from ..inputs.splits import DataError\n"
               "    return DataError\n")
-    assert R.code_lines(source, R.Place(TRAIN, ("run",))) == [
+    assert R.code_lines(source, R.Place("alexlib.train.run.loop")) == [
         "from __future__ import annotations",
         "import torch",
         "import alexlib.train.norms as N",
@@ -143,4 +143,25 @@ def test_imports_read_as_if_every_module_were_flat():
         "    return DataError"]
     flat = ("import alexlib.train.norms as N\nfrom ..io import read_json\nfrom .config import RunConfig\n"
             "from .norms import norm_entry\nfrom . import shapes\nfrom alexlib.train.data import batches\n")
-    assert R.code_lines(flat, R.Place(TRAIN, ())) == R.code_lines(flat) == flat.splitlines()   # as written
+    assert R.code_lines(flat, R.Place("alexlib.train.loop")) == R.code_lines(flat) == flat.splitlines()   # as written
+
+
+def test_a_module_outside_train_reads_its_train_imports_flat_and_all_else_as_written():
+    """The claim registry's digest (a registration's) reads its source this way: only the import lines that reach
+    into a subfolder of train change, every other character stays (comments, spacing, line ends)."""
+    place = R.Place("alexlib.report.domain.claims")
+    source = ("from ...train.inputs.datasets import title  # a comment\r\n"
+              "from ...train.net.norms import (NORMED,\r\n    SHORT_NAMES)\r\n"
+              "from ...train.config import RunConfig\r\n"
+              "from ...vocab import ANCHOR_BATCH\r\n"
+              "import alexlib.train.run.loop as T  # é\r\n"
+              "x = 'from ...train.net.norms import y'\r\n")
+    assert R.flat_source(source, place) == (
+        "from ...train.datasets import title  # a comment\r\n"
+        "from ...train.norms import (NORMED,\r\n    SHORT_NAMES)\r\n"
+        "from ...train.config import RunConfig\r\n"
+        "from ...vocab import ANCHOR_BATCH\r\n"
+        "import alexlib.train.loop as T  # é\r\n"
+        "x = 'from ...train.net.norms import y'\r\n")
+    flat = R.flat_source(source, place)
+    assert R.flat_source(flat, place) == flat   # a module written flat reads as written
