@@ -16,8 +16,8 @@ import torch
 import yaml
 
 from alexlib.report.study import Study
-from alexlib.train import data as D
 from alexlib.train.config import RunConfig
+from alexlib.train.inputs import data as D
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -117,7 +117,7 @@ def numbers(record):
 
 def stop_after_epoch(monkeypatch, n):
     """Make train() stop (as Ctrl-C would) right after epoch n's files are handed to the writer."""
-    import alexlib.train.loop as T
+    import alexlib.train.run.loop as T
     real = T.save_epoch
 
     def save_then_stop(writer, out, ckpt, metrics):
@@ -271,16 +271,16 @@ SLOW_MODULES = {   # what makes each slow, measured on the 2-core machine (2026-
     "tests/grid/test_watchdog.py": "a kernel left to stall",
     "tests/test_notebooks.py": "papermill and nbval",
     "tests/test_pipeline.py": "the whole pipeline to a PDF",
-    "tests/test_live.py": "papermill",
+    "tests/lab/test_live.py": "papermill",
     "tests/test_lab.py": "a JupyterLab server",
     "tests/test_browser.py": "JupyterLab in Chromium",
     "tests/test_fashion.py": "training on Debian's Fashion-MNIST",
     "tests/test_decide.py": "a second stage trained end to end",
-    "tests/test_explore.py": "grids trained for a study",
-    "tests/train/test_loop.py": "in-process training, resumed and killed",
-    "tests/train/test_graphs.py": "the CUDA-graph path trained on the CPU stand-in",
-    "tests/train/test_bnchecks.py": "BatchNorm runs trained for their checks",
-    "tests/train/test_signals.py": "runs trained and resumed for their per-layer signals",
+    "tests/lab/test_explore.py": "grids trained for a study",
+    "tests/train/run/test_loop.py": "in-process training, resumed and killed",
+    "tests/train/run/test_graphs.py": "the CUDA-graph path trained on the CPU stand-in",
+    "tests/train/run/test_bnchecks.py": "BatchNorm runs trained for their checks",
+    "tests/train/net/test_signals.py": "runs trained and resumed for their per-layer signals",
     "tests/tools/test_bench.py": "the benchmark end to end",
     "tests/tools/test_gpucheck.py": "the GPU check end to end",
     "tests/tools/test_noise.py": "runs trained under two kernel settings",

@@ -11,7 +11,7 @@ import yaml
 
 from alexlib import pipeline as P
 from alexlib.report.render.export import build_report
-from alexlib.train.data import DEBIAN_FASHION_DIR, DataError
+from alexlib.train.inputs.data import DEBIAN_FASHION_DIR, DataError
 
 from conftest import REPO
 
@@ -49,7 +49,7 @@ def test_a_named_grid_is_taken_as_it_is():
 
 
 def test_the_missing_cifar_message_names_the_alternatives(tmp_path):
-    from alexlib.train.datasets import check_available
+    from alexlib.train.inputs.datasets import check_available
     with pytest.raises(DataError) as e:
         check_available("cifar10", tmp_path)
     assert "GRID=fashion" in str(e.value) and "make demo" in str(e.value)

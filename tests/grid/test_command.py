@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import yaml
 
-import alexlib.train.loop as T
+import alexlib.train.run.loop as T
 from alexlib.grid import command as G
 from alexlib.grid import plan as P
 from alexlib.report.domain.runs import main_grid

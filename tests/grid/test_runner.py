@@ -67,8 +67,9 @@ threading.Thread(target=beat, daemon=True).start()
 """
 HANGING = """
 import subprocess
-from alexlib.train import loop, train
+from alexlib.train import train
 from alexlib.train.config import RunConfig
+from alexlib.train.run import loop
 cfg = RunConfig.from_dict({k: v for k, v in globals().items() if k in RunConfig.field_names()})
 pids = os.path.join(cfg.out_dir, "pids")
 if cfg.seed == 0 and not os.path.exists(pids):

@@ -14,7 +14,7 @@ from alexlib.grid import slurm as S
 from alexlib.grid.executor import run_plan
 from alexlib.grid.jobs import LocalJobs
 from alexlib.grid.sacct import job_states, sbatch_options
-from alexlib.train.loop import train
+from alexlib.train.run.loop import train
 
 from conftest import REPO, TINY, grid_file, need, records
 
