@@ -36,7 +36,7 @@ from .report.inference import planner
 from .report.study import Study
 from .stages import STAGES, SecondStage, grown_cells, read_stages, write_stages
 from .train.config import RunConfig
-from .train.norms import SHORT_NAMES
+from .train.net.norms import SHORT_NAMES
 from .train.record import read_metrics, record_paths
 from .vocab import FINISHED, POWER_TEXT, REFERENCE_LR, fmt_time, nouned
 

@@ -47,6 +47,6 @@ def execute(src: str | Path, dst: str | Path, parameters: dict[str, Any], log: I
 
 
 def not_live():
-    """Kernels started inside draw no live view (alexlib.live), even when this process runs in a Lab kernel whose
+    """Kernels started inside draw no live view (alexlib.lab.live), even when this process runs in a Lab kernel whose
     environment they inherit: an executed notebook keeps one line per epoch and no widget state."""
     return environ(ALEXLIB_LIVE="0")

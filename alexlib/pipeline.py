@@ -24,8 +24,8 @@ from .paths import PARAMS, from_repo
 from .report.inference import planner
 from .report.render.export import build_report
 from .train.config import Help
-from .train.datasets import check_available, title
-from .train.splits import DataError
+from .train.inputs.datasets import check_available, title
+from .train.inputs.splits import DataError
 
 # Without CUDA, in order of preference: (grid, the dataset it needs)
 CPU_GRIDS = (("quick", "cifar10"), ("cifar10_jpeg", "cifar10_jpeg"), ("fashion", "fashion_mnist"), ("demo", None))

@@ -1,7 +1,8 @@
 """The study's vocabulary: the names every other module shares, written once. Imports nothing from alexlib.
 
-The norms live in their registry (alexlib.train.norms). Here: the precisions a run may name, the report's protocol, the designs
-that separate batch size from step count, the statuses a run record can have, and how durations are printed.
+The norms live in their registry (alexlib.train.net.norms). Here: the precisions a run may name, the report's
+protocol, the designs that separate batch size from step count, the statuses a run record can have, and how
+durations are printed.
 """
 from __future__ import annotations
 

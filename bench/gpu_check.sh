@@ -23,7 +23,7 @@ check=${PIPESTATUS[0]}
 python3 -m alexlib.tools.bench --device cuda --steps "${STEPS:-50}" --warmup 8 --workers 8 \
   --measure-grid "${GRID_FRACTION:-0.05}" --json "$OUT/bench.json" > "$OUT/bench.log" 2>&1 || { tail -40 "$OUT/bench.log"; exit 1; }
 tail -n 12 "$OUT/bench.log"
-if python3 -c "from alexlib.train.datasets import find_cifar10_jpeg; find_cifar10_jpeg('data')" 2>/dev/null; then
+if python3 -c "from alexlib.train.inputs.datasets import find_cifar10_jpeg; find_cifar10_jpeg('data')" 2>/dev/null; then
   python3 -m alexlib.train --dataset cifar10_jpeg --norm bn --batch-size 64 --epochs 1 --train-size 10240 \
     --test-size 0 --device cuda --out-dir "$OUT/real_image_check" 2>&1 | tail -n 3 | tee "$OUT/real_image_check.log"
 else

@@ -16,8 +16,8 @@ import torch
 import yaml
 
 from alexlib.report.study import Study
-from alexlib.train import data as D
 from alexlib.train.config import RunConfig
+from alexlib.train.inputs import data as D
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -117,7 +117,7 @@ def numbers(record):
 
 def stop_after_epoch(monkeypatch, n):
     """Make train() stop (as Ctrl-C would) right after epoch n's files are handed to the writer."""
-    import alexlib.train.loop as T
+    import alexlib.train.run.loop as T
     real = T.save_epoch
 
     def save_then_stop(writer, out, ckpt, metrics):
@@ -135,6 +135,77 @@ def nbval(path, tmp_path, sanitize=None):
                        cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:]
     return r.stdout
+
+
+# --------------------------------------------------------------------------------------------------
+# A barrier in a run's kernel: the tests that kill, interrupt or race a grid stop one run at a known point
+# instead of racing a long run. Nothing in alexlib knows of it: an IPython startup file (IPYTHONDIR, which the
+# kernel papermill starts inherits through the grid and SLURM) wraps train()'s per-epoch step in that kernel only.
+# --------------------------------------------------------------------------------------------------
+HOLD_STARTUP = """
+# tests/conftest.py Hold: the run whose folder is $ALEXLIB_TEST_HOLD_RUN stops in epoch $ALEXLIB_TEST_HOLD_EPOCH,
+# after training it and before evaluating or recording it, says so (held) and waits until go is there.
+import os as _os
+if _os.environ.get("ALEXLIB_TEST_HOLD"):
+    def _install_hold():
+        import time
+        from pathlib import Path
+        import alexlib.train.run.loop as loop
+        control, at = Path(_os.environ["ALEXLIB_TEST_HOLD"]), int(_os.environ["ALEXLIB_TEST_HOLD_EPOCH"])
+        run = Path(_os.environ["ALEXLIB_TEST_HOLD_RUN"]).resolve()
+        finish = loop._finish_epoch
+
+        def held(tr, epoch, seconds):
+            if epoch == at and Path(tr.cfg.resolved_out_dir()).resolve() == run and not (control / "go").exists():
+                (control / "held.tmp").write_text(str(_os.getpid()))
+                (control / "held.tmp").replace(control / "held")
+                while not (control / "go").exists():
+                    time.sleep(0.05)
+            return finish(tr, epoch, seconds)
+        loop._finish_epoch = held
+    _install_hold()
+"""
+
+
+class Hold:
+    """Holds the run in ``run_dir`` in epoch ``epoch`` (trained, not yet evaluated or recorded: the epochs before
+    it are on disk, checkpoint and metrics.json) in any kernel started with ``env`` in its environment, until
+    ``release()``. ``held(...)`` waits until it is held there, failing at once if it no longer can be (the grid that
+    runs it exited, its job ended); no clock: a loaded machine is slow, not wrong."""
+
+    def __init__(self, tmp_path: Path, run_dir: str | Path, epoch: int = 2):
+        self.control, self.run_dir, self.epoch = tmp_path / "hold", Path(run_dir), epoch
+        startup = tmp_path / "ipython" / "profile_default" / "startup"
+        startup.mkdir(parents=True)
+        (startup / "00-hold.py").write_text(HOLD_STARTUP)
+        self.control.mkdir()
+        self.env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython"), "ALEXLIB_TEST_HOLD": str(self.control),
+                    "ALEXLIB_TEST_HOLD_RUN": str(self.run_dir), "ALEXLIB_TEST_HOLD_EPOCH": str(epoch)}
+
+    def held(self, hopeless) -> int:
+        """Waits until the run is held with the epochs before ``epoch`` recorded; returns its kernel's pid. Fails as
+        soon as ``hopeless()`` names why it can no longer happen (a subprocess.Popen: the grid exited)."""
+        import time
+        if isinstance(hopeless, subprocess.Popen):
+            proc = hopeless
+
+            def hopeless():
+                if proc.poll() is None:
+                    return None
+                out = proc.stdout.read() if proc.stdout else ""
+                return f"the grid exited ({proc.returncode}): {out[-3000:]}"
+        metrics = self.run_dir / "metrics.json"
+        while True:
+            if (self.control / "held").exists() and metrics.exists():
+                m = json.loads(metrics.read_text())   # written whole, after the checkpoint it names
+                if len(m["history"]) == self.epoch - 1:
+                    return int((self.control / "held").read_text())
+            why = hopeless()
+            assert not why, f"the run was never held in epoch {self.epoch}: {why}"
+            time.sleep(0.05)
+
+    def release(self) -> None:
+        (self.control / "go").write_text("")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -271,16 +342,16 @@ SLOW_MODULES = {   # what makes each slow, measured on the 2-core machine (2026-
     "tests/grid/test_watchdog.py": "a kernel left to stall",
     "tests/test_notebooks.py": "papermill and nbval",
     "tests/test_pipeline.py": "the whole pipeline to a PDF",
-    "tests/test_live.py": "papermill",
+    "tests/lab/test_live.py": "papermill",
     "tests/test_lab.py": "a JupyterLab server",
     "tests/test_browser.py": "JupyterLab in Chromium",
     "tests/test_fashion.py": "training on Debian's Fashion-MNIST",
     "tests/test_decide.py": "a second stage trained end to end",
-    "tests/test_explore.py": "grids trained for a study",
-    "tests/train/test_loop.py": "in-process training, resumed and killed",
-    "tests/train/test_graphs.py": "the CUDA-graph path trained on the CPU stand-in",
-    "tests/train/test_bnchecks.py": "BatchNorm runs trained for their checks",
-    "tests/train/test_signals.py": "runs trained and resumed for their per-layer signals",
+    "tests/lab/test_explore.py": "grids trained for a study",
+    "tests/train/run/test_loop.py": "in-process training, resumed and killed",
+    "tests/train/run/test_graphs.py": "the CUDA-graph path trained on the CPU stand-in",
+    "tests/train/run/test_bnchecks.py": "BatchNorm runs trained for their checks",
+    "tests/train/net/test_signals.py": "runs trained and resumed for their per-layer signals",
     "tests/tools/test_bench.py": "the benchmark end to end",
     "tests/tools/test_gpucheck.py": "the GPU check end to end",
     "tests/tools/test_noise.py": "runs trained under two kernel settings",

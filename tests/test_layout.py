@@ -2,8 +2,9 @@
 pipeline's three commands and imports only go down. train/ (one run) imports no other folder; grid/ (many runs) and
 report/ (records to a report) may use train/'s configuration and record but never each other: they meet only
 through metrics.json; the shared modules at the top import no folder; nothing but the commands on top (pipeline,
-decide) imports them;
-no import cycle; no module over 400 lines or class over 200. And the report half loads without torch.
+decide) and the notebooks' helpers (lab/) import them; no import cycle; no module over 400 lines or class over
+200; no folder over 12 modules and at most 8 at the package's top (a longer list is grouped by job, as train/ is:
+net/, inputs/, run/). And the report half loads without torch.
 
 Inside report/, layers named for what they do, imports going down only: inference/ (the tests, the two-look
 design, power, verdicts, the planner: plain numbers in, no pandas, no plotting) <- domain/ (the study on its runs
@@ -17,12 +18,14 @@ from pathlib import Path
 from conftest import REPO
 
 PKG = REPO / "alexlib"
-FOLDERS = ("train", "grid", "report", "tools")
-# folder -> the folders it may import (the shared top-level modules are open to all)
+FOLDERS = ("train", "grid", "report", "tools", "lab")
+# folder -> the folders it may import (the shared top-level modules are open to all); lab/ holds the notebooks'
+# helpers, which look across the three (a study, a grid's state, a run's cost)
 MAY_IMPORT = {"train": set(), "grid": {"train"}, "report": {"train"}, "tools": {"train", "grid"},
-              "pipeline": {"train", "grid", "report"}, "shared": set()}
-ON_TOP = ("pipeline", "decide", "explore", "live")   # the commands that run the three in order, and the
-# notebooks' helpers that look across them (a study, a grid's state, a run's cost): they may import all three
+              "lab": {"train", "grid", "report"}, "pipeline": {"train", "grid", "report"}, "shared": set()}
+ON_TOP = ("pipeline", "decide")   # the commands that run the three in order: they may import all three
+MAX_PER_FOLDER = 12   # modules in one folder of alexlib/ (its __init__ and __main__ not counted)
+MAX_ON_TOP = 8        # modules at alexlib/'s top
 
 
 def module_name(p: Path) -> str:
@@ -78,10 +81,44 @@ def test_imports_go_down_and_grid_and_report_meet_only_through_the_record():
 
 
 def test_report_reads_nothing_of_train_but_the_configuration_and_the_record():
-    allowed = {"alexlib.train.config", "alexlib.train.record", "alexlib.train.datasets", "alexlib.train.shapes",
-               "alexlib.train.norms", "alexlib.train"}
+    allowed = {"alexlib.train.config", "alexlib.train.record", "alexlib.train.inputs.datasets",
+               "alexlib.train.net.shapes", "alexlib.train.net.norms", "alexlib.train"}
     used = {t for src, ts in graph().items() if folder(src) == "report" for t in ts if folder(t) == "train"}
     assert used <= allowed, used - allowed
+
+
+def modules_per_folder(pkg: Path) -> dict[str, int]:
+    """Each folder of ``pkg`` (relative, "." its top) and the modules in it, its __init__ and __main__ aside."""
+    return {str(d.relative_to(pkg)): len([p for p in d.glob("*.py") if p.name not in ("__init__.py", "__main__.py")])
+            for d in [pkg, *sorted(q for q in pkg.rglob("*") if q.is_dir() and (q / "__init__.py").is_file())]}
+
+
+def test_no_folder_over_12_modules_and_at_most_8_on_top():
+    """A folder that grows past 12 modules is grouped by job into subfolders; the package's top keeps 8 at most
+    (the commands, the shared modules): the tree says where things are."""
+    counts = modules_per_folder(PKG)
+    crowded = {d: n for d, n in counts.items() if n > MAX_PER_FOLDER}
+    assert not crowded, crowded
+    assert counts["."] <= MAX_ON_TOP, sorted(p.stem for p in PKG.glob("*.py") if p.stem not in ("__init__", "__main__"))
+
+
+def test_the_count_rule_can_fail(tmp_path, monkeypatch):
+    """A 13th module in a copy of grid/, and a 9th on top, are caught."""
+    import shutil
+    copy = tmp_path / "alexlib"
+    shutil.copytree(PKG, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    grid = modules_per_folder(copy)["grid"]
+    for i in range(MAX_PER_FOLDER + 1 - grid):
+        (copy / "grid" / f"extra{i}.py").write_text("")
+    for i in range(MAX_ON_TOP + 1 - modules_per_folder(copy)["."]):
+        (copy / f"extra{i}.py").write_text("")
+    monkeypatch.setattr(sys.modules[__name__], "PKG", copy)
+    with __import__("pytest").raises(AssertionError, match="grid"):
+        test_no_folder_over_12_modules_and_at_most_8_on_top()
+    for p in (copy / "grid").glob("extra*.py"):
+        p.unlink()
+    with __import__("pytest").raises(AssertionError, match="extra0"):
+        test_no_folder_over_12_modules_and_at_most_8_on_top()
 
 
 REPORT_LAYERS = ("inference", "domain", "render")   # bottom to top: each may import those before it
@@ -213,7 +250,8 @@ def test_no_module_over_400_lines_and_no_class_over_200():
 
 
 def test_the_report_half_and_the_record_load_without_torch():
-    code = ("import sys, alexlib.train.norms, alexlib.report.study, alexlib.report.render.export, alexlib.train.record, alexlib.grid.plan; "
+    code = ("import sys, alexlib.train.net.norms, alexlib.report.study, alexlib.report.render.export, "
+            "alexlib.train.record, alexlib.grid.plan; "
             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -221,7 +259,7 @@ def test_the_report_half_and_the_record_load_without_torch():
 
 
 def test_the_run_notebooks_import_still_works_and_loads_the_loop_when_used():
-    code = ("import sys; from alexlib.train import train; import alexlib.train.loop as L; "
+    code = ("import sys; from alexlib.train import train; import alexlib.train.run.loop as L; "
             "print(train is L.train)")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr

@@ -75,7 +75,7 @@ def test_papermill_with_a_yaml_file_and_relative_paths_from_elsewhere(tmp_path):
         shutil.rmtree(REPO / rel, ignore_errors=True)
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_VALUES = [
     (["-p", "batch_size", "0"], "batch_size=0 is not allowed: must be between 1 and 65536"),
     (["-p", "norm", "batchnorm"], "norm='batchnorm' is not allowed: choose one of none, bn, ln, gn, lrn"),
     (["-p", "lr", "fast"], "lr must be a number, got 'fast'"),
@@ -84,15 +84,65 @@ def test_papermill_with_a_yaml_file_and_relative_paths_from_elsewhere(tmp_path):
     (["-p", "epochs", "1e9"], "epochs=1000000000 is not allowed"),
     (["-p", "image_size", "32"], "image_size=32 is not allowed: must be between 63 and 1024"),
     (["-p", "dataset", "imagenet"], "dataset='imagenet' is not allowed"),
-])
-def test_bad_papermill_values_fail_in_the_first_cell_and_write_nothing(tmp_path, args, message):
+]
+
+
+def prepared(tmp_path, monkeypatch, args):
+    """notebooks/run.ipynb with ``args`` injected by papermill's own command line, in this process, as
+    ``papermill ... --prepare-only`` writes it (the values typed as the command line types them; no kernel)."""
+    from click.testing import CliRunner
+    from papermill.cli import papermill
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")   # papermill's command line sets it otherwise
+    dst = tmp_path / "prepared.ipynb"
+    r = CliRunner().invoke(papermill, [str(RUN_NOTEBOOK), str(dst), *args, "--prepare-only"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return nbformat.read(dst, as_version=4)
+
+
+def first_error(nb) -> tuple[int, BaseException | None]:
+    """The notebook's code cells run in order in one namespace, as its kernel runs them (the display magic
+    ``%matplotlib inline`` aside), until one raises: (that cell's index among the code cells, its error)."""
+    ns: dict = {"__name__": "__main__"}
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for i, cell in enumerate(code):
+        source = "\n".join(line for line in cell.source.splitlines() if line.strip() != "%matplotlib inline")
+        try:
+            exec(compile(source, f"<cell {i}>", "exec"), ns)
+        except Exception as e:  # noqa: BLE001
+            return i, e
+    return len(code), None
+
+
+@pytest.mark.parametrize("args, message", BAD_VALUES)
+def test_bad_papermill_values_fail_in_the_first_cell_and_write_nothing(tmp_path, monkeypatch, args, message):
+    """Every bad value through papermill's command line (in this process: its parser and its injected cell), run
+    cell by cell: the first cell after the parameters stops with the message, before anything is written."""
+    from alexlib.train.config import ConfigError
     out = tmp_path / "never"
+    nb = prepared(tmp_path, monkeypatch, [*SMALL, "-p", "out_dir", str(out), *args])
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    injected = next(i for i, c in enumerate(code) if "injected-parameters" in c.metadata.get("tags", []))
+    at, err = first_error(nb)
+    assert at == injected + 1 and "config_from_namespace" in code[at].source, (at, err)
+    assert isinstance(err, ConfigError) and message in str(err), err
+    assert not out.exists()
+
+
+def test_a_bad_papermill_value_fails_as_the_console_shows_it(tmp_path):
+    """One bad value through the real papermill command line and kernel: it fails in the first cell, writes
+    nothing, and the console ends with what was wrong, not a traceback through alexlib (the notebook's own cell
+    shows it too)."""
+    out = tmp_path / "never"
+    args, message = BAD_VALUES[3]   # a misspelled name: caught among the real kernel's globals
     r = run_papermill(["notebooks/run.ipynb", str(tmp_path / "bad.ipynb"), *SMALL, "-p", "out_dir", str(out), *args])
     assert r.returncode != 0
     assert message in r.stderr + r.stdout
     assert not out.exists()
-    # the console ends with what was wrong, not a traceback through alexlib (the notebook's own cell shows it too)
     assert r.stderr.rstrip().splitlines()[-1].startswith("ConfigError: ") and "alexlib/train/config.py" not in r.stderr
+    executed = nbformat.read(tmp_path / "bad.ipynb", as_version=4)
+    failed = [c for c in executed.cells if c.cell_type == "code" and
+              any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(failed) == 1 and "config_from_namespace" in failed[0].source
 
 
 def test_nbval_run_notebook_reproduces_its_outputs(tmp_path):

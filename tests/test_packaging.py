@@ -36,8 +36,9 @@ def test_a_non_editable_install_carries_every_folder_and_rebuilds_a_committed_re
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     installed = {p.parent.relative_to(site).as_posix() for p in (site / "alexlib").rglob("__init__.py")}
-    assert installed == {"alexlib", "alexlib/train", "alexlib/grid", "alexlib/report", "alexlib/report/inference",
-                         "alexlib/report/domain", "alexlib/report/render", "alexlib/tools"}
+    assert installed == {"alexlib", "alexlib/train", "alexlib/train/net", "alexlib/train/inputs", "alexlib/train/run",
+                         "alexlib/grid", "alexlib/report", "alexlib/report/inference", "alexlib/report/domain",
+                         "alexlib/report/render", "alexlib/tools", "alexlib/lab"}
     clone = tmp_path / "clone"           # what the report reads besides the package: notebooks, params, docs
     for part in ("notebooks", "params", "docs"):
         shutil.copytree(REPO / part, clone / part)

@@ -33,3 +33,11 @@ def _csv(path):
     import csv
     with open(path) as f:
         return list(csv.DictReader(f))
+
+
+def test_every_slow_module_named_is_a_test_file():
+    """The slow tier names its modules by path (conftest.SLOW_MODULES): a test file moved or renamed is renamed
+    there too, or it would run in the fast tier."""
+    from conftest import REPO, SLOW_MODULES
+    missing = [p for p in SLOW_MODULES if not (REPO / p).is_file()]
+    assert not missing, missing

@@ -22,8 +22,8 @@ from typing import Any, Callable, NoReturn
 
 from ..paths import from_repo
 from ..train.config import ConfigError, Help
+from ..train.inputs.splits import DataError
 from ..train.record import LACKABLE
-from ..train.splits import DataError
 from .backends import EXECUTORS, executor_class
 from .executor import Executor, Options, run_plan, say
 from .plan import GridError, load_grid, parse_pairs

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..train.config import RunConfig
-from ..train.datasets import images
-from ..train.norms import norm_entry
+from ..train.inputs.datasets import images
+from ..train.net.norms import norm_entry
 from ..train.record import Unreadable, read_records
 from ..vocab import counted, fmt_time
 
@@ -25,7 +25,7 @@ from ..vocab import counted, fmt_time
 OVERHEAD_S = 6.0
 CALIBRATION_STEPS = 3   # timed training steps per shape (after one untimed), at least
 CALIBRATION_IMAGES = 64  # and at least this many images: a small batch's step is short and its overhead varies
-CHECKS_SHARE = 1 / 3     # a BatchNorm run's checks (train.bnchecks): a forward pass over the training and test
+CHECKS_SHARE = 1 / 3     # a BatchNorm run's checks (train.run.bnchecks): a forward pass over the training and test
                          # splits at the training batch size, about a third of a training step per image
 
 Shape = tuple  # (norm, batch_size, image_size, width)
@@ -86,7 +86,7 @@ def calibrate(s: Shape, device: str = "auto", threads: int = 1) -> tuple[float, 
     then ``calibration_steps`` timed ones, and one evaluation pass."""
     import torch
 
-    from ..train import timing
+    from ..train.run import timing
     norm, bs, size, width = s
     dev = torch.device("cpu")
     before = torch.get_num_threads()
@@ -125,14 +125,14 @@ def on_cuda(device: str) -> bool:
 
 
 def probe(device: str, shapes: list[Shape]) -> dict[str, Any]:
-    """The GPU's name and each shape's rates, from ``python -m alexlib.train.timing`` in a subprocess that sees
+    """The GPU's name and each shape's rates, from ``python -m alexlib.train.run.timing`` in a subprocess that sees
     only that GPU."""
     import json
     import os
     import subprocess
     import sys
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu_of(device))}
-    cmd = [sys.executable, "-m", "alexlib.train.timing", "--device", "cuda", "--steps", str(GPU_STEPS),
+    cmd = [sys.executable, "-m", "alexlib.train.run.timing", "--device", "cuda", "--steps", str(GPU_STEPS),
            "--warmup", str(GPU_WARMUP), "--shapes", json.dumps([list(x) for x in shapes])]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
@@ -168,7 +168,7 @@ GPU_NOTE = (f"on a GPU the figure comes from CUDA-graph replays ({GPU_STEPS} tim
 def device_name_here(device: str = "auto") -> str:
     """The name a run's record gives the device the runs will use (``env.device_name``); for a GPU, asked in
     a subprocess."""
-    from ..train.device import cpu_name
+    from ..train.run.device import cpu_name
     return probe(device, [])["device_name"] if on_cuda(device) else cpu_name()
 
 

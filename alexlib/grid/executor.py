@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 from ..io import FolderLock, check_writable, write_json
 from ..paths import from_repo
 from ..train.config import RunConfig
-from ..train.datasets import check_available
+from ..train.inputs.datasets import check_available
 from ..train.record import training_code_digest
 from ..vocab import counted, fmt_time
 from .plan import Plan

@@ -1,7 +1,7 @@
 """Where the SLURM executor's array jobs run: on the cluster (``SlurmJobs``: sbatch through submitit, states
 asked of sacct, a ledger of who runs what because jobs outlive the grid that submitted them) or on this machine
 through submitit's local executor (``LocalJobs``), a stand-in that takes the same path without SLURM, for the
-tests, the way ``alexlib.train.graphs.RecordedStepGraph`` stands in for a CUDA graph."""
+tests, the way ``alexlib.train.run.graphs.RecordedStepGraph`` stands in for a CUDA graph."""
 from __future__ import annotations
 
 import socket

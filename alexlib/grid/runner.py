@@ -11,8 +11,8 @@ from ..io import environ, read_json, utc_now, write_json
 from ..notebooks import execute as run_notebook
 from ..paths import RUN_NOTEBOOK
 from ..train.config import RunConfig
-from ..train.device import resolved_precision_here
 from ..train.record import CHECKPOINT, METRICS, RunRecord, portable, read_metrics, same_run
+from ..train.run.device import resolved_precision_here
 from ..vocab import FINISHED, fmt_time
 from .watchdog import STALL_FLOOR_S, Watchdog
 

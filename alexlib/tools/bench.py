@@ -33,15 +33,15 @@ import torch
 import torch.nn.functional as F
 
 from ..grid import estimate
-from ..vocab import counted
-from ..train import data as train_data
 from ..train.config import RunConfig
-from ..train.datasets import images
-from ..train.device import environment, resolve_device, resolve_precision
-from ..train.model import AlexNet
-from ..train.norms import NORMS
+from ..train.inputs import data as train_data
+from ..train.inputs.datasets import images
+from ..train.net.model import AlexNet
+from ..train.net.norms import NORMS
 from ..train.record import Unreadable, read_records
-from ..train.timing import eval_rate, sync, train_rate
+from ..train.run.device import environment, resolve_device, resolve_precision
+from ..train.run.timing import eval_rate, sync, train_rate
+from ..vocab import counted
 
 
 def matmul_rate(dev: torch.device, precision: str) -> float:
@@ -158,7 +158,7 @@ def measure_grid(fraction: float, norms: list[str], sizes: list[int], dev: torch
     extra) is its overhead."""
     import tempfile
 
-    from ..train.loop import train
+    from ..train.run.loop import train
     n_train, n_test = images("cifar10")
     rates, overhead = {}, {}
     with tempfile.TemporaryDirectory(prefix="alexlib-bench-") as tmp:

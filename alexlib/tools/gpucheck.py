@@ -29,10 +29,10 @@ from typing import Any
 import torch
 
 from ..io import write_json
-from ..train import data
-from ..train.datasets import register, unregister
-from ..train.loop import train
-from ..train.norms import NORMED, NORMS
+from ..train.inputs import data
+from ..train.inputs.datasets import register, unregister
+from ..train.net.norms import NORMED, NORMS
+from ..train.run.loop import train
 
 LOSS_RTOL = 0.05      # per-epoch training loss, graphed vs eager
 ACC_POINTS = 5.0      # final test accuracy, graphed vs eager

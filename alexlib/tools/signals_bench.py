@@ -1,4 +1,4 @@
-"""What the per-layer training signals (alexlib.train.signals) cost: the Trainer's own step timed with them and
+"""What the per-layer training signals (alexlib.train.net.signals) cost: the Trainer's own step timed with them and
 without them, side by side in one process on the same batches, for each norm x width x batch size.
 
     python -m alexlib.tools.bench --signals-overhead 0.125,0.25 --device cpu --image-size 63 --norms bn \\
@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from ..train.config import RunConfig
-from ..train.device import resolve_precision
-from ..train.timing import sync, synthetic_on
-from ..train.trainer import Speed, Trainer
+from ..train.run.device import resolve_precision
+from ..train.run.timing import sync, synthetic_on
+from ..train.run.trainer import Speed, Trainer
 
 
 class UnsignalledTrainer(Trainer):

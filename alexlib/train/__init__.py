@@ -4,6 +4,11 @@ CUDA graph), checkpoints, the record it writes (metrics.json), and ``train(confi
     from alexlib.train import train            # the run notebook's one import
     python -m alexlib.train --norm gn --batch-size 32
 
+On top, what a run takes and what it writes, the two modules the grid and the report read: config (RunConfig)
+and record (RunRecord, metrics.json, the training code's digest). Below, by job: net/ (the model, the norms'
+registry, layers, shapes, per-layer signals), inputs/ (the datasets, their loaders, the splits, what a run does to
+the images) and run/ (the loop, the trainer and its CUDA graph, device, checkpoints, BatchNorm's checks, timing).
+
 ``train`` loads torch when it is first used, so that reading a configuration or a record (alexlib.train.config,
 alexlib.train.record: what the grid and the report need) never does.
 """
@@ -16,6 +21,6 @@ __all__ = ["train"]
 
 def __getattr__(name: str) -> Any:
     if name == "train":
-        from .loop import train
+        from .run.loop import train
         return train
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

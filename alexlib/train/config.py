@@ -15,9 +15,9 @@ from dataclasses import dataclass, fields
 from typing import Any, Iterable, Sequence
 
 from ..vocab import PRECISIONS
-from .datasets import REGISTRY  # the built-in datasets plus any registered ones (tests, the GPU check)
-from .norms import NORMS, norm_entry
-from .shapes import stage_channels
+from .inputs.datasets import REGISTRY  # the built-in datasets plus any registered ones (tests, the GPU check)
+from .net.norms import NORMS, norm_entry
+from .net.shapes import stage_channels
 
 # Fields that say where a run's files live, which device of a kind ran it, or how fast it runs, but not
 # what it measures: they are left out of the result key.
@@ -42,7 +42,7 @@ def check_known(given: Iterable[Any], known: Sequence[str], what: str = "paramet
 @dataclass(frozen=True)
 class RunConfig:
     # --- the study's variables (defaults: the report's protocol) ---
-    norm: str = "none"            # none | bn | ln | gn | lrn, where alexlib.train.norms places it
+    norm: str = "none"            # none | bn | ln | gn | lrn, where alexlib.train.net.norms places it
     batch_size: int = 64          # images per SGD step; the last partial batch is kept
     lr: float = 0.005             # SGD learning rate
     momentum: float = 0.9         # SGD momentum

@@ -12,19 +12,18 @@ from pathlib import Path
 import torch
 import yaml
 
-import alexlib.train.loop as T
+import alexlib.train.run.loop as T
 from alexlib.grid import command as G
 from alexlib.grid import plan as P
 from alexlib.report.domain.runs import main_grid
 from alexlib.report.study import Study
 
-from conftest import REPO, numbers
+from conftest import REPO, Hold, numbers
 
-SLOW_GRID = {  # three runs; the middle one trains long enough (8 epochs) to be caught mid-way
-    "base": dict(dataset="synthetic", image_size=63, width=0.125, train_size=512, test_size=64, device="cpu",
-                 batch_size=16),
-    "grids": [{"name": "a", "norm": "bn", "epochs": 2}, {"name": "b", "norm": "gn", "epochs": 8},
-              {"name": "c", "norm": "none", "epochs": 2}],
+HELD_GRID = {  # three runs; the middle one is held in its second epoch (conftest.Hold) until killed or released
+    "base": dict(dataset="synthetic", image_size=63, width=0.125, train_size=96, test_size=48, device="cpu",
+                 batch_size=16, epochs=2),
+    "grids": [{"name": "a", "norm": "bn"}, {"name": "b", "norm": "gn"}, {"name": "c", "norm": "none"}],
 }
 
 
@@ -82,40 +81,40 @@ def grid_cmd(grid_file, out, *extra):
     return [sys.executable, "-m", "alexlib.grid", str(grid_file), "--out", str(out), *jobs, *extra]
 
 
-def start_slow_grid(tmp_path, **popen):
-    """The slow grid in a subprocess, returned once its middle run has written its first checkpoint."""
-    grid_file = tmp_path / "slow.yaml"
-    grid_file.write_text(yaml.safe_dump(SLOW_GRID))
+def start_held_grid(tmp_path, **popen):
+    """The held grid in a subprocess, returned once its middle run is held in its second epoch: its first epoch
+    recorded (checkpoint and metrics.json), the second trained but not recorded, the first run completed and the
+    last not started."""
+    grid_file = tmp_path / "held.yaml"
+    grid_file.write_text(yaml.safe_dump(HELD_GRID))
     out = tmp_path / "runs"
     plan = P.load_grid(grid_file, out)
-    proc = subprocess.Popen(grid_cmd(grid_file, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            **popen)
-    ckpt = Path(plan.runs[1].out_dir) / "checkpoint.pt"
-    deadline = time.time() + 300
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert ckpt.exists(), "the middle run never reached its first checkpoint"
-    return proc, grid_file, out, plan
+    hold = Hold(tmp_path, plan.runs[1].out_dir, epoch=2)
+    # no estimate before this first start (its calibration costs seconds and reads no record yet); the reruns make one
+    proc = subprocess.Popen(grid_cmd(grid_file, out, "--no-estimate"), cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=hold.env, **popen)
+    hold.held(proc)
+    return proc, grid_file, out, plan, hold
 
 
 def test_kill_9_mid_grid_then_rerun_resumes_and_matches_an_uninterrupted_grid(tmp_path):
-    proc, grid_file, out, plan = start_slow_grid(tmp_path)
+    proc, grid_file, out, plan, _ = start_held_grid(tmp_path)
     first, middle, last = plan.runs
     ckpt = Path(middle.out_dir) / "checkpoint.pt"
-    kill_tree(proc)  # the runner and its kernel, mid-run, as a lost machine would
+    kill_tree(proc)  # the runner and its kernel, mid-run (epoch 2 trained, not recorded), as a lost machine would
     assert json.loads((Path(middle.out_dir) / "metrics.json").read_text())["status"] == "running"
     first_metrics = Path(first.out_dir) / "metrics.json"
     assert json.loads(first_metrics.read_text())["status"] == "completed"
     before = (first_metrics.stat().st_mtime_ns, first_metrics.read_bytes())
     epochs_done = torch.load(ckpt, weights_only=True)["epoch"]
-    assert 1 <= epochs_done < 8
+    assert epochs_done == 1 and not (Path(last.out_dir) / "metrics.json").exists()
 
     r = subprocess.run(grid_cmd(grid_file, out), cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:]
     assert "1 already done, 2 to run (1 resuming)" in r.stdout
     assert (first_metrics.stat().st_mtime_ns, first_metrics.read_bytes()) == before  # not retrained
     executed = (Path(middle.out_dir) / "run.ipynb").read_text()
-    assert f"resuming {middle.out_dir} after epoch {epochs_done}/8" in executed
+    assert f"resuming {middle.out_dir} after epoch {epochs_done}/2" in executed
 
     for cfg in plan.runs:  # the same numbers as runs that were never interrupted
         straight = T.train(cfg.replace(out_dir=str(tmp_path / "straight" / cfg.run_id()), progress=False))
@@ -124,21 +123,19 @@ def test_kill_9_mid_grid_then_rerun_resumes_and_matches_an_uninterrupted_grid(tm
 
 
 def test_two_runners_on_one_folder(tmp_path):
-    grid_file = tmp_path / "slow.yaml"
-    grid_file.write_text(yaml.safe_dump(SLOW_GRID))
-    out = tmp_path / "runs"
-    first = subprocess.Popen(grid_cmd(grid_file, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while not (out / "grid.json").exists() and time.time() < deadline:
-        time.sleep(0.05)
+    """A second runner started while the first is mid-run (its middle run held) is refused and writes nothing;
+    the first, released, completes every run once."""
+    proc, grid_file, out, plan, hold = start_held_grid(tmp_path, text=True)
     second = subprocess.run(grid_cmd(grid_file, out), cwd=REPO, capture_output=True, text=True, timeout=120)
     assert second.returncode == 2
-    assert f"{out} is in use by alexlib.grid pid {first.pid}" in second.stderr
-    stdout, _ = first.communicate(timeout=600)
-    assert first.returncode == 0, stdout[-2000:]
-    for cfg in P.load_grid(grid_file, out).runs:  # every file whole and completed, each run executed once
+    assert f"{out} is in use by alexlib.grid pid {proc.pid}" in second.stderr
+    hold.release()
+    stdout, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stdout[-2000:]
+    for cfg in plan.runs:  # every file whole and completed, each run executed once
         m = json.loads((Path(cfg.out_dir) / "metrics.json").read_text())
         assert m["status"] == "completed" and len(m["history"]) == cfg.epochs
+        assert (Path(cfg.out_dir) / "run.log").read_text().count(f"{cfg.run_id()}: run.ipynb starts") == 1
 
 
 def test_a_diverging_and_a_raising_run_do_not_stop_the_grid(tmp_path):
@@ -190,14 +187,14 @@ def _ctrl_c_as_a_terminal_delivers_it():
 
 
 def test_ctrl_c_stops_the_grid_at_once_and_a_rerun_resumes(tmp_path):
-    proc, grid_file, out, plan = start_slow_grid(tmp_path, text=True, preexec_fn=_ctrl_c_as_a_terminal_delivers_it)
+    proc, grid_file, out, plan, _ = start_held_grid(tmp_path, text=True, preexec_fn=_ctrl_c_as_a_terminal_delivers_it)
     tree = process_tree(proc.pid)
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=600)
     wait_until_gone(tree)  # the kernel too: nothing goes on training or writing after Ctrl-C
     assert proc.returncode == 130
     assert "interrupted: finished runs are kept" in stdout
-    # at once: the run in flight did not finish, the next one never started
+    # at once: the run in flight (held until killed: it could never finish) did not finish, the next one never started
     assert json.loads((Path(plan.runs[1].out_dir) / "metrics.json").read_text())["status"] != "completed"
     assert not (Path(plan.runs[2].out_dir) / "metrics.json").exists()
     r = subprocess.run(grid_cmd(grid_file, out), cwd=REPO, capture_output=True, text=True, timeout=600)

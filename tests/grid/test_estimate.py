@@ -52,21 +52,21 @@ def test_the_dry_run_counts_each_block_and_prints_the_estimate_without_training(
                        cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("grid fashion: 138 runs, 0 already done, 138 to run")
-    assert any(l.startswith("estimate: about ") and "138 runs" in l for l in lines[:4]), lines[:4]
+    assert lines[0].startswith("grid fashion: 168 runs, 0 already done, 168 to run")
+    assert any(l.startswith("estimate: about ") and "168 runs" in l for l in lines[:4]), lines[:4]
     for block, n in (("norm_x_batch", 90), ("equal_steps", 12), ("image_size", 12), ("lr_scaled", 12),
-                     ("lr_scaled_batch2", 6)):
+                     ("lr_scaled_batch2", 6), ("lr_scaled_paper", 27), ("lr_scaled_ln_batch2", 3)):
         assert f"{block}: {n} runs, 0 done, {n} to run" in lines
     assert not list(out.rglob("metrics.json"))
 
 
 def test_on_a_gpu_shapes_are_timed_as_graph_replays_in_a_subprocess_on_the_runs_gpu(tmp_path, monkeypatch):
     """CUDA stood in: the grid's own process never touches CUDA (its entry points raise if it does); the shapes
-    not recorded are timed by ``python -m alexlib.train.timing`` in one subprocess that sees only the GPU the
+    not recorded are timed by ``python -m alexlib.train.run.timing`` in one subprocess that sees only the GPU the
     runs will use, after enough warm-up steps that every timed step is a graph replay; the line says so."""
     import torch
 
-    from alexlib.train.trainer import GRAPH_WARMUP_STEPS
+    from alexlib.train.run.trainer import GRAPH_WARMUP_STEPS
     calls = []
 
     def fake_run(cmd, env=None, **kw):
@@ -86,7 +86,7 @@ def test_on_a_gpu_shapes_are_timed_as_graph_replays_in_a_subprocess_on_the_runs_
     cost = E.estimate(todo, 1, 1, [tmp_path], name, device="cuda:3")
     assert name == "NVIDIA H200" and cost.calibrated == 2
     (cmd, env), = calls[1:]
-    assert env["CUDA_VISIBLE_DEVICES"] == "3" and cmd[cmd.index("-m") + 1] == "alexlib.train.timing"
+    assert env["CUDA_VISIBLE_DEVICES"] == "3" and cmd[cmd.index("-m") + 1] == "alexlib.train.run.timing"
     assert int(cmd[cmd.index("--warmup") + 1]) >= GRAPH_WARMUP_STEPS + 2   # warm-ups, capture, first replay
     assert "CUDA-graph replays in a subprocess on cuda:3" in cost.line(2, 1)
 
@@ -106,12 +106,12 @@ def test_recorded_speeds_are_read_from_one_list_of_folders(tmp_path):
     import inspect
 
     import alexlib.decide
-    import alexlib.explore
     import alexlib.grid.executor
-    import alexlib.live
+    import alexlib.lab.explore
+    import alexlib.lab.live
     folders = E.rate_folders(tmp_path)
     assert folders[0] == tmp_path and {f.parent.name for f in folders[1:]} >= {"fashion", "demo"}
     assert E.rate_folders(tmp_path / "missing")[0].name == "records"   # a folder that is not there is left out
-    for module in (alexlib.decide, alexlib.explore, alexlib.grid.executor, alexlib.live):
+    for module in (alexlib.decide, alexlib.lab.explore, alexlib.grid.executor, alexlib.lab.live):
         src = inspect.getsource(module)
         assert 'glob("*/records")' not in src and "rate_folders(" in src, module.__name__

@@ -1,5 +1,8 @@
 """One run of the grid: what the runner records when the run notebook fails, and what it never overwrites."""
+import contextlib
 import json
+import threading
+import time
 
 from alexlib.grid import runner as R
 from alexlib.train.config import RunConfig
@@ -54,29 +57,17 @@ def test_a_failure_the_grid_records_keeps_the_runs_protocol(tmp_path, monkeypatc
 
 # A run notebook whose kernel hangs in the second epoch of the run with seed 0 (after its first epoch's checkpoint),
 # as a deadlocked kernel would, with a child process in its group; it hangs only once, so a rerun can resume it.
-# Until then a heartbeat file is written twice a second: a healthy run's progress, however slowly a busy test
-# machine imports torch or trains the first epoch (quiet stretches the bound could otherwise catch).
-HEARTBEAT = """
-import os, threading, time
-beating = True
-def beat():
-    while beating:
-        open(os.path.join(out_dir, "heartbeat"), "w").close()
-        time.sleep(0.5)
-threading.Thread(target=beat, daemon=True).start()
-"""
 HANGING = """
-import subprocess
-from alexlib.train import loop, train
+import os, subprocess, time
+from alexlib.train import train
 from alexlib.train.config import RunConfig
+from alexlib.train.run import loop
 cfg = RunConfig.from_dict({k: v for k, v in globals().items() if k in RunConfig.field_names()})
 pids = os.path.join(cfg.out_dir, "pids")
 if cfg.seed == 0 and not os.path.exists(pids):
     finish = loop._finish_epoch
     def hang(tr, epoch, seconds):
-        global beating
         if epoch == 2:
-            beating = False
             child = subprocess.Popen(["sleep", "600"])
             with open(pids, "w") as f:
                 f.write(f"{os.getpid()} {child.pid}")
@@ -86,6 +77,30 @@ if cfg.seed == 0 and not os.path.exists(pids):
     loop._finish_epoch = hang
 result = train(cfg)
 """
+STALL_S = 2.0   # ten heartbeats: the hang is the only quiet stretch, so the bound need cover nothing else
+
+
+@contextlib.contextmanager
+def heartbeat(folders, quiet):
+    """A healthy run's progress, from this process: a file written in each run folder four times a second, however
+    slowly a busy test machine starts a kernel, imports torch or trains an epoch (quiet stretches a bound of
+    seconds would otherwise catch), except in a folder while ``quiet(folder)`` says it hangs."""
+    beating = threading.Event()
+    beating.set()
+
+    def beat():
+        while beating.is_set():
+            for f in folders:
+                if f.is_dir() and not quiet(f):
+                    (f / "heartbeat").write_text("")
+            time.sleep(0.25)
+    t = threading.Thread(target=beat, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        beating.clear()
+        t.join()
 
 
 def test_a_hung_kernel_is_ended_recorded_failed_and_resumable_and_the_grid_goes_on(tmp_path):
@@ -98,34 +113,38 @@ def test_a_hung_kernel_is_ended_recorded_failed_and_resumable_and_the_grid_goes_
     from alexlib.grid.executor import run_plan
     from alexlib.grid.local import LocalExecutor
     from alexlib.grid.plan import load_grid
+    from alexlib.vocab import fmt_time
 
     from conftest import grid_file
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(HEARTBEAT), nbformat.v4.new_code_cell(HANGING)])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(HANGING)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook = tmp_path / "hanging.ipynb"
     nbformat.write(nb, notebook)
     out = tmp_path / "runs"
     plan = load_grid(grid_file(tmp_path, 2), out)
     hung, other = plan.runs[0], plan.runs[1]
+    folders = [out / hung.run_id(), out / other.run_id()]
     said = []
-    # 10 s: longer than a kernel takes to start on a busy 2-core machine, the one quiet stretch before the heartbeat
-    outcome = run_plan(plan, out, LocalExecutor(jobs=1, notebook=notebook, stall_s=10.0), log=said.append,
-                       estimate_cost=False)
+    bound = fmt_time(STALL_S)
+    with heartbeat(folders, quiet=lambda f: (f / "pids").exists()):   # the hung kernel is quiet from its hang on
+        outcome = run_plan(plan, out, LocalExecutor(jobs=1, notebook=notebook, stall_s=STALL_S), log=said.append,
+                           estimate_cost=False)
     assert outcome["failed"] == [hung.run_id()] and outcome["completed"] == [other.run_id()]
     m = json.loads((out / hung.run_id() / "metrics.json").read_text())
-    assert m["status"] == "failed" and m["error"].startswith("stalled: no progress for 0m10s")
+    assert m["status"] == "failed" and m["error"].startswith(f"stalled: no progress for {bound}")
     assert [h["epoch"] for h in m["history"]] == [1] and "traceback" not in m
     kernel, child = map(int, (out / hung.run_id() / "pids").read_text().split())
     assert _gone(kernel) and _gone(child)
-    assert any(hung.run_id() in s and "no progress for 0m10s" in s and "kernel ended" in s for s in said)
+    assert any(hung.run_id() in s and f"no progress for {bound}" in s and "kernel ended" in s for s in said)
     log = (out / hung.run_id() / "run.log").read_text()   # the console, and what ended it
-    assert "epoch   1/2" in log and "no progress for 0m10s" in log
+    assert "epoch   1/2" in log and f"no progress for {bound}" in log
     assert "epoch   2/2" in (out / other.run_id() / "run.log").read_text()
 
     assert R.status_of(hung) == "resume"
-    again = run_plan(plan, out, LocalExecutor(jobs=1, notebook=notebook, stall_s=10.0), log=said.append,
-                     estimate_cost=False)
+    with heartbeat(folders, quiet=lambda f: False):   # the rerun hangs nowhere: it finds pids and trains on
+        again = run_plan(plan, out, LocalExecutor(jobs=1, notebook=notebook, stall_s=STALL_S), log=said.append,
+                         estimate_cost=False)
     assert again["completed"] == [hung.run_id()]
     m = json.loads((out / hung.run_id() / "metrics.json").read_text())
     assert m["status"] == "completed" and "resuming" in (out / hung.run_id() / "run.log").read_text()

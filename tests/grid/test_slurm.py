@@ -1,5 +1,5 @@
-"""The grid on SLURM: settings and errors through submitit's local executor (no SLURM needed), then the
-smoke grid, cancellation, --no-wait, preemption and GPU placement against a real single-node SLURM
+"""The grid on SLURM: settings and errors through submitit's local executor (no SLURM needed), then a
+small grid, cancellation, --no-wait, preemption and GPU placement against a real single-node SLURM
 (`make slurm-up`; .ci/run starts it). Without one these skip with the reason, except in CI (CI=true)."""
 import json
 import subprocess
@@ -8,18 +8,25 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
+from test_watchdog import _gone
 
+from alexlib.grid import command as G
 from alexlib.grid import plan as P
 from alexlib.grid import slurm as S
 from alexlib.grid.executor import run_plan
 from alexlib.grid.jobs import LocalJobs
 from alexlib.grid.sacct import job_states, sbatch_options
-from alexlib.train.loop import train
+from alexlib.train.run.loop import train
 
-from conftest import REPO, TINY, grid_file, need, records
+from conftest import REPO, TINY, Hold, grid_file, need, records
 
-SMOKE = REPO / "params" / "smoke.yaml"
-SMALL = ["--set", "epochs=1", "--set", "train_size=64", "--set", "test_size=32"]  # kernel start dominates
+# Four runs in two grids, as many as the node's four CPUs run at once (so runs overlap and each sees its own GPU);
+# seconds each: kernel start dominates
+FOUR = {"base": {**{k: v for k, v in TINY.items() if k != "progress"}, "epochs": 1, "train_size": 64,
+                 "test_size": 32},
+        "grids": [{"name": "norm_x_batch", "norm": ["none", "bn"], "batch_size": [16]},
+                  {"name": "lr_sweep", "norm": "none", "batch_size": 32, "lr": [0.01, 0.02]}]}
 
 
 def grid(*args, **kw) -> subprocess.CompletedProcess:
@@ -56,16 +63,23 @@ def test_command_line_wins_over_the_grid_file(tmp_path):
     assert sbatch_options(opts["sbatch"]) == {"constraint": "h100", "exclusive": True}
 
 
-def test_cli_errors_exit_2_with_the_message(tmp_path):
+def test_cli_errors_exit_2_with_the_message(tmp_path, capsys):
+    """Through the real command line once (its exit status and stderr), the other errors through its main() in this
+    process (the same parser and messages, without a Python start and the grid's imports each)."""
     g = grid_file(tmp_path)
     r = grid(g, "--out", tmp_path / "o", "--executor", "slurm", "--slurm", "gpu=1")
     assert r.returncode == 2 and "unknown SLURM option(s) 'gpu'" in r.stderr and "known SLURM options: partition" in r.stderr
-    r = grid(g, "--out", tmp_path / "o", "--executor", "slurm", "--slurm", "gpu")
-    assert r.returncode == 2 and "--slurm takes KEY=VALUE, got 'gpu'" in r.stderr
-    r = grid(g, "--out", tmp_path / "o", "--slurm", "partition=x")
-    assert r.returncode == 2 and "--slurm and --no-wait need --executor slurm" in r.stderr
-    r = grid(grid_file(tmp_path, executor={"type": "kubernetes"}), "--out", tmp_path / "o")
-    assert r.returncode == 2 and "unknown executor 'kubernetes'; allowed: local, slurm" in r.stderr
+
+    def main(*args) -> tuple[int, str]:
+        code = G.main(list(map(str, args)))
+        return code, capsys.readouterr().err
+    code, err = main(g, "--out", tmp_path / "o", "--executor", "slurm", "--slurm", "gpu")
+    assert code == 2 and "--slurm takes KEY=VALUE, got 'gpu'" in err
+    code, err = main(g, "--out", tmp_path / "o", "--slurm", "partition=x")
+    assert code == 2 and "--slurm and --no-wait need --executor slurm" in err
+    code, err = main(grid_file(tmp_path, executor={"type": "kubernetes"}), "--out", tmp_path / "o")
+    assert code == 2 and "unknown executor 'kubernetes'; allowed: local, slurm" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_runs_folder_that_is_not_writable(tmp_path):
@@ -90,45 +104,48 @@ def test_failure_record_keeps_a_completed_one(tmp_path):
 # Against a real SLURM
 # ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def smoke_on_slurm(slurm, tmp_path_factory):
-    """The smoke grid through SLURM, each run with one (fake) GPU; and the same command again."""
-    out = tmp_path_factory.mktemp("slurm") / "smoke"
+def small_on_slurm(slurm, tmp_path_factory):
+    """A small grid (FOUR: four runs in two grids) through SLURM, each run with one (fake) GPU; and the same command
+    again."""
+    root = tmp_path_factory.mktemp("slurm")
+    g, out = root / "four.yaml", root / "small"
+    g.write_text(yaml.safe_dump(FOUR))
     gres = subprocess.run(["sinfo", "-h", "-o", "%G"], capture_output=True, text=True).stdout
     gpus = "gpu" in gres
     t = time.monotonic()
-    first = grid(SMOKE, "--out", out, "--executor", "slurm", "--slurm", "cpus=1", "--slurm", f"gpus={int(gpus)}", *SMALL)
+    first = grid(g, "--out", out, "--executor", "slurm", "--slurm", "cpus=1", "--slurm", f"gpus={int(gpus)}")
     seconds = time.monotonic() - t
     ledger = json.loads((out / S.LEDGER).read_text()) if (out / S.LEDGER).exists() else {}
     before = {p: p.stat().st_mtime_ns for p in out.rglob("metrics.json")}
-    second = grid(SMOKE, "--out", out, "--executor", "slurm", *SMALL)
-    print(f"smoke grid through SLURM: {seconds:.0f} s")
+    second = grid(g, "--out", out, "--executor", "slurm")
+    print(f"small grid through SLURM: {seconds:.0f} s")
     return out, first, second, ledger, before, gpus
 
 
-def test_smoke_grid_on_slurm_completes_and_records_its_jobs(smoke_on_slurm):
-    out, first, _, ledger, _, _ = smoke_on_slurm
+def test_small_grid_on_slurm_completes_and_records_its_jobs(small_on_slurm):
+    out, first, _, ledger, _, _ = small_on_slurm
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     recs = records(out)
-    assert len(recs) == 9 and {m["status"] for m in recs.values()} == {"completed"}
+    assert len(recs) == 4 and {m["status"] for m in recs.values()} == {"completed"}
     for rid, m in recs.items():
         job = m["env"]["slurm"]
         assert job["job_id"] == ledger[rid]["job_id"] and job["node"] and job["partition"]
         assert job["job_id"] == f"{job['job_id'].split('_')[0]}_{job['array_index']}"  # one array task per run
-    assert len({m["env"]["slurm"]["job_id"].split("_")[0] for m in recs.values()}) == 1  # one array
-    assert "[  9/9] completed" in first.stdout and "all 9 runs done" in first.stdout
+    assert len({m["env"]["slurm"]["job_id"].split("_")[0] for m in recs.values()}) == 1  # one array, both grids
+    assert "[  4/4] completed" in first.stdout and "all 4 runs done" in first.stdout
 
 
-def test_second_invocation_submits_nothing(smoke_on_slurm):
-    out, _, second, ledger, before, _ = smoke_on_slurm
+def test_second_invocation_submits_nothing(small_on_slurm):
+    out, _, second, ledger, before, _ = small_on_slurm
     assert second.returncode == 0, second.stderr
-    assert "9 already done, 0 queued or running on SLURM, 0 to submit" in second.stdout
+    assert "4 already done, 0 queued or running on SLURM, 0 to submit" in second.stdout
     assert "submitted" not in second.stdout
     assert json.loads((out / S.LEDGER).read_text()) == ledger
     assert before == {p: p.stat().st_mtime_ns for p in out.rglob("metrics.json")}
 
 
-def test_each_run_with_one_gpu_sees_its_own(smoke_on_slurm):
-    out, _, _, _, _, gpus = smoke_on_slurm
+def test_each_run_with_one_gpu_sees_its_own(small_on_slurm):
+    out, _, _, _, _, gpus = small_on_slurm
     need(None if gpus else "the SLURM node advertises no GPUs (make slurm-up advertises 4 fake ones)")
     spans = []
     for m in records(out).values():
@@ -208,19 +225,23 @@ def test_no_wait_then_again_neither_duplicates_nor_loses_runs(slurm, tmp_path):
 def test_preempted_run_is_requeued_and_matches_an_uninterrupted_one(slurm, tmp_path):
     parts = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True).stdout.split()
     need(None if "high" in parts else "no 'high' partition to preempt from (make slurm-up makes one)")
-    # long enough after the first epoch (about 15 s on 2 idle cores) that the run cannot finish within the
-    # partition's 5 s GraceTime: a run that did would be recorded completed before its requeue (seen in CI)
-    base = dict(norm="bn", train_size=2048, test_size=64, batch_size=32, epochs=12)
+    # the run is held in its second epoch (conftest.Hold: its first epoch recorded, so the rerun has a checkpoint to
+    # resume from) until the preemption has ended its kernel: it cannot finish within the partition's 5 s GraceTime
+    # and be recorded completed before its requeue (seen in CI when this raced a long run)
+    base = dict(norm="bn", batch_size=32, epochs=3)
     out = tmp_path / "runs"
     g = grid_file(tmp_path, **base)
-    r = grid(g, "--out", out, "--executor", "slurm", "--no-wait")
+    hold = Hold(tmp_path, P.load_grid(g, out).runs[0].out_dir, epoch=2)
+    r = grid(g, "--out", out, "--executor", "slurm", "--no-wait", env=hold.env)
     assert r.returncode == 0, r.stdout + r.stderr
     rid, job = next(iter(json.loads((out / S.LEDGER).read_text()).items()))
-    # preempt once the first epoch is saved, so the rerun has a checkpoint to resume from
-    _wait_for("the first epoch", lambda: len((records(out).get(rid) or {}).get("history") or []) >= 1,
-              lambda: (st := _state(job["job_id"])) in ENDED and f"the job ended {st} before its first epoch")
+    kernel = hold.held(lambda: (st := _state(job["job_id"])) in ENDED and f"the job ended {st}")
     hi = subprocess.run(["sbatch", "--parsable", "-p", "high", "--exclusive", "-o", "/dev/null", "--wrap", "sleep 1"],
                         capture_output=True, text=True, check=True)
+    hi_id = hi.stdout.strip().split(";")[0]
+    _wait_for("the preemption to end the held run's kernel", lambda: _gone(kernel),
+              lambda: _state(hi_id) in ENDED and not _gone(kernel) and f"the high job ended {_state(hi_id)} beside it")
+    hold.release()
     r = grid(g, "--out", out, "--executor", "slurm")
     assert r.returncode == 0, r.stdout + r.stderr
     m = records(out)[rid]
@@ -228,6 +249,7 @@ def test_preempted_run_is_requeued_and_matches_an_uninterrupted_one(slurm, tmp_p
                             capture_output=True, text=True).stdout.split()
     assert m["status"] == "completed" and int(m["env"]["slurm"]["restarts"]) >= 1, (m["env"], states, hi.stdout)
     assert "REQUEUED" in states or "PREEMPTED" in states, states
+    assert [h["epoch"] for h in m["history"]] == [1, 2, 3]
     ref = train({**TINY, **base, "threads": 1, "out_dir": str(tmp_path / "uninterrupted")})
     assert [h["test_acc"] for h in m["history"]] == [h["test_acc"] for h in ref["history"]]
     assert [h["train_loss"] for h in m["history"]] == [h["train_loss"] for h in ref["history"]]

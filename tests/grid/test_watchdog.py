@@ -63,14 +63,14 @@ def test_a_quiet_folder_ends_the_whole_process_group_and_writes_keep_it_alive(tm
         while writing.is_set():
             (folder / "run.log").write_text(str(i))
             i += 1
-            time.sleep(0.1)
+            time.sleep(0.05)
 
     writer = threading.Thread(target=write)
     try:
-        with W.Watchdog(folder, bound_s=1.0) as dog:
+        with W.Watchdog(folder, bound_s=0.5) as dog:
             dog.kernel_started(km)
             writer.start()
-            time.sleep(3.0)                 # three bounds of steady writes: never fired
+            time.sleep(1.5)                 # three bounds of steady writes: never fired
             assert not dog.fired and p.poll() is None
             writing.clear()                 # now it hangs
             writer.join()

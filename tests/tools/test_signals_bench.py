@@ -7,8 +7,8 @@ import torch
 from alexlib.tools.bench import main
 from alexlib.tools.signals_bench import UnsignalledTrainer
 from alexlib.train.config import RunConfig
-from alexlib.train.datasets import load_dataset
-from alexlib.train.trainer import Speed
+from alexlib.train.inputs.datasets import load_dataset
+from alexlib.train.run.trainer import Speed
 
 
 def test_the_signals_overhead_is_timed_side_by_side(tmp_path, capsys):

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from alexlib.train import config as C
 from alexlib.train.config import ConfigError, RunConfig
-from alexlib.train.datasets import REGISTRY
-from alexlib.train.loop import main, train
+from alexlib.train.inputs.datasets import REGISTRY
+from alexlib.train.run.loop import main, train
 
 from conftest import REPO
 
@@ -102,7 +102,7 @@ def test_speed_and_place_switches_do_not_change_the_run_id():
 
 # ---- python -m alexlib.train --help: type, allowed values, default once, and the field's comment ----
 def cli_help() -> str:
-    import alexlib.train.loop as T
+    import alexlib.train.run.loop as T
     return T.build_parser().format_help()
 
 

@@ -33,7 +33,7 @@ def test_a_trained_record_holds_no_path_of_this_machine_inside_the_repository():
     import uuid
 
     from alexlib.paths import REPO
-    from alexlib.train.loop import train
+    from alexlib.train.run.loop import train
     out = REPO / "runs" / f"_pytest_{uuid.uuid4().hex[:8]}"
     try:
         train(dict(dataset="synthetic", image_size=63, width=0.125, batch_size=16, epochs=1, train_size=32,

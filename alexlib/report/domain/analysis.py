@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...train.norms import EXTRAS, NORMS
+from ...train.net.norms import EXTRAS, NORMS
 from ...vocab import ALPHA, ANCHOR_BATCH, DESIGNS, REPORT_BATCHES
 from ..inference import stats
 from ..inference.verdicts import Claim, Part

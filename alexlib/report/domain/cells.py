@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from ...train.norms import NORMS, SHORT_NAMES
+from ...train.net.norms import NORMS, SHORT_NAMES
 from ...vocab import STATUS_RANK
 from .runs import arm, designs, main_grid, sweep
 

@@ -19,8 +19,8 @@ from typing import Any, Callable, Protocol
 
 import pandas as pd
 
-from ...train.datasets import title
-from ...train.norms import NORMED, SHORT_NAMES
+from ...train.inputs.datasets import title
+from ...train.net.norms import NORMED, SHORT_NAMES
 from ...vocab import ANCHOR_BATCH, REFERENCE_LR, REPORT_BATCHES
 from ..inference.verdicts import Claim, Part
 from .evidence import Evidence, batch_diff, batch_key, evidence, lost, lr_diff, norm_mean, pair_at, pair_key, sizes_of

@@ -95,7 +95,7 @@ def stage_test(e: stats.Estimate, units_per_seed: int = 1, paired: bool = True) 
 
 def pair_key(design: str, bs: int, a: str, b: str) -> tuple[str, int]:
     """The quantity 'a − b at batch bs' as named across the report (the earlier norm first) and its sign."""
-    from ...train.norms import NORMS
+    from ...train.net.norms import NORMS
     lo, hi = sorted((a, b), key=NORMS.index)
     return f"pair:{design}:{bs}:{lo}-{hi}", (1 if (lo, hi) == (a, b) else -1)
 

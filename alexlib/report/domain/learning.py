@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ...train.datasets import REGISTRY
+from ...train.inputs.datasets import REGISTRY
 from .runs import main_grid, sweep
 
 CHANCE_BAND = 10.0      # points above chance

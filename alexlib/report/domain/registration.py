@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ...paths import PARAMS
+from ...train.record import Place, flat_source
 
 FOLDER = PARAMS / "registered"
 MATCHED = ("dataset", "image_size", "width", "train_size", "test_size", "epochs")   # how a study is recognized
@@ -44,9 +45,12 @@ class Registration:
 
 
 def current_digests(grid: str) -> dict[str, str]:
-    """The claim registry's and the grid file's digests as they are now."""
+    """The claim registry's and the grid file's digests as they are now. The registry's bytes enter with its
+    imports of alexlib/train read as if train/'s modules were flat in it (``flat_source``: ``from
+    ...train.net.norms`` reads ``from ...train.norms``), so moving a module between train's subfolders keeps a
+    registration, and importing something else breaks it."""
     from . import claims
-    src = Path(claims.__file__).read_bytes()
+    src = flat_source(Path(claims.__file__).read_bytes().decode("utf-8"), Place(claims.__name__)).encode("utf-8")
     grid_file = PARAMS / f"{grid}.yaml"
     return {"claims": hashlib.sha256(src).hexdigest()[:12],
             "grid": hashlib.sha256(grid_file.read_bytes()).hexdigest()[:12] if grid_file.exists() else "missing"}

@@ -106,7 +106,7 @@ def set_aside_untrained(df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, 
 
 def record_rows(runs_dir: Path) -> Iterator[tuple[Path, RunRecord | None, dict[str, Any] | str]]:
     """Each metrics.json below ``runs_dir``: (its path, its record, its row of the runs table), or (its path, None,
-    why it cannot be used). The one reading of a runs folder (the report's, and alexlib.explore's)."""
+    why it cannot be used). The one reading of a runs folder (the report's, and alexlib.lab.explore's)."""
     for p, m in read_records(runs_dir):
         if isinstance(m, Unreadable):
             yield p, None, m.problem
@@ -166,7 +166,7 @@ def env_values(runs: pd.DataFrame, col: str) -> str:
 
 
 def record_row(m: RunRecord, path: Path, runs_dir: Path) -> dict[str, Any]:
-    """One record as a row of the runs table (alexlib.explore uses it too)."""
+    """One record as a row of the runs table (alexlib.lab.explore uses it too)."""
     c, env, final = m.config, m.env, m.final or {}
     status = m.status
     try:

@@ -2,7 +2,7 @@
 
 - ``bn_checks``: per batch size of the report's design, BatchNorm's test accuracy as trained (its running
   averages), with its statistics recomputed over the training split after training, and with each test batch
-  normalized by its own statistics (``alexlib.train.bnchecks``); each gain paired on the seed (paired t, Holm over
+  normalized by its own statistics (``alexlib.train.run.bnchecks``); each gain paired on the seed (paired t, Holm over
   the table). A gain says the running averages lost accuracy; no gain, that the weights did.
 - ``values_per_statistic``: how many values one BatchNorm statistic averages over at each stage (batch x the
   stage's map), at the study's image size and the arm's.
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...train.norms import NORMS
-from ...train.shapes import stage_sizes
+from ...train.net.norms import NORMS
+from ...train.net.shapes import stage_sizes
 from ...vocab import REPORT_BATCHES
 from ..inference import stats
 from .claims import MUCH_WORSE

@@ -1,6 +1,7 @@
 """The report's figures, drawn from the runs table and the cells: accuracy bars per norm and batch size,
 the differences between norms with their intervals (a forest plot), the designs side by side, and learning
-curves with their seed bands. Every norm has one colour in every figure (``alexlib.train.norms``, colour-blind-safe).
+curves with their seed bands. Every norm has one colour in every figure (``alexlib.train.net.norms``,
+colour-blind-safe).
 
 Each returns a matplotlib ``Figure`` (not pyplot's: each is shown once, where a notebook displays it) whose
 foot names the runs behind it, in red when any run is synthetic. The report's own values are drawn only
@@ -14,7 +15,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ...train.norms import NORM_COLORS, NORMS, SHORT_NAMES
+from ...train.net.norms import NORM_COLORS, NORMS, SHORT_NAMES
 from ...vocab import REPORT_BATCHES
 from ..domain.analysis import paper_design_runs
 from ..domain.runs import arm, is_synthetic, main_grid

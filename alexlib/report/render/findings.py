@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ...train.norms import EXTRAS, NORMED
+from ...train.net.norms import EXTRAS, NORMED
 from ...vocab import ALPHA, ANCHOR_BATCH, BEYOND_LIMIT, POWER_TEXT, REPORT_BATCHES, counted
 from ..domain.analysis import Analysis
 from ..domain.claims import SOURCES, claim_spec

@@ -13,10 +13,10 @@ from typing import Any
 import pandas as pd
 
 from ...stages import SecondStage
-from ...train.datasets import REGISTRY, title
-from ...train.norms import NORMS, SHORT_NAMES
-from ...train.norms import REGISTRY as NORM_REGISTRY
-from ...train.shapes import hidden_units, stage_channels
+from ...train.inputs.datasets import REGISTRY, title
+from ...train.net.norms import NORMS, SHORT_NAMES
+from ...train.net.norms import REGISTRY as NORM_REGISTRY
+from ...train.net.shapes import hidden_units, stage_channels
 from ...vocab import REPORT_PROTOCOL
 from ..domain.claims import SOURCES, claim_spec
 from ..domain.learning import NEAR_CHANCE

@@ -1,5 +1,5 @@
 """The report's look in one place: the page (CSS for the HTML and the PDF), the widths of its wide tables, the
-figures' width and the report's own colour. A norm's colour is the norm's (``alexlib.train.norms``)."""
+figures' width and the report's own colour. A norm's colour is the norm's (``alexlib.train.net.norms``)."""
 from __future__ import annotations
 
 # The report's page: A4 for the PDF, a readable column on a screen, tables that never wrap inside a number

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ...train.norms import NORMS, SHORT_NAMES
+from ...train.net.norms import NORMS, SHORT_NAMES
 from ...vocab import ALPHA, BEYOND_LIMIT, DESIGNS, STATUS_RANK
 from ..domain.learning import CHANCE_BAND, NEAR_CHANCE, STILL, STILL_LEARNING
 from ..domain.runs import ENVIRONMENT, env_values

@@ -14,8 +14,8 @@ import pandas as pd
 
 from ...paths import from_repo
 from ...stages import SecondStage
-from ...train.datasets import title
-from ...train.norms import SHORT_NAMES
+from ...train.inputs.datasets import title
+from ...train.net.norms import SHORT_NAMES
 from ...vocab import DESIGNS, POWER_TEXT, REPORT_PROTOCOL, counted, nouned
 from ..domain.cells import mixed_cells
 from ..domain.claims import judged_on, report_self_check

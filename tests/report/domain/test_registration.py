@@ -1,8 +1,12 @@
 """A study's declaration: found by its protocol, looks per source, and a pre-registration checked against the
 records (made after it, under the same claims and grid)."""
+import hashlib
+from pathlib import Path
+
 import yaml
 
 from alexlib.report.domain import registration as R
+from alexlib.train.record import Place, flat_source
 
 
 def test_the_fashion_study_is_found_by_its_protocol_and_declares_its_looks():
@@ -31,3 +35,18 @@ def test_the_cifar_study_was_registered_before_its_first_run_under_todays_claims
     reg = R.load(R.FOLDER / "cifar10_jpeg.yaml")
     assert reg.pre_registered and reg.looks == {"report": 2, "gn_paper": 2}
     assert reg.check([]) == [], "claims.py or params/cifar10_jpeg.yaml changed since the registration"
+
+
+def test_the_claims_digest_reads_train_imports_flat():
+    """The registry enters the claims' digest with its imports of train read flat: pointing one at another of
+    train's subfolders keeps the digest (a module moved between them), importing another name changes it."""
+    from alexlib.report.domain import claims
+    text = Path(claims.__file__).read_text()
+    assert "from ...train.net.norms import" in text
+
+    def digest(source):
+        return hashlib.sha256(flat_source(source, Place(claims.__name__)).encode()).hexdigest()[:12]
+    assert digest(text) == R.current_digests("cifar10_jpeg")["claims"]
+    assert digest(text.replace("from ...train.net.norms import", "from ...train.inputs.norms import")) == digest(text)
+    assert digest(text.replace("from ...train.net.norms import", "from ...train.net.shapes import")) != digest(text)
+    assert digest(text.replace("from ...train.net.norms import", "from ...train.norms import")) == digest(text)

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-import alexlib.train.loop as T
+import alexlib.train.run.loop as T
 from alexlib.report.domain import runs as R
 from alexlib.report.domain.cells import design_cells
 from alexlib.report.domain.runs import ProtocolError, load_runs, parse_select

@@ -135,7 +135,7 @@ def test_a_family_shares_one_level_by_bonferroni():
 
 
 # --------------------------------------------------------------------------------------------------
-# aggregates, contrasts (equivalence: tests/report/test_verdicts.py, where the claims use it)
+# aggregates, contrasts (equivalence: tests/report/inference/test_verdicts.py, where the claims use it)
 # --------------------------------------------------------------------------------------------------
 def test_the_blocked_mean_holds_alpha_and_shows_a_plain_effect():
     rng = np.random.default_rng(11)
