@@ -49,7 +49,7 @@ class RunConfig:
     epochs: int = 10              # passes over the training split
     seed: int = 0                 # weight init, shuffling and dropout
     # --- data ---
-    dataset: str = "cifar10"      # cifar10 | fashion_mnist | digits | synthetic (tests/benchmarks only)
+    dataset: str = "cifar10"      # a name of the datasets registry (train/inputs/datasets.py; --help lists them)
     data_dir: str = "data"        # where datasets live (cifar10 reads <data_dir>/cifar-10-batches-py)
     image_size: int = 224         # pixels per side after on-device bilinear resize; at least 63
     train_size: int = 0           # stratified training subset; 0 means the whole split

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ...train.inputs.datasets import REGISTRY
+
 
 @dataclass(frozen=True)
 class Ref:
@@ -48,8 +50,7 @@ REFERENCES: dict[str, Ref] = {
                      "calculations in group sequential trials. *Biometrics* 55, 1286–1290."),
 }
 
-DATASETS = {"cifar10": "cifar10", "cifar10_jpeg": "cifar10", "fashion_mnist": "fashion", "fashion_mnist_jpeg": "fashion",
-            "digits": "digits"}   # dataset -> its reference
+DATASETS = {k: d.cite for k, d in REGISTRY.items() if d.cite}   # dataset -> its reference, from the registry
 # an author-year citation as the text writes it: "Holm 1979", "Wu & He 2018", "Goyal et al. 2017", "… n.d."
 CITATION = re.compile(r"\b[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)?(?: et al\.| & [A-Z][\w'’-]+)? (?:(?:19|20)\d\d\b(?!\.\d)|n\.d\.)")
 

@@ -28,6 +28,7 @@ class DatasetInfo:
     loader: Loader
     files: bool = False             # read from files that may be missing (checked before a grid starts)
     side: int = 0                   # pixels per side as stored (before the run resizes them)
+    cite: str = ""                  # the reference a report cites it by (alexlib/report/render/references.py)
 
 
 def _cifar10(d: str, ntr: int, nte: int):
@@ -151,18 +152,18 @@ def reencoded(splits, quality: int = 75):
 
 
 REGISTRY: dict[str, DatasetInfo] = {d.name: d for d in (
-    DatasetInfo("cifar10", "CIFAR-10", 10, (50_000, 10_000), "CIFAR-10 (torchvision)", _cifar10, True, 32),
-    DatasetInfo("fashion_mnist", "Fashion-MNIST", 10, (60_000, 10_000), "Fashion-MNIST", _fashion_mnist, True, 28),
-    DatasetInfo("digits", "digits (scikit-learn)", 10, (1_257, 540), "scikit-learn digits (8x8)", _digits, False, 8),
+    DatasetInfo("cifar10", "CIFAR-10", 10, (50_000, 10_000), "CIFAR-10 (torchvision)", _cifar10, True, 32, "cifar10"),
+    DatasetInfo("fashion_mnist", "Fashion-MNIST", 10, (60_000, 10_000), "Fashion-MNIST", _fashion_mnist, True, 28, "fashion"),
+    DatasetInfo("digits", "digits (scikit-learn)", 10, (1_257, 540), "scikit-learn digits (8x8)", _digits, False, 8, "digits"),
     DatasetInfo("synthetic", "SYNTHETIC data", 10, (1_024, 256), "SYNTHETIC (tests and benchmarks only; not a result)",
                 _synthetic, False, 32),
     # last: the names before it keep their order in --help and in messages
     DatasetInfo("cifar10_jpeg", "CIFAR-10 (JPEG q75 copy)", 10, (50_000, 10_000),
                 "CIFAR-10's images and labels re-encoded as JPEG q75 (a copy, not CIFAR-10 itself: pixels differ by "
-                "the compression's error)", _cifar10_jpeg, True, 32),
+                "the compression's error)", _cifar10_jpeg, True, 32, "cifar10"),
     DatasetInfo("fashion_mnist_jpeg", "Fashion-MNIST (re-encoded as JPEG q75)", 10, (60_000, 10_000),
                 "Fashion-MNIST with every image re-encoded as JPEG q75 and decoded back (to measure what the CIFAR-10 "
-                "copy's re-encoding changes)", _fashion_mnist_jpeg, True, 28),
+                "copy's re-encoding changes)", _fashion_mnist_jpeg, True, 28, "fashion"),
 )}
 
 
