@@ -31,7 +31,8 @@ from .grid.executor import Executor
 from .grid.plan import load_grid
 from .io import utc_now, write_text
 from .report.domain.learning import NEAR_CHANCE
-from .report.domain.runs import cells_of, read_study_runs
+from .report.domain.records import read_study_runs
+from .report.domain.runs import cells_of
 from .report.inference import planner
 from .report.study import Study
 from .stages import STAGES, SecondStage, grown_cells, read_stages, write_stages

@@ -61,7 +61,7 @@ def load(where: str | os.PathLike) -> Study:
     """The records below a folder (a runs folder, a committed report's records) or of a grid (its name in params/,
     or its file: the grid's runs folder, runs/<name>)."""
     folder = _folder(where)
-    from ..report.domain.runs import kept_per_key, record_rows
+    from ..report.domain.records import kept_per_key, record_rows
     rows, epochs = [], []
     for p, m, row in record_rows(folder):
         if m is None:

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from ..paths import from_repo
 from ..stages import SecondStage, grown_cells
-from .domain import against, cells, learning, reencoding, registration, runs, smallbatch
+from .domain import against, cells, learning, records, reencoding, registration, runs, smallbatch
 from .domain.analysis import Analysis, analyze, paper_design_runs
 from .domain.claims import BATCH_MARGIN
 from .render import figures, findings, front, style, tables, texts
@@ -38,13 +38,13 @@ class Study(Typeset):
     figures: dict[str, Figure] = field(default_factory=dict)   # file stem -> the figure last drawn
     fixed_epochs: int = 0   # the epochs of the report's design (fixed epochs and lr) in these runs
     stages: list[SecondStage] = field(default_factory=list)
-    committed: runs.Loaded | None = None   # the committed study this run is checked against (--against)
+    committed: records.Loaded | None = None   # the committed study this run is checked against (--against)
 
     @classmethod
     def load(cls, runs_dir: str, reference: str, report_dir: str, select: str = "", against: str = "") -> "Study":
-        found = runs.read_study_runs(from_repo(runs_dir), select)
-        then = runs.read_study_runs(from_repo(against), select) if against else None
-        return cls(found.runs, runs.load_reference(from_repo(reference)), from_repo(report_dir), found.problems,
+        found = records.read_study_runs(from_repo(runs_dir), select)
+        then = records.read_study_runs(from_repo(against), select) if against else None
+        return cls(found.runs, records.load_reference(from_repo(reference)), from_repo(report_dir), found.problems,
                    found.duplicates, fixed_epochs=found.fixed_epochs, stages=found.stages, committed=then)
 
     # ---- what the runs are, and the numbers (computed once) ----

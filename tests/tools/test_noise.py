@@ -4,7 +4,7 @@ in agreement."""
 import pandas as pd
 
 from alexlib.report.domain import against as AG
-from alexlib.report.domain.runs import read_study_runs
+from alexlib.report.domain.records import read_study_runs
 from alexlib.tools import noise as N
 
 from conftest import TINY

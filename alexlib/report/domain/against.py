@@ -21,7 +21,7 @@ from scipy import stats
 from ...vocab import ALIKE, PROTOCOL
 from ..inference.stats import planning_sd
 from ..inference.verdicts import AGAINST, NOT_REPRODUCED, REPRODUCED, RULED_OUT, SHOWN
-from .runs import ENVIRONMENT, env_values
+from .records import ENVIRONMENT, env_values
 
 CELL = ["design", *ALIKE]   # a cell: one design's runs alike but for their seed
 ENV = ("device_name", "cpu_capability", "cpu_threads", "precision", "torch", "blas", "onednn", "kernel_env",

@@ -12,7 +12,8 @@ import pandas as pd
 
 from ...paths import from_repo
 from ..inference import stats
-from .runs import load_runs, test_resolution
+from .records import load_runs
+from .runs import test_resolution
 
 # where re-encoding was measured for a JPEG copy: the copy -> (the originals' records, the re-encoded arm's records)
 ARMS = {"cifar10_jpeg": ("reports/fashion/records", "reports/cifar10_jpeg/reencoding/records")}

@@ -12,7 +12,7 @@ import pandas as pd
 from ...train.net.norms import NORMS, SHORT_NAMES
 from ...vocab import ALPHA, BEYOND_LIMIT, DESIGNS, STATUS_RANK
 from ..domain.learning import CHANCE_BAND, NEAR_CHANCE, STILL, STILL_LEARNING
-from ..domain.runs import ENVIRONMENT, env_values
+from ..domain.records import ENVIRONMENT, env_values
 from ..inference.planner import run_cell
 from ..inference.stats import unbounded
 from ..inference.verdicts import Claim, Part

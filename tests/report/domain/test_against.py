@@ -6,7 +6,7 @@ import json
 import pytest
 
 from alexlib.report.domain import against as AG
-from alexlib.report.domain.runs import read_study_runs
+from alexlib.report.domain.records import read_study_runs
 from alexlib.report.render.texts import change_words, summary_line
 from alexlib.report.study import Study
 
