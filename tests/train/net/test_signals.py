@@ -113,15 +113,21 @@ def test_the_captured_step_accumulates_the_norms_and_the_graph_gives_the_eager_n
     assert (graphed.grad_norm_sums > before).all()
 
 
-def test_a_resumed_run_gives_the_straight_runs_signals_with_w0_from_its_checkpoint(tmp_path, monkeypatch):
-    straight = T.train(tiny(tmp_path, norm="bn", epochs=3, out_dir=str(tmp_path / "straight")))
-    cfg = tiny(tmp_path, norm="bn", epochs=3, out_dir=str(tmp_path / "resumed"))
+def straight_and_stopped(tmp_path, monkeypatch, norm: str, epochs: int, name: str):
+    """A run trained straight through, and the same run stopped after its first epoch: the stopped run's
+    configuration, checkpoint path and checkpoint."""
+    straight = T.train(tiny(tmp_path, norm=norm, epochs=epochs, out_dir=str(tmp_path / "straight")))
+    cfg = tiny(tmp_path, norm=norm, epochs=epochs, out_dir=str(tmp_path / name))
     stop_after_epoch(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
         T.train(cfg)
     monkeypatch.undo()
-    ck_path = tmp_path / "resumed" / "checkpoint.pt"
-    ck = torch.load(ck_path, weights_only=True)
+    ck_path = tmp_path / name / "checkpoint.pt"
+    return straight, cfg, ck_path, torch.load(ck_path, weights_only=True)
+
+
+def test_a_resumed_run_gives_the_straight_runs_signals_with_w0_from_its_checkpoint(tmp_path, monkeypatch):
+    straight, cfg, ck_path, ck = straight_and_stopped(tmp_path, monkeypatch, "bn", 3, "resumed")
     assert set(ck["initial_weights"]) == set(LAYERS)
     # W0 is read from the checkpoint: one moved there moves the resumed epochs' distances
     moved = {**ck, "initial_weights": {k: 2 * v for k, v in ck["initial_weights"].items()}}
@@ -138,14 +144,7 @@ def test_a_resumed_run_gives_the_straight_runs_signals_with_w0_from_its_checkpoi
 
 def test_a_checkpoint_from_before_the_signals_resumes_and_the_record_says_which_epochs_lack_them(tmp_path,
                                                                                                 monkeypatch):
-    straight = T.train(tiny(tmp_path, norm="gn", epochs=2, out_dir=str(tmp_path / "straight")))
-    cfg = tiny(tmp_path, norm="gn", epochs=2, out_dir=str(tmp_path / "old"))
-    stop_after_epoch(monkeypatch, 1)
-    with pytest.raises(KeyboardInterrupt):
-        T.train(cfg)
-    monkeypatch.undo()
-    ck_path = tmp_path / "old" / "checkpoint.pt"
-    ck = torch.load(ck_path, weights_only=True)
+    straight, cfg, ck_path, ck = straight_and_stopped(tmp_path, monkeypatch, "gn", 2, "old")
     del ck["initial_weights"]   # as the code before the signals wrote it
     ck["history"] = [{k: v for k, v in h.items() if k != "layers"} for h in ck["history"]]
     torch.save(ck, ck_path)
