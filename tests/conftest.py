@@ -336,7 +336,7 @@ def lab_server(tmp_path: Path, env: dict[str, str] | None = None):
 # The slow marker is applied here, by module and by fixture, never by hand one test at a time.
 # --------------------------------------------------------------------------------------------------
 SLOW_MODULES = {   # what makes each slow, measured on the 2-core machine (2026-12-07)
-    "tests/grid/test_command.py": "subprocess grids racing a kill",
+    "tests/grid/test_command.py": "subprocess grids held at a barrier, then killed or interrupted",
     "tests/grid/test_runner.py": "papermill per run",
     "tests/grid/test_slurm.py": "a real SLURM",
     "tests/grid/test_watchdog.py": "a kernel left to stall",
