@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from ..paths import from_repo
 from ..stages import SecondStage, grown_cells
 from .domain import against, cells, learning, records, reencoding, registration, runs, smallbatch
-from .domain.analysis import Analysis, analyze, paper_design_runs
+from .domain.analysis import Analysis, analyze
 from .domain.claims import BATCH_MARGIN
 from .render import figures, findings, front, style, tables, texts
 from .render.outputs import summary_index, write_report
@@ -116,8 +116,7 @@ class Study(Typeset):
     def reproduced_table(self, styled: bool = False, source: str = "report"):
         """Page 1's claims of one source (``claims.SOURCES``): the report's, or the Group Normalization paper's."""
         t = front.reproduced_table(self.claims(), self.cells, self.sweep_cells(), self.flags, self.lr_flags, source,
-                                   front.is_demo(self.protocol()), (self.analysis.paper_design,
-                                   cells.cells(paper_design_runs(self.runs), {}, False)))
+                                   front.is_demo(self.protocol()), (self.analysis.paper_design, self.analysis.design_cells))
         return _wide(t, style.WIDTHS["reproduced" if len(t.columns) == 3 else "reproduced_designs"]) if styled else t
 
     def findings_markdown(self) -> str:
@@ -198,7 +197,8 @@ class Study(Typeset):
 
     def accuracy_vs_batch(self) -> Figure:
         return self._keep("accuracy_vs_batch", figures.accuracy_vs_batch(
-            self.runs, self.cells, self.reference["table"], self.comparable(), learning.chance(self.runs)))
+            self.runs, self.cells, self.reference["table"], self.comparable(), learning.chance(self.runs),
+            self.analysis.design_cells))
 
     def forest(self) -> Figure:
         return self._keep("differences", figures.forest(self.runs, self.analysis.comparisons))

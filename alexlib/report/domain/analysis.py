@@ -23,7 +23,7 @@ from ...vocab import ALPHA, ANCHOR_BATCH, DESIGNS, REPORT_BATCHES
 from ..inference import stats
 from ..inference.verdicts import Claim, Part
 from . import registration
-from .cells import seed_table
+from .cells import cells as cell_means, seed_table
 from .claims import CLAIMS, batch_key, judge_claims, judged_on, pair_key, report_claims
 from .evidence import evidence
 from .runs import arm, designs, main_grid, test_resolution
@@ -38,6 +38,7 @@ class Analysis:
     batch_effects: list[dict[str, Any]]   # per norm and design: batch 64 minus the design's smallest batch
     vs_none: dict[str, dict[str, Any]]    # each norm beyond the report's (EXTRAS) − none on average (own test)
     paper_design: list[Claim] = field(default_factory=list)   # the paper's claims in its own design
+    design_cells: pd.DataFrame = field(default_factory=pd.DataFrame)   # that design's cells (``cells.cells``)
 
     def parts(self) -> dict[str, Part]:
         """The claims' parts by the quantity they decide."""
@@ -53,7 +54,8 @@ def analyze(runs: pd.DataFrame, protocol: dict[str, Any]) -> Analysis:
         for p in sorted((p for p in c.parts if p.quantity and p.interval is not None), key=lambda p: p.interval.stage):
             parts[p.quantity] = (c.id, p)
     return Analysis(claims, norm_comparisons(first, parts), batch_effects(first, parts),
-                    {n: m for n in EXTRAS if (m := mean_vs_none(first, n))}, paper_design(runs, protocol))
+                    {n: m for n in EXTRAS if (m := mean_vs_none(first, n))}, paper_design(runs, protocol),
+                    cell_means(paper_design_runs(runs), {}, False))
 
 
 PAPER_DESIGN = "lr_scaled"   # the Group Normalization paper's design: lr = 0.005 x batch / 64, the epochs fixed

@@ -64,13 +64,14 @@ def claims_caption(source: str, runs: pd.DataFrame, claims: list[Claim]) -> str:
 def figure_caption(key: str, runs: pd.DataFrame) -> str:
     """The caption of figure ``key`` (the stem of its file)."""
     grid = n_runs(main_grid(runs, only_completed=False))
+    design = paper_design_runs(runs) if key == "accuracy_vs_batch" else runs.iloc[0:0]
     return {
         "accuracy_bars": "Test accuracy after the last epoch, per norm and batch size, in the report's design: bars "
                          f"mean ± sd over the completed seeds, dots single runs, n✕ seeds lost; {grid}.",
         "accuracy_vs_batch": "Test accuracy against batch size (log scale), as the Group Normalization paper draws its "
                              f"error: lines the cells' means, bands ± sd over seeds, dots runs; {grid}"
                              + (f"; dotted, hollow squares: the paper's design, lr = 0.005 × batch / 64 (means; "
-                                f"{n_runs(paper_design_runs(runs))})" if not paper_design_runs(runs).empty else "")
+                                f"{n_runs(design)})" if not design.empty else "")
                              + ".",
         "differences": "Every pair of norms at every batch size: the difference in mean test accuracy (points), "
                        "with its interval (circles: the table's rows, one family; "
