@@ -62,8 +62,10 @@ def test_a_version_1_record_reads_through_the_upgrade_which_says_what_it_lacks()
     from alexlib.train.record import RunRecord
     committed = [json.loads(p.read_text()) for p in sorted((REPO / "reports" / "fashion" / "records").rglob("metrics.json"))]
     oldest = [m for m in committed if "schema" not in m]   # the committed study's first records: version 1
-    newer = [m for m in committed if "schema" in m]        # batch 2 and 4, the arms, BN retrained: version 3
-    assert oldest and newer and all(m["schema"] == 3 and m["code_digest"] for m in newer)
+    newer = [m for m in committed if "schema" in m]        # batch 2 and 4, the arms, BN retrained: version 3;
+    v4 = [m for m in newer if m["schema"] == 4]             # the paper's design made whole: version 4, with signals
+    assert oldest and newer and all(m["schema"] in (3, 4) and m["code_digest"] for m in newer)
+    assert v4 and len(v4) < len(newer) and all("layers" in h for m in v4 for h in m["history"])
     recs = [RunRecord.from_json(m) for m in oldest]
     assert all("code_digest" in r.lacks and r.code_digest is None for r in recs)
     without_kernels = [r for r in recs if "env.cpu_capability" in r.lacks]
