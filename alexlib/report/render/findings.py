@@ -22,7 +22,7 @@ from ..inference.power import detectable, seeds_needed
 from ..inference.stats import Comparison
 from ..inference.verdicts import NOT_TESTABLE, VERDICTS, Claim, Part
 from .front import SAID, phrase
-from .tables import interval
+from .tables import estimate
 
 
 def _no_refs(*keys: str) -> str:
@@ -43,10 +43,10 @@ def _avg(a: Analysis, norm: str) -> str:
     p = a.parts().get(f"mean:final:{norm}-none")
     if p is not None and p.interval is not None and p.interval.low == p.interval.low:
         iv = p.interval
-        return f"{SAID[norm]} {iv.estimate:+.1f} {interval(iv.low, iv.high)}"
+        return f"{SAID[norm]} {estimate(iv.estimate, iv.low, iv.high)}"
     r = a.vs_none.get(norm)
     if r and r["ci_low"] == r["ci_low"]:
-        return f"{SAID[norm]} {r['diff']:+.1f} {interval(r['ci_low'], r['ci_high'])}"
+        return f"{SAID[norm]} {estimate(r['diff'], r['ci_low'], r['ci_high'])}"
     return ""
 
 
@@ -200,7 +200,7 @@ def _claims(claims: list[Claim], see: Callable[..., str] = _no_refs) -> str:
 
 def _iv(p: Part) -> str:
     iv = p.interval
-    return "" if iv is None else f"{iv.estimate:+.1f} {interval(iv.low, iv.high)}"
+    return "" if iv is None else estimate(iv.estimate, iv.low, iv.high)
 
 
 def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: pd.DataFrame, arm: pd.DataFrame,

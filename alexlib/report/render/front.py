@@ -24,7 +24,7 @@ from ..domain.registration import Registration
 from ..domain.runs import main_grid
 from ..inference.verdicts import AGAINST, OPEN, RULED_OUT, SHOWN, UNTESTABLE, Claim, Part
 from .references import DATASETS, cite
-from .tables import LEVEL_TEXT, SAID, interval
+from .tables import LEVEL_TEXT, SAID, estimate
 
 # What the report says it ran on, beyond params/reference.yaml's numbers (from the report itself)
 REPORT_SIDE = {"device": "CPU for its first configuration (5 hours), then a GPU", "precision": "not stated (fp32 by "
@@ -257,9 +257,9 @@ def demo_label(words: str, demo: bool) -> str:
 # ---------------------------------------------------------------------------------------------------
 # Page 1 in plain words: a few findings, each with its number, its interval and where it rests
 # ---------------------------------------------------------------------------------------------------
-def _iv(p: Part) -> str:
+def _iv(p: Part, unit: str = "") -> str:
     iv = p.interval
-    return f"{iv.estimate:+.1f} {interval(iv.low, iv.high)}"
+    return estimate(iv.estimate, iv.low, iv.high, unit)
 
 
 def _tally(claims: list[Claim], source: str) -> str:
@@ -286,10 +286,10 @@ def headlines(claims: list[Claim], flags: dict[tuple[str, int], list[str]], see,
     c1 = by_id.get("1")
     finals = [p for p in (c1.parts if c1 else []) if p.key.endswith("final") and p.interval is not None]
     if finals:
-        gains = ", ".join(f"{SAID[p.key.split('-')[0]]} {_iv(p)}" for p in finals)
+        gains = ", ".join(f"{SAID[p.key.split('-')[0]]} {_iv(p, ' points')}" for p in finals)
         shown = all(p.outcome == SHOWN for p in finals)
         out.append(f"Normalization {'raises' if shown else 'may raise'} final test accuracy over no normalization, "
-                   f"on average over the report's batch sizes: {gains} points {see('claims_report')}.")
+                   f"on average over the report's batch sizes: {gains} {see('claims_report')}.")
     low = sorted({(n, bs) for (n, bs), f in flags.items() if NEAR_CHANCE in f}, key=lambda k: (NORMS.index(k[0])
                                                                                               if k[0] in NORMS else 9, k[1]))
     if low:

@@ -68,6 +68,13 @@ def interval(lo: float, hi: float, level: float | None = None) -> str:
     return f"[{lo:+.1f},{NB}{hi:+.1f}]"
 
 
+def estimate(est: float, lo: float, hi: float, unit: str = "") -> str:
+    """A difference with its interval, ``+3.2 [+1.0, +5.4]``; where the seeds cannot bound it, the words in
+    parentheses, so that a sentence reads on after it (``unit``: e.g. " points", put after the number)."""
+    iv = interval(lo, hi)
+    return f"{est:+.1f}{unit} " + (f"({iv})" if unbounded(lo, hi) else iv)
+
+
 LEVEL_TEXT = (f"Every interval is {100 * (1 - ALPHA):g}{NB}%, simultaneous over its family (a claim's parts, a "
               "table's rows: Bonferroni; a part's two looks: O'Brien–Fleming)")
 

@@ -41,3 +41,8 @@ def test_a_claim_with_no_part_yet_gets_a_row_that_says_so():
     from alexlib.report.render.tables import part_rows
     t = part_rows([])
     assert len(t) == 1 and t.outcome.iloc[0] == "not testable" and t.index[0].startswith("none yet")
+
+
+def test_an_estimate_the_seeds_cannot_bound_says_so_in_parentheses_and_the_sentence_reads_on():
+    assert T.estimate(3.24, 1.0, 5.44, " points") == "+3.2 points [+1.0,\u00a0+5.4]"
+    assert T.estimate(82.1, -100.0, 100.0, " points") == "+82.1 points (too few seeds to bound it)"
