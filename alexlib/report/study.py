@@ -2,7 +2,7 @@
 module that does the job, so the notebook reads as the report and the work reads as a pipeline:
 
     runs (one protocol, designs, stages) -> cells, learning (flags, convergence) -> analysis (claims part by
-    part, comparisons, batch effects) -> front page, findings, texts, tables, figures -> outputs (files)
+    part, comparisons, batch effects) -> front page, findings, texts, tables, figures -> export (files)
 
 Only reads: nothing here trains. ``write`` needs no notebook: it draws every figure it writes.
 """
@@ -21,8 +21,8 @@ from ..stages import SecondStage, grown_cells
 from .domain import against, cells, learning, records, reencoding, registration, runs, smallbatch
 from .domain.analysis import Analysis, analyze
 from .domain.claims import BATCH_MARGIN
-from .render import figures, findings, front, style, tables, texts
-from .render.outputs import summary_index, write_report
+from .render import figures, findings, front, style, tables, texts, why
+from .render.export import summary_index, write_report
 from .render.typeset import Typeset
 
 
@@ -95,7 +95,7 @@ class Study(Typeset):
 
     def findings(self) -> list[dict[str, str]]:
         return findings.findings(self.runs, self.analysis, self.flags, self.lr_flags, self.comparable(), self.cells,
-                                 self.small.checks, self.small.arm, self.numbering.see)
+                                 self.small.checks, self.small.arm, self.numbering.see, self.small.arms)
 
     def sweep_cells(self) -> pd.DataFrame:
         return cells.sweep_cells(self.runs, self.reference["sweep"])
@@ -106,7 +106,7 @@ class Study(Typeset):
         return smallbatch.analyze(self.runs, int(self.protocol()["image_size"]))
 
     def small_batch_markdown(self) -> str:
-        return texts.small_batch_markdown(self.small, self.protocol(), self.numbering.caption)
+        return why.small_batch_markdown(self.small, self.protocol(), self.numbering.caption)
 
     # ---- page 1 ----
     def protocol_table(self, styled: bool = False):

@@ -42,7 +42,7 @@ def check_known(given: Iterable[Any], known: Sequence[str], what: str = "paramet
 @dataclass(frozen=True)
 class RunConfig:
     # --- the study's variables (defaults: the report's protocol) ---
-    norm: str = "none"            # none | bn | ln | gn | lrn, where alexlib.train.net.norms places it
+    norm: str = "none"            # none | bn | ln | gn | lrn | bn_gn5 | bn_pre5 (arms of BN): see alexlib.train.net.norms
     batch_size: int = 64          # images per SGD step; the last partial batch is kept
     lr: float = 0.005             # SGD learning rate
     momentum: float = 0.9         # SGD momentum

@@ -52,8 +52,8 @@ def test_the_dry_run_counts_each_block_and_prints_the_estimate_without_training(
                        cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("grid fashion: 168 runs, 0 already done, 168 to run")
-    assert any(l.startswith("estimate: about ") and "168 runs" in l for l in lines[:4]), lines[:4]
+    assert lines[0].startswith("grid fashion: 180 runs, 0 already done, 180 to run")
+    assert any(l.startswith("estimate: about ") and "180 runs" in l for l in lines[:4]), lines[:4]
     for block, n in (("norm_x_batch", 90), ("equal_steps", 12), ("image_size", 12), ("lr_scaled", 12),
                      ("lr_scaled_batch2", 6), ("lr_scaled_paper", 27), ("lr_scaled_ln_batch2", 3)):
         assert f"{block}: {n} runs, 0 done, {n} to run" in lines

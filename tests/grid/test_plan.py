@@ -37,8 +37,10 @@ def test_zip_pairs_values_element_by_element_and_crosses_the_other_axes(tmp_path
 
 def test_the_fashion_and_paper_steps_grids_pair_what_they_say():
     fashion = P.load_grid(REPO / "params" / "fashion.yaml").runs
-    assert len(fashion) == 168   # 5 norms x 6 batch sizes x 3 seeds, the arms, the image-size arm, the sweep, and
-    # the Group Normalization paper's design (BN, LN, GN at 4, 16, 32 and LN at 2, lr scaled: 30)
+    assert len(fashion) == 180   # 5 norms x 6 batch sizes x 3 seeds, the arms, the image-size arm, the sweep, the
+    # Group Normalization paper's design (BN, LN, GN at 4, 16, 32 and LN at 2, lr scaled: 30) and BN's two one-change
+    # arms at batch 2 and 32 (12)
+    assert {c.norm for c in fashion if c.norm.startswith("bn_")} == {"bn_gn5", "bn_pre5"}
     bs8 = {(c.epochs, c.lr) for c in fashion if c.batch_size == 8 and c.norm == "bn"}
     assert bs8 == {(8, 0.005), (1, 0.005), (8, 0.000625)}
     bs2 = {(c.lr, c.image_size) for c in fashion if c.batch_size == 2 and c.norm == "bn"}

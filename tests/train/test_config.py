@@ -122,7 +122,7 @@ def test_help_shows_each_parameter_with_its_type_default_and_comment_once():
 
 def test_help_names_the_allowed_values():
     text = " ".join(cli_help().split())
-    for flag, values in (("--norm", "{none,bn,ln,gn,lrn}"), ("--dataset", "{" + ",".join(REGISTRY) + "}"),
+    for flag, values in (("--norm", "{none,bn,ln,gn,lrn,bn_gn5,bn_pre5}"), ("--dataset", "{" + ",".join(REGISTRY) + "}"),
                          ("--precision", "{auto,fp32,bf16}"), ("--device", "{auto,cpu,cuda,cuda:N}"),
                          ("--deterministic", "{true,false}"), ("--cuda-graph", "{true,false}")):
         assert f"{flag} {values}" in text
@@ -162,7 +162,7 @@ def test_the_ranges_help_shows_are_the_ones_the_config_checks(name, shown, ok, b
 def test_help_as_a_command():
     r = subprocess.run([sys.executable, "-m", "alexlib.train", "--help"], cwd=REPO, capture_output=True, text=True,
                        timeout=300)
-    assert r.returncode == 0 and "--norm {none,bn,ln,gn,lrn}" in r.stdout and "default: None" not in r.stdout
+    assert r.returncode == 0 and "--norm {none,bn,ln,gn,lrn,bn_gn5,bn_pre5}" in r.stdout and "default: None" not in r.stdout
 
 
 ANY_VALUE = st.one_of(

@@ -23,7 +23,8 @@ from ...vocab import ALPHA, ANCHOR_BATCH, DESIGNS, REPORT_BATCHES
 from ..inference import stats
 from ..inference.verdicts import Claim, Part
 from . import registration
-from .cells import cells as cell_means, seed_table
+from .cells import cells as cell_means
+from .cells import seed_table
 from .claims import CLAIMS, batch_key, judge_claims, judged_on, pair_key, report_claims
 from .evidence import evidence
 from .runs import arm, designs, main_grid, test_resolution

@@ -18,9 +18,10 @@ import yaml
 
 from ...stages import SecondStage, read_stages
 from ...train.config import ConfigError, RunConfig
+from ...train.net.norms import ARMS
 from ...train.record import RunRecord, Unreadable, read_records
 from ...vocab import PROTOCOL, STATUS_RANK
-from .runs import IMAGE_ARM, ProtocolError, assign_designs, is_image_arm, main_image_size
+from .runs import IMAGE_ARM, NORM_ARM, ProtocolError, assign_designs, is_image_arm, main_image_size
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def read_study_runs(runs_dir: Path, select: str = "") -> Loaded:
     check_one_protocol(df.assign(image_size=main_px) if is_image_arm(df, main_px) else df, runs_dir)
     df, fixed_epochs = assign_designs(df.reset_index(drop=True), runs_dir)
     df.loc[(df.image_size != main_px).to_numpy(), "design"] = IMAGE_ARM
+    df.loc[df.norm.isin(ARMS).to_numpy(), "design"] = NORM_ARM   # beside BN's and GN's cells, never among them
     stages = read_stages(runs_dir)
     later = {rid for st in stages for rid in st.runs}
     df = df.assign(stage=[2 if rid in later else 1 for rid in df.run_id])

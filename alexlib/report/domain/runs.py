@@ -16,6 +16,7 @@ from ...vocab import ANCHOR_BATCH, DESIGNS, PROTOCOL, REFERENCE_LR, REPORT_PROTO
 from ..inference.stats import resolution
 
 IMAGE_ARM = "image_size"   # the design of runs at another image size than the study's (``main_image_size``)
+NORM_ARM = "norm_arm"      # the design of runs of BN's arms (``norms.ARMS``): BN with one thing changed
 
 
 class ProtocolError(ValueError):

@@ -10,6 +10,8 @@
   weights moved from their start, at the smallest batch size and at batch 32, from records that carry them.
 - ``image_arm``: the image-size arm against the study's own cells at the same norm and batch size (Welch, Holm):
   more values per statistic at the same batch size, so "small batch" and "few values" are told apart.
+- ``norm_arms``: BN's arms (``norms.ARMS``: GN at the fifth stage; the fifth norm before its max-pool), each
+  against BN's and GN's cells at the same batch size (Welch, one family): what changing that one thing recovers.
 """
 from __future__ import annotations
 
@@ -21,12 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...train.net.norms import NORMS
+from ...train.net.norms import ARMS, NORMS
 from ...train.net.shapes import stage_sizes
 from ...vocab import REPORT_BATCHES
 from ..inference import stats
 from .claims import MUCH_WORSE
-from .runs import IMAGE_ARM, main_grid, test_resolution
+from .runs import IMAGE_ARM, NORM_ARM, main_grid, test_resolution
 
 STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 
@@ -126,12 +128,42 @@ def image_arm(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def norm_arms(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per BN arm and batch size: the arm's cell beside BN's and GN's cells of the report's design at that
+    batch size (means and seeds), and the arm minus each, by Welch's test with one family over the table (every
+    row's two differences). Columns arm, batch_size, arm_acc, arm_n, bn, bn_n, gn, gn_n, then vs_bn_* and vs_gn_*
+    (diff, low, high, shown)."""
+    done = runs[runs.status == "completed"]
+    arms = done[done.design == NORM_ARM]
+    main = main_grid(_first(runs))
+    res = test_resolution(runs)
+    rows, ests = [], []
+    for (key, bs), g in sorted(arms.groupby(["norm", "batch_size"]), key=lambda kv: (ARMS.index(kv[0][0])
+                                                                                     if kv[0][0] in ARMS else 9, kv[0][1])):
+        row: dict[str, Any] = {"arm": key, "batch_size": int(bs), "arm_acc": g.test_acc.mean(), "arm_n": len(g)}
+        for other in ("bn", "gn"):
+            base = main[(main.norm == other) & (main.batch_size == bs)]
+            e = stats.welch(g.test_acc.tolist(), base.test_acc.tolist(), res) if len(base) else None
+            row |= {other: base.test_acc.mean() if len(base) else math.nan, f"{other}_n": len(base),
+                    f"_{other}": e}
+            ests += [e] if e is not None else []
+        rows.append(row)
+    stats.family(ests)
+    for r in rows:
+        for other in ("bn", "gn"):
+            e = r.pop(f"_{other}")
+            r |= {f"vs_{other}_diff": e.diff if e else math.nan, f"vs_{other}_low": e.low if e else math.nan,
+                  f"vs_{other}_high": e.high if e else math.nan, f"vs_{other}_shown": bool(e and e.shown())}
+    return pd.DataFrame(rows)
+
+
 @dataclass(frozen=True)
 class SmallBatch:
     checks: pd.DataFrame     # ``bn_checks``
     arm: pd.DataFrame        # ``image_arm``
     values: pd.DataFrame     # ``values_per_statistic`` at the study's image size and the arm's
     signals: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)   # ``layer_signals``
+    arms: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)      # ``norm_arms``
     present: bool = False    # the study ran batch sizes below the report's (the Group Normalization paper's regime)
 
     def summary(self) -> dict[str, Any]:
@@ -140,7 +172,8 @@ class SmallBatch:
             return [{str(k): (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
                     for r in df.to_dict("records")]
         return {"bn_checks": records(self.checks), "image_arm": records(self.arm),
-                "values_per_statistic": records(self.values), "layer_signals": records(self.signals)}
+                "values_per_statistic": records(self.values), "layer_signals": records(self.signals),
+                "norm_arms": records(self.arms)}
 
 
 def analyze(runs: pd.DataFrame, image_size: int) -> SmallBatch:
@@ -149,7 +182,7 @@ def analyze(runs: pd.DataFrame, image_size: int) -> SmallBatch:
     sizes = sorted({image_size} | set(arm.arm_px if not arm.empty else []))
     batch = sorted(main_grid(runs, only_completed=False).batch_size.unique())
     return SmallBatch(bn_checks(runs), arm, values_per_statistic(sizes, batch), layer_signals(runs),
-                      bool(batch) and min(batch) < min(REPORT_BATCHES))
+                      arms=norm_arms(runs), present=bool(batch) and min(batch) < min(REPORT_BATCHES))
 
 
 SOUND_BATCH = 32   # a batch size at which BN trains as well as GN in every study here: the signals' baseline
@@ -161,6 +194,7 @@ def layer_signals(runs: pd.DataFrame) -> pd.DataFrame:
     each the mean over the completed seeds whose records carry them (schema 4; older records do not). Columns
     norm, batch_size, seeds, then ``grad:<layer>`` and ``dist:<layer>`` in the network's order."""
     done = main_grid(_first(runs))
+    done = pd.concat([done, runs[(runs.design == NORM_ARM) & (runs.status == "completed")]])   # BN's arms too
     if "layers_last" not in done:
         return pd.DataFrame()
     done = done[done.layers_last.map(lambda v: isinstance(v, dict) and bool(v))]

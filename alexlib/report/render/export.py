@@ -1,5 +1,8 @@
-"""Export: executes notebooks/summary.ipynb over a runs folder and writes report.html and report.pdf
-(code hidden) beside results.csv and the figures.
+"""Export: the report folder's files, and the report itself. ``write_report`` writes results.csv (one row per
+run), cells.csv (per norm x batch size), designs.csv (per design, norm and batch size), every figure as PNG, and
+summary.json (``summary_index``), the index a script reads instead of the notebook, each written whole (a
+temporary file, then a rename), so a reader never sees half of one. ``build_report`` executes
+notebooks/summary.ipynb over a runs folder and writes report.html and report.pdf (code hidden) beside them.
 
 The PDF comes from WeasyPrint (a pip package, installed by `make test` / `make report`; it needs the Pango
 library, present on Debian/Ubuntu desktops and installed by .ci/run where missing), and from a headless
@@ -20,16 +23,24 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
 
 import alexlib
 
-from ...io import atomic_path, write_text
+from ...io import atomic_path, save_figure, write_csv, write_json, write_text
 from ...notebooks import execute
 from ...paths import SUMMARY_NOTEBOOK, from_repo
-from ...stages import STAGES
+from ...stages import STAGES, SecondStage
 from ...train.config import Help
 from ...train.record import METRICS, record_paths
-from ...vocab import PROTOCOL
+from ...vocab import DESIGNS, PROTOCOL
+from ..domain.analysis import Analysis
+from ..domain.claims import SOURCES, claim_spec
+from ..domain.runs import comparable, designs, is_synthetic
+from .texts import label
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 LOCAL_MATHJAX = "/usr/share/javascript/mathjax/MathJax.js"  # Debian's libjs-mathjax, for offline HTML
@@ -38,6 +49,62 @@ STAMP = "inputs.sha256"  # the digest of what the report was made from
 METHOD = "docs/STATISTICS.md"  # the method, the report's appendix B
 
 
+# ---------------------------------------------------------------------------------------------------
+# The report folder's files
+# ---------------------------------------------------------------------------------------------------
+DPI = 120
+
+
+def write_report(report_dir: Path, runs: pd.DataFrame, cells: pd.DataFrame, design_cells: pd.DataFrame,
+                 figures: dict[str, Figure], index: dict[str, Any]) -> list[Path]:
+    """Write the report folder; returns the paths written: the CSVs, the PNGs (``figures``: file stem ->
+    figure), then summary.json (``index``: see ``summary_index``)."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    # a run's curve (a list) stays in its metrics.json; its key (JSON) only tells duplicates apart
+    tables = {"results.csv": runs.drop(columns=["curve", "loss_curve", "key", "layers_last"], errors="ignore"), "cells.csv": cells, "designs.csv": design_cells}
+    paths = [write_csv(report_dir / name, df) for name, df in tables.items()]
+    paths += [save_figure(report_dir / f"{name}.png", fig, dpi=DPI) for name, fig in figures.items()]
+    write_json(report_dir / "summary.json", index)
+    return paths + [report_dir / "summary.json"]
+
+
+def summary_index(runs: pd.DataFrame, protocol: dict[str, Any], fixed_epochs: int, duplicates: int,
+                  problems: list[dict[str, str]], analysis: Analysis, findings: list[dict[str, str]],
+                  flags: list[dict[str, Any]], convergence: pd.DataFrame, stages: list[SecondStage],
+                  against: dict[str, Any] | None = None, small: dict[str, Any] | None = None) -> dict[str, Any]:
+    """summary.json: the first pages' findings, what the runs are and their statuses, each claim part by part
+    (its outcome, margin, interval and level, the p its decision used), every comparison and batch-size effect
+    (each with the level of its decision, or the claim that decided it), the flags, convergence, and the stages."""
+    return {
+        "findings": findings, "label": label(runs), "synthetic": is_synthetic(runs), "runs": len(runs),
+        "protocol": {k: (v.item() if hasattr(v, "item") else v) for k, v in protocol.items()},
+        "comparable_to_report": comparable(protocol), "duplicate_folders": duplicates,
+        "status": runs.status.value_counts().to_dict(), "unreadable": problems,
+        "claims": [c.as_dict() | {"source": claim_spec(c.id).source} for c in analysis.claims],
+        "claims_in_the_papers_design": [c.as_dict() | {"source": claim_spec(c.id).source, "design": "lr_scaled"}
+                                        for c in analysis.paper_design],
+        "claim_sources": {k: {"title": v.title, "numbers": v.numbers,
+                              "batch_sizes": list(v.sizes) if v.sizes else "all"} for k, v in SOURCES.items()},
+        "comparisons": [vars(c) | {"shown": c.shown} for c in analysis.comparisons],
+        "designs": {k: DESIGNS[k][1] for k in designs(runs)}, "fixed_epochs": fixed_epochs,
+        "batch_effects": analysis.batch_effects, "vs_none": analysis.vs_none, "flags": flags,
+        "convergence": convergence.to_dict(orient="records"),
+        "stages": {"seeds_by_stage": runs.groupby("stage").size().to_dict() if "stage" in runs else {1: len(runs)},
+                   "second": [s.to_json() for s in stages], "design": two_stage_design()},
+        "small_batches": small or {}, "against_committed": against, "method": "docs/STATISTICS.md"}
+
+
+def two_stage_design() -> dict[str, Any]:
+    """The design the verdicts follow, as numbers: the weights, and each claim size's boundaries."""
+    from ...vocab import ALPHA
+    from ..inference import looks
+    return {"looks": 2, "boundaries": "O'Brien-Fleming", "combination": "inverse normal", "weights": list(looks.WEIGHTS),
+            "alpha": ALPHA, "per_part": "Bonferroni over a claim's parts: each one-sided test at alpha / (2 parts)"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The report: the summary notebook executed, exported to HTML and PDF
+# ---------------------------------------------------------------------------------------------------
 def find_browser() -> str | None:
     env = os.environ.get("ALEXLIB_BROWSER")
     if env:

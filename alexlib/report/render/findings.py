@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ...train.net.norms import EXTRAS, NORMED
+from ...train.net.norms import EXTRAS, NORM_NAMES, NORMED
 from ...vocab import ALPHA, ANCHOR_BATCH, BEYOND_LIMIT, POWER_TEXT, REPORT_BATCHES, counted
 from ..domain.analysis import Analysis
 from ..domain.claims import SOURCES, claim_spec
@@ -204,7 +204,8 @@ def _iv(p: Part) -> str:
 
 
 def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: pd.DataFrame, arm: pd.DataFrame,
-                  flags: dict[tuple[str, int], list[str]], see: Callable[..., str] = _no_refs) -> list[str]:
+                  flags: dict[tuple[str, int], list[str]], see: Callable[..., str] = _no_refs,
+                  norm_arms: pd.DataFrame | None = None) -> list[str]:
     """The regime below the report's batch sizes in sentences: which norms hold at batch 2 and 4 (the cells, near
     chance marked), how far BN falls and whether GN is above it (the paper's claims' parts), where BN's loss lies
     (the recomputed statistics), and the image-size arm."""
@@ -245,6 +246,13 @@ def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: 
             f"({r['arm_values']} values at conv5) against {r['main']:.1f} % at {r['main_px']} px ({r['main_values']}), "
             f"{r['diff']:+.1f}{' shown' if r['shown'] else ', not shown'}" for r in arm.to_dict("records"))
             + f" {see('small_arm')}.")
+    tried = norm_arms[norm_arms.vs_bn_diff.notna()] if norm_arms is not None and not norm_arms.empty else None
+    if tried is not None and not tried.empty:
+        out.append("One change to BN at a time (exploratory arms): " + "; ".join(
+            f"{NORM_NAMES.get(r['arm'], r['arm'])} at batch {r['batch_size']} {r['arm_acc']:.1f} % against BN's "
+            f"{r['bn']:.1f} ({estimate(r['vs_bn_diff'], r['vs_bn_low'], r['vs_bn_high'])}"
+            f"{', shown' if r['vs_bn_shown'] else ', not shown'})" for r in tried.to_dict("records"))
+            + f" {see('small_norm_arms')}.")
     return out
 
 
@@ -266,7 +274,8 @@ def _flags(flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[s
 
 def findings(runs: pd.DataFrame, a: Analysis, flags: dict[tuple[str, int], list[str]], lr_flags: dict[float, list[str]],
              comparable: bool, cells: pd.DataFrame | None = None, checks: pd.DataFrame | None = None,
-             arm: pd.DataFrame | None = None, see: Callable[..., str] = _no_refs) -> list[dict[str, str]]:
+             arm: pd.DataFrame | None = None, see: Callable[..., str] = _no_refs,
+             norm_arms: pd.DataFrame | None = None) -> list[dict[str, str]]:
     """The first pages' sentences, in order, each with the summary.json keys it rests on; ``see(*keys)``: the
     numbers of the figures and tables a sentence rests on, '(Figure 3; Table 4)' (``Numbering.see``)."""
     out: list[dict[str, str]] = []
@@ -281,7 +290,7 @@ def findings(runs: pd.DataFrame, a: Analysis, flags: dict[tuple[str, int], list[
         out.append({"text": _cite(among, see("differences"), first=True), "from": "comparisons"})
     out += [{"text": _cite(t, diffs), "from": "comparisons, vs_none"} for t in _vs_none(a, list(EXTRAS), flags)]
     out += [{"text": t, "from": "cells, claims, small_batches"}
-            for t in small_batches(runs, a, cells, checks, arm, flags, see)] if cells is not None else []
+            for t in small_batches(runs, a, cells, checks, arm, flags, see, norm_arms)] if cells is not None else []
     if (b := batch_short(a, see)):
         out.append({"text": b, "from": "batch_effects"})
     if (f := _flags(flags, lr_flags, see)):

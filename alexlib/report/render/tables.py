@@ -5,7 +5,7 @@ a statistic: every interval is printed with the level its decision used.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -332,45 +332,3 @@ def reencoding_table(effect: pd.DataFrame, margin: float) -> pd.DataFrame:
              "re-encoded − original": f"{r.diff:+.1f} {interval(r.low, r.high)}", "what it says": said(r)}
             for r in effect.itertuples()]
     return pd.DataFrame(rows).set_index("cell")
-
-
-def signals_markdown(signals: pd.DataFrame, caption: Callable[[str, str], str]) -> str:
-    """``smallbatch.layer_signals`` as the report shows it: a row per cell and signal, a column per layer, then a
-    sentence per norm comparing its smallest batch size with batch 32 (``caption``: numbers the table)."""
-    layers = [c[5:] for c in signals.columns if c.startswith("grad:")]
-    rows = ["| cell | seeds | last epoch | " + " | ".join(layers) + " |", "|---|---|---|" + "---|" * len(layers)]
-    for r in signals.to_dict("records"):
-        cell = f"{SHORT_NAMES.get(r['norm'], r['norm'])}, batch {r['batch_size']}"
-        rows.append(f"| {cell} | {r['seeds']} | gradient norm | " + " | ".join(_g(r[f'grad:{ly}']) for ly in layers) + " |")
-        rows.append("|  |  | weights moved (× start) | " + " | ".join(f"{r[f'dist:{ly}']:.1f}" for ly in layers) + " |")
-    n = int(signals.seeds.sum())
-    head = caption("small_signals", f"**Where learning stops, layer by layer** ({n} runs). Per layer at the last "
-                   "epoch: the gradient norm (mean over the epoch's steps) and how far the weights moved from their "
-                   "start (‖W − W₀‖ / ‖W₀‖), mean over the completed seeds whose records carry them; at the smallest "
-                   "batch size and at batch 32, where BN trains.")
-    return head + "\n\n" + "\n".join(rows) + "\n\n" + signals_words(signals, layers)
-
-
-def _g(v: float) -> str:
-    return f"{v:.2g}" if v >= 1e-3 else f"{v:.0e}"
-
-
-def signals_words(signals: pd.DataFrame, layers: list[str]) -> str:
-    """A sentence per norm with both batch sizes: its conv and fc gradients at the small batch against batch 32's,
-    and how far its conv weights moved in each."""
-    convs, fcs = [ly for ly in layers if ly.startswith("conv")], [ly for ly in layers if not ly.startswith("conv")]
-    out = []
-    for norm, g in signals.groupby("norm", sort=False):
-        if len(g) < 2:
-            continue
-        small, sound = g.iloc[0], g.iloc[-1]
-
-        def span(kind: str, which: list[str], r=None, ratio: bool = True) -> str:
-            vals = [(small[f"{kind}:{ly}"] / sound[f"{kind}:{ly}"]) if ratio else (r[f"{kind}:{ly}"]) for ly in which]
-            lo, hi = min(vals), max(vals)
-            return _g(lo) if _g(lo) == _g(hi) else f"{_g(lo)}–{_g(hi)}"
-        out.append(f"- {SAID.get(norm, norm)} at batch {small.batch_size}: conv gradients "
-                   f"{span('grad', convs)} × batch {sound.batch_size}'s, fc gradients {span('grad', fcs)} ×; its conv "
-                   f"weights moved {span('dist', convs, small, False)} × their starting norm (batch {sound.batch_size}: "
-                   f"{span('dist', convs, sound, False)}).")
-    return "\n".join(out)

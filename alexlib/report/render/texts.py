@@ -7,24 +7,19 @@ it was measured on; synthetic data is named first, in bold.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ...paths import from_repo
 from ...stages import SecondStage
 from ...train.inputs.datasets import title
-from ...train.net.norms import SHORT_NAMES
 from ...vocab import DESIGNS, POWER_TEXT, REPORT_PROTOCOL, counted, nouned
 from ..domain.cells import mixed_cells
 from ..domain.claims import judged_on, report_self_check
 from ..domain.learning import REACH_SHARE
 from ..domain.runs import comparable
-from ..domain.smallbatch import LOST_IN, SmallBatch
 from ..inference.verdicts import Claim
-from .references import cite
-from .tables import signals_markdown
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -263,98 +258,3 @@ def convergence_note(conv: pd.DataFrame) -> str:
     return (f"Mean ± sd over the completed seeds: test accuracy after the first epoch, and the epochs (SGD steps) a "
             f"seed took to reach {t:g} % ({REACH_SHARE * 100:g} % of the best cell's mean, rounded down); a seed that never "
             f"reached it is counted, not averaged in.")
-
-
-def _gain(r: dict[str, Any], key: str) -> str:
-    g, lo, hi = r[f"{key}_gain"], r[f"{key}_low"], r[f"{key}_high"]
-    if g != g:
-        return "—"
-    ci = f" [{lo:+.1f}, {hi:+.1f}]" if lo == lo else ""
-    return f"{g:+.1f}{ci}"
-
-
-def _plain(key: str, text: str) -> str:
-    return text
-
-
-def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any],
-                         caption: Callable[[str, str], str] = _plain) -> str:
-    """Why BN fails at small batches: the values each BN statistic averages, BN's test accuracy with its statistics
-    recomputed and with each test batch's own, and the image-size arm, in tables and words; ``caption(key, text)``
-    numbers each table's caption (``Numbering.caption``)."""
-    checks, arm, values, signals = small.checks, small.arm, small.values, small.signals
-    out = []
-    px = int(protocol["image_size"])
-    if not values.empty:
-        sizes = [c for c in values.columns if isinstance(c, (int, np.integer))]
-        head = "| image | stage | map | " + " | ".join(f"batch {b}" for b in sizes) + " |"
-        rows = [head, "|" + "---|" * (3 + len(sizes))]
-        for d in values.to_dict("records"):
-            if d["image_size"] != px and d["stage"] != "conv5":   # the arm's other stages: as the study's, larger
-                continue
-            rows.append(f"| {d['image_size']} px | {d['stage']} | {d['map']} | "
-                        + " | ".join(f"{int(d[b]):,}" for b in sizes) + " |")
-        last = values[(values.image_size == px) & (values.stage == "conv5")]
-        side = last["map"].iloc[0] if len(last) else "?"
-        two = (" a statistic at batch 2 averages two numbers, whose normalized values are always −1 and +1, whatever "
-               "the images." if side == "1×1" and 2 in sizes else
-               f" a statistic at batch {sizes[0]} averages {int(last[sizes[0]].iloc[0]):,} values." if len(last) else "")
-        out.append(caption("small_values", "**Values per statistic** (from the network's shapes). A BatchNorm statistic (a channel's mean or variance) averages batch × "
-                   f"H × W values of its stage's map in each training batch. At {px} px the fifth stage's map is "
-                   f"{side}:{two}" + ("" if arm.empty else
-                   f" The image-size arm ({', '.join(f'{p} px' for p in sorted(set(arm.arm_px)))}) changes that count "
-                   "without changing the batch size.")) + "\n\n" + "\n".join(rows))
-    if not checks.empty:
-        rows = ["| batch | seeds | as trained | statistics recomputed (gain) | each test batch's own (gain) |",
-                "|---|---|---|---|---|"]
-        for r in checks.to_dict("records"):
-            rows.append(f"| {r['batch_size']} | {r['seeds']} | {r['trained']:.1f} | {r['recomputed']:.1f} "
-                        f"({_gain(r, 'rec')}) | {r['own_batch']:.1f} ({_gain(r, 'own')}) |")
-        out.append(caption("small_checks", f"**Where BN's accuracy is lost** ({int(checks.seeds.sum())} BN runs). "
-                   "BN's test accuracy (%) as trained, with its statistics recomputed over the training split after "
-                   f"training (the \"precise BN\" of {cite('precise_bn')}), and with each test batch of the training "
-                   "batch size normalized by its own statistics; gains paired on the seed with their intervals (one "
-                   "family over the table). A gain shown says the "
-                   "running averages lost that accuracy; none, that the weights did.") + "\n\n" + "\n".join(rows)
-                   + "\n\n" + _checks_words(checks))
-    if not arm.empty:
-        rows = ["| norm | batch | study: values at conv5, acc (seeds) | arm: values at conv5, acc (seeds) | arm − study |",
-                "|---|---|---|---|---|"]
-        for r in arm.to_dict("records"):
-            ci = f" [{r['low']:+.1f}, {r['high']:+.1f}]" if r["low"] == r["low"] else ""
-            diff = "—" if r["diff"] != r["diff"] else f"{r['diff']:+.1f}{ci}{' shown' if r['shown'] else ''}"
-            rows.append(f"| {SHORT_NAMES.get(r['norm'], r['norm'])} | {r['batch_size']} | {r['main_px']} px: "
-                        f"{r['main_values']}, {_pct(r['main'])} ({r['main_n']}) | {r['arm_px']} px: {r['arm_values']}, "
-                        f"{_pct(r['arm'])} ({r['arm_n']}) | {diff} |")
-        n = int(arm.main_n.sum() + arm.arm_n.sum())
-        out.append(caption("small_arm", f"**Small batch, or few values per statistic?** ({n} runs) The same norm "
-                   f"and batch size at a larger image size, whose fifth-stage map is larger ({cite('welch')}, "
-                   "one family over the rows; a larger image is also a different input, so GN, which averages no "
-                   "batch, is the control).") + "\n\n" + "\n".join(rows)
-                   + "\n\n" + _arm_words(arm))
-    if not signals.empty:
-        out.append(signals_markdown(signals, caption))
-    return "\n\n".join(out) if out else "No run below the report's batch sizes, and no BatchNorm run with the checks."
-
-
-def _checks_words(checks: pd.DataFrame) -> str:
-    """Where each batch size's BN cell lost its accuracy (``smallbatch.lost_in``), in one sentence."""
-    groups: dict[str, list[str]] = {}
-    for r in checks.to_dict("records"):
-        groups.setdefault(r["lost_in"], []).append(str(r["batch_size"]))
-    text = "; ".join(f"at batch {', '.join(b)}: {LOST_IN[k]}" for k, b in groups.items())
-    return text[:1].upper() + text[1:] + "."
-
-
-def _pct(v: float) -> str:
-    return "—" if v != v else f"{v:.1f}"
-
-
-def _arm_words(arm: pd.DataFrame) -> str:
-    bits = []
-    for r in arm.to_dict("records"):
-        what = ("higher" if r["diff"] > 0 else "lower") if r["shown"] else "no difference shown"
-        what = "too few seeds on a side" if r["diff"] != r["diff"] else what
-        bits.append(f"{SHORT_NAMES.get(r['norm'], r['norm'])} at batch {r['batch_size']}: {_pct(r['arm'])} % at "
-                    f"{r['arm_px']} px against {_pct(r['main'])} % at {r['main_px']} px ({what})")
-    return "; ".join(bits) + "."

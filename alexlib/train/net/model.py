@@ -24,7 +24,8 @@ def make_norm(kind: str, channels: int, side: int, gn_groups: int = 4) -> nn.Mod
 
 class AlexNet(nn.Module):
     """AlexNet with a choice of normalization, each norm's layers where ``alexlib.train.net.norms`` places them:
-    bn, ln, gn after each of the five conv stages; lrn after the ReLU of conv1 and conv2 (the 2012 paper)."""
+    bn, ln, gn after each of the five conv stages; lrn after the ReLU of conv1 and conv2 (the 2012 paper); the
+    arms bn_gn5 (GN at the fifth stage) and bn_pre5 (the fifth norm before the last max-pool)."""
 
     def __init__(self, norm: str = "none", num_classes: int = 10, image_size: int = 224,
                  width: float = 1.0, gn_groups: int = 4, dropout: float = 0.5, in_channels: int = 3):
@@ -34,7 +35,8 @@ class AlexNet(nn.Module):
         spec = norm_entry(norm)
 
         def at(place: str) -> nn.Module:   # the norm's layer where the registry puts it, else nothing
-            return make_norm(norm, *shapes[place], gn_groups) if place in spec.places else nn.Identity()
+            key = spec.layer_at(place)
+            return make_norm(key, *shapes[place], gn_groups) if key else nn.Identity()
         side = stage_sizes(image_size)[-1]
         hidden = hidden_units(width)
         self.features = nn.Sequential(
@@ -43,7 +45,7 @@ class AlexNet(nn.Module):
             nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(inplace=True), at("relu2"), nn.MaxPool2d(3, 2), at("conv2"),
             nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(inplace=True), at("conv3"),
             nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True), at("conv4"),
-            nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2), at("conv5"),
+            nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(inplace=True), at("relu5"), nn.MaxPool2d(3, 2), at("conv5"),
         )
         self.classifier = nn.Sequential(
             nn.Dropout(dropout), nn.Linear(c5 * side * side, hidden), nn.ReLU(inplace=True),
@@ -57,8 +59,9 @@ class AlexNet(nn.Module):
         return self.classifier(x)
 
 
-NORM_SLOTS = (4, 9, 12, 15, 19)  # the report's five places in ``features``
+NORM_SLOTS = (4, 9, 12, 15, 20)  # the report's five places in ``features``
 LRN_SLOTS = (2, 7)               # the 2012 paper's two places
+PRE_POOL5_SLOT = 18              # after conv5's ReLU, before its max-pool (the bn_pre5 arm's fifth norm)
 
 
 def norm_layers(model: AlexNet) -> list[nn.Module]:

@@ -35,9 +35,9 @@ def stage_sizes(image_size: int) -> tuple[int, ...]:
 
 def place_shapes(image_size: int, width: float = 1.0) -> dict[str, tuple[int, int]]:
     """(channels, side) of the activation at each place a norm can sit (``alexlib.train.net.norms.PLACES``):
-    after conv1's and conv2's ReLU (before their pools), and after each of the five stages."""
+    after conv1's, conv2's and conv5's ReLU (before their pools), and after each of the five stages."""
     c = stage_channels(width)
     s = stage_sizes(image_size)
     relu1 = _conv_out(image_size, 11, 4, 2)
-    return {"relu1": (c[0], relu1), "relu2": (c[1], s[0]),
+    return {"relu1": (c[0], relu1), "relu2": (c[1], s[0]), "relu5": (c[4], s[3]),
             **{f"conv{i + 1}": (c[i], s[i]) for i in range(5)}}

@@ -46,7 +46,7 @@ def test_layer_signals_set_the_smallest_batch_beside_batch_32_per_norm_and_layer
     layer, the mean over seeds; runs whose records carry no signals (older schemas) are left out, and a study
     without batch 32 or without signals gets no table. The words set each norm's small batch against its 32."""
     from alexlib.report.domain.smallbatch import layer_signals
-    from alexlib.report.render.tables import signals_words
+    from alexlib.report.render.why import signals_words
     for s in range(2):
         fake_run(tmp_path / "runs", norm="bn", batch_size=2, seed=s, layers={"conv1": (0.02 + 0.02 * s, 30.0),
                                                                            "fc6": (1.0, 1.0)})
@@ -69,3 +69,24 @@ def test_a_study_whose_records_carry_no_signals_has_no_signals_table(tmp_path):
     for bs in (2, 32):
         fake_run(tmp_path / "runs", norm="bn", batch_size=bs, seed=0)
     assert layer_signals(study(tmp_path).runs).empty
+
+
+def test_each_arm_of_bn_is_set_beside_bns_and_gns_cells_and_never_among_the_studys_norms(tmp_path):
+    """GN at the fifth stage recovers BN's batch-2 loss (12 -> 79, GN 80); the fifth norm before its pool
+    recovers part (50); at batch 32 neither differs from BN. The arms are not cells of the report's design."""
+    for s in range(3):
+        j = s / 10
+        for norm, at2, at32 in (("bn", 12.0, 85.0), ("gn", 80.0, 85.5), ("bn_gn5", 79.0, 85.1),
+                                ("bn_pre5", 50.0, 84.9)):
+            fake_run(tmp_path / "runs", norm=norm, batch_size=2, seed=s, acc=at2 + j)
+            fake_run(tmp_path / "runs", norm=norm, batch_size=32, seed=s, acc=at32 - j * (s % 2))
+    st = study(tmp_path)
+    a = st.small.arms.set_index(["arm", "batch_size"])
+    assert list(a.index) == [("bn_gn5", 2), ("bn_gn5", 32), ("bn_pre5", 2), ("bn_pre5", 32)]
+    assert math.isclose(a.loc[("bn_gn5", 2), "vs_bn_diff"], 67.0) and a.loc[("bn_gn5", 2), "vs_bn_shown"]
+    assert a.loc[("bn_pre5", 2), "vs_bn_shown"] and a.loc[("bn_pre5", 2), "vs_gn_shown"]   # part of the gap
+    assert not a.loc[("bn_gn5", 32), "vs_bn_shown"] and a.loc[("bn_gn5", 2), "bn_n"] == 3
+    assert set(st.cells.reset_index().norm) == {"bn", "gn"}        # not a norm of the report's design
+    md = st.small_batch_markdown()
+    assert "What one change to BN recovers" in md and "BatchNorm, GroupNorm at conv5" in md
+    assert any("One change to BN at a time" in f["text"] for f in st.findings())

@@ -5,7 +5,7 @@ import json
 from matplotlib.figure import Figure
 
 from alexlib import io as IO
-from alexlib.report.render import outputs as O
+from alexlib.report.render import export as O
 
 from conftest import arms, study
 

@@ -10,10 +10,10 @@ from alexlib.train.net.shapes import place_shapes
 
 
 def test_every_norm_has_names_a_colour_of_its_own_and_known_places():
-    assert norms.NORMS == ("none", "bn", "ln", "gn", "lrn")
+    assert norms.NORMS == ("none", "bn", "ln", "gn", "lrn", "bn_gn5", "bn_pre5")
     assert set(norms.NORM_NAMES) == set(norms.SHORT_NAMES) == set(norms.NORM_COLORS) == set(norms.NORMS)
     assert len(set(norms.NORM_COLORS.values())) == len(norms.NORMS)
-    assert norms.NORMED == ("bn", "ln", "gn") and norms.EXTRAS == ("lrn",)
+    assert norms.NORMED == ("bn", "ln", "gn") and norms.EXTRAS == ("lrn",) and norms.ARMS == ("bn_gn5", "bn_pre5")
     for n in norms.REGISTRY.values():
         assert set(n.places) <= set(norms.PLACES) and (n.build is None) == (not n.places), n.key
 
@@ -39,8 +39,37 @@ def test_a_new_norm_is_an_entry_the_model_builds_where_it_says(monkeypatch):
         place_shapes(63, 0.25)["conv2"][0], place_shapes(63, 0.25)["conv3"][0]]
 
 
+def _layers(m):
+    return [(i, type(x).__name__) for i, x in enumerate(m.features) if not isinstance(x, nn.Identity)]
+
+
+def test_each_arm_of_bn_changes_one_thing_its_fifth_norms_kind_or_its_place():
+    """bn_gn5: BN's network with GroupNorm at the fifth stage; bn_pre5: BN's network with the fifth norm moved
+    before the last max-pool, where its map is 3x3 at 63 px (1x1 after it). Everything else is BN's: the same
+    layers at the same indices, the same parameter shapes into fc6, and the same initial weights for one seed."""
+    torch.manual_seed(0)
+    bn = AlexNet("bn", image_size=63, width=0.125)
+    arms = {}
+    for key in norms.ARMS:
+        torch.manual_seed(0)
+        arms[key] = AlexNet(key, image_size=63, width=0.125)
+    base = _layers(bn)
+    gn5 = _layers(arms["bn_gn5"])
+    assert [b for b, g in zip(base, gn5) if b != g] == [(20, "BatchNorm2d")] and gn5[-1] == (20, "GroupNorm")
+    pre5 = _layers(arms["bn_pre5"])
+    assert set(base) ^ set(pre5) == {(20, "BatchNorm2d"), (18, "BatchNorm2d")}
+    seen = []
+    arms["bn_pre5"].features[18].register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[1:])))
+    arms["bn_pre5"](torch.randn(2, 3, 63, 63))
+    assert seen == [(place_shapes(63, 0.125)["conv5"][0], 3, 3)] and place_shapes(63, 0.125)["conv5"][1] == 1
+    for m in arms.values():
+        assert m.classifier[1].weight.shape == bn.classifier[1].weight.shape
+        convs = [(a, b) for a, b in zip(bn.parameters(), m.parameters()) if a.dim() > 1]
+        assert len(convs) == 8 and all(torch.equal(a, b) for a, b in convs)
+
+
 def test_an_unknown_norm_names_the_choices():
-    with pytest.raises(ValueError, match="choose one of none, bn, ln, gn, lrn"):
+    with pytest.raises(ValueError, match="choose one of none, bn, ln, gn, lrn, bn_gn5, bn_pre5"):
         make_norm("in", 8, 4)
     with pytest.raises(ValueError, match="unknown norm 'xx'"):
         AlexNet("xx")

@@ -1,0 +1,201 @@
+"""The small-batch section, "why BN fails", in tables and words: the values each BatchNorm statistic averages,
+where BN's accuracy is lost (its statistics recomputed, each test batch's own), the image-size arm, BN's
+one-change arms, and the per-layer signals (``alexlib.report.domain.smallbatch`` computes each)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ...train.net.norms import NORM_NAMES, SHORT_NAMES
+from ..domain.smallbatch import LOST_IN, SmallBatch
+from .references import cite
+from .tables import SAID, estimate
+
+
+def _gain(r: dict[str, Any], key: str) -> str:
+    g, lo, hi = r[f"{key}_gain"], r[f"{key}_low"], r[f"{key}_high"]
+    if g != g:
+        return "—"
+    ci = f" [{lo:+.1f}, {hi:+.1f}]" if lo == lo else ""
+    return f"{g:+.1f}{ci}"
+
+
+def _plain(key: str, text: str) -> str:
+    return text
+
+
+def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any],
+                         caption: Callable[[str, str], str] = _plain) -> str:
+    """Why BN fails at small batches: the values each BN statistic averages, BN's test accuracy with its statistics
+    recomputed and with each test batch's own, and the image-size arm, in tables and words; ``caption(key, text)``
+    numbers each table's caption (``Numbering.caption``)."""
+    checks, arm, values, signals = small.checks, small.arm, small.values, small.signals
+    out = []
+    px = int(protocol["image_size"])
+    if not values.empty:
+        sizes = [c for c in values.columns if isinstance(c, (int, np.integer))]
+        head = "| image | stage | map | " + " | ".join(f"batch {b}" for b in sizes) + " |"
+        rows = [head, "|" + "---|" * (3 + len(sizes))]
+        for d in values.to_dict("records"):
+            if d["image_size"] != px and d["stage"] != "conv5":   # the arm's other stages: as the study's, larger
+                continue
+            rows.append(f"| {d['image_size']} px | {d['stage']} | {d['map']} | "
+                        + " | ".join(f"{int(d[b]):,}" for b in sizes) + " |")
+        last = values[(values.image_size == px) & (values.stage == "conv5")]
+        side = last["map"].iloc[0] if len(last) else "?"
+        two = (" a statistic at batch 2 averages two numbers, whose normalized values are always −1 and +1, whatever "
+               "the images." if side == "1×1" and 2 in sizes else
+               f" a statistic at batch {sizes[0]} averages {int(last[sizes[0]].iloc[0]):,} values." if len(last) else "")
+        out.append(caption("small_values", "**Values per statistic** (from the network's shapes). A BatchNorm statistic (a channel's mean or variance) averages batch × "
+                   f"H × W values of its stage's map in each training batch. At {px} px the fifth stage's map is "
+                   f"{side}:{two}" + ("" if arm.empty else
+                   f" The image-size arm ({', '.join(f'{p} px' for p in sorted(set(arm.arm_px)))}) changes that count "
+                   "without changing the batch size.")) + "\n\n" + "\n".join(rows))
+    if not checks.empty:
+        rows = ["| batch | seeds | as trained | statistics recomputed (gain) | each test batch's own (gain) |",
+                "|---|---|---|---|---|"]
+        for r in checks.to_dict("records"):
+            rows.append(f"| {r['batch_size']} | {r['seeds']} | {r['trained']:.1f} | {r['recomputed']:.1f} "
+                        f"({_gain(r, 'rec')}) | {r['own_batch']:.1f} ({_gain(r, 'own')}) |")
+        out.append(caption("small_checks", f"**Where BN's accuracy is lost** ({int(checks.seeds.sum())} BN runs). "
+                   "BN's test accuracy (%) as trained, with its statistics recomputed over the training split after "
+                   f"training (the \"precise BN\" of {cite('precise_bn')}), and with each test batch of the training "
+                   "batch size normalized by its own statistics; gains paired on the seed with their intervals (one "
+                   "family over the table). A gain shown says the "
+                   "running averages lost that accuracy; none, that the weights did.") + "\n\n" + "\n".join(rows)
+                   + "\n\n" + _checks_words(checks))
+    if not arm.empty:
+        rows = ["| norm | batch | study: values at conv5, acc (seeds) | arm: values at conv5, acc (seeds) | arm − study |",
+                "|---|---|---|---|---|"]
+        for r in arm.to_dict("records"):
+            ci = f" [{r['low']:+.1f}, {r['high']:+.1f}]" if r["low"] == r["low"] else ""
+            diff = "—" if r["diff"] != r["diff"] else f"{r['diff']:+.1f}{ci}{' shown' if r['shown'] else ''}"
+            rows.append(f"| {SHORT_NAMES.get(r['norm'], r['norm'])} | {r['batch_size']} | {r['main_px']} px: "
+                        f"{r['main_values']}, {_pct(r['main'])} ({r['main_n']}) | {r['arm_px']} px: {r['arm_values']}, "
+                        f"{_pct(r['arm'])} ({r['arm_n']}) | {diff} |")
+        n = int(arm.main_n.sum() + arm.arm_n.sum())
+        out.append(caption("small_arm", f"**Small batch, or few values per statistic?** ({n} runs) The same norm "
+                   f"and batch size at a larger image size, whose fifth-stage map is larger ({cite('welch')}, "
+                   "one family over the rows; a larger image is also a different input, so GN, which averages no "
+                   "batch, is the control).") + "\n\n" + "\n".join(rows)
+                   + "\n\n" + _arm_words(arm))
+    if not small.arms.empty:
+        out.append(arms_markdown(small.arms, caption))
+    if not signals.empty:
+        out.append(signals_markdown(signals, caption))
+    return "\n\n".join(out) if out else "No run below the report's batch sizes, and no BatchNorm run with the checks."
+
+
+def _checks_words(checks: pd.DataFrame) -> str:
+    """Where each batch size's BN cell lost its accuracy (``smallbatch.lost_in``), in one sentence."""
+    groups: dict[str, list[str]] = {}
+    for r in checks.to_dict("records"):
+        groups.setdefault(r["lost_in"], []).append(str(r["batch_size"]))
+    text = "; ".join(f"at batch {', '.join(b)}: {LOST_IN[k]}" for k, b in groups.items())
+    return text[:1].upper() + text[1:] + "."
+
+
+def _pct(v: float) -> str:
+    return "—" if v != v else f"{v:.1f}"
+
+
+def _arm_words(arm: pd.DataFrame) -> str:
+    bits = []
+    for r in arm.to_dict("records"):
+        what = ("higher" if r["diff"] > 0 else "lower") if r["shown"] else "no difference shown"
+        what = "too few seeds on a side" if r["diff"] != r["diff"] else what
+        bits.append(f"{SHORT_NAMES.get(r['norm'], r['norm'])} at batch {r['batch_size']}: {_pct(r['arm'])} % at "
+                    f"{r['arm_px']} px against {_pct(r['main'])} % at {r['main_px']} px ({what})")
+    return "; ".join(bits) + "."
+
+
+def signals_markdown(signals: pd.DataFrame, caption: Callable[[str, str], str]) -> str:
+    """``smallbatch.layer_signals`` as the report shows it: a row per cell and signal, a column per layer, then a
+    sentence per norm comparing its smallest batch size with batch 32 (``caption``: numbers the table)."""
+    layers = [c[5:] for c in signals.columns if c.startswith("grad:")]
+    rows = ["| cell | seeds | last epoch | " + " | ".join(layers) + " |", "|---|---|---|" + "---|" * len(layers)]
+    for r in signals.to_dict("records"):
+        cell = f"{SHORT_NAMES.get(r['norm'], r['norm'])}, batch {r['batch_size']}"
+        rows.append(f"| {cell} | {r['seeds']} | gradient norm | " + " | ".join(_g(r[f'grad:{ly}']) for ly in layers) + " |")
+        rows.append("|  |  | weights moved (× start) | " + " | ".join(f"{r[f'dist:{ly}']:.1f}" for ly in layers) + " |")
+    n = int(signals.seeds.sum())
+    head = caption("small_signals", f"**Where learning stops, layer by layer** ({n} runs). Per layer at the last "
+                   "epoch: the gradient norm (mean over the epoch's steps) and how far the weights moved from their "
+                   "start (‖W − W₀‖ / ‖W₀‖), mean over the completed seeds whose records carry them; at the smallest "
+                   "batch size and at batch 32, where BN trains.")
+    return head + "\n\n" + "\n".join(rows) + "\n\n" + signals_words(signals, layers)
+
+
+def _g(v: float) -> str:
+    return f"{v:.2g}" if v >= 1e-3 else f"{v:.0e}"
+
+
+def signals_words(signals: pd.DataFrame, layers: list[str]) -> str:
+    """A sentence per norm with both batch sizes: its conv and fc gradients at the small batch against batch 32's,
+    and how far its conv weights moved in each."""
+    convs, fcs = [ly for ly in layers if ly.startswith("conv")], [ly for ly in layers if not ly.startswith("conv")]
+    out = []
+    for norm, g in signals.groupby("norm", sort=False):
+        if len(g) < 2:
+            continue
+        small, sound = g.iloc[0], g.iloc[-1]
+
+        def span(kind: str, which: list[str], r=None, ratio: bool = True) -> str:
+            vals = [(small[f"{kind}:{ly}"] / sound[f"{kind}:{ly}"]) if ratio else (r[f"{kind}:{ly}"]) for ly in which]
+            lo, hi = min(vals), max(vals)
+            return _g(lo) if _g(lo) == _g(hi) else f"{_g(lo)}–{_g(hi)}"
+        out.append(f"- {SAID.get(norm, norm)} at batch {small.batch_size}: conv gradients "
+                   f"{span('grad', convs)} × batch {sound.batch_size}'s, fc gradients {span('grad', fcs)} ×; its conv "
+                   f"weights moved {span('dist', convs, small, False)} × their starting norm (batch {sound.batch_size}: "
+                   f"{span('dist', convs, sound, False)}).")
+    return "\n".join(out)
+
+
+def arms_markdown(arms: pd.DataFrame, caption: Callable[[str, str], str]) -> str:
+    """``smallbatch.norm_arms`` as the report shows it: a row per arm and batch size, BN's and GN's cells beside
+    it, the arm minus each with its interval (``caption``: numbers the table), then a sentence per arm."""
+    rows = ["| arm (one change from BN) | batch | arm | BN | GN | arm − BN | arm − GN |", "|---|---|---|---|---|---|---|"]
+    for r in arms.to_dict("records"):
+        rows.append(f"| {NORM_NAMES.get(r['arm'], r['arm'])} | {r['batch_size']} | {_acc(r['arm_acc'], r['arm_n'])} | "
+                    f"{_acc(r['bn'], r['bn_n'])} | {_acc(r['gn'], r['gn_n'])} | {_vs(r, 'bn')} | {_vs(r, 'gn')} |")
+    n = int(arms.arm_n.sum())
+    head = caption("small_norm_arms", f"**What one change to BN recovers** ({n} runs of the arms; exploratory: "
+                   "designed after BN's batch-2 result was seen). Each arm is BN's network with one thing changed: "
+                   "GroupNorm instead of BatchNorm at the fifth stage, whose map is 1×1 here; or the fifth stage's "
+                   "BatchNorm moved before its max-pool, where the map is 3×3 (9 values per sample per statistic "
+                   "instead of 1; fc6's input unchanged). Test accuracy (%, mean and seeds) beside BN's and GN's "
+                   f"cells at the same batch size; differences by {cite('welch')}, one family over the table.")
+    return head + "\n\n" + "\n".join(rows) + "\n\n" + arms_words(arms)
+
+
+def _acc(v: float, n: int) -> str:
+    return "—" if v != v else f"{v:.1f} ({n})"
+
+
+def _vs(r: dict, other: str) -> str:
+    d, lo, hi = r[f"vs_{other}_diff"], r[f"vs_{other}_low"], r[f"vs_{other}_high"]
+    return "—" if d != d else estimate(d, lo, hi) + (" shown" if r[f"vs_{other}_shown"] else "")
+
+
+def arms_words(arms: pd.DataFrame) -> str:
+    """A sentence per arm: at each batch size, what it recovers of BN's loss and how far from GN it stays."""
+    out = []
+    for key, g in arms.groupby("arm", sort=False):
+        bits = []
+        for r in g.to_dict("records"):
+            if r["vs_bn_diff"] != r["vs_bn_diff"]:
+                continue
+            lost = r["gn"] - r["bn"]
+            share = (f", {100 * r['vs_bn_diff'] / lost:.0f} % of BN's {lost:.1f}-point gap to GN"
+                     if lost == lost and lost > 5 else "")
+            vs_gn = ("" if r["vs_gn_diff"] != r["vs_gn_diff"] else
+                     f"; against GN {estimate(r['vs_gn_diff'], r['vs_gn_low'], r['vs_gn_high'])}"
+                     f"{'' if r['vs_gn_shown'] else ' (no difference shown)'}")
+            bits.append(f"at batch {r['batch_size']} {r['arm_acc']:.1f} % against BN's {r['bn']:.1f}: "
+                        f"{estimate(r['vs_bn_diff'], r['vs_bn_low'], r['vs_bn_high'])}"
+                        f"{'' if r['vs_bn_shown'] else ' (no difference shown)'}{share}{vs_gn}")
+        if bits:
+            out.append(f"- {NORM_NAMES.get(key, key)}: " + "; ".join(bits) + ".")
+    return "\n".join(out)

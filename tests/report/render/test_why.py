@@ -1,0 +1,30 @@
+"""The small-batch section in words (alexlib.report.render.why): each arm of BN beside BN's and GN's cells, with
+what it recovers of BN's gap to GN, and no sentence stronger than its interval."""
+import math
+
+import pandas as pd
+
+from alexlib.report.render import why as W
+
+
+def arm_row(arm, bs, acc, bn, gn, vs_bn, vs_gn):
+    """A row of ``smallbatch.norm_arms``: ``vs_*`` is (diff, low, high, shown)."""
+    return {"arm": arm, "batch_size": bs, "arm_acc": acc, "arm_n": 3, "bn": bn, "bn_n": 3, "gn": gn, "gn_n": 3,
+            **{f"vs_bn_{k}": v for k, v in zip(("diff", "low", "high", "shown"), vs_bn)},
+            **{f"vs_gn_{k}": v for k, v in zip(("diff", "low", "high", "shown"), vs_gn)}}
+
+
+def test_an_arm_says_what_share_of_bns_gap_to_gn_it_recovers_and_what_it_could_not_show():
+    arms = pd.DataFrame([
+        arm_row("bn_gn5", 2, 78.0, 15.0, 78.0, (63.0, 50.0, 76.0, True), (0.0, -3.0, 3.0, False)),
+        arm_row("bn_gn5", 32, 85.0, 85.2, 85.5, (-0.2, -1.0, 0.6, False), (-0.5, -1.2, 0.2, False)),
+        arm_row("bn_pre5", 2, 40.0, 15.0, 78.0, (25.0, -100.0, 100.0, False), (math.nan,) * 3 + (False,)),
+    ])
+    words = W.arms_words(arms).splitlines()
+    assert words[0].startswith("- BatchNorm, GroupNorm at conv5: at batch 2 78.0 % against BN's 15.0: +63.0 [+50.0,")
+    assert "100 % of BN's 63.0-point gap to GN" in words[0] and "against GN +0.0" in words[0]
+    assert "at batch 32" in words[0] and "gap" not in words[0].split("at batch 32")[1]   # no gap at 32: no share
+    assert "+25.0 (too few seeds to bound it) (no difference shown)" in words[1] and "against GN" not in words[1]
+    table = W.arms_markdown(arms, lambda key, text: f"[{key}] {text}")
+    assert table.startswith("[small_norm_arms] **What one change to BN recovers** (9 runs of the arms; exploratory")
+    assert table.count("\n| BatchNorm") == 3
