@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import yaml
+
 from ..io import FolderLock, check_writable, write_json
-from ..paths import from_repo
+from ..paths import PARAMS, from_repo
 from ..train.config import RunConfig
 from ..train.inputs.datasets import check_available
 from ..train.record import training_code_digest
 from ..vocab import counted, fmt_time
-from .plan import Plan
-from .runner import lacks_of, set_aside, status_of, trained_by
+from .plan import GridError, Plan
+from .runner import lacks_of, set_aside, status_of, trained_at, trained_by
 
 GRID_RECORD = "grid.json"  # <out>/grid.json: the expanded grid
 
@@ -119,6 +121,8 @@ def run_plan(plan: Plan, out: Path, executor: Executor, dry_run: bool = False, w
     with contextlib.nullcontext() if dry_run else _locked(out, executor.holder, wait):
         status = {c.run_id(): status_of(c) for c in plan.runs}
         changed = _other_code(plan, status, log)
+        if not dry_run and not rerun_changed:
+            _one_code_if_registered(plan, status, changed)
         again = {c.run_id(): (c, f"code-{trained_by(c)}") for c in changed} if rerun_changed else {}
         for c, field in _lacking(plan, status, rerun_lacking, log):
             again.setdefault(c.run_id(), (c, f"lacks-{field}"))
@@ -178,6 +182,25 @@ def _other_code(plan: Plan, status: dict[str, str], log: Callable[[str], None]) 
                if other else "")
             + (f", {unknown} from before records named their code" if unknown else ""))
     return other
+
+
+def _one_code_if_registered(plan: Plan, status: dict[str, str], changed: list[RunConfig]) -> None:
+    """A pre-registered study (``params/registered/<grid>.yaml``, pre_registered true) is trained by one training
+    code: with runs left to train and finished runs that other code made, a GridError says which code made them
+    and how to go on with it (a checkout of their commit), instead of mixing two codes in its cells."""
+    reg = PARAMS / "registered" / f"{plan.name}.yaml"
+    left = [c for c in plan.runs if status[c.run_id()] != "done"]
+    if not changed or not left or not reg.is_file() or not (yaml.safe_load(reg.read_text()) or {}).get("pre_registered"):
+        return
+    codes = sorted({str(trained_by(c)) for c in changed})
+    commits = sorted({str(trained_at(c)) for c in changed})
+    raise GridError(
+        f"grid {plan.name} is pre-registered ({reg.parent.name}/{reg.name} in params/) and "
+        f"{counted(len(changed), 'finished run')} of it came from training code {', '.join(codes)} (commit "
+        f"{', '.join(commits)}), not this checkout's {training_code_digest()}: training the other "
+        f"{counted(len(left), 'run')} here would mix two codes in its cells. Go on with the study's code: "
+        f"git worktree add ../{plan.name}-code {commits[0]} and run the grid from there with the same --out; or "
+        "--rerun-changed to train every finished run again with this code.")
 
 
 def _lacking(plan: Plan, status: dict[str, str], lacking: tuple[str, ...],

@@ -39,6 +39,12 @@ def trained_by(cfg: RunConfig) -> str | None:
     return (m or {}).get("code_digest")
 
 
+def trained_at(cfg: RunConfig) -> str | None:
+    """The git commit the run's finished record names (its ``env``), shortened; None where it names none."""
+    commit = ((read_metrics(Path(cfg.out_dir)) or {}).get("env") or {}).get("git_commit")
+    return str(commit)[:12] if commit else None
+
+
 def lacks_of(cfg: RunConfig) -> tuple[str, ...]:
     """What the run's completed record lacks (``RunRecord.lacks``: written by an earlier version, or its BatchNorm
     checks failed after training); () without one, and for a run that diverged (trained again, it would diverge

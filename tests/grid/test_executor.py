@@ -90,6 +90,37 @@ def test_runs_from_other_training_code_are_counted_reused_and_retrained_on_reque
     assert (out / plan.runs[0].run_id() / "metrics.code-0123456789ab.json").is_file()
 
 
+def test_a_pre_registered_study_is_not_trained_on_by_other_code_than_its_finished_runs(tmp_path, monkeypatch,
+                                                                                     capsys):
+    """Its cells would mix two codes: the grid refuses, naming the code and commit that made the finished runs and
+    how to go on with them; --rerun-changed (all again with this code) and a dry run go ahead; unregistered, a
+    grid reuses the runs as before."""
+    import alexlib.grid.executor as E
+    monkeypatch.setitem(B.EXECUTORS, "fake", Fake)
+    monkeypatch.setattr(Fake, "launched", [])
+    g, out = grid_file(tmp_path, 3), tmp_path / "runs"
+    plan = load_grid(g, out)
+    folder = out / plan.runs[0].run_id()
+    folder.mkdir(parents=True)
+    folder.joinpath("metrics.json").write_text(json.dumps(
+        {"run_id": plan.runs[0].run_id(), "config": plan.runs[0].to_dict(), "status": "completed", "history": [],
+         "final": {"test_acc": 50.0}, "env": {"precision": "fp32", "git_commit": "12f6c22abcdef0123"},
+         "schema": 2, "code_digest": "0123456789ab"}))
+    (tmp_path / "registered").mkdir()
+    (tmp_path / "registered" / "g.yaml").write_text("grid: g\npre_registered: true\n")
+    monkeypatch.setattr(E, "PARAMS", tmp_path)
+    assert G.main([str(g), "--out", str(out), "--executor", "fake"]) == 2
+    err = capsys.readouterr().err
+    assert "grid g is pre-registered" in err and "1 finished run of it came from training code 0123456789ab" in err
+    assert "git worktree add ../g-code 12f6c22abcde" in err and Fake.launched == []
+    assert G.main([str(g), "--out", str(out), "--executor", "fake", "--dry-run"]) == 0
+    assert G.main([str(g), "--out", str(out), "--executor", "fake", "--rerun-changed"]) == 0 and len(Fake.launched) == 3
+    (tmp_path / "registered" / "g.yaml").write_text("grid: g\npre_registered: false\n")
+    folder.joinpath("metrics.json").write_text(folder.joinpath("metrics.code-0123456789ab.json").read_text())
+    Fake.launched = []
+    assert G.main([str(g), "--out", str(out), "--executor", "fake"]) == 0
+
+
 def test_runs_whose_records_lack_a_field_are_retrained_on_request(tmp_path, monkeypatch, capsys):
     """--rerun-lacking bn_checks trains again the BatchNorm runs recorded before the field existed (a GN run of
     the same age lacks nothing of it), their records kept aside; a dry run says how many, and moves nothing."""
