@@ -12,14 +12,16 @@ from conftest import TINY
 
 def test_two_kernel_settings_give_other_numbers_that_agree_within_the_noise(tmp_path):
     base = {k: v for k, v in TINY.items() if k != "progress"} | {"epochs": 2, "threads": 1}
-    configs = [{**base, "norm": n, "seed": s} for n in ("bn", "gn") for s in (0, 1, 2)]
+    # two cells of two seeds: a seed-to-seed sd per cell, and a margin far above what the kernels move (measured
+    # here: seed sd about 10 points, the settings' differences 0-2 points, every run's losses changed)
+    configs = [{**base, "norm": n, "seed": s} for n in ("bn", "gn") for s in (0, 1)]
     lower = N.setting_env("lower")
     assert lower["ATEN_CPU_CAPABILITY"] in ("avx2", "default")   # one instruction set below this CPU's
     a = N.train_under(configs, {}, tmp_path / "default", "2")
     b = N.train_under(configs, lower, tmp_path / "lower", "2")
     runs = [read_study_runs(tmp_path / d).runs for d in ("default", "lower")]
     losses = [{r.run_id: r.loss_curve for r in df.itertuples()} for df in runs]
-    assert set(a) == set(b) and len(a) == 6
+    assert set(a) == set(b) and len(a) == 4
     assert any(losses[0][k] != losses[1][k] for k in losses[0]), "the kernel settings changed no number"
     assert {r.kernel_env for r in runs[1].itertuples()} != {"none set"}   # the records say which kernels ran
     ag = AG.compare(runs[1], runs[0], [], [])

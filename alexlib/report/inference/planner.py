@@ -16,6 +16,7 @@ cost estimate, and runs the plan through the grid.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -117,7 +118,8 @@ def plan_second_stage(claims: list[Claim], seeds_now: dict[Cell, int], cost: Cal
                       closed: frozenset | set = frozenset()) -> StagePlan:
     """The second stage within the budget (seconds of wall time, or runs): the claims' open parts planned,
     cheapest claim first, a cell grown for two claims paid for once. ``cost(cell)``: the wall seconds one more
-    run of that cell adds; ``untrained``: cells near chance (their parts are not planned); ``closed``: cells an
+    run of that cell adds (infinite for a cell the grid cannot make: a claim that needs one is never chosen, whatever
+    the budget); ``untrained``: cells near chance (their parts are not planned); ``closed``: cells an
     earlier stage grew (their parts are not planned: ``part_needs``)."""
     needs = part_needs(claims, seeds_now, cap, untrained, closed)
     plan = StagePlan(unplannable=[nd for nd in needs if not nd.add])
@@ -132,8 +134,8 @@ def plan_second_stage(claims: list[Claim], seeds_now: dict[Cell, int], cost: Cal
     while todo:
         best = min(todo, key=lambda cp: (extra(cp)[1], extra(cp)[0], cp.claim))
         runs, seconds = extra(best)
-        fits = (budget_runs is None or plan.runs + runs <= budget_runs) and \
-               (budget_seconds is None or plan.seconds + seconds <= budget_seconds)
+        fits = math.isfinite(seconds) and (budget_runs is None or plan.runs + runs <= budget_runs) and \
+            (budget_seconds is None or plan.seconds + seconds <= budget_seconds)
         todo.remove(best)
         if not fits:
             plan.unreached.append(best)

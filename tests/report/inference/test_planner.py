@@ -133,6 +133,18 @@ def test_a_budget_that_covers_nothing_adds_nothing_and_says_what_it_would_cost()
     assert len({tuple(v[:2]) for v in seeds.values()}) == 1     # every cell the same new seeds: still paired
 
 
+def test_a_claim_whose_cells_the_grid_cannot_make_is_never_chosen_whatever_the_budget():
+    """A grid without the cells a claim reads prices them at infinity (decide.make_plan): with a budget in runs,
+    which puts no bound on seconds, that claim is left unreached instead of planned (it used to be planned, and
+    the stage then failed looking up a configuration the grid does not have)."""
+    rng = np.random.default_rng(13)
+    first = CL.judge_claims(cells_of(rng, flat(), [0, 1, 2], 2.0), ids=("4",), looks=2)
+    seeds_now = {(n, bs): 3 for n in ("none", "bn", "ln", "gn") for bs in SIZES}
+    plan = PL.plan_second_stage(first, seeds_now, cost=lambda c: math.inf if c == ("ln", 16) else 60.0,
+                                budget_runs=10_000)
+    assert plan.runs == 0 and not plan.chosen and [cp.claim for cp in plan.unreached] == ["4"]
+
+
 def test_a_claim_already_decided_gets_no_seeds():
     """Claim 2 with a gap of 2 points at batch 64 (its 10-point collapse ruled out: not reproduced) and an open
     part at batch 32: nothing is planned for it."""
