@@ -31,6 +31,7 @@ from .claims import MUCH_WORSE
 from .runs import IMAGE_ARM, NORM_ARM, main_grid, test_resolution
 
 STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5")
+SOUND_BATCH = 32   # a batch size at which BN trains as well as GN in every study here: the signals' baseline
 
 
 def _paired(g: pd.DataFrame, check: str, res: float) -> stats.Estimate:
@@ -157,6 +158,30 @@ def norm_arms(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def batch_costs(runs: pd.DataFrame) -> pd.DataFrame:
+    """What the batch still costs where the fifth stage is mended: per BN arm and per norm of the image-size arm,
+    its cell at ``SOUND_BATCH`` minus its cell at the smallest batch size it ran (Welch, one family over the rows).
+    Columns what (norm key), image_size, small, at_small, n_small, at_sound, n_sound, diff, low, high, shown."""
+    done = runs[(runs.status == "completed") & runs.design.isin([NORM_ARM, IMAGE_ARM])]
+    res = test_resolution(runs)
+    rows, ests = [], []
+    for (norm, px), g in done.groupby(["norm", "image_size"]):
+        sizes = sorted(g.batch_size.unique())
+        if SOUND_BATCH not in sizes or sizes[0] >= SOUND_BATCH:
+            continue
+        lo, hi = g[g.batch_size == sizes[0]].test_acc, g[g.batch_size == SOUND_BATCH].test_acc
+        e = stats.welch(hi.tolist(), lo.tolist(), res)
+        ests.append(e)
+        rows.append({"what": norm, "image_size": int(px), "small": int(sizes[0]), "at_small": lo.mean(),
+                     "n_small": len(lo), "at_sound": hi.mean(), "n_sound": len(hi), "_e": e})
+    stats.family(ests)
+    for r in rows:
+        e = r.pop("_e")
+        r.update(diff=e.diff, low=e.low, high=e.high, shown=e.shown())
+    return pd.DataFrame(rows).sort_values(["image_size", "what"], key=lambda s: s.map(_order) if s.name == "what"
+                                          else s).reset_index(drop=True) if rows else pd.DataFrame()
+
+
 @dataclass(frozen=True)
 class SmallBatch:
     checks: pd.DataFrame     # ``bn_checks``
@@ -164,6 +189,7 @@ class SmallBatch:
     values: pd.DataFrame     # ``values_per_statistic`` at the study's image size and the arm's
     signals: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)   # ``layer_signals``
     arms: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)      # ``norm_arms``
+    costs: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)     # ``batch_costs``
     present: bool = False    # the study ran batch sizes below the report's (the Group Normalization paper's regime)
 
     def summary(self) -> dict[str, Any]:
@@ -173,7 +199,7 @@ class SmallBatch:
                     for r in df.to_dict("records")]
         return {"bn_checks": records(self.checks), "image_arm": records(self.arm),
                 "values_per_statistic": records(self.values), "layer_signals": records(self.signals),
-                "norm_arms": records(self.arms)}
+                "norm_arms": records(self.arms), "batch_costs": records(self.costs)}
 
 
 def analyze(runs: pd.DataFrame, image_size: int) -> SmallBatch:
@@ -182,10 +208,9 @@ def analyze(runs: pd.DataFrame, image_size: int) -> SmallBatch:
     sizes = sorted({image_size} | set(arm.arm_px if not arm.empty else []))
     batch = sorted(main_grid(runs, only_completed=False).batch_size.unique())
     return SmallBatch(bn_checks(runs), arm, values_per_statistic(sizes, batch), layer_signals(runs),
-                      arms=norm_arms(runs), present=bool(batch) and min(batch) < min(REPORT_BATCHES))
+                      arms=norm_arms(runs), costs=batch_costs(runs),
+                      present=bool(batch) and min(batch) < min(REPORT_BATCHES))
 
-
-SOUND_BATCH = 32   # a batch size at which BN trains as well as GN in every study here: the signals' baseline
 
 
 def layer_signals(runs: pd.DataFrame) -> pd.DataFrame:

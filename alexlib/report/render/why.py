@@ -32,7 +32,7 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any],
     recomputed and with each test batch's own, and the image-size arm, in tables and words; ``caption(key, text)``
     numbers each table's caption (``Numbering.caption``)."""
     checks, arm, values, signals = small.checks, small.arm, small.values, small.signals
-    out = []
+    out = [lead(small)] if lead(small) else []
     px = int(protocol["image_size"])
     if not values.empty:
         sizes = [c for c in values.columns if isinstance(c, (int, np.integer))]
@@ -83,6 +83,8 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any],
                    + "\n\n" + _arm_words(arm))
     if not small.arms.empty:
         out.append(arms_markdown(small.arms, caption))
+    if not small.costs.empty:
+        out.append(costs_markdown(small.costs, caption))
     if not signals.empty:
         out.append(signals_markdown(signals, caption))
     return "\n\n".join(out) if out else "No run below the report's batch sizes, and no BatchNorm run with the checks."
@@ -198,4 +200,69 @@ def arms_words(arms: pd.DataFrame) -> str:
                         f"{'' if r['vs_bn_shown'] else ' (no difference shown)'}{share}{vs_gn}")
         if bits:
             out.append(f"- {NORM_NAMES.get(key, key)}: " + "; ".join(bits) + ".")
+    return "\n".join(out)
+
+
+def _name(key: str, px: int | None = None) -> str:
+    return NORM_NAMES.get(key, key) if key not in SAID else SAID[key] + (f" at {px} px" if px else "")
+
+
+def costs_markdown(costs: pd.DataFrame, caption: Callable[[str, str], str]) -> str:
+    """``smallbatch.batch_costs`` as a table: per arm and per norm of the image-size arm, batch 32 minus its
+    smallest batch with the interval, and a sentence."""
+    rows = ["| where the fifth stage is mended | smallest batch | at it | at 32 | 32 − smallest |", "|---|---|---|---|---|"]
+    for r in costs.to_dict("records"):
+        rows.append(f"| {_name(r['what'], r['image_size'] if r['what'] in SAID else None)} | {r['small']} | "
+                    f"{_acc(r['at_small'], r['n_small'])} | {_acc(r['at_sound'], r['n_sound'])} | "
+                    f"{estimate(r['diff'], r['low'], r['high'])}{' shown' if r['shown'] else ''} |")
+    n = int(costs.n_small.sum() + costs.n_sound.sum())
+    head = caption("small_costs", f"**What the batch still costs where the fifth stage is mended** ({n} runs). "
+                   "Each of BN's arms and each norm of the image-size arm (whose fifth-stage map is larger), its cell at "
+                   f"batch 32 minus its cell at its smallest batch ({cite('welch')}, one family over the table): a "
+                   "cost shown here is a cost of the small batch beyond the fifth stage's statistic.")
+    return head + "\n\n" + "\n".join(rows)
+
+
+def _span(values) -> str:
+    vals = [f"{v:.2g}" for v in sorted(values)]
+    return vals[0] if vals[0] == vals[-1] else f"{vals[0]}–{vals[-1]}"
+
+
+def lead(small: SmallBatch) -> str:
+    """The section's answer first, in three bullets computed from its tables: where BN's learning stops (the
+    per-layer signals), what one change to BN recovers (the arms), and what the batch costs beyond the fifth stage
+    (``batch_costs``); empty where the study has none of them."""
+    out = []
+    sig = small.signals
+    if not sig.empty and {"bn"} <= set(sig.norm) and len(sig[sig.norm == "bn"]) == 2:
+        convs = [c[5:] for c in sig.columns if c.startswith("grad:conv")]
+        bits = []
+        for norm in [n for n in ("bn", "gn") if len(sig[sig.norm == n]) == 2]:
+            small_r, sound = sig[sig.norm == norm].iloc[0], sig[sig.norm == norm].iloc[-1]
+            ratio = {ly: small_r[f"grad:{ly}"] / sound[f"grad:{ly}"] for ly in convs}
+            moved = {ly: small_r[f"dist:{ly}"] for ly in convs}
+            most = max(moved, key=moved.get)
+            bits.append(f"{SAID[norm]}'s conv gradients at batch {small_r.batch_size} are {_span(ratio.values())} × "
+                        f"batch {sound.batch_size}'s and its conv weights moved {_span(moved.values())} × their "
+                        f"starting norm, most at {most} (batch {sound.batch_size}: "
+                        f"{_span(sound[f'dist:{ly}'] for ly in convs)})")
+        out.append("- **Where learning stops** (the per-layer signals): " + "; ".join(bits) + ". A layer followed "
+                   "by BN computes the same whatever its weights' scale, so weights grown many times their start "
+                   "take proportionally smaller steps: gradient still arrives, learning slows.")
+    arms = small.arms[small.arms.vs_bn_diff.notna()] if not small.arms.empty else small.arms
+    if not arms.empty:
+        at = arms[arms.batch_size == arms.batch_size.min()]
+        out.append("- **What one change to BN recovers** (exploratory arms, designed after BN's batch-2 result was "
+                   "seen): " + "; ".join(
+                       f"{NORM_NAMES[r['arm']]} at batch {r['batch_size']}: {r['arm_acc']:.1f} % against BN's "
+                       f"{r['bn']:.1f} and GN's {r['gn']:.1f} (− BN: {estimate(r['vs_bn_diff'], r['vs_bn_low'], r['vs_bn_high'])}"
+                       f"{', shown' if r['vs_bn_shown'] else ', not shown'}; − GN: "
+                       f"{estimate(r['vs_gn_diff'], r['vs_gn_low'], r['vs_gn_high'])}"
+                       f"{', shown' if r['vs_gn_shown'] else ', not shown'})" for r in at.to_dict("records")) + ".")
+    if not small.costs.empty:
+        out.append("- **What the batch costs beyond the fifth stage** (batch 32 minus the smallest, where the fifth "
+                   "stage is mended): " + "; ".join(
+                       f"{_name(r['what'], r['image_size'] if r['what'] in SAID else None)} "
+                       f"{estimate(r['diff'], r['low'], r['high'])}{', shown' if r['shown'] else ', not shown'}"
+                       for r in small.costs.to_dict("records")) + ".")
     return "\n".join(out)

@@ -61,6 +61,12 @@ def test_layer_signals_set_the_smallest_batch_beside_batch_32_per_norm_and_layer
     words = signals_words(t, ["conv1", "fc6"])
     assert words == ("- BN at batch 2: conv gradients 0.03 × batch 32's, fc gradients 1 ×; its conv weights moved "
                      "30 × their starting norm (batch 32: 1.5).")   # GN has no batch-2 row with signals: no sentence
+    from alexlib.report.render.why import lead
+    assert lead(study(tmp_path).small) == (
+        "- **Where learning stops** (the per-layer signals): BN's conv gradients at batch 2 are 0.03 × batch 32's "
+        "and its conv weights moved 30 × their starting norm, most at conv1 (batch 32: 1.5). A layer followed "
+        "by BN computes the same whatever its weights' scale, so weights grown many times their start take "
+        "proportionally smaller steps: gradient still arrives, learning slows.")
     assert layer_signals(study(tmp_path).runs[lambda d: d.batch_size != 32]).empty
 
 
@@ -87,6 +93,11 @@ def test_each_arm_of_bn_is_set_beside_bns_and_gns_cells_and_never_among_the_stud
     assert a.loc[("bn_pre5", 2), "vs_bn_shown"] and a.loc[("bn_pre5", 2), "vs_gn_shown"]   # part of the gap
     assert not a.loc[("bn_gn5", 32), "vs_bn_shown"] and a.loc[("bn_gn5", 2), "bn_n"] == 3
     assert set(st.cells.reset_index().norm) == {"bn", "gn"}        # not a norm of the report's design
+    c = st.small.costs.set_index("what")
+    assert list(c.index) == ["bn_gn5", "bn_pre5"] and c.loc["bn_gn5", "small"] == 2
+    assert math.isclose(c.loc["bn_gn5", "diff"], 85.1 - 0.1 / 3 - 79.1, abs_tol=1e-9) and c.loc["bn_gn5", "shown"]
     md = st.small_batch_markdown()
     assert "What one change to BN recovers" in md and "BatchNorm, GroupNorm at conv5" in md
+    assert md.startswith("- **What one change to BN recovers** (exploratory arms")     # the answer first
+    assert "- **What the batch costs beyond the fifth stage**" in md and "Where learning stops" not in md
     assert any("One change to BN at a time" in f["text"] for f in st.findings())
