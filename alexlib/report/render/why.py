@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ...train.net.norms import NORM_NAMES, SHORT_NAMES
+from ...train.net.norms import ARMS, NORM_NAMES, SHORT_NAMES
 from ..domain.smallbatch import LOST_IN, SmallBatch
 from .references import cite
 from .tables import SAID, estimate
@@ -195,7 +195,7 @@ def arms_words(arms: pd.DataFrame) -> str:
             vs_gn = ("" if r["vs_gn_diff"] != r["vs_gn_diff"] else
                      f"; against GN {estimate(r['vs_gn_diff'], r['vs_gn_low'], r['vs_gn_high'])}"
                      f"{'' if r['vs_gn_shown'] else ' (no difference shown)'}")
-            bits.append(f"at batch {r['batch_size']} {r['arm_acc']:.1f} % against BN's {r['bn']:.1f}: "
+            bits.append(f"at batch {r['batch_size']}: {r['arm_acc']:.1f} % against BN's {r['bn']:.1f}: "
                         f"{estimate(r['vs_bn_diff'], r['vs_bn_low'], r['vs_bn_high'])}"
                         f"{'' if r['vs_bn_shown'] else ' (no difference shown)'}{share}{vs_gn}")
         if bits:
@@ -203,8 +203,9 @@ def arms_words(arms: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
-def _name(key: str, px: int | None = None) -> str:
-    return NORM_NAMES.get(key, key) if key not in SAID else SAID[key] + (f" at {px} px" if px else "")
+def _name(key: str, px: int) -> str:
+    """An arm of BN by its name; a norm of the image-size arm by its short name and image size."""
+    return NORM_NAMES[key] if key in ARMS else f"{SAID.get(key, key)} at {px} px"
 
 
 def costs_markdown(costs: pd.DataFrame, caption: Callable[[str, str], str]) -> str:
@@ -212,7 +213,7 @@ def costs_markdown(costs: pd.DataFrame, caption: Callable[[str, str], str]) -> s
     smallest batch with the interval, and a sentence."""
     rows = ["| where the fifth stage is mended | smallest batch | at it | at 32 | 32 − smallest |", "|---|---|---|---|---|"]
     for r in costs.to_dict("records"):
-        rows.append(f"| {_name(r['what'], r['image_size'] if r['what'] in SAID else None)} | {r['small']} | "
+        rows.append(f"| {_name(r['what'], r['image_size'])} | {r['small']} | "
                     f"{_acc(r['at_small'], r['n_small'])} | {_acc(r['at_sound'], r['n_sound'])} | "
                     f"{estimate(r['diff'], r['low'], r['high'])}{' shown' if r['shown'] else ''} |")
     n = int(costs.n_small.sum() + costs.n_sound.sum())
@@ -262,7 +263,7 @@ def lead(small: SmallBatch) -> str:
     if not small.costs.empty:
         out.append("- **What the batch costs beyond the fifth stage** (batch 32 minus the smallest, where the fifth "
                    "stage is mended): " + "; ".join(
-                       f"{_name(r['what'], r['image_size'] if r['what'] in SAID else None)} "
+                       f"{_name(r['what'], r['image_size'])} "
                        f"{estimate(r['diff'], r['low'], r['high'])}{', shown' if r['shown'] else ', not shown'}"
                        for r in small.costs.to_dict("records")) + ".")
     return "\n".join(out)

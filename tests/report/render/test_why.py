@@ -21,7 +21,7 @@ def test_an_arm_says_what_share_of_bns_gap_to_gn_it_recovers_and_what_it_could_n
         arm_row("bn_pre5", 2, 40.0, 15.0, 78.0, (25.0, -100.0, 100.0, False), (math.nan,) * 3 + (False,)),
     ])
     words = W.arms_words(arms).splitlines()
-    assert words[0].startswith("- BatchNorm, GroupNorm at conv5: at batch 2 78.0 % against BN's 15.0: +63.0 [+50.0,")
+    assert words[0].startswith("- BatchNorm, GroupNorm at conv5: at batch 2: 78.0 % against BN's 15.0: +63.0 [+50.0,")
     assert "100 % of BN's 63.0-point gap to GN" in words[0] and "against GN +0.0" in words[0]
     assert "at batch 32" in words[0] and "gap" not in words[0].split("at batch 32")[1]   # no gap at 32: no share
     assert "+25.0 (too few seeds to bound it) (no difference shown)" in words[1] and "against GN" not in words[1]
