@@ -214,9 +214,9 @@ def analyze(runs: pd.DataFrame, image_size: int) -> SmallBatch:
 
 
 def layer_signals(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per norm, at the study's smallest batch size and at ``SOUND_BATCH``: the last epoch's gradient norm (mean
-    over its steps) and distance of the weights from their start (relative to their starting norm), per layer,
-    each the mean over the completed seeds whose records carry them (schema 4; older records do not). Columns
+    """Per norm, at the study's smallest batch size and at ``SOUND_BATCH`` (BN's arms at the smallest only): the last
+    epoch's gradient norm (mean over its steps) and distance of the weights from their start (relative to their
+    starting norm), per layer, each the mean over the completed seeds whose records carry them (schema 4; older records do not). Columns
     norm, batch_size, seeds, then ``grad:<layer>`` and ``dist:<layer>`` in the network's order."""
     done = main_grid(_first(runs))
     done = pd.concat([done, runs[(runs.design == NORM_ARM) & (runs.status == "completed")]])   # BN's arms too
@@ -228,7 +228,7 @@ def layer_signals(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     rows = []
     for norm in dict.fromkeys(done.sort_values("norm", key=lambda s: s.map(_order)).norm):
-        for bs in (sizes[0], SOUND_BATCH):
+        for bs in (sizes[0],) if norm in ARMS else (sizes[0], SOUND_BATCH):   # an arm where BN fails
             g = done[(done.norm == norm) & (done.batch_size == bs)]
             if g.empty:
                 continue

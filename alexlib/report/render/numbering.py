@@ -13,7 +13,7 @@ ORDER: tuple[tuple[str, str], ...] = (
     (TABLE, "claims_report"), (TABLE, "claims_paper"), (TABLE, "across"), (FIGURE, "accuracy_vs_batch"),
     (FIGURE, "accuracy_bars"), (TABLE, "accuracy"), (TABLE, "claim:*"),
     (FIGURE, "differences"), (TABLE, "convergence"), (FIGURE, "learning_curves"),
-    (TABLE, "small_values"), (TABLE, "small_checks"), (TABLE, "small_arm"), (TABLE, "small_norm_arms"), (TABLE, "small_costs"),
+    (TABLE, "small_values"), (TABLE, "small_checks"), (TABLE, "small_arm"), (TABLE, "small_norm_arms"),
     (TABLE, "small_signals"),
     (TABLE, "lr_sweep"),
     (TABLE, "plan"), (TABLE, "batch_effects"), (TABLE, "protocol"), (TABLE, "reencoding"), (TABLE, "against"),

@@ -24,7 +24,7 @@ class Typeset:
                  "learning_curves", "environment", "time"}
         shown |= {"claims_paper", "accuracy_vs_batch"} if small.present else set()
         shown |= {k for k, t in (("small_values", small.values), ("small_checks", small.checks),
-                                 ("small_arm", small.arm), ("small_norm_arms", small.arms), ("small_costs", small.costs),
+                                 ("small_arm", small.arm), ("small_norm_arms", small.arms),
                                  ("small_signals", small.signals))
                    if small.present and not t.empty}
         shown |= {k for k, t in (("lr_sweep", self.lr_table()), ("plan", self.plan_table()),

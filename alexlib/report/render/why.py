@@ -8,10 +8,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ...train.net.norms import NORM_NAMES, SHORT_NAMES
+from ...train.net.norms import ARMS, NORM_NAMES, SHORT_NAMES
 from ..domain.smallbatch import LOST_IN, SmallBatch
 from .references import cite
-from .tables import SAID, estimate
+from .tables import NB, SAID, estimate
 
 
 def _gain(r: dict[str, Any], key: str) -> str:
@@ -79,12 +79,9 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any],
         out.append(caption("small_arm", f"**Small batch, or few values per statistic?** ({n} runs) The same norm "
                    f"and batch size at a larger image size, whose fifth-stage map is larger ({cite('welch')}, "
                    "one family over the rows; a larger image is also a different input, so GN, which averages no "
-                   "batch, is the control).") + "\n\n" + "\n".join(rows)
-                   + "\n\n" + _arm_words(arm))
+                   "batch, is the control).") + "\n\n" + "\n".join(rows))
     if not small.arms.empty:
         out.append(arms_markdown(small.arms, caption))
-    if not small.costs.empty:
-        out.append(costs_markdown(small.costs, caption))
     if not signals.empty:
         out.append(signals_markdown(signals, caption))
     return "\n\n".join(out) if out else "No run below the report's batch sizes, and no BatchNorm run with the checks."
@@ -103,56 +100,26 @@ def _pct(v: float) -> str:
     return "—" if v != v else f"{v:.1f}"
 
 
-def _arm_words(arm: pd.DataFrame) -> str:
-    bits = []
-    for r in arm.to_dict("records"):
-        what = ("higher" if r["diff"] > 0 else "lower") if r["shown"] else "no difference shown"
-        what = "too few seeds on a side" if r["diff"] != r["diff"] else what
-        bits.append(f"{SHORT_NAMES.get(r['norm'], r['norm'])} at batch {r['batch_size']}: {_pct(r['arm'])} % at "
-                    f"{r['arm_px']} px against {_pct(r['main'])} % at {r['main_px']} px ({what})")
-    return "; ".join(bits) + "."
-
-
 def signals_markdown(signals: pd.DataFrame, caption: Callable[[str, str], str]) -> str:
-    """``smallbatch.layer_signals`` as the report shows it: a row per cell and signal, a column per layer, then a
-    sentence per norm comparing its smallest batch size with batch 32 (``caption``: numbers the table)."""
+    """``smallbatch.layer_signals`` as the report shows it: a row per cell, a column per layer holding its gradient
+    norm / weight distance (``caption``: numbers the table); the section's lead says what it shows."""
     layers = [c[5:] for c in signals.columns if c.startswith("grad:")]
-    rows = ["| cell | seeds | last epoch | " + " | ".join(layers) + " |", "|---|---|---|" + "---|" * len(layers)]
+    rows = ["| cell | seeds | " + " | ".join(layers) + " |", "|---|---|" + "---|" * len(layers)]
     for r in signals.to_dict("records"):
         cell = f"{SHORT_NAMES.get(r['norm'], r['norm'])}, batch {r['batch_size']}"
-        rows.append(f"| {cell} | {r['seeds']} | gradient norm | " + " | ".join(_g(r[f'grad:{ly}']) for ly in layers) + " |")
-        rows.append("|  |  | weights moved (× start) | " + " | ".join(f"{r[f'dist:{ly}']:.1f}" for ly in layers) + " |")
+        rows.append(f"| {cell} | {r['seeds']} | " + " | ".join(f"{_g(r[f'grad:{ly}'])}{NB}/{NB}{r[f'dist:{ly}']:.1f}"
+                                                           for ly in layers) + " |")
     n = int(signals.seeds.sum())
     head = caption("small_signals", f"**Where learning stops, layer by layer** ({n} runs). Per layer at the last "
-                   "epoch: the gradient norm (mean over the epoch's steps) and how far the weights moved from their "
-                   "start (‖W − W₀‖ / ‖W₀‖), mean over the completed seeds whose records carry them; at the smallest "
-                   "batch size and at batch 32, where BN trains.")
-    return head + "\n\n" + "\n".join(rows) + "\n\n" + signals_words(signals, layers)
+                   "epoch, *gradient norm / weights moved*: the gradient norm (mean over the epoch's steps), and how "
+                   "far the weights moved from their start (‖W − W₀‖ / ‖W₀‖, × their starting norm); means over the "
+                   "completed seeds whose records carry them, at the smallest batch size and at batch 32, where BN "
+                   "trains (BN's arms at the smallest).")
+    return head + "\n\n" + "\n".join(rows)
 
 
 def _g(v: float) -> str:
     return f"{v:.2g}" if v >= 1e-3 else f"{v:.0e}"
-
-
-def signals_words(signals: pd.DataFrame, layers: list[str]) -> str:
-    """A sentence per norm with both batch sizes: its conv and fc gradients at the small batch against batch 32's,
-    and how far its conv weights moved in each."""
-    convs, fcs = [ly for ly in layers if ly.startswith("conv")], [ly for ly in layers if not ly.startswith("conv")]
-    out = []
-    for norm, g in signals.groupby("norm", sort=False):
-        if len(g) < 2:
-            continue
-        small, sound = g.iloc[0], g.iloc[-1]
-
-        def span(kind: str, which: list[str], r=None, ratio: bool = True) -> str:
-            vals = [(small[f"{kind}:{ly}"] / sound[f"{kind}:{ly}"]) if ratio else (r[f"{kind}:{ly}"]) for ly in which]
-            lo, hi = min(vals), max(vals)
-            return _g(lo) if _g(lo) == _g(hi) else f"{_g(lo)}–{_g(hi)}"
-        out.append(f"- {SAID.get(norm, norm)} at batch {small.batch_size}: conv gradients "
-                   f"{span('grad', convs)} × batch {sound.batch_size}'s, fc gradients {span('grad', fcs)} ×; its conv "
-                   f"weights moved {span('dist', convs, small, False)} × their starting norm (batch {sound.batch_size}: "
-                   f"{span('dist', convs, sound, False)}).")
-    return "\n".join(out)
 
 
 def arms_markdown(arms: pd.DataFrame, caption: Callable[[str, str], str]) -> str:
@@ -164,12 +131,10 @@ def arms_markdown(arms: pd.DataFrame, caption: Callable[[str, str], str]) -> str
                     f"{_acc(r['bn'], r['bn_n'])} | {_acc(r['gn'], r['gn_n'])} | {_vs(r, 'bn')} | {_vs(r, 'gn')} |")
     n = int(arms.arm_n.sum())
     head = caption("small_norm_arms", f"**What one change to BN recovers** ({n} runs of the arms; exploratory: "
-                   "designed after BN's batch-2 result was seen). Each arm is BN's network with one thing changed: "
-                   "GroupNorm instead of BatchNorm at the fifth stage, whose map is 1×1 here; or the fifth stage's "
-                   "BatchNorm moved before its max-pool, where the map is 3×3 (9 values per sample per statistic "
-                   "instead of 1; fc6's input unchanged). Test accuracy (%, mean and seeds) beside BN's and GN's "
-                   f"cells at the same batch size; differences by {cite('welch')}, one family over the table.")
-    return head + "\n\n" + "\n".join(rows) + "\n\n" + arms_words(arms)
+                   "designed after BN's batch-2 result was seen). BN's network with GroupNorm at the fifth stage, or "
+                   "with the fifth BatchNorm before its max-pool (a 3×3 map: 9 values per sample per statistic, not 1; "
+                   f"fc6's input unchanged). Test accuracy (%, mean (seeds)); {cite('welch')}, one family.")
+    return head + "\n\n" + "\n".join(rows)
 
 
 def _acc(v: float, n: int) -> str:
@@ -181,51 +146,20 @@ def _vs(r: dict, other: str) -> str:
     return "—" if d != d else estimate(d, lo, hi) + (" shown" if r[f"vs_{other}_shown"] else "")
 
 
-def arms_words(arms: pd.DataFrame) -> str:
-    """A sentence per arm: at each batch size, what it recovers of BN's loss and how far from GN it stays."""
-    out = []
-    for key, g in arms.groupby("arm", sort=False):
-        bits = []
-        for r in g.to_dict("records"):
-            if r["vs_bn_diff"] != r["vs_bn_diff"]:
-                continue
-            lost = r["gn"] - r["bn"]
-            share = (f", {100 * r['vs_bn_diff'] / lost:.0f} % of BN's {lost:.1f}-point gap to GN"
-                     if lost == lost and lost > 5 else "")
-            vs_gn = ("" if r["vs_gn_diff"] != r["vs_gn_diff"] else
-                     f"; against GN {estimate(r['vs_gn_diff'], r['vs_gn_low'], r['vs_gn_high'])}"
-                     f"{'' if r['vs_gn_shown'] else ' (no difference shown)'}")
-            bits.append(f"at batch {r['batch_size']} {r['arm_acc']:.1f} % against BN's {r['bn']:.1f}: "
-                        f"{estimate(r['vs_bn_diff'], r['vs_bn_low'], r['vs_bn_high'])}"
-                        f"{'' if r['vs_bn_shown'] else ' (no difference shown)'}{share}{vs_gn}")
-        if bits:
-            out.append(f"- {NORM_NAMES.get(key, key)}: " + "; ".join(bits) + ".")
-    return "\n".join(out)
-
-
-def _name(key: str, px: int | None = None) -> str:
-    return NORM_NAMES.get(key, key) if key not in SAID else SAID[key] + (f" at {px} px" if px else "")
-
-
-def costs_markdown(costs: pd.DataFrame, caption: Callable[[str, str], str]) -> str:
-    """``smallbatch.batch_costs`` as a table: per arm and per norm of the image-size arm, batch 32 minus its
-    smallest batch with the interval, and a sentence."""
-    rows = ["| where the fifth stage is mended | smallest batch | at it | at 32 | 32 − smallest |", "|---|---|---|---|---|"]
-    for r in costs.to_dict("records"):
-        rows.append(f"| {_name(r['what'], r['image_size'] if r['what'] in SAID else None)} | {r['small']} | "
-                    f"{_acc(r['at_small'], r['n_small'])} | {_acc(r['at_sound'], r['n_sound'])} | "
-                    f"{estimate(r['diff'], r['low'], r['high'])}{' shown' if r['shown'] else ''} |")
-    n = int(costs.n_small.sum() + costs.n_sound.sum())
-    head = caption("small_costs", f"**What the batch still costs where the fifth stage is mended** ({n} runs). "
-                   "Each of BN's arms and each norm of the image-size arm (whose fifth-stage map is larger), its cell at "
-                   f"batch 32 minus its cell at its smallest batch ({cite('welch')}, one family over the table): a "
-                   "cost shown here is a cost of the small batch beyond the fifth stage's statistic.")
-    return head + "\n\n" + "\n".join(rows)
+def _name(key: str, px: int) -> str:
+    """An arm of BN by its name; a norm of the image-size arm by its short name and image size."""
+    return NORM_NAMES[key] if key in ARMS else f"{SAID.get(key, key)} at {px} px"
 
 
 def _span(values) -> str:
     vals = [f"{v:.2g}" for v in sorted(values)]
     return vals[0] if vals[0] == vals[-1] else f"{vals[0]}–{vals[-1]}"
+
+
+def _share(r: dict[str, Any]) -> str:
+    """What share of BN's gap to GN at that batch size the arm's gain over BN is (where the gap exceeds 5 points)."""
+    gap = r["gn"] - r["bn"]
+    return f", {100 * r['vs_bn_diff'] / gap:.0f} % of BN's {gap:.1f}-point gap to GN" if gap == gap and gap > 5 else ""
 
 
 def lead(small: SmallBatch) -> str:
@@ -255,14 +189,16 @@ def lead(small: SmallBatch) -> str:
         out.append("- **What one change to BN recovers** (exploratory arms, designed after BN's batch-2 result was "
                    "seen): " + "; ".join(
                        f"{NORM_NAMES[r['arm']]} at batch {r['batch_size']}: {r['arm_acc']:.1f} % against BN's "
-                       f"{r['bn']:.1f} and GN's {r['gn']:.1f} (− BN: {estimate(r['vs_bn_diff'], r['vs_bn_low'], r['vs_bn_high'])}"
-                       f"{', shown' if r['vs_bn_shown'] else ', not shown'}; − GN: "
+                       f"{r['bn']:.1f} and GN's {r['gn']:.1f} (− BN: "
+                       f"{estimate(r['vs_bn_diff'], r['vs_bn_low'], r['vs_bn_high'])}"
+                       f"{', shown' if r['vs_bn_shown'] else ', not shown'}{_share(r)}; − GN: "
                        f"{estimate(r['vs_gn_diff'], r['vs_gn_low'], r['vs_gn_high'])}"
                        f"{', shown' if r['vs_gn_shown'] else ', not shown'})" for r in at.to_dict("records")) + ".")
     if not small.costs.empty:
-        out.append("- **What the batch costs beyond the fifth stage** (batch 32 minus the smallest, where the fifth "
-                   "stage is mended): " + "; ".join(
-                       f"{_name(r['what'], r['image_size'] if r['what'] in SAID else None)} "
+        out.append("- **What the batch costs beyond the fifth stage** (where the fifth stage is mended: each arm "
+                   "of BN and each norm at the larger image size, batch 32 minus its smallest, Welch, one family): "
+                   + "; ".join(
+                       f"{_name(r['what'], r['image_size'])} "
                        f"{estimate(r['diff'], r['low'], r['high'])}{', shown' if r['shown'] else ', not shown'}"
                        for r in small.costs.to_dict("records")) + ".")
     return "\n".join(out)
