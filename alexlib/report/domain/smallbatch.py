@@ -75,8 +75,9 @@ def bn_checks(runs: pd.DataFrame) -> pd.DataFrame:
 LOST_IN = {  # where a BN cell's accuracy was lost, in words
     "recomputed": "in the running averages: recomputed statistics recover a gain shown",
     "own": "in the running averages: each test batch's own statistics recover a gain shown",
-    "weights": "in the weights, in training: neither recovers it",
-    "nothing": "nothing lost to recover",
+    "weights": "neither recomputed nor per-batch statistics recover a gain shown: the loss is not shown to be in "
+               "the running averages",
+    "nothing": "no gain shown either way",
 }
 
 

@@ -59,10 +59,11 @@ def test_layer_signals_set_the_smallest_batch_beside_batch_32_per_norm_and_layer
         "grad:conv1", "grad:fc6", "dist:conv1", "dist:fc6"]
     from alexlib.report.render.why import lead
     assert lead(study(tmp_path).small) == (
-        "- **Where learning stops** (the per-layer signals): BN's conv gradients at batch 2 are 0.03 × batch 32's "
-        "and its conv weights moved 30 × their starting norm, most at conv1 (batch 32: 1.5). A layer followed "
-        "by BN computes the same whatever its weights' scale, so weights grown many times their start take "
-        "proportionally smaller steps: gradient still arrives, learning slows.")   # GN has no batch-2 signals: no words
+        "- **Where learning stops** (the per-layer signals, means of the seeds, no interval): BN's conv gradients at "
+        "batch 2 are 0.03 × batch 32's and its conv weights moved 30 × their starting norm, most at conv1 (batch 32: "
+        "1.5). A layer followed by BN computes the same whatever its weights' scale, so such growth shrinks its "
+        "effective step; that this is why BN does not learn is not tested here by an intervention, and the smallest "
+        "batch also takes more steps than batch 32.")   # GN has no batch-2 signals: no words
     assert layer_signals(study(tmp_path).runs[lambda d: d.batch_size != 32]).empty
 
 
@@ -95,5 +96,5 @@ def test_each_arm_of_bn_is_set_beside_bns_and_gns_cells_and_never_among_the_stud
     md = st.small_batch_markdown()
     assert "What one change to BN recovers" in md and "BatchNorm, GroupNorm at conv5" in md
     assert md.startswith("- **What one change to BN recovers** (exploratory arms")     # the answer first
-    assert "- **What the batch costs beyond the fifth stage**" in md and "Where learning stops" not in md
+    assert "- **What the batch costs beyond the fifth stage's statistic**" in md and "Where learning stops" not in md
     assert any("One change to BN at a time" in f["text"] for f in st.findings())
