@@ -107,8 +107,16 @@ def batch_key(design: str, norm: str, a: int, b: int) -> tuple[str, int]:
 
 
 def norm_mean(ev: Evidence, hi: str, lo: str, first: bool) -> looks.StageTest | None:
+    """``hi`` − ``lo`` averaged over the batch sizes of this stage, on shared seeds; None where a batch size that
+    either norm ran here has fewer than two shared seeds. Leaving it out would make this stage's mean one over
+    other batch sizes than another stage's: a second stage that grew ``hi``'s cells but ``lo``'s at batch 64 only
+    would test the batch-64 difference, and the two-look combination would mix two quantities. The first look
+    then stands alone."""
     cells = ev.first if first else ev.final
     a, b = cells.get(hi, {}), cells.get(lo, {})
+    ran = {bs for side in (a, b) for bs, seeds in side.items() if seeds}
+    if any(len(set(a.get(bs, {})) & set(b.get(bs, {}))) < 2 for bs in ran):
+        return None
     e = stats.blocked_mean(a, b, ev.res, flip_check=False)
     t = stage_test(e, max(1, len(set(a) & set(b))))
     if t is not None and not t.se > 0:   # nothing varies within a batch size: the exact flip of the real units
