@@ -28,5 +28,5 @@ def test_the_lead_sets_each_arm_against_bn_and_gn_with_its_intervals_and_what_it
     assert "gap" not in text          # no share of a gap from two point estimates: the intervals say it
     assert "batch 32" not in text                                   # the lead speaks of the smallest batch
     table = W.arms_markdown(arms, lambda key, text: f"[{key}] {text}")
-    assert table.startswith("[small_norm_arms] **What one change to BN recovers** (9 runs of the arms; exploratory")
+    assert table.startswith("[small_norm_arms] **What one change to BN recovers** (9 runs of the arms; BN, GN: first stage; exploratory")
     assert table.count("\n| BatchNorm") == 3
