@@ -45,6 +45,21 @@ def test_a_trained_record_holds_no_path_of_this_machine_inside_the_repository():
         shutil.rmtree(out, ignore_errors=True)
 
 
+def test_no_committed_record_names_a_folder_of_the_machine_that_made_it():
+    """A reader's clone has other paths: every committed record names its data and run folders relative to the
+    repository (a Debian package's system folder, the same on every machine, is the one absolute path kept)."""
+    import json
+    keys = (("config", "data_dir"), ("config", "out_dir"), ("dataset", "location"), ("dataset", "fallback_from"))
+    found = []
+    for p in sorted((REPO / "reports").glob("*/records/**/metrics.json")):
+        m = json.loads(p.read_text())
+        for block, key in keys:
+            v = (m.get(block) or {}).get(key)
+            if isinstance(v, str) and v.startswith("/") and not v.startswith("/usr/share/"):
+                found.append(f"{p.relative_to(REPO)}: {block}.{key} = {v}")
+    assert not found, found[:5] + [f"... {len(found)} in all"]
+
+
 # ---- the typed record and its schema ----
 def test_a_record_round_trips_and_carries_its_schema_and_code_digest():
     from alexlib.train.record import SCHEMA, RunRecord, training_code_digest
