@@ -140,8 +140,7 @@ def norm_arms(runs: pd.DataFrame) -> pd.DataFrame:
     main = main_grid(_first(runs))
     res = test_resolution(runs)
     rows, ests = [], []
-    for (key, bs), g in sorted(arms.groupby(["norm", "batch_size"]), key=lambda kv: (ARMS.index(kv[0][0])
-                                                                                     if kv[0][0] in ARMS else 9, kv[0][1])):
+    for (key, bs), g in sorted(arms.groupby(["norm", "batch_size"]), key=lambda kv: (_order(kv[0][0]), kv[0][1])):
         row: dict[str, Any] = {"arm": key, "batch_size": int(bs), "arm_acc": g.test_acc.mean(), "arm_n": len(g)}
         for other in ("bn", "gn"):
             base = main[(main.norm == other) & (main.batch_size == bs)]
@@ -153,14 +152,18 @@ def norm_arms(runs: pd.DataFrame) -> pd.DataFrame:
     stats.family(ests)
     for r in rows:
         for other in ("bn", "gn"):
-            e = r.pop(f"_{other}")
-            r |= {f"vs_{other}_diff": e.diff if e else math.nan, f"vs_{other}_low": e.low if e else math.nan,
-                  f"vs_{other}_high": e.high if e else math.nan, f"vs_{other}_shown": bool(e and e.shown())}
+            r |= _drawn(r.pop(f"_{other}"), f"vs_{other}_")
     return pd.DataFrame(rows)
 
 
+def _drawn(e: stats.Estimate | None, prefix: str = "") -> dict[str, Any]:
+    """An estimate of a family, once its level is set, as a row's columns: diff, low, high, shown."""
+    return {f"{prefix}diff": e.diff if e else math.nan, f"{prefix}low": e.low if e else math.nan,
+            f"{prefix}high": e.high if e else math.nan, f"{prefix}shown": bool(e and e.shown())}
+
+
 def batch_costs(runs: pd.DataFrame) -> pd.DataFrame:
-    """What the batch still costs where the fifth stage is mended: per BN arm and per norm of the image-size arm,
+    """What the batch still costs beyond the fifth stage's statistic: per BN arm and per norm of the image-size arm,
     its cell at ``SOUND_BATCH`` minus its cell at the smallest batch size it ran (Welch, one family over the rows).
     Columns what (norm key), image_size, small, at_small, n_small, at_sound, n_sound, diff, low, high, shown."""
     done = runs[(runs.status == "completed") & runs.design.isin([NORM_ARM, IMAGE_ARM])]
@@ -176,11 +179,8 @@ def batch_costs(runs: pd.DataFrame) -> pd.DataFrame:
         rows.append({"what": norm, "image_size": int(px), "small": int(sizes[0]), "at_small": lo.mean(),
                      "n_small": len(lo), "at_sound": hi.mean(), "n_sound": len(hi), "_e": e})
     stats.family(ests)
-    for r in rows:
-        e = r.pop("_e")
-        r.update(diff=e.diff, low=e.low, high=e.high, shown=e.shown())
-    return pd.DataFrame(rows).sort_values(["image_size", "what"], key=lambda s: s.map(_order) if s.name == "what"
-                                          else s).reset_index(drop=True) if rows else pd.DataFrame()
+    rows.sort(key=lambda r: (r["image_size"], _order(r["what"])))
+    return pd.DataFrame([r | _drawn(r.pop("_e")) for r in rows])
 
 
 @dataclass(frozen=True)
@@ -213,12 +213,11 @@ def analyze(runs: pd.DataFrame, image_size: int) -> SmallBatch:
                       present=bool(batch) and min(batch) < min(REPORT_BATCHES))
 
 
-
 def layer_signals(runs: pd.DataFrame) -> pd.DataFrame:
     """Per norm, at the study's smallest batch size and at ``SOUND_BATCH`` (BN's arms at the smallest only): the last
     epoch's gradient norm (mean over its steps) and distance of the weights from their start (relative to their
-    starting norm), per layer, each the mean over the completed seeds whose records carry them (schema 4; older records do not). Columns
-    norm, batch_size, seeds, then ``grad:<layer>`` and ``dist:<layer>`` in the network's order."""
+    starting norm), per layer, each the mean over the completed seeds whose records carry them (schema 4; older
+    records do not). Columns norm, batch_size, seeds, then ``grad:<layer>`` and ``dist:<layer>`` in the network's order."""
     done = main_grid(_first(runs))
     done = pd.concat([done, runs[(runs.design == NORM_ARM) & (runs.status == "completed")]])   # BN's arms too
     if "layers_last" not in done:

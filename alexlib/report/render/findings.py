@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ...train.net.norms import EXTRAS, NORM_NAMES, NORMED
+from ...train.net.norms import EXTRAS, NORMED
 from ...vocab import ALPHA, ANCHOR_BATCH, BEYOND_LIMIT, POWER_TEXT, REPORT_BATCHES, counted
 from ..domain.analysis import Analysis
 from ..domain.claims import SOURCES, claim_spec
@@ -20,9 +20,10 @@ from ..domain.runs import main_grid
 from ..domain.smallbatch import LOST_IN
 from ..inference.power import detectable, seeds_needed
 from ..inference.stats import Comparison
-from ..inference.verdicts import NOT_TESTABLE, VERDICTS, Claim, Part
+from ..inference.verdicts import NOT_TESTABLE, VERDICTS, Claim
 from .front import SAID, phrase
-from .tables import estimate
+from .tables import estimate, part_estimate
+from .why import arm_said
 
 
 def _no_refs(*keys: str) -> str:
@@ -198,10 +199,6 @@ def _claims(claims: list[Claim], see: Callable[..., str] = _no_refs) -> str:
     return "; ".join(out) + f" (each part at the size it claims{'; ' + tables if tables else ''})."
 
 
-def _iv(p: Part) -> str:
-    iv = p.interval
-    return "" if iv is None else estimate(iv.estimate, iv.low, iv.high)
-
 
 def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: pd.DataFrame, arm: pd.DataFrame,
                   flags: dict[tuple[str, int], list[str]], see: Callable[..., str] = _no_refs,
@@ -230,7 +227,7 @@ def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: 
     above = [p for k, p in parts.items() if k.startswith("gn-bn") and p.interval is not None]
     if falls or above:
         out.append("The paper's claims, part by part: " + "; ".join(
-            f"{p.what} {_iv(p)}: {phrase(p)}" for p in falls + above)
+            f"{p.what} {part_estimate(p)}: {phrase(p)}" for p in falls + above)
             + f" {see(*(f'claim:{c.id}' for c in a.claims if claim_spec(c.id).source == 'gn_paper'))}.")
     lost = checks[checks.lost_in != "nothing"] if not checks.empty else checks
     if not lost.empty:
@@ -250,10 +247,7 @@ def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: 
     if tried is not None and not tried.empty:
         tried = tried[tried.batch_size == tried.batch_size.min()]   # where BN fails; batch 32 is in the table
         out.append("One change to BN at a time (exploratory arms): " + "; ".join(
-            f"{NORM_NAMES.get(r['arm'], r['arm'])} at batch {r['batch_size']} {r['arm_acc']:.1f} % against BN's "
-            f"{r['bn']:.1f} ({estimate(r['vs_bn_diff'], r['vs_bn_low'], r['vs_bn_high'])}"
-            f"{', shown' if r['vs_bn_shown'] else ', not shown'})" for r in tried.to_dict("records"))
-            + f" {see('small_norm_arms')}.")
+            arm_said(r, against_gn=False) for r in tried.to_dict("records")) + f" {see('small_norm_arms')}.")
     return out
 
 

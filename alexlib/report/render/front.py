@@ -24,7 +24,7 @@ from ..domain.registration import Registration
 from ..domain.runs import main_grid
 from ..inference.verdicts import AGAINST, OPEN, RULED_OUT, SHOWN, UNTESTABLE, Claim, Part
 from .references import DATASETS, cite
-from .tables import LEVEL_TEXT, SAID, estimate
+from .tables import LEVEL_TEXT, SAID, part_estimate
 
 # What the report says it ran on, beyond params/reference.yaml's numbers (from the report itself)
 REPORT_SIDE = {"device": "CPU for its first configuration (5 hours), then a GPU", "precision": "not stated (fp32 by "
@@ -257,10 +257,6 @@ def demo_label(words: str, demo: bool) -> str:
 # ---------------------------------------------------------------------------------------------------
 # Page 1 in plain words: a few findings, each with its number, its interval and where it rests
 # ---------------------------------------------------------------------------------------------------
-def _iv(p: Part, unit: str = "") -> str:
-    iv = p.interval
-    return estimate(iv.estimate, iv.low, iv.high, unit)
-
 
 def _tally(claims: list[Claim], source: str) -> str:
     mine = [c for c in claims if claim_spec(c.id).source == source]
@@ -286,7 +282,7 @@ def headlines(claims: list[Claim], flags: dict[tuple[str, int], list[str]], see,
     c1 = by_id.get("1")
     finals = [p for p in (c1.parts if c1 else []) if p.key.endswith("final") and p.interval is not None]
     if finals:
-        gains = ", ".join(f"{SAID[p.key.split('-')[0]]} {_iv(p, ' points')}" for p in finals)
+        gains = ", ".join(f"{SAID[p.key.split('-')[0]]} {part_estimate(p, ' points')}" for p in finals)
         shown = all(p.outcome == SHOWN for p in finals)
         out.append(f"Normalization {'raises' if shown else 'may raise'} final test accuracy over no normalization, "
                    f"on average over the report's batch sizes: {gains} {see('claims_report')}.")
@@ -301,11 +297,11 @@ def headlines(claims: list[Claim], flags: dict[tuple[str, int], list[str]], see,
     small = [p for p in (g3.parts if g3 else []) if p.interval is not None]
     if small:
         out.append("GN minus BN at small batches: " + "; ".join(
-            f"batch {p.cells[0][1]}: {_iv(p)} ({phrase(p)})" for p in small) + f" {see('claims_paper')}.")
+            f"batch {p.cells[0][1]}: {part_estimate(p)} ({phrase(p)})" for p in small) + f" {see('claims_paper')}.")
     against = [(c, p) for c in claims for p in c.parts if p.outcome in (AGAINST, RULED_OUT)]
     if against:
         out.append("Against a source's words: " + "; ".join(
-            f"claim {c.id}, {p.what}: {_iv(p)} ({phrase(p)})" for c, p in against[:3]) + ".")
+            f"claim {c.id}, {p.what}: {part_estimate(p)} ({phrase(p)})" for c, p in against[:3]) + ".")
     return out[:5]
 
 

@@ -75,6 +75,12 @@ def estimate(est: float, lo: float, hi: float, unit: str = "") -> str:
     return f"{est:+.1f}{unit} " + (f"({iv})" if unbounded(lo, hi) else iv)
 
 
+def part_estimate(p: Part, unit: str = "") -> str:
+    """A claim's part as its estimate and interval (``estimate``); empty for a part with no interval."""
+    iv = p.interval
+    return "" if iv is None else estimate(iv.estimate, iv.low, iv.high, unit)
+
+
 LEVEL_TEXT = (f"Every interval is {100 * (1 - ALPHA):g}{NB}%, simultaneous over its family (a claim's parts, a "
               "table's rows: Bonferroni; a part's two looks: O'Brien–Fleming)")
 

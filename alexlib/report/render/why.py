@@ -151,6 +151,17 @@ def _name(key: str, px: int) -> str:
     return NORM_NAMES[key] if key in ARMS else f"{SAID.get(key, key)} at {px} px"
 
 
+def arm_said(r: dict[str, Any], against_gn: bool = True) -> str:
+    """A row of ``smallbatch.norm_arms`` in words: the arm's accuracy beside BN's (and GN's), each difference with
+    its interval and whether it is shown."""
+    def vs(other: str) -> str:
+        return (f"− {SHORT_NAMES[other]}: {estimate(r[f'vs_{other}_diff'], r[f'vs_{other}_low'], r[f'vs_{other}_high'])}"
+                f"{', shown' if r[f'vs_{other}_shown'] else ', not shown'}")
+    beside = f"BN's {r['bn']:.1f}" + (f" and GN's {r['gn']:.1f}" if against_gn else "")
+    return (f"{NORM_NAMES[r['arm']]} at batch {r['batch_size']}: {r['arm_acc']:.1f} % against {beside} ("
+            + "; ".join(vs(o) for o in (("bn", "gn") if against_gn else ("bn",))) + ")")
+
+
 def _span(values) -> str:
     vals = [f"{v:.2g}" for v in sorted(values)]
     return vals[0] if vals[0] == vals[-1] else f"{vals[0]}–{vals[-1]}"
@@ -182,13 +193,7 @@ def lead(small: SmallBatch) -> str:
     if not arms.empty:
         at = arms[arms.batch_size == arms.batch_size.min()]
         out.append("- **What one change to BN recovers** (exploratory arms, designed after BN's batch-2 result was "
-                   "seen): " + "; ".join(
-                       f"{NORM_NAMES[r['arm']]} at batch {r['batch_size']}: {r['arm_acc']:.1f} % against BN's "
-                       f"{r['bn']:.1f} and GN's {r['gn']:.1f} (− BN: "
-                       f"{estimate(r['vs_bn_diff'], r['vs_bn_low'], r['vs_bn_high'])}"
-                       f"{', shown' if r['vs_bn_shown'] else ', not shown'}; − GN: "
-                       f"{estimate(r['vs_gn_diff'], r['vs_gn_low'], r['vs_gn_high'])}"
-                       f"{', shown' if r['vs_gn_shown'] else ', not shown'})" for r in at.to_dict("records")) + ".")
+                   "seen): " + "; ".join(arm_said(r) for r in at.to_dict("records")) + ".")
     if not small.costs.empty:
         out.append("- **What the batch costs beyond the fifth stage's statistic** (each arm of BN and each norm at "
                    "the larger image size, batch 32 minus its smallest, Welch, one family; the smallest batch also "
