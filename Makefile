@@ -9,6 +9,7 @@ STAMP   := $(VENV)/.installed
 # AGAINST=reports/<grid>|none: the committed study a rerun is checked against (default: reports/<grid> if it exists)
 GRID    ?= auto
 JOBS    ?= auto
+WORKERS ?= 2
 
 .PHONY: test test-all report demo lab clean-venv slurm-up slurm-down
 
@@ -21,12 +22,14 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 # make test: the fast tier (not marked slow: a few minutes); make test-all: every test (.ci/run calls it).
-# Both print the slowest tests, so a slow one shows itself.
+# Both print the slowest tests, so a slow one shows itself. test-all runs on two workers (pytest-xdist), each
+# module on one of them (its fixtures built once); most of its time is kernels starting and SLURM answering, which
+# two workers overlap. WORKERS=0: in one process.
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" --durations=10
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile) --durations=25
 
 report: $(STAMP)
 	$(BIN)/python -m alexlib.pipeline --grid $(GRID) --jobs $(JOBS) $(if $(DRY_RUN),--dry-run) \
