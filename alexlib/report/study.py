@@ -100,7 +100,7 @@ class Study(Typeset):
     def sweep_cells(self) -> pd.DataFrame:
         return cells.sweep_cells(self.runs, self.reference["sweep"])
 
-    # ---- small batches: why BN fails ----
+    # ---- small batches: where BN's loss lies ----
     @functools.cached_property
     def small(self) -> smallbatch.SmallBatch:
         return smallbatch.analyze(self.runs, int(self.protocol()["image_size"]))

@@ -1,4 +1,4 @@
-"""The small-batch section, "why BN fails", in tables and words: the values each BatchNorm statistic averages,
+"""The small-batch section, "where BN's loss lies", in tables and words: the values each BatchNorm statistic averages,
 where BN's accuracy is lost (its statistics recomputed, each test batch's own), the image-size arm, BN's
 one-change arms, and the per-layer signals (``alexlib.report.domain.smallbatch`` computes each)."""
 from __future__ import annotations
