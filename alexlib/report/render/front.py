@@ -26,6 +26,9 @@ from ..inference.verdicts import AGAINST, OPEN, RULED_OUT, SHOWN, UNTESTABLE, Cl
 from .references import DATASETS, cite
 from .tables import LEVEL_TEXT, SAID, part_estimate
 
+# a part decided at its second look is estimated over both looks (median-unbiased), not by its cells' plain means
+COMBINED = "; both looks combined, median-unbiased, so not the plain difference of the cells' means"
+
 # What the report says it ran on, beyond params/reference.yaml's numbers (from the report itself)
 REPORT_SIDE = {"device": "CPU for its first configuration (5 hours), then a GPU", "precision": "not stated (fp32 by "
                "PyTorch's default)", "seeds": "1 per cell",
@@ -301,7 +304,8 @@ def headlines(claims: list[Claim], flags: dict[tuple[str, int], list[str]], see,
     against = [(c, p) for c in claims for p in c.parts if p.outcome in (AGAINST, RULED_OUT)]
     if against:
         out.append("Against a source's words: " + "; ".join(
-            f"claim {c.id}, {p.what}: {part_estimate(p)} ({phrase(p)})" for c, p in against[:3]) + ".")
+            f"claim {c.id}, {p.what}: {part_estimate(p)} ({phrase(p)}{COMBINED if p.stage == 2 else ''})"
+            for c, p in against[:3]) + ".")
     return out[:5]
 
 

@@ -65,3 +65,17 @@ def test_a_new_claim_is_one_registry_entry_with_its_page_1_line(tmp_path, monkey
         CL.claim(new, "", "", page1=lambda v: "")(_added)
     with pytest.raises(TypeError):
         CL.claim(new + "1", "", "")   # no page-1 line: not a claim
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_a_part_against_its_claim_says_when_its_estimate_combines_both_looks(stage):
+    """A part decided at its second look prints the two looks' median-unbiased estimate, which a reader comparing it
+    with the cells' means would otherwise take for an error (a referee did: -7.2 printed where the cells' means differ by 7.6)."""
+    from alexlib.report.inference import looks
+    from alexlib.report.inference.verdicts import AGAINST, Claim, Part
+    part = Part("lr", "none, batch 64: lr 0.005 − lr 0.01", None, outcome=AGAINST, stage=stage,
+                interval=looks.Interval(-10.7, -3.9, -7.2, 0.95, stage))
+    lines = P1.headlines([Claim("6", "lr 0.005 is best", "", [part], "not reproduced")], {}, lambda *a: "")
+    (line,) = [s for s in lines if s.startswith("Against a source's words")]
+    assert "-7.2 [-10.7,\u00a0-3.9]" in line
+    assert ("both looks combined, median-unbiased" in line) == (stage == 2)
