@@ -195,7 +195,7 @@ def test_ctrl_c_stops_the_grid_at_once_and_a_rerun_resumes(tmp_path):
     assert json.loads((Path(plan.runs[1].out_dir) / "metrics.json").read_text())["status"] != "completed"
     assert not (Path(plan.runs[2].out_dir) / "metrics.json").exists()
     r = subprocess.run(grid_cmd(grid_file, out, "--no-estimate"), cwd=REPO, capture_output=True, text=True,
-                       timeout=600)   # the rerun after the kill above makes the estimate
+                       timeout=600)   # the kill-9 test's rerun makes the estimate
     assert r.returncode == 0 and "(1 resuming)" in r.stdout
 
 

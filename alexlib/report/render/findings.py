@@ -199,7 +199,6 @@ def _claims(claims: list[Claim], see: Callable[..., str] = _no_refs) -> str:
     return "; ".join(out) + f" (each part at the size it claims{'; ' + tables if tables else ''})."
 
 
-
 def small_batches(runs: pd.DataFrame, a: Analysis, cells: pd.DataFrame, checks: pd.DataFrame, arm: pd.DataFrame,
                   flags: dict[tuple[str, int], list[str]], see: Callable[..., str] = _no_refs,
                   norm_arms: pd.DataFrame | None = None) -> list[str]:

@@ -260,7 +260,6 @@ def demo_label(words: str, demo: bool) -> str:
 # ---------------------------------------------------------------------------------------------------
 # Page 1 in plain words: a few findings, each with its number, its interval and where it rests
 # ---------------------------------------------------------------------------------------------------
-
 def _tally(claims: list[Claim], source: str) -> str:
     mine = [c for c in claims if claim_spec(c.id).source == source]
     by: dict[str, list[str]] = {}

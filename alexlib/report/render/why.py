@@ -59,12 +59,14 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any],
         for r in checks.to_dict("records"):
             rows.append(f"| {r['batch_size']} | {r['seeds']} | {r['trained']:.1f} | {r['recomputed']:.1f} "
                         f"({_gain(r, 'rec')}) | {r['own_batch']:.1f} ({_gain(r, 'own')}) |")
-        out.append(caption("small_checks", f"**Where BN's accuracy is lost** ({int(checks.seeds.sum())} BN runs, first stage). "
+        out.append(caption("small_checks", f"**Where BN's accuracy is lost** ({int(checks.seeds.sum())} BN runs, "
+                   "first stage). "
                    "BN's test accuracy (%) as trained, with its statistics recomputed over the training split after "
                    f"training (the \"precise BN\" of {cite('precise_bn')}), and with each test batch of the training "
                    "batch size normalized by its own statistics; gains paired on the seed with their intervals (one "
                    "family over the table). A gain shown says the "
-                   "running averages lost that accuracy; a gain not shown rules out only what its interval excludes.") + "\n\n" + "\n".join(rows)
+                   "running averages lost that accuracy; a gain not shown rules out only what its interval "
+                   "excludes.") + "\n\n" + "\n".join(rows)
                    + "\n\n" + _checks_words(checks))
     if not arm.empty:
         rows = ["| norm | batch | study: values at conv5, acc (seeds) | arm: values at conv5, acc (seeds) | arm − study |",
@@ -76,8 +78,8 @@ def small_batch_markdown(small: SmallBatch, protocol: dict[str, Any],
                         f"{r['main_values']}, {_pct(r['main'])} ({r['main_n']}) | {r['arm_px']} px: {r['arm_values']}, "
                         f"{_pct(r['arm'])} ({r['arm_n']}) | {diff} |")
         n = int(arm.main_n.sum() + arm.arm_n.sum())
-        out.append(caption("small_arm", f"**Small batch, or few values per statistic?** ({n} runs, first stage) The same norm "
-                   f"and batch size at a larger image size, whose fifth-stage map is larger ({cite('welch')}, "
+        out.append(caption("small_arm", f"**Small batch, or few values per statistic?** ({n} runs, first stage) "
+                   f"The same norm and batch size at a larger image size, whose fifth-stage map is larger ({cite('welch')}, "
                    "one family over the rows; a larger image is also a different input, so GN, which averages no "
                    "batch, is the control).") + "\n\n" + "\n".join(rows))
     if not small.arms.empty:
@@ -130,8 +132,8 @@ def arms_markdown(arms: pd.DataFrame, caption: Callable[[str, str], str]) -> str
         rows.append(f"| {NORM_NAMES.get(r['arm'], r['arm'])} | {r['batch_size']} | {_acc(r['arm_acc'], r['arm_n'])} | "
                     f"{_acc(r['bn'], r['bn_n'])} | {_acc(r['gn'], r['gn_n'])} | {_vs(r, 'bn')} | {_vs(r, 'gn')} |")
     n = int(arms.arm_n.sum())
-    head = caption("small_norm_arms", f"**What one change to BN recovers** ({n} runs of the arms; BN, GN: first stage; exploratory: "
-                   "designed after BN's batch-2 result was seen). BN's network with GroupNorm at the fifth stage, or "
+    head = caption("small_norm_arms", f"**What one change to BN recovers** ({n} runs of the arms; BN, GN: first "
+                   "stage; exploratory: designed after BN's batch-2 result was seen). BN's network with GroupNorm at the fifth stage, or "
                    "with the fifth BatchNorm before its max-pool (a 3×3 map: 9 values per sample per statistic, not 1; "
                    f"fc6's input unchanged). Test accuracy (%, mean (seeds)); {cite('welch')}, one family.")
     return head + "\n\n" + "\n".join(rows)
