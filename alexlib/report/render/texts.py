@@ -170,8 +170,9 @@ def stages_markdown(runs: pd.DataFrame, stages: list[SecondStage], claims: list[
     for st in stages:
         lines.append(f"**Stage 2**: {len(st.runs)} runs added, seeds {st.seeds or '?'} to "
                      f"{len(st.cells)} cells, for the open parts of {nouned(st.claims, 'claim') if st.claims else 'claim ?'}; "
-                     f"budget {st.budget or '?'}, planned {fmt_seconds(st.planned_seconds)} ({st.rule}).")
-    decided2 = [f"{c.id} ({p.what})" for c in claims for p in c.parts if p.stage == 2]
+                     f"budget {st.budget or '?'}, planned {fmt_seconds(st.planned_seconds)}"
+                     + (f", took {fmt_seconds(st.measured_seconds)}" if st.measured_seconds else "") + f" ({st.rule}).")
+    decided2 = [f"claim {c.id} ({p.what})" for c in claims for p in c.parts if p.stage == 2]
     if stages:
         lines.append("Decided at stage 2: " + ("; ".join(decided2) if decided2 else "no part") + ".")
     opened = sum(p.outcome == "open" for c in claims for p in c.parts)
