@@ -38,7 +38,8 @@ def _pre_registered(grid: str) -> bool:
     return path.exists() and registration.load(path).pre_registered
 
 
-# a pre-registered study, in progress or finished: only finished runs of its grid, each made after its registration
+# a pre-registered study, in progress or finished: only finished runs of its grid or of a second stage its stages.json
+# planned (seeds on demand: the registered second look), each made after its registration
 PRE_REGISTERED = [g for g in COMMITTED + IN_PROGRESS if _pre_registered(g)]
 
 
@@ -52,11 +53,17 @@ def test_a_pre_registered_study_commits_only_finished_runs_of_its_registered_gri
     from alexlib.report.domain import registration
     reg = registration.load(registration.FOLDER / f"{grid}.yaml")
     assert reg.pre_registered and reg.check([]) == []
+    from alexlib.stages import read_stages
     planned = {c.run_id() for c in load_grid(REPO / "params" / f"{grid}.yaml", REPO / "runs" / grid).runs}
+    stages = read_stages(REPO / "reports" / grid / RECORDS)
+    added = {rid for st in stages for rid in st.runs}
+    assert all(st.planned_at > reg.registered_at for st in stages) and not added & planned
+    planned |= added
     for m in (REPO / "reports" / grid / RECORDS).glob("*/metrics.json"):
         rec = json.loads(m.read_text())
         assert rec["status"] in ("completed", "diverged", "failed") and m.parent.name in planned
         assert rec["updated_at"] > reg.registered_at and "data_dir" not in yaml.safe_dump(rec.get("dataset"))
+        assert all(rec["started_at"] > st.planned_at for st in stages if m.parent.name in st.runs)   # planned first
 
 
 def test_records_are_copied_beside_the_report_and_never_over_themselves(tmp_path):
