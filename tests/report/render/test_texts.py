@@ -30,4 +30,7 @@ def test_the_stages_text_says_what_a_stage_was_planned_at_and_took_and_which_cla
     text = X.stages_markdown(runs, [st], [claim])
     assert "planned 47 min, took 34 min" in text
     assert "Decided at stage 2: claim 2 (none: batch 8 − batch 64)." in text
-    assert "took" not in X.stages_markdown(runs, [SecondStage(**{**st.__dict__, "measured_seconds": 0.0})], [claim])
+    later = SecondStage(**{**st.__dict__, "measured_seconds": 0.0, "claims": ["G1"]})
+    text = X.stages_markdown(runs, [st, later], [claim])
+    assert "**Stage 2**: 2 runs added" in text and "**Stage 2.2**: 2 runs added" in text   # as their grid files
+    assert text.count("took") == 1   # a stage not yet run says no time
