@@ -35,22 +35,22 @@ from .report.domain.records import read_study_runs
 from .report.domain.runs import cells_of
 from .report.inference import planner
 from .report.study import Study
-from .stages import STAGES, SecondStage, grown_cells, read_stages, write_stages
+from .stages import STAGES, SecondStage, grown_cells, read_stages, stage_name, write_stages
 from .train.config import RunConfig
 from .train.net.norms import SHORT_NAMES
 from .train.record import read_metrics, record_paths
 from .vocab import FINISHED, POWER_TEXT, REFERENCE_LR, fmt_time, nouned
 
-STAGE_GRID = "stage2.yaml"   # the first second stage's grid file; a later one's: stage_grid(i)
+STAGE_GRID = f"stage{stage_name(0)}.yaml"   # the first second stage's grid file; a later one's: stage_grid(i)
 
 
 def stage_grid(i: int) -> str:
     """The grid file of the i-th stage that seeds on demand added (0: stage2.yaml, 1: stage2.2.yaml, ...)."""
-    return STAGE_GRID if i == 0 else f"stage2.{i + 1}.yaml"
+    return f"stage{stage_name(i)}.yaml"
 
 
 def stage_record(i: int) -> str:
-    return "grid.stage2.json" if i == 0 else f"grid.stage2.{i + 1}.json"
+    return f"grid.stage{stage_name(i)}.json"
 
 
 

@@ -18,6 +18,11 @@ STAGES = "stages.json"
 SCHEMA = 1   # the files written before it had a number read as version 1: the same fields
 
 
+def stage_name(i: int) -> str:
+    """The i-th second stage's name, in its grid file's and the report's words: 0 -> "2", 1 -> "2.2", 2 -> "2.3"."""
+    return "2" if i == 0 else f"2.{i + 1}"
+
+
 class StagesError(ValueError):
     """A stages.json that cannot be read: it says which seeds a second stage added, so the report stops."""
 

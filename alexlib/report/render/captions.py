@@ -60,10 +60,11 @@ def claims_caption(source: str, runs: pd.DataFrame, claims: list[Claim]) -> str:
             + (" The last column judges them in the paper's own design: lr = 0.005 × batch / 64, the epochs fixed "
                f"(linear scaling, {cite('goyal')}), batch 64 shared with the report's design; one look; "
                f"{n_runs(design)}." if not design.empty else "")
-            + (BN_FALL_NOTE if any(p.key.startswith("bn 4-") for c in claims if c.id == "G1" for p in c.parts) else ""))
+            + (BN_FALL_NOTE if any(("bn", 4) in p.cells for c in claims if c.id == "G1" for p in c.parts) else ""))
 
 
-# The paper's own BN error at batch 32 and 4 per GPU (its table 2): the step that G1's batch-4 part asks for more of
+# The paper's own BN error at batch 32 and 4 per GPU (its table 2; claim G1's words in claims.py quote them, frozen by
+# the CIFAR registration): the step that G1's batch-4 part asks for more of
 PAPER_BN_ERROR = {32: 23.6, 4: 27.3}
 BN_FALL_NOTE = (f" G1's margin ({BN_FALL:g} points, every batch-size effect's) exceeds the paper's own rise from batch 32 to 4 "
                 f"({PAPER_BN_ERROR[4] - PAPER_BN_ERROR[32]:.1f} points of error): its batch-4 part can fail where the "

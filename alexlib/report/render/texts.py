@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ...paths import from_repo
-from ...stages import SecondStage
+from ...stages import SecondStage, stage_name
 from ...train.inputs.datasets import title
 from ...vocab import DESIGNS, POWER_TEXT, REPORT_PROTOCOL, counted, nouned
 from ..domain.cells import mixed_cells
@@ -168,7 +168,7 @@ def stages_markdown(runs: pd.DataFrame, stages: list[SecondStage], claims: list[
     lines = [f"**Stage 1**: the grid as written, {n1.min()}{'' if n1.min() == n1.max() else f'–{n1.max()}'} seeds per "
              f"cell ({len(first)} runs)."]
     for i, st in enumerate(stages):   # named as their grid files are (stage2.yaml, stage2.2.yaml, ...)
-        lines.append(f"**Stage {'2' if i == 0 else f'2.{i + 1}'}**: {len(st.runs)} runs added, seeds {st.seeds or '?'} to "
+        lines.append(f"**Stage {stage_name(i)}**: {len(st.runs)} runs added, seeds {st.seeds or '?'} to "
                      f"{len(st.cells)} cells, for the open parts of {nouned(st.claims, 'claim') if st.claims else 'claim ?'}; "
                      f"budget {st.budget or '?'}, planned {fmt_seconds(st.planned_seconds)}"
                      + (f", took {fmt_seconds(st.measured_seconds)}" if st.measured_seconds else "") + f" ({st.rule}).")
